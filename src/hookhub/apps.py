@@ -1,0 +1,21 @@
+from django.apps import AppConfig
+
+
+class HookhubConfig(AppConfig):
+    name = "hookhub"
+    verbose_name = "hookhub"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate, post_save
+
+        from hookhub import checks  # noqa: F401 - registers the system checks
+        from hookhub.inbound import sources
+        from hookhub.models import Source
+
+        def sync(**kwargs: object) -> None:
+            if kwargs.get("app_config") is self:
+                sources.sync_settings_sources()
+
+        post_migrate.connect(sync, dispatch_uid="hookhub.sync_sources")
+        post_save.connect(lambda **kw: sources.clear_cache(), sender=Source, weak=False, dispatch_uid="hookhub.src")

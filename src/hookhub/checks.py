@@ -1,0 +1,82 @@
+"""System checks, one stable id per misconfiguration (tests assert the ids).
+
+- ``hookhub.E001``: a source in ``HOOKHUB["SOURCES"]`` cannot be built (unknown verifier, bad option, no secret).
+- ``hookhub.E002``: a source's ``RATE_LIMIT`` or ``ALLOWED_IPS`` does not parse.
+- ``hookhub.E003``: a URL-signing verifier (twilio, square) is used but ``PUBLIC_URL`` is not set.
+- ``hookhub.E004``: ``INBOUND_RETRY_SCHEDULE`` is not a list of positive numbers.
+- ``hookhub.E005``: ``RATE_LIMIT_BACKEND`` is neither ``"local"`` nor a configured cache alias.
+- ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from hookhub.conf import conf
+
+URL_SIGNED_VERIFIERS = frozenset({"twilio", "square"})
+
+
+@register(Tags.security, "hookhub")
+def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    from hookhub.inbound.ratelimit import parse_rate
+    from hookhub.inbound.sources import parse_networks, settings_secrets
+    from hookhub.inbound.verifiers import get_verifier_class
+
+    errors: list[CheckMessage] = []
+    for name, declared in conf.SOURCES.items():
+        where = f'HOOKHUB["SOURCES"][{name!r}]'
+        missing_env = [v for v in declared.get("SECRETS_ENV", []) if not os.environ.get(v)]
+        if missing_env:
+            errors.append(
+                Warning(
+                    f"{where}: environment variable(s) {', '.join(missing_env)} are not set.",
+                    id="hookhub.W001",
+                )
+            )
+        try:
+            cls = get_verifier_class(str(declared.get("VERIFIER", "")))
+            cls(settings_secrets(declared) or ([] if missing_env == [] else ["placeholder"]), declared.get("OPTIONS"))
+        except (ImproperlyConfigured, ImportError, TypeError, ValueError) as exc:
+            errors.append(Error(f"{where}: {exc}", id="hookhub.E001"))
+        else:
+            if cls.name in URL_SIGNED_VERIFIERS and not conf.PUBLIC_URL:
+                errors.append(
+                    Error(
+                        f"{where}: the {cls.name!r} verifier signs the URL, so HOOKHUB['PUBLIC_URL'] must be set.",
+                        hint="Set it to the scheme and host the provider calls, e.g. 'https://hooks.example.com'.",
+                        id="hookhub.E003",
+                    )
+                )
+        try:
+            if declared.get("RATE_LIMIT"):
+                parse_rate(str(declared["RATE_LIMIT"]))
+            parse_networks(declared.get("ALLOWED_IPS", []))
+        except ValueError as exc:
+            errors.append(Error(f"{where}: {exc}", id="hookhub.E002"))
+    return errors
+
+
+@register("hookhub")
+def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    schedule = (getattr(settings, "HOOKHUB", {}) or {}).get("INBOUND_RETRY_SCHEDULE", conf.INBOUND_RETRY_SCHEDULE)
+    if not isinstance(schedule, list | tuple) or not all(
+        isinstance(s, int | float) and not isinstance(s, bool) and s > 0 for s in schedule
+    ):
+        errors.append(Error("HOOKHUB['INBOUND_RETRY_SCHEDULE'] must be a list of positive seconds.", id="hookhub.E004"))
+    backend = conf.RATE_LIMIT_BACKEND
+    if backend != "local" and backend not in settings.CACHES:
+        errors.append(
+            Error(
+                f"HOOKHUB['RATE_LIMIT_BACKEND'] is {backend!r}: use 'local' or an alias from CACHES.",
+                id="hookhub.E005",
+            )
+        )
+    return errors

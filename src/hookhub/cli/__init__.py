@@ -1,0 +1,11 @@
+"""hookhub's subcommands. Each module defines ``help``, ``add_arguments(parser)`` and ``handle(command, options)``;
+``manage.py hookhub <name>`` and the ``hookhub <name>`` console script both dispatch here.
+"""
+
+SUBCOMMANDS = {
+    "serve": "hookhub.cli.serve",
+    "worker": "hookhub.cli.worker",
+    "source": "hookhub.cli.source",
+    "replay": "hookhub.cli.replay",
+    "purge": "hookhub.cli.purge",
+}

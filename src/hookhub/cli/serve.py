@@ -1,0 +1,120 @@
+"""``hookhub serve``: migrate, then run the web app (granian, WSGI) and the worker as supervised child processes.
+
+Django serves several times more requests per second under WSGI than under ASGI on the same hardware, and
+granian's WSGI server keeps the HTTP parsing in native code; the worker is a separate process so that request
+handling never waits on background work. SIGTERM or Ctrl-C stops every child cleanly; a worker that crashes is
+restarted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management import BaseCommand, call_command
+
+help = "Run the gateway: the web app and the worker together."
+
+STOP_GRACE_SECONDS = 30.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1, help="Worker processes (background work).")
+    parser.add_argument("--web-workers", type=int, default=2, help="Web server processes.")
+    parser.add_argument("--no-migrate", action="store_true", help="Do not apply pending migrations first.")
+
+
+def wsgi_target() -> str:
+    module, _, attr = str(settings.WSGI_APPLICATION).rpartition(".")
+    return f"{module}:{attr}"
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = os.environ.get("DJANGO_SETTINGS_MODULE") or str(settings.SETTINGS_MODULE)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), env.get("PYTHONPATH", "")] if p)
+    return env
+
+
+def web_command(options: dict[str, Any]) -> list[str]:
+    return [
+        sys.executable, "-m", "granian", "--interface", "wsgi", wsgi_target(),
+        "--host", options["host"], "--port", str(options["port"]),
+        "--workers", str(options["web_workers"]), "--no-ws", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def worker_command() -> list[str]:
+    return [sys.executable, "-m", "hookhub.server.cli", "worker"]
+
+
+class Supervisor:
+    def __init__(self, command: BaseCommand, options: dict[str, Any]) -> None:
+        self.command = command
+        self.options = options
+        self.stopping = False
+        self.env = child_env()
+        self.web: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def stop(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+
+    def start(self) -> None:
+        self.web = subprocess.Popen(web_command(self.options), env=self.env)  # noqa: S603
+        self.workers = [self._worker() for _ in range(self.options["workers"])]
+
+    def _worker(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(worker_command(), env=self.env)  # noqa: S603
+
+    def supervise(self) -> int:
+        while not self.stopping:
+            time.sleep(0.2)
+            if self.web is not None and self.web.poll() is not None:
+                self.command.stderr.write(f"hookhub: the web server exited ({self.web.returncode}); stopping.")
+                self.shutdown()
+                return 1
+            for i, proc in enumerate(self.workers):
+                if proc.poll() is not None and not self.stopping:
+                    self.command.stderr.write(f"hookhub: a worker exited ({proc.returncode}); restarting it.")
+                    time.sleep(1.0)
+                    self.workers[i] = self._worker()
+        self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        procs = [p for p in [self.web, *self.workers] if p is not None and p.poll() is None]
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def handle(command: BaseCommand, options: dict[str, Any]) -> None:
+    if not options["no_migrate"]:
+        call_command("migrate", interactive=False, verbosity=0)
+    supervisor = Supervisor(command, options)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    signal.signal(signal.SIGINT, supervisor.stop)
+    supervisor.start()
+    base = f"http://{options['host']}:{options['port']}"
+    command.stdout.write(f"hookhub is running at {base}/")
+    command.stdout.write(f"  admin:     {base}/admin/")
+    command.stdout.write(f"  receiving: {base}/hooks/<source slug>/  (hookhub source add ...)")
+    command.stdout.write("Press Ctrl-C to stop.")
+    code = supervisor.supervise()
+    if code:
+        raise SystemExit(code)

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import BaseCommand, CommandError
+from django.db import transaction
+from django.urls import reverse
+
+from hookhub.conf import conf
+from hookhub.inbound import sources
+from hookhub.inbound.ratelimit import parse_rate
+from hookhub.inbound.verifiers import available, get_verifier_class
+from hookhub.models import Source
+
+from ._util import parse_assignments
+
+help = "Manage webhook sources: add, list, show, remove, sync (settings → database)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="Create a source and print its receive URL.")
+    add.add_argument("name")
+    add.add_argument("--verifier", required=True, help=f"One of: {', '.join(available())}; or a dotted path.")
+    add.add_argument("--secret", action="append", default=[], help="Repeat for several (rotation).")
+    add.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="A verifier option.")
+    add.add_argument("--rate-limit", default="", help="e.g. 100/s")
+    add.add_argument("--allow-ip", action="append", default=[], metavar="CIDR")
+    add.add_argument("--max-body-size", type=int)
+    add.add_argument("--retention-days", type=int)
+    add.add_argument("--confirmer", default="", help="stripe, http, or a dotted path.")
+    add.add_argument("--confirmer-option", action="append", default=[], metavar="KEY=VALUE")
+    add.add_argument("--slug", help="The URL slug; default: 192 random bits.")
+    actions.add_parser("list", help="List sources and their URLs.")
+    show = actions.add_parser("show", help="Show one source (secrets redacted).")
+    show.add_argument("name")
+    remove = actions.add_parser("remove", help="Delete a source that has no stored messages.")
+    remove.add_argument("name")
+    for verb in ("enable", "disable"):
+        p = actions.add_parser(verb, help=f"{verb.capitalize()} a source.")
+        p.add_argument("name")
+    actions.add_parser("sync", help="Mirror HOOKHUB['SOURCES'] into the database.")
+
+
+def receive_url(source: Source) -> str:
+    path = reverse("hookhub:receive", kwargs={"slug": source.slug})
+    return (conf.PUBLIC_URL or "") + path
+
+
+def _get(name: str) -> Source:
+    try:
+        return Source.objects.get(name=name)
+    except Source.DoesNotExist:
+        raise CommandError(f"No source named {name!r}.") from None
+
+
+def _add(command: BaseCommand, options: dict[str, Any]) -> None:
+    name = options["name"]
+    if Source.objects.filter(name=name).exists():
+        raise CommandError(f"A source named {name!r} already exists.")
+    verifier_options = parse_assignments(options["option"], "--option")
+    source = Source(
+        name=name,
+        verifier=options["verifier"],
+        options=verifier_options,
+        secrets=list(options["secret"]),
+        rate_limit=options["rate_limit"],
+        allowed_ips=list(options["allow_ip"]),
+        max_body_size=options["max_body_size"],
+        retention_days=options["retention_days"],
+        confirmer=options["confirmer"],
+        confirmer_options=parse_assignments(options["confirmer_option"], "--confirmer-option"),
+    )
+    if options["slug"]:
+        source.slug = options["slug"]
+    try:
+        get_verifier_class(source.verifier)(source.secrets, verifier_options)
+        if source.rate_limit:
+            parse_rate(source.rate_limit)
+        sources.parse_networks(source.allowed_ips)
+        source.full_clean()
+    except (ImproperlyConfigured, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    except Exception as exc:
+        if type(exc).__name__ == "ValidationError":
+            raise CommandError(str(exc)) from None
+        raise
+    with transaction.atomic():
+        source.save()
+    command.stdout.write(receive_url(source))
+
+
+def _describe(source: Source) -> dict[str, Any]:
+    return {
+        "name": source.name,
+        "url": receive_url(source),
+        "verifier": source.verifier,
+        "options": source.options,
+        "secrets": [f"[{len(s)} characters]" for s in sources.secrets_of(source)],
+        "rate_limit": source.rate_limit or None,
+        "allowed_ips": source.allowed_ips,
+        "max_body_size": source.max_body_size or conf.MAX_BODY_SIZE,
+        "retention_days": source.retention_days or conf.RETENTION_DAYS,
+        "confirmer": source.confirmer or None,
+        "enabled": source.enabled,
+        "declared_in_settings": source.managed,
+        "messages": source.messages.count(),
+    }
+
+
+def handle(command: BaseCommand, options: dict[str, Any]) -> None:
+    action = options["action"]
+    if action == "add":
+        _add(command, options)
+    elif action == "list":
+        for source in Source.objects.all():
+            state = "" if source.enabled else "  (disabled)"
+            command.stdout.write(f"{source.name}\t{source.verifier}\t{receive_url(source)}{state}")
+    elif action == "show":
+        command.stdout.write(json.dumps(_describe(_get(options["name"])), indent=2))
+    elif action == "remove":
+        source = _get(options["name"])
+        if source.messages.exists():
+            raise CommandError(f"Source {source.name!r} has stored messages; purge them or disable the source.")
+        source.delete()
+        sources.clear_cache()
+        command.stdout.write(f"Removed {source.name}.")
+    elif action in ("enable", "disable"):
+        source = _get(options["name"])
+        source.enabled = action == "enable"
+        source.save(update_fields=["enabled", "updated_at"])
+        command.stdout.write(f"{source.name}: {action}d.")
+    elif action == "sync":
+        for source in sources.sync_settings_sources():
+            command.stdout.write(f"{source.name}\t{receive_url(source)}")

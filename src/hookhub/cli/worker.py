@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from django.core.management import BaseCommand
+
+from hookhub.worker import Worker
+
+help = "Process pending inbound messages and run periodic jobs until SIGTERM."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--once", action="store_true", help="Process what is due now, then exit.")
+    parser.add_argument("--no-purge", action="store_true", help="Leave retention purges to another process.")
+
+
+def handle(command: BaseCommand, options: dict[str, Any]) -> None:
+    worker = Worker(purge=not options["no_purge"])
+    if options["once"]:
+        total = 0
+        while done := worker.tick():
+            total += done
+        command.stdout.write(f"Processed {total} message(s).")
+        return
+    worker.install_signal_handlers()
+    worker.run()

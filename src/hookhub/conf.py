@@ -1,0 +1,101 @@
+"""Every hookhub setting, read lazily from the one ``HOOKHUB`` dict in Django settings.
+
+Each property reads ``settings.HOOKHUB`` at access time, so ``override_settings`` works in tests and nothing is
+cached at import. Misconfigurations are reported by system checks (``hookhub.checks``), not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Receive side
+    "SOURCES": {},
+    "PUBLIC_URL": "",
+    "MAX_BODY_SIZE": 5 * 1024 * 1024,
+    "RETENTION_DAYS": 30,
+    "TRUSTED_PROXY_COUNT": 0,
+    "RATE_LIMIT_BACKEND": "local",
+    "SOURCE_CACHE_SECONDS": 5.0,
+    "INBOUND_RETRY_SCHEDULE": [10, 60, 300, 1800, 7200, 21600],
+    "CONFIRMER_TIMEOUT": 10.0,
+    "STRIPE_API_BASE": "https://api.stripe.com",
+    # Worker
+    "LEASE_SECONDS": 120,
+    "WORKER_BATCH_SIZE": 50,
+    "WORKER_POLL_INTERVAL": 1.0,
+    "PURGE_INTERVAL": 3600,
+    "PURGE_BATCH_SIZE": 2000,
+}
+
+
+class Settings:
+    def _get(self, name: str) -> Any:
+        configured: Mapping[str, Any] = getattr(settings, "HOOKHUB", {}) or {}
+        return configured.get(name, DEFAULTS[name])
+
+    @property
+    def SOURCES(self) -> Mapping[str, Mapping[str, Any]]:
+        return self._get("SOURCES")  # type: ignore[no-any-return]
+
+    @property
+    def PUBLIC_URL(self) -> str:
+        return str(self._get("PUBLIC_URL")).rstrip("/")
+
+    @property
+    def MAX_BODY_SIZE(self) -> int:
+        return int(self._get("MAX_BODY_SIZE"))
+
+    @property
+    def RETENTION_DAYS(self) -> int:
+        return int(self._get("RETENTION_DAYS"))
+
+    @property
+    def TRUSTED_PROXY_COUNT(self) -> int:
+        return int(self._get("TRUSTED_PROXY_COUNT"))
+
+    @property
+    def RATE_LIMIT_BACKEND(self) -> str:
+        return str(self._get("RATE_LIMIT_BACKEND"))
+
+    @property
+    def SOURCE_CACHE_SECONDS(self) -> float:
+        return float(self._get("SOURCE_CACHE_SECONDS"))
+
+    @property
+    def INBOUND_RETRY_SCHEDULE(self) -> Sequence[float]:
+        return [float(s) for s in self._get("INBOUND_RETRY_SCHEDULE")]
+
+    @property
+    def CONFIRMER_TIMEOUT(self) -> float:
+        return float(self._get("CONFIRMER_TIMEOUT"))
+
+    @property
+    def STRIPE_API_BASE(self) -> str:
+        return str(self._get("STRIPE_API_BASE")).rstrip("/")
+
+    @property
+    def LEASE_SECONDS(self) -> float:
+        return float(self._get("LEASE_SECONDS"))
+
+    @property
+    def WORKER_BATCH_SIZE(self) -> int:
+        return int(self._get("WORKER_BATCH_SIZE"))
+
+    @property
+    def WORKER_POLL_INTERVAL(self) -> float:
+        return float(self._get("WORKER_POLL_INTERVAL"))
+
+    @property
+    def PURGE_INTERVAL(self) -> float:
+        return float(self._get("PURGE_INTERVAL"))
+
+    @property
+    def PURGE_BATCH_SIZE(self) -> int:
+        return int(self._get("PURGE_BATCH_SIZE"))
+
+
+conf = Settings()

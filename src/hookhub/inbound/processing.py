@@ -1,0 +1,182 @@
+"""Processing inbound messages: claim due ones with a lease, run their handlers in a transaction, retry, purge."""
+
+from __future__ import annotations
+
+import logging
+import random
+import traceback
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from hookhub import signals
+from hookhub.conf import conf
+from hookhub.models import InboundMessage, Source
+
+from . import confirmers
+from .handlers import handlers_for
+
+logger = logging.getLogger("hookhub.inbound")
+Status = InboundMessage.Status
+
+
+class LeaseLost(Exception):  # noqa: N818
+    """Another worker took this message over (our lease expired): roll back and leave it to them."""
+
+
+def claim(worker_id: str, limit: int, *, now: datetime | None = None) -> list[InboundMessage]:
+    """Lease up to ``limit`` due messages to ``worker_id``.
+
+    Due: pending or retrying with ``next_attempt_at`` reached, or processing with an expired lease (a crashed
+    worker's). On PostgreSQL concurrent workers skip each other's rows (``SKIP LOCKED``); on SQLite the
+    ``IMMEDIATE`` transaction makes the claim exclusive.
+    """
+    now = now or timezone.now()
+    due = Q(status__in=[Status.PENDING, Status.RETRYING], next_attempt_at__lte=now) | Q(
+        status=Status.PROCESSING, locked_until__lt=now
+    )
+    with transaction.atomic():
+        qs = InboundMessage.objects.filter(due).order_by("next_attempt_at", "id")
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True)
+        ids = list(qs.values_list("id", flat=True)[:limit])
+        if not ids:
+            return []
+        InboundMessage.objects.filter(id__in=ids).update(
+            status=Status.PROCESSING,
+            locked_by=worker_id,
+            locked_until=now + timedelta(seconds=conf.LEASE_SECONDS),
+        )
+    return list(InboundMessage.objects.filter(id__in=ids).select_related("source").order_by("received_at", "id"))
+
+
+def retry_delay(attempts: int) -> float | None:
+    """Seconds before the next try after ``attempts`` failures (±20 % jitter), or ``None`` when exhausted."""
+    schedule = conf.INBOUND_RETRY_SCHEDULE
+    if attempts > len(schedule):
+        return None
+    return schedule[attempts - 1] * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not cryptography
+
+
+def process(message: InboundMessage, worker_id: str) -> str:
+    """Run one leased message's handlers; returns its new status. Never raises for a handler's exception."""
+    source: Source = message.source
+    payload: Any = message.payload
+    if source.confirmer:
+        try:
+            verdict = confirmers.confirm(source, message)
+        except Exception as exc:  # noqa: BLE001 - the provider was unreachable or wrong: retry later
+            return _fail(message, worker_id, f"Confirmation failed: {exc}", traceback.format_exc())
+        if verdict is None:
+            _finish(message, worker_id, Status.UNCONFIRMED, error="The provider did not confirm this event.")
+            return Status.UNCONFIRMED
+        payload = verdict
+        message.confirmed_payload = verdict
+    try:
+        with transaction.atomic():
+            for handler in handlers_for(source.name, message.event_type):
+                handler(message, payload)
+            signals.message_processing.send(
+                sender=InboundMessage,
+                message=message,
+                source=source.name,
+                event_type=message.event_type,
+                payload=payload,
+            )
+            _finish(message, worker_id, Status.PROCESSED)
+    except LeaseLost:
+        logger.warning("hookhub: lease on inbound message %s was lost; another worker has it", message.pk)
+        return Status.PROCESSING
+    except Exception as exc:  # noqa: BLE001 - user code: store the traceback and retry
+        return _fail(message, worker_id, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    return Status.PROCESSED
+
+
+def _owned(message: InboundMessage, worker_id: str) -> Any:
+    return InboundMessage.objects.filter(pk=message.pk, status=Status.PROCESSING, locked_by=worker_id)
+
+
+def _finish(message: InboundMessage, worker_id: str, status: str, *, error: str = "") -> None:
+    now = timezone.now()
+    updated = _owned(message, worker_id).update(
+        status=status,
+        attempts=message.attempts + 1,
+        processed_at=now if status == Status.PROCESSED else None,
+        confirmed_payload=message.confirmed_payload,
+        next_attempt_at=None,
+        locked_by="",
+        locked_until=None,
+        last_error=error,
+        traceback="",
+    )
+    if not updated:
+        raise LeaseLost
+
+
+def _fail(message: InboundMessage, worker_id: str, error: str, trace: str) -> str:
+    attempts = message.attempts + 1
+    delay = retry_delay(attempts)
+    status = Status.FAILED if delay is None else Status.RETRYING
+    updated = _owned(message, worker_id).update(
+        status=status,
+        attempts=attempts,
+        next_attempt_at=None if delay is None else timezone.now() + timedelta(seconds=delay),
+        locked_by="",
+        locked_until=None,
+        last_error=error[:10_000],
+        traceback=trace[-50_000:],
+    )
+    if updated:
+        message.refresh_from_db()
+        signals.message_failed.send(sender=InboundMessage, message=message, error=error, final=delay is None)
+        logger.warning("hookhub: inbound message %s failed (attempt %s): %s", message.pk, attempts, error)
+    return status
+
+
+def process_batch(worker_id: str, limit: int | None = None) -> int:
+    """Claim and process one batch; returns how many messages were handled."""
+    messages = claim(worker_id, limit or conf.WORKER_BATCH_SIZE)
+    for message in messages:
+        process(message, worker_id)
+    return len(messages)
+
+
+def replay(messages: Iterable[InboundMessage] | Any) -> int:
+    """Make messages due again now (attempts kept for the record); returns how many were re-queued."""
+    ids = [m.pk if isinstance(m, InboundMessage) else m for m in messages]
+    total = 0
+    for start in range(0, len(ids), 500):
+        total += (
+            InboundMessage.objects.filter(id__in=ids[start : start + 500])
+            .exclude(status__in=[Status.PROCESSING, Status.INVALID])
+            .update(status=Status.PENDING, next_attempt_at=timezone.now(), last_error="", traceback="")
+        )
+    return total
+
+
+def expired(now: datetime | None = None) -> Iterator[tuple[Source, datetime]]:
+    now = now or timezone.now()
+    for source in Source.objects.all():
+        days = source.retention_days or conf.RETENTION_DAYS
+        yield source, now - timedelta(days=days)
+
+
+def purge(*, batch_size: int | None = None, now: datetime | None = None, progress: Any = None) -> int:
+    """Delete messages older than each source's retention, in small batches so no lock is held for long."""
+    batch = batch_size or conf.PURGE_BATCH_SIZE
+    deleted = 0
+    for source, cutoff in expired(now):
+        old = InboundMessage.objects.filter(source=source, received_at__lt=cutoff).exclude(status=Status.PROCESSING)
+        while True:
+            ids = list(old.order_by("received_at").values_list("id", flat=True)[:batch])
+            if not ids:
+                break
+            count, _ = InboundMessage.objects.filter(id__in=ids).delete()
+            deleted += count
+            if progress is not None:
+                progress(count)
+    return deleted

@@ -1,0 +1,178 @@
+"""The verifier contract.
+
+A verifier answers one question: is this request genuinely from the caller that owns the source? The receive view
+owns the flow (limits, storage, response); a verifier supplies only its own check, plus the few facts that only it
+knows about its scheme: where the event type and the sender's delivery id live, and how to answer a handshake.
+
+To add a provider, write one module in this package that defines ``VERIFIER = MyVerifier`` (the module name is the
+verifier's name with ``-`` spelled ``_``), and a test class that inherits the contract suite in
+``tests/inbound/verifiers/contract.py``. Nothing else needs to change.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.datastructures import CaseInsensitiveMapping
+
+
+class VerificationError(Exception):
+    """The request is not provably from the source's caller. Maps to one status (403) with ``reason`` as body.
+
+    The reason must never contain a secret or an expected signature.
+    """
+
+    status = 403
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class InvalidPayload(Exception):  # noqa: N818 - reads as a verdict, like Django's ValidationError
+    """A verified request whose body does not parse: stored as ``invalid`` and answered 400."""
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """What a verifier sees of a request: decoupled from ``HttpRequest`` so verifiers are plain, testable code."""
+
+    method: str
+    body: bytes
+    headers: CaseInsensitiveMapping[str]
+    url: str = ""
+    query: Mapping[str, str] = field(default_factory=dict)
+    remote_addr: str | None = None
+
+    @classmethod
+    def build(
+        cls,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        *,
+        method: str = "POST",
+        url: str = "",
+        query: Mapping[str, str] | None = None,
+        remote_addr: str | None = None,
+    ) -> WebhookRequest:
+        return cls(method, body, CaseInsensitiveMapping(dict(headers or {})), url, dict(query or {}), remote_addr)
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+
+    def header(self, name: str) -> str:
+        """The header's value; a missing or empty header is a verification failure that names it."""
+        value = self.headers.get(name, "")
+        if not value:
+            raise VerificationError(f"Missing {name} header.")
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A response a verifier asks the view to send instead of the default acknowledgement (handshakes)."""
+
+    body: bytes
+    status: int = 200
+    content_type: str = "application/json"
+    store: bool = False
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200, *, store: bool = False) -> Reply:
+        return cls(json.dumps(data, separators=(",", ":")).encode(), status, "application/json", store)
+
+    @classmethod
+    def text(cls, text: str, status: int = 200) -> Reply:
+        return cls(text.encode(), status, "text/plain")
+
+
+def _json_path(payload: Any, path: str) -> Any:
+    value = payload
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+class Verifier:
+    """Base class for every verifier. Subclasses set ``name`` and implement :meth:`verify`.
+
+    ``secrets`` is a list so keys rotate without downtime: a request signed with any listed secret is accepted.
+    ``options`` are validated against ``default_options``; an unknown option is a configuration error.
+    ``now`` is injectable so timestamp windows are testable.
+
+    Hooks with sensible defaults:
+
+    - :meth:`event_type` and :meth:`external_id` read ``event_type_field``/``id_field`` (dotted JSON paths) or
+      ``event_type_header``/``id_header`` options; providers override them with their own places.
+    - :meth:`handshake` answers a GET subscription check (Meta, X); the default is no handshake, so GET is 405.
+    - :meth:`reply` answers a verified POST that is a protocol handshake rather than an event (Zoom, Discord).
+    """
+
+    name: ClassVar[str] = ""
+    #: Secrets are required unless a scheme carries its own proof (none do today; ``token`` with no secret is
+    #: refused by a system check).
+    requires_secret: ClassVar[bool] = True
+    #: True where the scheme signs a timestamp and enforces a window.
+    has_timestamp: ClassVar[bool] = False
+    default_options: ClassVar[dict[str, Any]] = {}
+    #: Header names stored with the secret's value redacted, in addition to the common auth headers.
+    secret_headers: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        secrets: Sequence[str],
+        options: Mapping[str, Any] | None = None,
+        *,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        common = {"event_type_field": "type", "event_type_header": "", "id_field": "", "id_header": ""}
+        allowed = common | self.default_options
+        options = dict(options or {})
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise ImproperlyConfigured(f"Unknown option(s) for the {self.name!r} verifier: {', '.join(unknown)}.")
+        self.options: dict[str, Any] = allowed | options
+        self.secrets = [s for s in secrets if s]
+        if self.requires_secret and not self.secrets:
+            raise ImproperlyConfigured(f"The {self.name!r} verifier needs at least one secret.")
+        self.now = now
+        self.check_options()
+
+    def check_options(self) -> None:
+        """Raise ``ImproperlyConfigured`` for option values that can never work. Called once, at construction."""
+
+    def verify(self, request: WebhookRequest) -> None:
+        raise NotImplementedError
+
+    def event_type(self, request: WebhookRequest, payload: Any) -> str:
+        if header := self.options["event_type_header"]:
+            return str(request.headers.get(header, ""))
+        if path := self.options["event_type_field"]:
+            value = _json_path(payload, path)
+            return value if isinstance(value, str) else ""
+        return ""
+
+    def external_id(self, request: WebhookRequest, payload: Any) -> str | None:
+        if header := self.options["id_header"]:
+            return str(request.headers.get(header, "")) or None
+        if path := self.options["id_field"]:
+            value = _json_path(payload, path)
+            return str(value) if isinstance(value, str | int) and value != "" else None
+        return None
+
+    def handshake(self, request: WebhookRequest) -> Reply | None:
+        return None
+
+    def reply(self, request: WebhookRequest, payload: Any) -> Reply | None:
+        return None
+
+
+VerifierFactory = Callable[..., Verifier]

@@ -1,0 +1,84 @@
+"""Generic HMAC: algorithm, header, prefix, encoding and signed-content template are all options.
+
+The template may use ``{body}``, ``{timestamp}`` (from ``timestamp_header``), ``{url}`` and any header as
+``{header:Name}``. With ``timestamp_header`` set, the timestamp must be within ``tolerance`` seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any, ClassVar
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import VerificationError, Verifier, WebhookRequest
+from .common import ALGORITHMS, check_timestamp, hmac_digest, matches_any, parse_timestamp
+
+_FIELD = re.compile(r"\{(body|timestamp|url|header:[A-Za-z0-9_-]+)\}")
+
+
+class HmacVerifier(Verifier):
+    name = "hmac"
+    default_options: ClassVar[dict[str, Any]] = {
+        "algorithm": "sha256",
+        "header": "X-Signature",
+        "prefix": "",
+        "encoding": "hex",
+        "template": "{body}",
+        "timestamp_header": "",
+        "tolerance": 300,
+    }
+
+    @property
+    def has_timestamp(self) -> bool:  # type: ignore[override]
+        return bool(self.options["timestamp_header"])
+
+    def check_options(self) -> None:
+        if self.options["algorithm"] not in ALGORITHMS:
+            raise ImproperlyConfigured(f"hmac: algorithm must be one of {', '.join(ALGORITHMS)}.")
+        if self.options["encoding"] not in ("hex", "base64"):
+            raise ImproperlyConfigured("hmac: encoding must be 'hex' or 'base64'.")
+        if "{timestamp}" in self.options["template"] and not self.options["timestamp_header"]:
+            raise ImproperlyConfigured("hmac: a template with {timestamp} needs timestamp_header.")
+
+    def signed_content(self, request: WebhookRequest) -> bytes:
+        def field(match: re.Match[str]) -> bytes:
+            name = match.group(1)
+            if name == "body":
+                return request.body
+            if name == "timestamp":
+                return request.header(self.options["timestamp_header"]).encode()
+            if name == "url":
+                return request.url.encode()
+            return str(request.headers.get(name.removeprefix("header:"), "")).encode()
+
+        template: str = self.options["template"]
+        parts, last = [], 0
+        for match in _FIELD.finditer(template):
+            parts += [template[last : match.start()].encode(), field(match)]
+            last = match.end()
+        parts.append(template[last:].encode())
+        return b"".join(parts)
+
+    def encode(self, digest: bytes) -> str:
+        return digest.hex() if self.options["encoding"] == "hex" else base64.b64encode(digest).decode()
+
+    def verify(self, request: WebhookRequest) -> None:
+        header, prefix = self.options["header"], self.options["prefix"]
+        given = request.header(header).strip()
+        if not given.startswith(prefix):
+            raise VerificationError(f"Malformed {header} header: expected the prefix {prefix!r}.")
+        given = given.removeprefix(prefix)
+        if ts_header := self.options["timestamp_header"]:
+            timestamp = parse_timestamp(request.header(ts_header), ts_header)
+            check_timestamp(timestamp, self.now(), float(self.options["tolerance"]), ts_header)
+        content = self.signed_content(request)
+        expected = [self.encode(hmac_digest(s, content, self.options["algorithm"])) for s in self.secrets]
+        # Hex is case-insensitive; base64 is not.
+        candidate = given.lower() if self.options["encoding"] == "hex" else given
+        if not matches_any([candidate], expected):
+            raise VerificationError(f"Signature in {header} header does not match.")
+
+
+VERIFIER = HmacVerifier

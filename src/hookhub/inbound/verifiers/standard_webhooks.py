@@ -1,0 +1,36 @@
+"""Standard Webhooks: ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` (``v1`` HMAC, ``v1a`` Ed25519).
+
+Secrets are ``whsec_...`` (HMAC) or ``whpk_...`` (an Ed25519 public key). The same code signs on the send side.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.core.exceptions import ImproperlyConfigured
+
+from hookhub.signing import StandardWebhook
+
+from .base import Verifier, WebhookRequest
+
+
+class StandardWebhooksVerifier(Verifier):
+    name = "standard-webhooks"
+    header_prefix: ClassVar[str] = "webhook"
+    has_timestamp = True
+    default_options: ClassVar[dict[str, Any]] = {"tolerance": 300}
+
+    def check_options(self) -> None:
+        try:
+            self.scheme = StandardWebhook(self.secrets, header_prefix=self.header_prefix)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{self.name}: {exc}.") from None
+
+    def verify(self, request: WebhookRequest) -> None:
+        self.scheme.verify(request.headers, request.body, tolerance=float(self.options["tolerance"]), now=self.now)
+
+    def external_id(self, request: WebhookRequest, payload: Any) -> str | None:
+        return super().external_id(request, payload) or str(request.headers.get(self.scheme.id_header, "")) or None
+
+
+VERIFIER = StandardWebhooksVerifier

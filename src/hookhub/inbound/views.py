@@ -1,0 +1,176 @@
+"""The receive view: the only code on the hot path of an inbound webhook.
+
+In this order: method → source → body size (413) → rate limit (429) → IP allow-list (403) → verifier (403) →
+parse → one INSERT → 2xx. No purge, no handler work, no network. A database failure answers 503 so the sender
+retries; the row is written by a single statement, so nothing is ever half-stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.datastructures import CaseInsensitiveMapping
+from django.views.decorators.csrf import csrf_exempt
+
+from hookhub import signals
+from hookhub.conf import conf
+from hookhub.models import InboundMessage
+
+from . import ratelimit, sources
+from .parsing import parse_body, redact_headers
+from .verifiers import InvalidPayload, Reply, VerificationError, WebhookRequest
+
+logger = logging.getLogger("hookhub.inbound")
+
+RECEIVED = "Message received okay."
+ALLOWED_METHODS = "POST, HEAD"
+
+
+def _text(body: str, status: int, **headers: str) -> HttpResponse:
+    response = HttpResponse(body, status=status, content_type="text/plain; charset=utf-8")
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def _reply(reply: Reply) -> HttpResponse:
+    return HttpResponse(reply.body, status=reply.status, content_type=reply.content_type)
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """REMOTE_ADDR, or with ``TRUSTED_PROXY_COUNT = n`` the address the n-th proxy from us saw."""
+    hops = conf.TRUSTED_PROXY_COUNT
+    if hops > 0:
+        forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _public_url(request: HttpRequest) -> str:
+    """The URL the sender called, from ``PUBLIC_URL`` (never the Host header, which proxies rewrite); "" if unset."""
+    base = conf.PUBLIC_URL
+    return base + request.get_full_path() if base else ""
+
+
+def _read_body(request: HttpRequest, limit: int) -> bytes | None:
+    """The body, or ``None`` when it is larger than ``limit`` (read no more than ``limit + 1`` bytes)."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    try:
+        if int(declared) > limit:
+            return None
+    except ValueError:
+        pass
+    body = request.read(limit + 1)
+    return None if len(body) > limit else body
+
+
+def _webhook_request(request: HttpRequest, body: bytes, remote_addr: str | None) -> WebhookRequest:
+    return WebhookRequest(
+        method=request.method or "",
+        body=body,
+        headers=CaseInsensitiveMapping(dict(request.headers)),
+        url=_public_url(request),
+        query=request.GET.dict(),
+        remote_addr=remote_addr,
+    )
+
+
+@csrf_exempt
+@transaction.non_atomic_requests
+def receive(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        source = sources.get_by_slug(slug)
+    except DatabaseError:
+        logger.exception("hookhub: database unavailable while loading source")
+        return _text("Temporarily unavailable, retry later.", 503, Retry_After="5")
+    if source is None or not source.enabled:
+        return _text("Unknown webhook source.", 404)
+
+    method = request.method
+    if method == "HEAD":
+        return _text("", 200)
+    if method == "GET":
+        try:
+            handshake = source.verifier.handshake(_webhook_request(request, b"", client_address(request)))
+        except VerificationError as exc:
+            return _text(exc.reason, exc.status)
+        if handshake is not None:
+            return _reply(handshake)
+    if method != "POST":
+        return _text("Method not allowed.", 405, Allow=ALLOWED_METHODS)
+
+    body = _read_body(request, source.max_body_size)
+    if body is None:
+        return _text(f"Body larger than {source.max_body_size} bytes.", 413)
+    if source.rate is not None:
+        wait = ratelimit.hit(f"source:{source.id}", source.rate)
+        if wait is not None:
+            return _text("Rate limit exceeded.", 429, Retry_After=str(max(1, math.ceil(wait))))
+    remote_addr = client_address(request)
+    if not source.allows(remote_addr):
+        signals.message_refused.send(sender=InboundMessage, source=source.name, reason="ip")
+        return _text("Address not allowed.", 403)
+
+    webhook_request = _webhook_request(request, body, remote_addr)
+    try:
+        source.verifier.verify(webhook_request)
+    except VerificationError as exc:
+        signals.message_refused.send(sender=InboundMessage, source=source.name, reason=exc.reason)
+        return _text(exc.reason, exc.status)
+    return _store(source, webhook_request)
+
+
+def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpResponse:
+    verifier = source.verifier
+    status = InboundMessage.Status.PENDING
+    error = ""
+    payload: Any = None
+    try:
+        payload = parse_body(request.body, request.content_type, request.headers)
+    except InvalidPayload as exc:
+        status, error = InboundMessage.Status.INVALID, str(exc)
+    reply = verifier.reply(request, payload) if status == InboundMessage.Status.PENDING else None
+    if reply is not None and not reply.store:
+        return _reply(reply)
+
+    message = InboundMessage(
+        source_id=source.id,
+        received_at=timezone.now(),
+        body=request.body,
+        headers=redact_headers(request.headers, verifier.secret_headers),
+        payload=payload,
+        content_type=request.content_type,
+        event_type=verifier.event_type(request, payload)[:200],
+        external_id=(verifier.external_id(request, payload) or None),
+        remote_addr=request.remote_addr,
+        status=status,
+        next_attempt_at=timezone.now() if status == InboundMessage.Status.PENDING else None,
+        last_error=error,
+    )
+    if message.external_id:
+        message.external_id = message.external_id[:255]
+    try:
+        message.save(force_insert=True)
+    except IntegrityError:
+        if message.external_id and InboundMessage.objects.filter(
+            source_id=source.id, external_id=message.external_id
+        ).exists():
+            return _text("Duplicate delivery, already received.", 200)
+        logger.exception("hookhub: could not store an inbound message")
+        return _text("Temporarily unavailable, retry later.", 503, Retry_After="5")
+    except DatabaseError:
+        logger.exception("hookhub: database unavailable while storing an inbound message")
+        return _text("Temporarily unavailable, retry later.", 503, Retry_After="5")
+
+    signals.message_received.send(sender=InboundMessage, message=message, source=source.name)
+    if status == InboundMessage.Status.INVALID:
+        return _text(f"Stored, but the body could not be parsed: {error}", 400)
+    if reply is not None:
+        return _reply(reply)
+    return _text(RECEIVED, 200)

@@ -1,0 +1,3 @@
+from .inbound import InboundMessage, Source
+
+__all__ = ["InboundMessage", "Source"]

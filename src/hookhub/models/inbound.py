@@ -1,0 +1,94 @@
+"""Receive-side data: Sources (who may call us) and InboundMessages (what they sent). Data only, no I/O."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.db.models import Q
+
+
+def new_slug() -> str:
+    """An unguessable URL slug: 192 random bits, URL-safe."""
+    return secrets.token_urlsafe(24)
+
+
+class Source(models.Model):
+    name = models.SlugField(max_length=100, unique=True, help_text="Used in handlers: @receiver('<name>', ...).")
+    slug = models.CharField(max_length=100, unique=True, default=new_slug, help_text="The secret part of the URL.")
+    verifier = models.CharField(max_length=200, help_text="A built-in verifier name or a dotted path.")
+    options = models.JSONField(default=dict, blank=True)
+    secrets = models.JSONField(
+        default=list, blank=True, help_text="Every listed secret is accepted, so keys rotate without downtime."
+    )
+    max_body_size = models.PositiveIntegerField(null=True, blank=True, help_text="Bytes; empty: the default.")
+    rate_limit = models.CharField(max_length=32, blank=True, help_text="e.g. '100/s', '6000/m'; empty: none.")
+    allowed_ips = models.JSONField(default=list, blank=True, help_text="CIDRs; empty: any address.")
+    retention_days = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the default.")
+    confirmer = models.CharField(max_length=200, blank=True, help_text="Ask the provider before handling.")
+    confirmer_options = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+    managed = models.BooleanField(default=False, editable=False, help_text="Declared in settings.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InboundMessage(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        RETRYING = "retrying", "Retrying"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+        INVALID = "invalid", "Invalid body"
+        UNCONFIRMED = "unconfirmed", "Not confirmed by the provider"
+
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="messages")
+    received_at = models.DateTimeField(db_index=True)
+    body = models.BinaryField()
+    headers = models.JSONField(default=dict)
+    payload = models.JSONField(null=True, blank=True)
+    content_type = models.CharField(max_length=200, blank=True)
+    event_type = models.CharField(max_length=200, blank=True)
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    locked_by = models.CharField(max_length=64, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_payload = models.JSONField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="hookhub_inbound_unique_external_id",
+            ),
+        ]
+        indexes = [
+            # The worker's claim query touches only due work, whatever the size of the table.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["pending", "retrying"]),
+                name="hookhub_inbound_due",
+            ),
+            models.Index(
+                fields=["locked_until"], condition=Q(status="processing"), name="hookhub_inbound_leased"
+            ),
+            models.Index(fields=["source", "received_at"], name="hookhub_inbound_source_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}:{self.event_type or '-'}#{self.pk}"

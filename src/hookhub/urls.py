@@ -1,0 +1,11 @@
+"""Include under any prefix: ``path("webhooks/", include("hookhub.urls"))`` → ``/webhooks/<slug>/``."""
+
+from django.urls import path
+
+from hookhub.inbound.views import receive
+
+app_name = "hookhub"
+
+urlpatterns = [
+    path("<str:slug>/", receive, name="receive"),
+]

@@ -1,0 +1,178 @@
+"""The contract every verifier passes. A verifier's test module subclasses ``VerifierContract`` (or
+``TimestampContract`` where the scheme signs a timestamp) and supplies how to sign; the whole battery follows.
+
+Subclasses set ``verifier`` (its name) and implement ``sign``; they override ``credentials`` for asymmetric
+schemes (sign with a private key, configure the public key) and ``malform`` when the signature does not live in
+``signature_header``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+import pytest
+from django.test import Client
+
+from hookhub.inbound.verifiers import VerificationError, Verifier, WebhookRequest, get_verifier_class
+from hookhub.models import InboundMessage, Source
+
+NOW = 1_767_225_600  # 2026-01-01T00:00:00Z: a fixed clock for the timestamp cases
+URL = "https://hooks.example.com/webhooks/code/contract-slug/"
+
+
+@dataclass
+class SignedRequest:
+    body: bytes
+    headers: dict[str, str]
+    content_type: str = "application/json"
+    query: dict[str, str] = field(default_factory=dict)
+
+
+class VerifierContract:
+    verifier: ClassVar[str]
+    options: ClassVar[dict[str, Any]] = {}
+    signature_header: ClassVar[str] = ""
+    #: False for schemes that do not sign the body (Mailgun signs a token): tampering is then accepted.
+    body_is_signed: ClassVar[bool] = True
+    expected_event_type: ClassVar[str | None] = None
+    expected_external_id: ClassVar[str | None] = None
+    content_type: ClassVar[str] = "application/json"
+
+    # What subclasses provide -------------------------------------------------------------------------------
+
+    def payload(self) -> bytes:
+        return json.dumps({"id": "evt_123", "type": "invoice.paid", "data": {"amount": 4200}}).encode()
+
+    def credentials(self) -> tuple[Any, str]:
+        """(what signs, what is configured as the source's secret)."""
+        secret = "secret-" + secrets.token_hex(16)
+        return secret, secret
+
+    def sign(self, body: bytes, key: Any, timestamp: int, url: str) -> SignedRequest:
+        raise NotImplementedError
+
+    def malform(self, signed: SignedRequest) -> SignedRequest:
+        return replace(signed, headers={**signed.headers, self.signature_header: "not a signature \x00 !!"})
+
+    def without_signature(self, signed: SignedRequest) -> SignedRequest:
+        headers = {k: v for k, v in signed.headers.items() if k.lower() != self.signature_header.lower()}
+        return replace(signed, headers=headers)
+
+    # Helpers -------------------------------------------------------------------------------------------------
+
+    def make(self, *configured: str, now: float = NOW) -> Verifier:
+        return get_verifier_class(self.verifier)(list(configured), self.options, now=lambda: now)
+
+    def to_request(self, signed: SignedRequest, url: str = URL) -> WebhookRequest:
+        headers = {"Content-Type": signed.content_type, **signed.headers}
+        query = "&".join(f"{k}={v}" for k, v in signed.query.items())
+        return WebhookRequest.build(signed.body, headers, url=url + (f"?{query}" if query else ""), query=signed.query)
+
+    def signed(self, key: Any, timestamp: int = NOW, body: bytes | None = None) -> SignedRequest:
+        return self.sign(self.payload() if body is None else body, key, timestamp, URL)
+
+    def assert_refused(self, verifier: Verifier, signed: SignedRequest, *secrets_: str) -> str:
+        with pytest.raises(VerificationError) as info:
+            verifier.verify(self.to_request(signed))
+        reason = info.value.reason
+        assert reason
+        for secret in secrets_:
+            assert secret not in reason
+        return reason
+
+    # The contract ------------------------------------------------------------------------------------------
+
+    def test_accepts_valid_signature(self) -> None:
+        key, secret = self.credentials()
+        self.make(secret).verify(self.to_request(self.signed(key)))
+
+    def test_rejects_missing_signature(self) -> None:
+        key, secret = self.credentials()
+        self.assert_refused(self.make(secret), self.without_signature(self.signed(key)), secret)
+
+    def test_rejects_malformed_signature(self) -> None:
+        key, secret = self.credentials()
+        self.assert_refused(self.make(secret), self.malform(self.signed(key)), secret)
+
+    def test_rejects_wrong_secret(self) -> None:
+        key, _ = self.credentials()
+        _, other = self.credentials()
+        self.assert_refused(self.make(other), self.signed(key), other)
+
+    def test_accepts_every_secret_during_rotation(self) -> None:
+        old_key, old = self.credentials()
+        new_key, new = self.credentials()
+        verifier = self.make(new, old)
+        verifier.verify(self.to_request(self.signed(old_key)))
+        verifier.verify(self.to_request(self.signed(new_key)))
+
+    def test_tampered_body(self) -> None:
+        key, secret = self.credentials()
+        signed = self.signed(key)
+        tampered = replace(signed, body=signed.body.replace(b"4200", b"9999"))
+        assert tampered.body != signed.body
+        if self.body_is_signed:
+            self.assert_refused(self.make(secret), tampered, secret)
+        else:
+            self.make(secret).verify(self.to_request(tampered))
+
+    def test_extracts_event_type_and_external_id(self) -> None:
+        key, secret = self.credentials()
+        signed = self.signed(key)
+        verifier = self.make(secret)
+        request = self.to_request(signed)
+        payload = json.loads(signed.body) if signed.content_type == "application/json" else None
+        if self.expected_event_type is not None:
+            assert verifier.event_type(request, payload) == self.expected_event_type
+        if self.expected_external_id is not None:
+            assert verifier.external_id(request, payload) == self.expected_external_id
+
+    @pytest.mark.django_db(transaction=True)
+    def test_end_to_end_through_the_receive_view(self) -> None:
+        key, secret = self.credentials()
+        source = Source.objects.create(
+            name="contract", slug="contract-slug", verifier=self.verifier, secrets=[secret], options=self.options
+        )
+        signed = self.sign(self.payload(), key, int(time.time()), URL)
+        client = Client(enforce_csrf_checks=True)
+        path = "/webhooks/code/contract-slug/"
+        if signed.query:
+            path += "?" + "&".join(f"{k}={v}" for k, v in signed.query.items())
+        response = client.post(path, data=signed.body, content_type=signed.content_type, headers=signed.headers)
+        assert response.status_code == 200, response.content
+        message = InboundMessage.objects.get(source=source)
+        assert bytes(message.body) == signed.body
+        if self.expected_event_type is not None:
+            assert message.event_type == self.expected_event_type
+        if self.expected_external_id is not None:
+            assert message.external_id == self.expected_external_id
+        for value in message.headers.values():
+            assert secret not in value
+
+        bad = self.malform(signed)
+        response = client.post(path, data=bad.body, content_type=bad.content_type, headers=bad.headers)
+        assert response.status_code == 403
+        assert secret not in response.content.decode(errors="replace")
+        assert InboundMessage.objects.filter(source=source).count() == 1
+
+
+class TimestampContract(VerifierContract):
+    tolerance: ClassVar[int] = 300
+
+    def test_rejects_timestamp_too_old(self) -> None:
+        key, secret = self.credentials()
+        reason = self.assert_refused(self.make(secret), self.signed(key, NOW - self.tolerance - 5), secret)
+        assert "old" in reason.lower()
+
+    def test_rejects_timestamp_too_far_in_the_future(self) -> None:
+        key, secret = self.credentials()
+        reason = self.assert_refused(self.make(secret), self.signed(key, NOW + self.tolerance + 5), secret)
+        assert "future" in reason.lower()
+
+    def test_accepts_timestamp_within_tolerance(self) -> None:
+        key, secret = self.credentials()
+        self.make(secret).verify(self.to_request(self.signed(key, NOW - self.tolerance + 5)))

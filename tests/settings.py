@@ -1,0 +1,60 @@
+"""A user's Django project, as small as can be, with hookhub installed as a reusable app.
+
+The database comes from ``HOOKHUB_TEST_DATABASE_URL`` (default: SQLite with the gateway's tuning), so the same suite
+runs on SQLite and on PostgreSQL.
+"""
+
+import os
+from pathlib import Path
+
+from hookhub.server.database import database_from_url
+
+SECRET_KEY = "tests-only-not-secret"  # noqa: S105
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+ROOT_URLCONF = "tests.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "hookhub",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+STATIC_URL = "static/"
+DATABASES = {
+    "default": database_from_url(
+        os.environ.get("HOOKHUB_TEST_DATABASE_URL", ""),
+        Path(os.environ.get("HOOKHUB_TEST_DATA_DIR", "/tmp/hookhub-tests")) / "tests.sqlite3",  # noqa: S108
+    )
+}
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("HOOKHUB_TEST_DB_NAME") or None}
+HOOKHUB = {
+    "PUBLIC_URL": "https://hooks.example.com",
+    "SOURCES": {},
+}

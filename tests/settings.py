@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hookhub.server.database import database_from_url
 
-SECRET_KEY = "tests-only-not-secret"  # noqa: S105
+SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
 USE_TZ = True
@@ -50,7 +50,7 @@ STATIC_URL = "static/"
 DATABASES = {
     "default": database_from_url(
         os.environ.get("HOOKHUB_TEST_DATABASE_URL", ""),
-        Path(os.environ.get("HOOKHUB_TEST_DATA_DIR", "/tmp/hookhub-tests")) / "tests.sqlite3",  # noqa: S108
+        Path(os.environ.get("HOOKHUB_TEST_DATA_DIR", "/tmp/hookhub-tests")) / "tests.sqlite3",
     )
 }
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("HOOKHUB_TEST_DB_NAME") or None}

@@ -42,7 +42,10 @@ def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
             )
         try:
             cls = get_verifier_class(str(declared.get("VERIFIER", "")))
-            cls(settings_secrets(declared) or ([] if missing_env == [] else ["placeholder"]), declared.get("OPTIONS"))
+            cls(
+                settings_secrets(declared) or ([] if missing_env == [] else ["placeholder"]),
+                declared.get("OPTIONS"),
+            )
         except (ImproperlyConfigured, ImportError, TypeError, ValueError) as exc:
             errors.append(Error(f"{where}: {exc}", id="hookhub.E001"))
         else:

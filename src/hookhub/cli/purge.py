@@ -18,7 +18,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     with Progress(disable=not command.stdout.isatty()) as progress:
         task = progress.add_task("Purging", total=None)
-        deleted = processing.purge(
-            batch_size=options["batch_size"], progress=lambda n: progress.advance(task, n)
-        )
+        deleted = processing.purge(batch_size=options["batch_size"], progress=lambda n: progress.advance(task, n))
     command.stdout.write(f"Purged {deleted} message(s).")

@@ -24,7 +24,7 @@ logger = logging.getLogger("hookhub.inbound")
 Status = InboundMessage.Status
 
 
-class LeaseLost(Exception):  # noqa: N818
+class LeaseLost(Exception):
     """Another worker took this message over (our lease expired): roll back and leave it to them."""
 
 

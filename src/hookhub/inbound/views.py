@@ -49,7 +49,7 @@ def client_address(request: HttpRequest) -> str | None:
         forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
         if len(forwarded) >= hops:
             return forwarded[-hops]
-    return request.META.get("REMOTE_ADDR") or None
+    return str(request.META.get("REMOTE_ADDR") or "") or None
 
 
 def _public_url(request: HttpRequest) -> str:
@@ -158,9 +158,10 @@ def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpRespons
     try:
         message.save(force_insert=True)
     except IntegrityError:
-        if message.external_id and InboundMessage.objects.filter(
-            source_id=source.id, external_id=message.external_id
-        ).exists():
+        if (
+            message.external_id
+            and InboundMessage.objects.filter(source_id=source.id, external_id=message.external_id).exists()
+        ):
             return _text("Duplicate delivery, already received.", 200)
         logger.exception("hookhub: could not store an inbound message")
         return _text("Temporarily unavailable, retry later.", 503, Retry_After="5")

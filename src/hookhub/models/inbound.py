@@ -19,7 +19,9 @@ class Source(models.Model):
     verifier = models.CharField(max_length=200, help_text="A built-in verifier name or a dotted path.")
     options = models.JSONField(default=dict, blank=True)
     secrets = models.JSONField(
-        default=list, blank=True, help_text="Every listed secret is accepted, so keys rotate without downtime."
+        default=list,
+        blank=True,
+        help_text="Every listed secret is accepted, so keys rotate without downtime.",
     )
     max_body_size = models.PositiveIntegerField(null=True, blank=True, help_text="Bytes; empty: the default.")
     rate_limit = models.CharField(max_length=32, blank=True, help_text="e.g. '100/s', '6000/m'; empty: none.")
@@ -56,7 +58,7 @@ class InboundMessage(models.Model):
     payload = models.JSONField(null=True, blank=True)
     content_type = models.CharField(max_length=200, blank=True)
     event_type = models.CharField(max_length=200, blank=True)
-    external_id = models.CharField(max_length=255, null=True, blank=True)
+    external_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL: no id, never unique
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -84,9 +86,7 @@ class InboundMessage(models.Model):
                 condition=Q(status__in=["pending", "retrying"]),
                 name="hookhub_inbound_due",
             ),
-            models.Index(
-                fields=["locked_until"], condition=Q(status="processing"), name="hookhub_inbound_leased"
-            ),
+            models.Index(fields=["locked_until"], condition=Q(status="processing"), name="hookhub_inbound_leased"),
             models.Index(fields=["source", "received_at"], name="hookhub_inbound_source_time"),
         ]
 

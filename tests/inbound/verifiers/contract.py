@@ -135,7 +135,11 @@ class VerifierContract:
     def test_end_to_end_through_the_receive_view(self) -> None:
         key, secret = self.credentials()
         source = Source.objects.create(
-            name="contract", slug="contract-slug", verifier=self.verifier, secrets=[secret], options=self.options
+            name="contract",
+            slug="contract-slug",
+            verifier=self.verifier,
+            secrets=[secret],
+            options=self.options,
         )
         signed = self.sign(self.payload(), key, int(time.time()), URL)
         client = Client(enforce_csrf_checks=True)

@@ -34,7 +34,7 @@ class VerificationError(Exception):
         self.reason = reason
 
 
-class InvalidPayload(Exception):  # noqa: N818 - reads as a verdict, like Django's ValidationError
+class InvalidPayload(Exception):
     """A verified request whose body does not parse: stored as ``invalid`` and answered 400."""
 
 

@@ -29,12 +29,12 @@ def as_bytes(value: bytes | str) -> bytes:
 
 def matches_any(given: Iterable[bytes | str], expected: Iterable[bytes | str]) -> bool:
     """True when any given value equals any expected one, each comparison in constant time."""
-    expected = [as_bytes(e) for e in expected]
+    wanted = [as_bytes(e) for e in expected]
     found = False
-    for g in given:
-        g = as_bytes(g)
-        for e in expected:
-            found |= hmac.compare_digest(g, e)
+    for value in given:
+        candidate = as_bytes(value)
+        for e in wanted:
+            found |= hmac.compare_digest(candidate, e)
     return found
 
 
@@ -117,7 +117,7 @@ def load_ecdsa_public_key(secret: str) -> ec.EllipticCurvePublicKey:
         else serialization.load_der_public_key(data)
     )
     if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise ValueError("not an elliptic-curve public key")
+        raise ValueError("not an elliptic-curve public key")  # noqa: TRY004 - a bad setting, reported as such
     return key
 
 

@@ -46,7 +46,8 @@ def client_address(request: HttpRequest) -> str | None:
     """REMOTE_ADDR, or with ``TRUSTED_PROXY_COUNT = n`` the address the n-th proxy from us saw."""
     hops = conf.TRUSTED_PROXY_COUNT
     if hops > 0:
-        forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+        header = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
+        forwarded = [a.strip() for a in header.split(",") if a.strip()]
         if len(forwarded) >= hops:
             return forwarded[-hops]
     return str(request.META.get("REMOTE_ADDR") or "") or None

@@ -53,7 +53,13 @@ DATABASES = {
         Path(os.environ.get("HOOKHUB_TEST_DATA_DIR", "/tmp/hookhub-tests")) / "tests.sqlite3",
     )
 }
-DATABASES["default"]["TEST"] = {"NAME": os.environ.get("HOOKHUB_TEST_DB_NAME") or None}
+# SQLite tests use a file, as the gateway does: WAL, locking and several connections behave as in production.
+_test_name = os.environ.get("HOOKHUB_TEST_DB_NAME") or (
+    str(Path(DATABASES["default"]["NAME"]).with_name(f"test_hookhub_{os.getpid()}.sqlite3"))
+    if DATABASES["default"]["ENGINE"].endswith("sqlite3")
+    else None
+)
+DATABASES["default"]["TEST"] = {"NAME": _test_name}
 HOOKHUB = {
     "PUBLIC_URL": "https://hooks.example.com",
     "SOURCES": {},

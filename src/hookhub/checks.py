@@ -42,10 +42,8 @@ def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
             )
         try:
             cls = get_verifier_class(str(declared.get("VERIFIER", "")))
-            cls(
-                settings_secrets(declared) or ([] if missing_env == [] else ["placeholder"]),
-                declared.get("OPTIONS"),
-            )
+            if not missing_env:  # with its environment unset (W001), the secret cannot be judged yet
+                cls(settings_secrets(declared), declared.get("OPTIONS"))
         except (ImproperlyConfigured, ImportError, TypeError, ValueError) as exc:
             errors.append(Error(f"{where}: {exc}", id="hookhub.E001"))
         else:
@@ -69,9 +67,11 @@ def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
 @register("hookhub")
 def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    schedule = (getattr(settings, "HOOKHUB", {}) or {}).get("INBOUND_RETRY_SCHEDULE", conf.INBOUND_RETRY_SCHEDULE)
-    if not isinstance(schedule, list | tuple) or not all(
-        isinstance(s, int | float) and not isinstance(s, bool) and s > 0 for s in schedule
+    schedule = conf._get("INBOUND_RETRY_SCHEDULE")
+    if (
+        not isinstance(schedule, list | tuple)
+        or not schedule
+        or not all(isinstance(s, int | float) and not isinstance(s, bool) and s > 0 for s in schedule)
     ):
         errors.append(Error("HOOKHUB['INBOUND_RETRY_SCHEDULE'] must be a list of positive seconds.", id="hookhub.E004"))
     backend = conf.RATE_LIMIT_BACKEND

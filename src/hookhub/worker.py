@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connections
 
 from hookhub.conf import conf
 from hookhub.inbound import processing
@@ -56,17 +56,16 @@ class Worker:
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
         logger.info("hookhub worker %s started", self.id)
         while not self.stopping.is_set() and not (until and until()):
+            # What Django does around each request: drop a connection that is broken or older than CONN_MAX_AGE.
+            close_old_connections()
             try:
                 done = self.tick()
             except DatabaseError:
                 # The database went away: keep the process, drop the connection, try again shortly.
                 logger.exception("hookhub worker: database error; retrying")
-                close_old_connections()
-                from django.db import connection
-
-                connection.close()
-                done = 0
+                connections.close_all()
                 self.stopping.wait(min(5.0, conf.WORKER_POLL_INTERVAL * 5))
+                continue
             if not done:
                 self.stopping.wait(conf.WORKER_POLL_INTERVAL)
         logger.info("hookhub worker %s stopped", self.id)

@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1, help="Worker processes (background work).")
     parser.add_argument("--web-workers", type=int, default=2, help="Web server processes.")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="Request threads per web process (more queue on the database lock)."
+    )
     parser.add_argument("--no-migrate", action="store_true", help="Do not apply pending migrations first.")
 
 
@@ -48,7 +51,8 @@ def web_command(options: dict[str, Any]) -> list[str]:
     return [
         sys.executable, "-m", "granian", "--interface", "wsgi", wsgi_target(),
         "--host", options["host"], "--port", str(options["port"]),
-        "--workers", str(options["web_workers"]), "--no-ws", "--log-level", "warning",
+        "--workers", str(options["web_workers"]), "--blocking-threads", str(options["threads"]),
+        "--no-ws", "--log-level", "warning",
     ]  # fmt: skip
 
 

@@ -38,12 +38,21 @@ def _option(options: Mapping[str, Any], name: str) -> str:
     return ""
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # urllib would resend our credentials to wherever a redirect points; a 3xx is a failure instead.
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 def _get_json(url: str, headers: Mapping[str, str]) -> Any | None:
     if not url.startswith(("http://", "https://")):
         raise ImproperlyConfigured(f"confirmer URL must be http(s): {url!r}")
     request = urllib.request.Request(url, headers={"Accept": "application/json", **headers})  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=conf.CONFIRMER_TIMEOUT) as response:  # noqa: S310
+        with _opener.open(request, timeout=conf.CONFIRMER_TIMEOUT) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         if exc.code in (404, 410):

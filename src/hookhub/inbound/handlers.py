@@ -43,7 +43,8 @@ def receiver(source: str = "*", *event_types: str) -> Callable[[Handler], Handle
 
 
 def handlers_for(source: str, event_type: str) -> list[Handler]:
-    return [r.func for r in _registry if r.matches(source, event_type)]
+    """The matching handlers in registration order, each once even when several of its patterns match."""
+    return list(dict.fromkeys(r.func for r in _registry if r.matches(source, event_type)))
 
 
 def unregister(func: Handler) -> None:

@@ -33,12 +33,14 @@ def claim(worker_id: str, limit: int, *, now: datetime | None = None) -> list[In
 
     Due: pending or retrying with ``next_attempt_at`` reached, or processing with an expired lease (a crashed
     worker's). On PostgreSQL concurrent workers skip each other's rows (``SKIP LOCKED``); on SQLite the
-    ``IMMEDIATE`` transaction makes the claim exclusive.
+    ``IMMEDIATE`` transaction makes the claim exclusive. The UPDATE repeats the due condition, so even a database
+    that offers neither never leases one message to two workers.
     """
     now = now or timezone.now()
     due = Q(status__in=[Status.PENDING, Status.RETRYING], next_attempt_at__lte=now) | Q(
         status=Status.PROCESSING, locked_until__lt=now
     )
+    locked_until = now + timedelta(seconds=conf.LEASE_SECONDS)
     with transaction.atomic():
         qs = InboundMessage.objects.filter(due).order_by("next_attempt_at", "id")
         if connection.features.has_select_for_update_skip_locked:
@@ -46,12 +48,11 @@ def claim(worker_id: str, limit: int, *, now: datetime | None = None) -> list[In
         ids = list(qs.values_list("id", flat=True)[:limit])
         if not ids:
             return []
-        InboundMessage.objects.filter(id__in=ids).update(
-            status=Status.PROCESSING,
-            locked_by=worker_id,
-            locked_until=now + timedelta(seconds=conf.LEASE_SECONDS),
+        InboundMessage.objects.filter(due, id__in=ids).update(
+            status=Status.PROCESSING, locked_by=worker_id, locked_until=locked_until
         )
-    return list(InboundMessage.objects.filter(id__in=ids).select_related("source").order_by("received_at", "id"))
+    leased = InboundMessage.objects.filter(id__in=ids, status=Status.PROCESSING, locked_by=worker_id)
+    return list(leased.select_related("source").order_by("received_at", "id"))
 
 
 def retry_delay(attempts: int) -> float | None:
@@ -63,7 +64,19 @@ def retry_delay(attempts: int) -> float | None:
 
 
 def process(message: InboundMessage, worker_id: str) -> str:
-    """Run one leased message's handlers; returns its new status. Never raises for a handler's exception."""
+    """Run one leased message's handlers; returns its new status. Never raises for a handler's exception.
+
+    Returns ``processing`` when the lease turned out to be lost: another worker has the message, and nothing this
+    worker did to it (handlers' writes included) was kept.
+    """
+    try:
+        return _process(message, worker_id)
+    except LeaseLost:
+        logger.warning("hookhub: lease on inbound message %s was lost; another worker has it", message.pk)
+        return Status.PROCESSING
+
+
+def _process(message: InboundMessage, worker_id: str) -> str:
     source: Source = message.source
     payload: Any = message.payload
     if source.confirmer:
@@ -78,6 +91,7 @@ def process(message: InboundMessage, worker_id: str) -> str:
         message.confirmed_payload = verdict
     try:
         with transaction.atomic():
+            _renew(message, worker_id)
             for handler in handlers_for(source.name, message.event_type):
                 handler(message, payload)
             signals.message_processing.send(
@@ -89,8 +103,7 @@ def process(message: InboundMessage, worker_id: str) -> str:
             )
             _finish(message, worker_id, Status.PROCESSED)
     except LeaseLost:
-        logger.warning("hookhub: lease on inbound message %s was lost; another worker has it", message.pk)
-        return Status.PROCESSING
+        raise
     except Exception as exc:  # noqa: BLE001 - user code: store the traceback and retry
         return _fail(message, worker_id, f"{type(exc).__name__}: {exc}", traceback.format_exc())
     return Status.PROCESSED
@@ -98,6 +111,14 @@ def process(message: InboundMessage, worker_id: str) -> str:
 
 def _owned(message: InboundMessage, worker_id: str) -> Any:
     return InboundMessage.objects.filter(pk=message.pk, status=Status.PROCESSING, locked_by=worker_id)
+
+
+def _renew(message: InboundMessage, worker_id: str) -> None:
+    # The first statement of the handlers' transaction: no handler runs for a message another worker has taken
+    # over, and on PostgreSQL the row stays locked (claims SKIP it) until this transaction ends.
+    locked_until = timezone.now() + timedelta(seconds=conf.LEASE_SECONDS)
+    if not _owned(message, worker_id).update(locked_until=locked_until):
+        raise LeaseLost
 
 
 def _finish(message: InboundMessage, worker_id: str, status: str, *, error: str = "") -> None:
@@ -130,10 +151,16 @@ def _fail(message: InboundMessage, worker_id: str, error: str, trace: str) -> st
         last_error=error[:10_000],
         traceback=trace[-50_000:],
     )
-    if updated:
-        message.refresh_from_db()
-        signals.message_failed.send(sender=InboundMessage, message=message, error=error, final=delay is None)
-        logger.warning("hookhub: inbound message %s failed (attempt %s): %s", message.pk, attempts, error)
+    if not updated:
+        raise LeaseLost
+    message.refresh_from_db()
+    logger.warning("hookhub: inbound message %s failed (attempt %s): %s", message.pk, attempts, error)
+    for receiver, result in signals.message_failed.send_robust(
+        sender=InboundMessage, message=message, error=error, final=delay is None
+    ):
+        if isinstance(result, Exception):
+            # A broken alerting hook must not stop the worker or hide the rest of the batch.
+            logger.error("hookhub: message_failed receiver %r raised", receiver, exc_info=result)
     return status
 
 
@@ -175,7 +202,8 @@ def purge(*, batch_size: int | None = None, now: datetime | None = None, progres
             ids = list(old.order_by("received_at").values_list("id", flat=True)[:batch])
             if not ids:
                 break
-            count, _ = InboundMessage.objects.filter(id__in=ids).delete()
+            # A worker may have claimed an old retrying message since the SELECT: leave it to finish.
+            count, _ = InboundMessage.objects.filter(id__in=ids).exclude(status=Status.PROCESSING).delete()
             deleted += count
             if progress is not None:
                 progress(count)

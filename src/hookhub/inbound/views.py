@@ -11,7 +11,7 @@ import logging
 import math
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.datastructures import CaseInsensitiveMapping
@@ -127,6 +127,16 @@ def receive(request: HttpRequest, slug: str) -> HttpResponse:
     return _store(source, webhook_request)
 
 
+def _insert(message: InboundMessage) -> None:
+    """One INSERT. Inside a caller's transaction (tests, ATOMIC_REQUESTS elsewhere) a savepoint keeps a duplicate's
+    IntegrityError from breaking it; in autocommit the statement is its own transaction."""
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            message.save(force_insert=True)
+    else:
+        message.save(force_insert=True)
+
+
 def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpResponse:
     verifier = source.verifier
     status = InboundMessage.Status.PENDING
@@ -157,7 +167,7 @@ def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpRespons
     if message.external_id:
         message.external_id = message.external_id[:255]
     try:
-        message.save(force_insert=True)
+        _insert(message)
     except IntegrityError:
         if (
             message.external_id

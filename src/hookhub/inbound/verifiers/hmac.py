@@ -39,8 +39,10 @@ class HmacVerifier(Verifier):
             raise ImproperlyConfigured(f"hmac: algorithm must be one of {', '.join(ALGORITHMS)}.")
         if self.options["encoding"] not in ("hex", "base64"):
             raise ImproperlyConfigured("hmac: encoding must be 'hex' or 'base64'.")
-        if "{timestamp}" in self.options["template"] and not self.options["timestamp_header"]:
-            raise ImproperlyConfigured("hmac: a template with {timestamp} needs timestamp_header.")
+        signs_timestamp = "{timestamp}" in self.options["template"]
+        if signs_timestamp != bool(self.options["timestamp_header"]):
+            # A window on a timestamp that is not signed would be a check any attacker can pass by editing it.
+            raise ImproperlyConfigured("hmac: timestamp_header and a template with {timestamp} go together.")
 
     def signed_content(self, request: WebhookRequest) -> bytes:
         def field(match: re.Match[str]) -> bytes:

@@ -1,0 +1,63 @@
+"""GitLab: ``mode: token`` compares ``X-Gitlab-Token`` with the secret token; ``mode: signature`` checks the signing
+token's Standard Webhooks ``webhook-signature`` (HMAC-SHA256 of ``{webhook-id}.{webhook-timestamp}.{body}``, 300 s).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.core.exceptions import ImproperlyConfigured
+
+from hookhub.signing import StandardWebhook
+
+from .base import VerificationError, Verifier, WebhookRequest
+from .common import matches_any
+
+HEADER = "X-Gitlab-Token"
+MODES = ("token", "signature")
+
+
+class GitLabVerifier(Verifier):
+    name = "gitlab"
+    default_options: ClassVar[dict[str, Any]] = {"mode": "token", "tolerance": 300}
+    secret_headers = (HEADER,)
+    scheme: StandardWebhook | None = None
+
+    @property
+    def has_timestamp(self) -> bool:  # type: ignore[override]
+        return bool(self.options["mode"] == "signature")
+
+    def check_options(self) -> None:
+        mode = self.options["mode"]
+        if mode not in MODES:
+            raise ImproperlyConfigured(f"gitlab: mode must be one of {', '.join(MODES)}, not {mode!r}.")
+        if mode == "signature":
+            try:
+                self.scheme = StandardWebhook(self.secrets)
+            except ValueError as exc:
+                raise ImproperlyConfigured(f"gitlab: a signing token is whsec_<base64> ({exc}).") from None
+
+    def verify(self, request: WebhookRequest) -> None:
+        if self.scheme is not None:
+            self.scheme.verify(request.headers, request.body, tolerance=float(self.options["tolerance"]), now=self.now)
+            return
+        given = request.header(HEADER)
+        if not matches_any([given], self.secrets):
+            raise VerificationError(f"Incorrect token in {HEADER} header.")
+
+    def event_type(self, request: WebhookRequest, payload: Any) -> str:
+        if event := str(request.headers.get("X-Gitlab-Event", "")):
+            return event
+        kind = payload.get("object_kind") if isinstance(payload, dict) else None
+        return kind if isinstance(kind, str) else ""
+
+    def external_id(self, request: WebhookRequest, payload: Any) -> str | None:
+        # Idempotency-Key (and webhook-id, its copy) stays the same across retries; X-Gitlab-Event-UUID is shared by
+        # the distinct deliveries of a chain of recursive hooks, so it would drop real events as duplicates.
+        for header in ("Idempotency-Key", "webhook-id"):
+            if value := str(request.headers.get(header, "")):
+                return value
+        return None
+
+
+VERIFIER = GitLabVerifier

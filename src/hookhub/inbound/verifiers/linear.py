@@ -1,0 +1,54 @@
+"""Linear: ``Linear-Signature: <hex HMAC-SHA256 of the body>``; the body's ``webhookTimestamp`` (Unix ms) must be
+within 60 s, as Linear recommends.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from .base import VerificationError, Verifier, WebhookRequest
+from .common import check_timestamp, hmac_digest, matches_any
+
+HEADER = "Linear-Signature"
+TIMESTAMP_FIELD = "the webhookTimestamp field"
+
+
+def _timestamp_ms(body: bytes) -> int:
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        raise VerificationError(f"Missing {TIMESTAMP_FIELD}: the body is not JSON.") from None
+    value = payload.get("webhookTimestamp") if isinstance(payload, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise VerificationError(f"Missing or malformed {TIMESTAMP_FIELD} in the body.")
+    return value
+
+
+class LinearVerifier(Verifier):
+    name = "linear"
+    has_timestamp = True
+    default_options: ClassVar[dict[str, Any]] = {"tolerance": 60}
+
+    def verify(self, request: WebhookRequest) -> None:
+        given = request.header(HEADER).strip().lower()
+        expected = [hmac_digest(s, request.body).hex() for s in self.secrets]
+        if not matches_any([given], expected):
+            raise VerificationError(f"Signature in {HEADER} header does not match.")
+        # Sub-second precision does not matter for a replay window.
+        seconds = _timestamp_ms(request.body) // 1000
+        check_timestamp(seconds, self.now(), float(self.options["tolerance"]), TIMESTAMP_FIELD)
+
+    def event_type(self, request: WebhookRequest, payload: Any) -> str:
+        if not isinstance(payload, dict):
+            return ""
+        kind, action = payload.get("type"), payload.get("action")
+        if not isinstance(kind, str):
+            return ""
+        return f"{kind}.{action}" if isinstance(action, str) and action else kind
+
+    def external_id(self, request: WebhookRequest, payload: Any) -> str | None:
+        return str(request.headers.get("Linear-Delivery", "")) or None
+
+
+VERIFIER = LinearVerifier

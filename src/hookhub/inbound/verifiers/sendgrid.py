@@ -1,0 +1,57 @@
+"""SendGrid Event Webhook: ``X-Twilio-Email-Event-Webhook-Signature`` = base64 ECDSA P-256/SHA-256 (DER) signature of
+``X-Twilio-Email-Event-Webhook-Timestamp`` + body, checked with the verification public key; 300 s tolerance.
+
+The body is a JSON array of events, often several per request: the event type is the first event's ``event``. There
+is no external id: ``sg_event_id`` is per event, and SendGrid does not promise to batch a retry the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import VerificationError, Verifier, WebhookRequest
+from .common import b64decode, check_timestamp, ecdsa_sha256_valid, load_ecdsa_public_key, parse_timestamp
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+
+
+class SendGridVerifier(Verifier):
+    name = "sendgrid"
+    has_timestamp = True
+    default_options: ClassVar[dict[str, Any]] = {"tolerance": 300, "event_type_field": ""}
+
+    def check_options(self) -> None:
+        keys: list[ec.EllipticCurvePublicKey] = []
+        for position, secret in enumerate(self.secrets, 1):
+            try:
+                keys.append(load_ecdsa_public_key(secret))
+            except (ValueError, TypeError, UnsupportedAlgorithm):
+                raise ImproperlyConfigured(
+                    f"sendgrid: secret #{position} is not an elliptic-curve public key "
+                    "(paste the verification key SendGrid shows, base64 DER, or a PEM)."
+                ) from None
+        self.public_keys = keys
+
+    def verify(self, request: WebhookRequest) -> None:
+        signature = b64decode(request.header(SIGNATURE_HEADER), f"{SIGNATURE_HEADER} header")
+        timestamp = request.header(TIMESTAMP_HEADER)
+        check_timestamp(
+            parse_timestamp(timestamp, TIMESTAMP_HEADER), self.now(), float(self.options["tolerance"]), TIMESTAMP_HEADER
+        )
+        if not ecdsa_sha256_valid(self.public_keys, signature, timestamp.encode() + request.body):
+            raise VerificationError(f"Signature in {SIGNATURE_HEADER} header does not match.")
+
+    def event_type(self, request: WebhookRequest, payload: Any) -> str:
+        if self.options["event_type_header"] or self.options["event_type_field"]:
+            return super().event_type(request, payload)
+        first = payload[0] if isinstance(payload, list) and payload else None
+        event = first.get("event") if isinstance(first, dict) else None
+        return event if isinstance(event, str) else ""
+
+
+VERIFIER = SendGridVerifier

@@ -1,0 +1,76 @@
+"""Slack: ``X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:{X-Slack-Request-Timestamp}:{body}">``, 300 s window.
+
+Covers the Events API (JSON, answering its ``url_verification`` challenge) and slash commands and interactivity
+(form bodies, interactivity as a JSON ``payload`` field).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from .base import Reply, VerificationError, Verifier, WebhookRequest
+from .common import check_timestamp, hmac_digest, matches_any, parse_timestamp
+
+SIGNATURE_HEADER = "X-Slack-Signature"
+TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
+VERSION = "v0"
+
+
+def _interactive_type(payload: dict[str, Any]) -> str:
+    raw = payload.get("payload")
+    if not isinstance(raw, str):
+        return ""
+    try:
+        interaction = json.loads(raw)
+    except (ValueError, RecursionError):
+        return ""
+    kind = interaction.get("type") if isinstance(interaction, dict) else None
+    return kind if isinstance(kind, str) else ""
+
+
+class SlackVerifier(Verifier):
+    name = "slack"
+    has_timestamp = True
+    default_options: ClassVar[dict[str, Any]] = {"tolerance": 300}
+
+    def verify(self, request: WebhookRequest) -> None:
+        given = request.header(SIGNATURE_HEADER).strip()
+        prefix = f"{VERSION}="
+        if not given.startswith(prefix):
+            raise VerificationError(f"Malformed {SIGNATURE_HEADER} header: expected {prefix}<hex>.")
+        raw_timestamp = request.header(TIMESTAMP_HEADER).strip()
+        timestamp = parse_timestamp(raw_timestamp, TIMESTAMP_HEADER)
+        check_timestamp(timestamp, self.now(), float(self.options["tolerance"]), TIMESTAMP_HEADER)
+        content = f"{VERSION}:{raw_timestamp}:".encode() + request.body
+        expected = [hmac_digest(s, content).hex() for s in self.secrets]
+        if not matches_any([given.removeprefix(prefix).lower()], expected):
+            raise VerificationError(f"Signature in {SIGNATURE_HEADER} header does not match.")
+
+    def event_type(self, request: WebhookRequest, payload: Any) -> str:
+        if not isinstance(payload, dict):
+            return ""
+        event = payload.get("event")
+        for kind in (
+            event.get("type") if isinstance(event, dict) else None,
+            payload.get("type"),
+            payload.get("command"),
+        ):
+            if isinstance(kind, str) and kind:
+                return kind
+        return _interactive_type(payload)
+
+    def external_id(self, request: WebhookRequest, payload: Any) -> str | None:
+        # Only the Events API carries an id, and Slack keeps it when it retries; commands and interactions have none.
+        event_id = payload.get("event_id") if isinstance(payload, dict) else None
+        return event_id if isinstance(event_id, str) and event_id else None
+
+    def reply(self, request: WebhookRequest, payload: Any) -> Reply | None:
+        if isinstance(payload, dict) and payload.get("type") == "url_verification":
+            challenge = payload.get("challenge")
+            if isinstance(challenge, str):
+                return Reply.json({"challenge": challenge})
+        return None
+
+
+VERIFIER = SlackVerifier

@@ -1,0 +1,115 @@
+"""A real gateway: ``hookhub serve`` in a child process, on a free port, with its own database."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Gateway:
+    base: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def hookhub(self, *args: str, check: bool = True) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "hookhub.server.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"hookhub {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status), bytes(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh database for one gateway: a SQLite file, or a new PostgreSQL database when the suite runs on one."""
+    test_url = os.environ.get("HOOKHUB_TEST_DATABASE_URL", "")
+    if not test_url.startswith("postgres"):
+        yield ""  # the gateway's default: SQLite in its data dir
+        return
+    base, _, _ = test_url.rpartition("/")
+    name = f"hookhub_gw_{secrets.token_hex(4)}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Gateway]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    db = database_url(tmp_path)
+    env = {
+        **os.environ,
+        "HOOKHUB_DATA_DIR": str(tmp_path / "data"),
+        "HOOKHUB_PUBLIC_URL": base,
+        "DATABASE_URL": next(db),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hookhub.server.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    gw = Gateway(base, env, process, log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/admin/login/", timeout=1).close()
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("hookhub serve did not start:\n" + log.read_text()) from None
+                time.sleep(0.2)
+        yield gw
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        next(db, None)

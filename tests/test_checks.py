@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.checks import run_checks
+from django.test import override_settings
+
+
+def ids(hookhub: dict[str, Any], **extra: Any) -> list[str]:
+    with override_settings(HOOKHUB=hookhub, **extra):
+        return sorted(m.id for m in run_checks(tags=["hookhub"]) if m.id and m.id.startswith("hookhub."))
+
+
+def source(**fields: Any) -> dict[str, Any]:
+    return {"SOURCES": {"s": {"VERIFIER": "github", "SECRETS": ["x"], **fields}}, "PUBLIC_URL": "https://h.example"}
+
+
+def test_a_good_configuration_passes() -> None:
+    assert ids(source(RATE_LIMIT="10/s", ALLOWED_IPS=["10.0.0.0/8"])) == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"VERIFIER": "nope"},
+        {"SECRETS": []},
+        {"OPTIONS": {"unknown": 1}},
+    ],
+)
+def test_e001_unbuildable_source(fields: dict[str, Any]) -> None:
+    assert ids(source(**fields)) == ["hookhub.E001"]
+
+
+@pytest.mark.parametrize("fields", [{"RATE_LIMIT": "lots"}, {"ALLOWED_IPS": ["not-an-ip"]}])
+def test_e002_limits_that_do_not_parse(fields: dict[str, Any]) -> None:
+    assert ids(source(**fields)) == ["hookhub.E002"]
+
+
+@pytest.mark.parametrize("verifier", ["twilio", "square"])
+def test_e003_url_signed_verifier_needs_public_url(verifier: str) -> None:
+    config = source(VERIFIER=verifier)
+    assert ids(config) == []
+    config["PUBLIC_URL"] = ""
+    assert ids(config) == ["hookhub.E003"]
+
+
+@pytest.mark.parametrize("schedule", [[], [10, -1], "10,20", [True]])
+def test_e004_bad_retry_schedule(schedule: object) -> None:
+    assert ids({"INBOUND_RETRY_SCHEDULE": schedule}) == ["hookhub.E004"]
+
+
+def test_e005_unknown_rate_limit_backend() -> None:
+    assert ids({"RATE_LIMIT_BACKEND": "redis"}) == ["hookhub.E005"]
+    assert ids({"RATE_LIMIT_BACKEND": "default"}) == []
+
+
+def test_w001_unset_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HOOKHUB_UNSET_FOR_TEST", raising=False)
+    assert ids(source(SECRETS=[], SECRETS_ENV=["HOOKHUB_UNSET_FOR_TEST"])) == ["hookhub.W001"]
+    monkeypatch.setenv("HOOKHUB_UNSET_FOR_TEST", "value")
+    assert ids(source(SECRETS=[], SECRETS_ENV=["HOOKHUB_UNSET_FOR_TEST"])) == []

@@ -32,6 +32,8 @@ from hookhub.inbound.verifiers import Verifier, available, get_verifier_class
 from hookhub.models import InboundMessage, Source
 
 if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
+
     SourceFormBase = forms.ModelForm[Source]
     SourceAdminBase = admin.ModelAdmin[Source]
     MessageAdminBase = admin.ModelAdmin[InboundMessage]
@@ -280,7 +282,7 @@ class SourceAdmin(SourceAdminBase):
     def has_delete_permission(self, request: HttpRequest, obj: Source | None = None) -> bool:
         return not (obj is not None and obj.managed) and super().has_delete_permission(request, obj)
 
-    def get_fieldsets(self, request: HttpRequest, obj: Source | None = None) -> list[tuple[str | None, dict[str, Any]]]:
+    def get_fieldsets(self, request: HttpRequest, obj: Source | None = None) -> _FieldsetSpec:
         view_only = obj is not None and not self.has_change_permission(request, obj)
         main = ["name", "enabled", "slug"]
         verification = ["verifier", "options", "secrets_summary", "secrets"]
@@ -294,10 +296,10 @@ class SourceAdmin(SourceAdminBase):
             verification = ["verifier", "options_display", "secrets_summary"]
             confirmation = ["confirmer", "confirmer_options_display"]
         return [
-            (None, {"fields": main}),
-            ("Verification", {"fields": verification}),
+            (None, {"fields": tuple(main)}),
+            ("Verification", {"fields": tuple(verification)}),
             ("Limits", {"fields": ["rate_limit", "allowed_ips", "max_body_size", "retention_days"]}),
-            ("Confirmation", {"fields": confirmation, "classes": ["collapse"]}),
+            ("Confirmation", {"fields": tuple(confirmation), "classes": ["collapse"]}),
         ]
 
     def delete_model(self, request: HttpRequest, obj: Source) -> None:

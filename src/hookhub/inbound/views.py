@@ -96,19 +96,16 @@ def receive(request: HttpRequest, slug: str) -> HttpResponse:
     method = request.method
     if method == "HEAD":
         return _text("", 200)
-    if method == "GET":
-        try:
-            handshake = source.verifier.handshake(_webhook_request(request, b"", client_address(request)))
-        except VerificationError as exc:
-            return _text(exc.reason, exc.status)
-        if handshake is not None:
-            return _reply(handshake)
-    if method != "POST":
+    if method not in ("GET", "POST"):
         return _text("Method not allowed.", 405, Allow=ALLOWED_METHODS)
 
-    body = _read_body(request, source.max_body_size)
-    if body is None:
-        return _text(f"Body larger than {source.max_body_size} bytes.", 413)
+    body = b""
+    if method == "POST":
+        read = _read_body(request, source.max_body_size)
+        if read is None:
+            return _text(f"Body larger than {source.max_body_size} bytes.", 413)
+        body = read
+    # Limits apply to GET handshakes too: they compare a token or sign a challenge, so they must not be free to probe.
     if source.rate is not None:
         wait = ratelimit.hit(f"source:{source.id}", source.rate)
         if wait is not None:
@@ -117,6 +114,15 @@ def receive(request: HttpRequest, slug: str) -> HttpResponse:
     if not source.allows(remote_addr):
         signals.message_refused.send(sender=InboundMessage, source=source.name, reason="ip")
         return _text("Address not allowed.", 403)
+
+    if method == "GET":
+        try:
+            handshake = source.verifier.handshake(_webhook_request(request, b"", remote_addr))
+        except VerificationError as exc:
+            return _text(exc.reason, exc.status)
+        if handshake is None:
+            return _text("Method not allowed.", 405, Allow=ALLOWED_METHODS)
+        return _reply(handshake)
 
     webhook_request = _webhook_request(request, body, remote_addr)
     try:

@@ -22,7 +22,8 @@ from django.utils.datastructures import CaseInsensitiveMapping
 
 
 class VerificationError(Exception):
-    """The request is not provably from the source's caller. Maps to one status (403) with ``reason`` as body.
+    """The request is not provably from the source's caller: answered ``status`` (403; a provider that insists on
+    another, as Discord does on 401, subclasses this) with ``reason`` as the body.
 
     The reason must never contain a secret or an expected signature.
     """

@@ -331,3 +331,20 @@ def test_dotted_path_names_a_custom_confirmer(make_message: MakeMessage, receive
 
     assert (reload(even).status, reload(odd).status) == (Status.PROCESSED, Status.UNCONFIRMED)
     assert received == [{"confirmed": 2}]
+
+
+def deny_after_a_takeover(source: Source, message: InboundMessage) -> None:
+    # The provider was slow: meanwhile the lease expired and worker-b claimed the message.
+    InboundMessage.objects.filter(pk=message.pk).update(locked_by="worker-b")
+
+
+def test_lease_lost_while_confirming_leaves_the_message_to_the_new_worker(make_message: MakeMessage) -> None:
+    source = Source.objects.create(
+        name="custom", verifier="token", confirmer=f"{__name__}.deny_after_a_takeover", confirmer_options={}
+    )
+    message = make_message(source)
+
+    assert process_batch("worker-a") == 1
+
+    row = reload(message)
+    assert (row.status, row.locked_by, row.attempts) == (Status.PROCESSING, "worker-b", 0)

@@ -127,6 +127,20 @@ def test_survives_a_database_error_and_carries_on(make_message: MakeMessage, cap
     assert rounds == 3
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fast")
+def test_replaces_a_connection_older_than_conn_max_age() -> None:
+    connection.ensure_connection()
+    first = connection.connection
+    connection.close_at = time.monotonic() - 1
+    rounds = iter([False, True])
+
+    Worker(purge=False).run(until=lambda: next(rounds))
+
+    assert connection.connection is not None
+    assert connection.connection is not first
+
+
 @pytest.mark.django_db
 def test_first_tick_purges_and_the_next_waits_for_the_interval(
     make_message: MakeMessage, hookhub_settings: Callable[..., None]

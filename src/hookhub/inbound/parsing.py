@@ -8,6 +8,7 @@ from io import BytesIO
 from typing import Any
 from urllib.parse import parse_qsl
 
+from django.core.exceptions import SuspiciousOperation
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.utils.datastructures import MultiValueDict
 
@@ -49,7 +50,7 @@ def parse_body(body: bytes, content_type: str, headers: Mapping[str, str]) -> An
         meta = {"CONTENT_TYPE": headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body))}
         try:
             data, files = MultiPartParser(meta, BytesIO(body), [], "utf-8").parse()
-        except (MultiPartParserError, ValueError, UnicodeDecodeError) as exc:
+        except (MultiPartParserError, SuspiciousOperation, ValueError, UnicodeDecodeError) as exc:
             raise InvalidPayload(f"Body is not valid multipart data: {exc}") from None
         fields: MultiValueDict[str, Any] = data
         payload = _flatten((k, v) for k in fields for v in fields.getlist(k))

@@ -19,7 +19,8 @@ DURATION = 4.0  # seconds: the load stops by itself
 
 
 def test_sixteen_concurrent_writers_get_no_server_errors(gateway: Gateway) -> None:
-    url = urllib.parse.urlsplit(gateway.hookhub("source", "add", "load", "--verifier", "token", "--secret", "t").strip())
+    added = gateway.hookhub("source", "add", "load", "--verifier", "token", "--secret", "t")
+    url = urllib.parse.urlsplit(added.strip())
     body = json.dumps({"type": "load.test", "pad": "x" * 900}).encode()
     statuses: dict[int, int] = {}
     lock = threading.Lock()

@@ -12,7 +12,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from .base import VerificationError
+from .base import VerificationError, WebhookRequest
 
 ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 
@@ -56,6 +56,32 @@ def check_timestamp(timestamp: int, now: float, tolerance: float, header: str) -
         raise VerificationError(f"Timestamp in {header} is too old (tolerance {tolerance:g} s).")
     if timestamp > now + tolerance:
         raise VerificationError(f"Timestamp in {header} is too far in the future (tolerance {tolerance:g} s).")
+
+
+def check_versioned_hmac(
+    request: WebhookRequest,
+    secrets: Iterable[str],
+    *,
+    signature_header: str,
+    timestamp_header: str,
+    now: float,
+    tolerance: float,
+    version: str = "v0",
+) -> None:
+    """The scheme Slack and Zoom share: ``<version>=<hex HMAC-SHA256 of "<version>:<timestamp>:<body>">``.
+
+    The timestamp goes into the signed content exactly as sent, not as the parsed number.
+    """
+    given = request.header(signature_header).strip()
+    prefix = f"{version}="
+    if not given.startswith(prefix):
+        raise VerificationError(f"Malformed {signature_header} header: expected {prefix}<hex>.")
+    raw_timestamp = request.header(timestamp_header).strip()
+    check_timestamp(parse_timestamp(raw_timestamp, timestamp_header), now, tolerance, timestamp_header)
+    content = f"{version}:{raw_timestamp}:".encode() + request.body
+    expected = [hmac_digest(s, content).hex() for s in secrets]
+    if not matches_any([given.removeprefix(prefix).lower()], expected):
+        raise VerificationError(f"Signature in {signature_header} header does not match.")
 
 
 def b64decode(value: str, what: str) -> bytes:

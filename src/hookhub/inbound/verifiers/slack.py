@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from .base import Reply, VerificationError, Verifier, WebhookRequest
-from .common import check_timestamp, hmac_digest, matches_any, parse_timestamp
+from .base import Reply, Verifier, WebhookRequest
+from .common import check_versioned_hmac
 
 SIGNATURE_HEADER = "X-Slack-Signature"
 TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
-VERSION = "v0"
 
 
 def _interactive_type(payload: dict[str, Any]) -> str:
@@ -35,17 +34,14 @@ class SlackVerifier(Verifier):
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 300}
 
     def verify(self, request: WebhookRequest) -> None:
-        given = request.header(SIGNATURE_HEADER).strip()
-        prefix = f"{VERSION}="
-        if not given.startswith(prefix):
-            raise VerificationError(f"Malformed {SIGNATURE_HEADER} header: expected {prefix}<hex>.")
-        raw_timestamp = request.header(TIMESTAMP_HEADER).strip()
-        timestamp = parse_timestamp(raw_timestamp, TIMESTAMP_HEADER)
-        check_timestamp(timestamp, self.now(), float(self.options["tolerance"]), TIMESTAMP_HEADER)
-        content = f"{VERSION}:{raw_timestamp}:".encode() + request.body
-        expected = [hmac_digest(s, content).hex() for s in self.secrets]
-        if not matches_any([given.removeprefix(prefix).lower()], expected):
-            raise VerificationError(f"Signature in {SIGNATURE_HEADER} header does not match.")
+        check_versioned_hmac(
+            request,
+            self.secrets,
+            signature_header=SIGNATURE_HEADER,
+            timestamp_header=TIMESTAMP_HEADER,
+            now=self.now(),
+            tolerance=float(self.options["tolerance"]),
+        )
 
     def event_type(self, request: WebhookRequest, payload: Any) -> str:
         if not isinstance(payload, dict):

@@ -323,7 +323,7 @@ class SourceAdmin(SourceAdminBase):
 
     @admin.display(description="messages")
     def message_count_display(self, obj: Source) -> SafeString:
-        url = reverse("admin:hookhub_inboundmessage_changelist") + f"?source__id__exact={obj.pk}"
+        url = reverse(f"{self.admin_site.name}:hookhub_inboundmessage_changelist") + f"?source__id__exact={obj.pk}"
         return format_html('<a href="{}">{}</a>', url, self.message_count(obj))
 
     @admin.display(description="secrets")
@@ -393,7 +393,7 @@ class InboundMessageAdmin(MessageAdminBase):
     ) -> HttpResponse:
         context = dict(extra_context or {})
         if self.has_replay_permission(request):
-            context["replay_url"] = reverse("admin:hookhub_inboundmessage_replay", args=[object_id])
+            context["replay_url"] = reverse(f"{self.admin_site.name}:hookhub_inboundmessage_replay", args=[object_id])
             context["not_replayable"] = _NOT_REPLAYABLE
         return super().change_view(request, object_id, form_url, context)
 
@@ -413,7 +413,9 @@ class InboundMessageAdmin(MessageAdminBase):
                 f"Message {obj.pk} was not replayed: it is being processed or its body is invalid.",
                 messages.WARNING,
             )
-        return HttpResponseRedirect(reverse("admin:hookhub_inboundmessage_change", args=[quote(obj.pk)]))
+        return HttpResponseRedirect(
+            reverse(f"{self.admin_site.name}:hookhub_inboundmessage_change", args=[quote(obj.pk)])
+        )
 
     @admin.action(description="Replay selected messages", permissions=["replay"])
     def replay_selected(self, request: HttpRequest, queryset: QuerySet[InboundMessage]) -> None:

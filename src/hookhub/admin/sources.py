@@ -1,0 +1,255 @@
+"""Sources: editable unless declared in settings; secrets are write-only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db.models import Count, QuerySet
+from django.forms.renderers import BaseRenderer
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.module_loading import import_string
+from django.utils.safestring import SafeString
+
+from hookhub.cli.source import receive_url
+from hookhub.inbound import confirmers, sources
+from hookhub.inbound.ratelimit import parse_rate
+from hookhub.inbound.verifiers import Verifier, available, get_verifier_class
+from hookhub.models import Source
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
+
+    SourceFormBase = forms.ModelForm[Source]
+    SourceAdminBase = admin.ModelAdmin[Source]
+else:
+    SourceFormBase = forms.ModelForm
+    SourceAdminBase = admin.ModelAdmin
+
+from .display import MASK, describe_secrets, lines, masked, pretty_json, scrub
+
+
+class VerifierInput(forms.TextInput):
+    """Free text (a dotted path is allowed) with the built-in verifier names offered as suggestions."""
+
+    def __init__(self) -> None:
+        super().__init__(attrs={"list": "hookhub-verifiers", "autocomplete": "off"})
+
+    def render(
+        self,
+        name: str,
+        value: Any,
+        attrs: dict[str, Any] | None = None,
+        renderer: BaseRenderer | None = None,
+    ) -> SafeString:
+        suggestions = format_html_join("", '<option value="{}"></option>', ((n,) for n in available()))
+        return format_html(
+            '{}<datalist id="hookhub-verifiers">{}</datalist>',
+            super().render(name, value, attrs, renderer),
+            suggestions,
+        )
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """Never renders a value back, not even the one just submitted with a form that has errors."""
+
+    def format_value(self, value: Any) -> None:
+        return None
+
+
+class SourceForm(SourceFormBase):
+    verifier = forms.CharField(
+        max_length=200,
+        widget=VerifierInput(),
+        help_text=f"Built in: {', '.join(available())}; or the dotted path of a Verifier subclass.",
+    )
+    secrets = forms.CharField(
+        required=False,
+        strip=False,
+        widget=WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="One per line; every listed secret is accepted (key rotation). "
+        "Leave empty to keep the current secrets; enter values to replace them all.",
+    )
+    allowed_ips = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One address or CIDR per line; empty: any address.",
+    )
+
+    class Meta:
+        model = Source
+        fields = "__all__"  # every editable field; the admin's fieldsets choose and order them
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.verifier_class: type[Verifier] | None = None
+        self.initial.pop("secrets", None)
+        self.initial["allowed_ips"] = "\n".join(self.instance.allowed_ips or [])
+        for name in ("options", "confirmer_options"):
+            if name in self.fields:
+                self.initial[name] = masked(getattr(self.instance, name) or {})
+                self.fields[name].help_text = f"A JSON object. {MASK} keeps a stored credential as it is."
+
+    def clean_verifier(self) -> str:
+        name = str(self.cleaned_data["verifier"]).strip()
+        try:
+            self.verifier_class = get_verifier_class(name)
+        except (ImproperlyConfigured, ImportError) as exc:
+            raise ValidationError(str(exc) or f"Cannot import {name!r}.") from None
+        return name
+
+    def _clean_options(self, name: str) -> dict[str, Any]:
+        value = self.cleaned_data.get(name)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValidationError("Enter a JSON object, e.g. {}.")
+        stored = getattr(self.instance, name) or {}
+        return {k: stored.get(k, v) if v == MASK else v for k, v in value.items()}
+
+    def clean_options(self) -> dict[str, Any]:
+        return self._clean_options("options")
+
+    def clean_confirmer_options(self) -> dict[str, Any]:
+        return self._clean_options("confirmer_options")
+
+    def clean_secrets(self) -> list[str]:
+        return lines(self.cleaned_data.get("secrets") or "") or [str(s) for s in self.instance.secrets or []]
+
+    def clean_rate_limit(self) -> str:
+        value = str(self.cleaned_data.get("rate_limit") or "").strip()
+        if value:
+            try:
+                parse_rate(value)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from None
+        return value
+
+    def clean_allowed_ips(self) -> list[str]:
+        cidrs = lines(self.cleaned_data.get("allowed_ips") or "")
+        try:
+            sources.parse_networks(cidrs)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        return cidrs
+
+    def clean_confirmer(self) -> str:
+        name = str(self.cleaned_data.get("confirmer") or "").strip()
+        if name and name not in confirmers.BUILT_IN:
+            try:
+                func = import_string(name)
+            except ImportError:
+                func = None
+            if not callable(func):
+                built_in = ", ".join(confirmers.BUILT_IN)
+                raise ValidationError(f"Unknown confirmer {name!r}: use {built_in}, or the dotted path of a callable.")
+        return name
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        cls = self.verifier_class
+        if cls is None or "options" in self.errors or "secrets" in self.errors:
+            return cleaned
+        secrets: list[str] = cleaned.get("secrets") or []
+        try:
+            cls(secrets, cleaned.get("options") or {})
+        except ImproperlyConfigured as exc:
+            # Blame the options only when the same secrets pass with the defaults.
+            field = "options" if _builds(cls, secrets) else "secrets"
+            self.add_error(field, scrub(str(exc), secrets))
+        return cleaned
+
+
+def _builds(cls: type[Verifier], secrets: Sequence[str]) -> bool:
+    try:
+        cls(secrets, {})
+    except ImproperlyConfigured:
+        return False
+    return True
+
+
+@admin.register(Source)
+class SourceAdmin(SourceAdminBase):
+    form = SourceForm
+    list_display = ["name", "verifier", "enabled", "receive_url_display", "message_count", "secrets_summary"]
+    list_filter = ["verifier", "enabled"]
+    search_fields = ["name"]
+    readonly_fields = [
+        "receive_url_display",
+        "message_count_display",
+        "secrets_summary",
+        "options_display",
+        "confirmer_options_display",
+        "created_at",
+        "updated_at",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Source]:
+        return super().get_queryset(request).annotate(message_count=Count("messages"))
+
+    def has_change_permission(self, request: HttpRequest, obj: Source | None = None) -> bool:
+        return not (obj is not None and obj.managed) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Source | None = None) -> bool:
+        return not (obj is not None and obj.managed) and super().has_delete_permission(request, obj)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Source | None = None) -> _FieldsetSpec:
+        view_only = obj is not None and not self.has_change_permission(request, obj)
+        main = ["name", "enabled", "slug"]
+        verification = ["verifier", "options", "secrets_summary", "secrets"]
+        confirmation = ["confirmer", "confirmer_options"]
+        if obj is None:
+            verification.remove("secrets_summary")
+        else:
+            main += ["receive_url_display", "message_count_display", "created_at", "updated_at"]
+        if view_only:
+            # The read-only page shows model values as they are: never the secrets, only masked options.
+            verification = ["verifier", "options_display", "secrets_summary"]
+            confirmation = ["confirmer", "confirmer_options_display"]
+        return [
+            (None, {"fields": tuple(main)}),
+            ("Verification", {"fields": tuple(verification)}),
+            ("Limits", {"fields": ["rate_limit", "allowed_ips", "max_body_size", "retention_days"]}),
+            ("Confirmation", {"fields": tuple(confirmation), "classes": ["collapse"]}),
+        ]
+
+    def delete_model(self, request: HttpRequest, obj: Source) -> None:
+        super().delete_model(request, obj)
+        sources.clear_cache()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
+        super().delete_queryset(request, queryset)
+        sources.clear_cache()
+
+    @admin.display(description="receive URL")
+    def receive_url_display(self, obj: Source) -> str:
+        try:
+            return receive_url(obj)
+        except NoReverseMatch:
+            return "(hookhub.urls is not included in the URLconf)"
+
+    @admin.display(description="messages", ordering="message_count")
+    def message_count(self, obj: Source) -> int:
+        return int(getattr(obj, "message_count", 0))
+
+    @admin.display(description="messages")
+    def message_count_display(self, obj: Source) -> SafeString:
+        url = reverse(f"{self.admin_site.name}:hookhub_inboundmessage_changelist") + f"?source__id__exact={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, self.message_count(obj))
+
+    @admin.display(description="secrets")
+    def secrets_summary(self, obj: Source) -> str:
+        return describe_secrets(sources.secrets_of(obj))
+
+    @admin.display(description="options")
+    def options_display(self, obj: Source) -> SafeString | str:
+        return pretty_json(masked(obj.options or {}))
+
+    @admin.display(description="confirmer options")
+    def confirmer_options_display(self, obj: Source) -> SafeString | str:
+        return pretty_json(masked(obj.confirmer_options or {}))

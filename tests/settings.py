@@ -54,10 +54,11 @@ DATABASES = {
     )
 }
 # SQLite tests use a file, as the gateway does: WAL, locking and several connections behave as in production.
+# Each run gets its own test database, so two runs on one machine (or one PostgreSQL server) never collide.
 _test_name = os.environ.get("HOOKHUB_TEST_DB_NAME") or (
     str(Path(DATABASES["default"]["NAME"]).with_name(f"test_hookhub_{os.getpid()}.sqlite3"))
     if DATABASES["default"]["ENGINE"].endswith("sqlite3")
-    else None
+    else f"test_{DATABASES['default']['NAME']}_{os.getpid()}"
 )
 DATABASES["default"]["TEST"] = {"NAME": _test_name}
 HOOKHUB = {

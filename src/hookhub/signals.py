@@ -9,5 +9,6 @@ message_refused = Signal()
 #: Sent by the worker inside the message's transaction, after the registered handlers. ``message``, ``source``,
 #: ``event_type``, ``payload``. Receivers that raise make the message fail and retry, like handlers.
 message_processing = Signal()
-#: A message's handlers failed. ``message``, ``error``, ``final`` (no retry left).
+#: A message's handlers or its confirmation failed. ``message``, ``error``, ``final`` (no retry left). Sent robustly:
+#: a receiver that raises is logged and never stops the worker.
 message_failed = Signal()

@@ -347,4 +347,4 @@ def test_lease_lost_while_confirming_leaves_the_message_to_the_new_worker(make_m
     assert process_batch("worker-a") == 1
 
     row = reload(message)
-    assert (row.status, row.locked_by, row.attempts) == (Status.PROCESSING, "worker-b", 0)
+    assert (row.status, row.locked_by, row.attempts) == (Status.PROCESSING, "worker-b", 1)

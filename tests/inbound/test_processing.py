@@ -294,7 +294,7 @@ def test_takes_over_a_crashed_workers_claims_after_the_lease(make_message: MakeM
 
     row = reload(message)
     assert row.status == Status.PROCESSED
-    assert row.attempts == 1
+    assert row.attempts == 2  # attempts counts tries started: worker-a's counts though it never finished
 
 
 @pytest.mark.django_db
@@ -316,7 +316,7 @@ def test_worker_whose_lease_was_taken_over_cannot_process_the_message(
 
     assert process(slow, "worker-a") == Status.PROCESSING
     row = reload(message)
-    assert (row.status, row.locked_by, row.attempts) == (Status.PROCESSING, "worker-b", 0)
+    assert (row.status, row.locked_by, row.attempts) == (Status.PROCESSING, "worker-b", 2)
     assert not User.objects.exists()
 
     assert process(taken, "worker-b") == Status.PROCESSED
@@ -352,7 +352,7 @@ def test_lease_lost_after_a_handler_failure_records_nothing(
     assert process(claimed, "worker-a") == Status.PROCESSING
 
     row = reload(message)
-    assert (row.locked_by, row.attempts, row.last_error) == ("worker-b", 0, "")
+    assert (row.locked_by, row.attempts, row.last_error) == ("worker-b", 1, "")
     assert failures == []
 
 
@@ -392,3 +392,18 @@ def test_concurrent_claims_never_lease_a_message_twice(source: Source) -> None:
     assert set(every_claim) == set(InboundMessage.objects.values_list("pk", flat=True))
     for worker_id, pks in claimed.items():
         assert InboundMessage.objects.filter(pk__in=pks).exclude(locked_by=worker_id).count() == 0
+
+
+@pytest.mark.django_db
+def test_a_message_whose_worker_dies_on_every_try_is_failed_not_retried_forever(
+    make_message: MakeMessage, hookhub_settings: Any
+) -> None:
+    hookhub_settings(LEASE_SECONDS=60, INBOUND_RETRY_SCHEDULE=[1, 1])
+    message = make_message()
+    now = timezone.now()
+    for n in range(3):  # three tries started (the first and two retries), each worker killed mid-handler
+        assert [m.pk for m in claim(f"worker-{n}", 10, now=now + timedelta(seconds=61 * n))] == [message.pk]
+    assert claim("worker-last", 10, now=now + timedelta(seconds=61 * 3)) == []
+    row = reload(message)
+    assert (row.status, row.attempts, row.locked_by) == (Status.FAILED, 3, "")
+    assert "lease expired" in row.last_error

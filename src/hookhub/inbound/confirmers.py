@@ -22,6 +22,8 @@ from django.utils.module_loading import import_string
 
 from hookhub.conf import conf
 
+from .sources import confirmer_options_of
+
 if TYPE_CHECKING:
     from hookhub.models import InboundMessage, Source
 
@@ -63,15 +65,16 @@ def _get_json(url: str, headers: Mapping[str, str]) -> Any | None:
 def stripe(source: Source, message: InboundMessage) -> Any | None:
     if not message.external_id:
         return None
-    api_key = _option(source.confirmer_options, "api_key")
+    options = confirmer_options_of(source)
+    api_key = _option(options, "api_key")
     if not api_key:
         raise ImproperlyConfigured(f"Source {source.name!r}: the stripe confirmer needs api_key or api_key_env.")
-    base = str(source.confirmer_options.get("api_base") or conf.STRIPE_API_BASE).rstrip("/")
+    base = str(options.get("api_base") or conf.STRIPE_API_BASE).rstrip("/")
     return _get_json(f"{base}/v1/events/{quote(message.external_id, safe='')}", {"Authorization": f"Bearer {api_key}"})
 
 
 def http(source: Source, message: InboundMessage) -> Any | None:
-    options = source.confirmer_options
+    options = confirmer_options_of(source)
     template = str(options.get("url", ""))
     if "{external_id}" not in template:
         raise ImproperlyConfigured(f"Source {source.name!r}: the http confirmer's url needs {{external_id}}.")

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from hookhub import signals
@@ -37,19 +37,28 @@ def claim(worker_id: str, limit: int, *, now: datetime | None = None) -> list[In
     that offers neither never leases one message to two workers.
     """
     now = now or timezone.now()
-    due = Q(status__in=[Status.PENDING, Status.RETRYING], next_attempt_at__lte=now) | Q(
-        status=Status.PROCESSING, locked_until__lt=now
-    )
+    abandoned = Q(status=Status.PROCESSING, locked_until__lt=now)
+    due = Q(status__in=[Status.PENDING, Status.RETRYING], next_attempt_at__lte=now) | abandoned
     locked_until = now + timedelta(seconds=conf.LEASE_SECONDS)
     with transaction.atomic():
+        # A message whose every try ended with its worker dying (out of memory, killed, hung) would otherwise be
+        # picked up forever: give up on it like on one whose handlers kept raising.
+        InboundMessage.objects.filter(abandoned, attempts__gt=len(conf.INBOUND_RETRY_SCHEDULE)).update(
+            status=Status.FAILED,
+            next_attempt_at=None,
+            locked_by="",
+            locked_until=None,
+            last_error="Its worker stopped before finishing, on every attempt (the lease expired).",
+        )
         qs = InboundMessage.objects.filter(due).order_by("next_attempt_at", "id")
         if connection.features.has_select_for_update_skip_locked:
             qs = qs.select_for_update(skip_locked=True)
         ids = list(qs.values_list("id", flat=True)[:limit])
         if not ids:
             return []
+        # attempts counts tries started, so a try that never finishes still counts.
         InboundMessage.objects.filter(due, id__in=ids).update(
-            status=Status.PROCESSING, locked_by=worker_id, locked_until=locked_until
+            status=Status.PROCESSING, locked_by=worker_id, locked_until=locked_until, attempts=F("attempts") + 1
         )
     leased = InboundMessage.objects.filter(id__in=ids, status=Status.PROCESSING, locked_by=worker_id)
     return list(leased.select_related("source").order_by("received_at", "id"))
@@ -125,7 +134,6 @@ def _finish(message: InboundMessage, worker_id: str, status: str, *, error: str 
     now = timezone.now()
     updated = _owned(message, worker_id).update(
         status=status,
-        attempts=message.attempts + 1,
         processed_at=now if status == Status.PROCESSED else None,
         confirmed_payload=message.confirmed_payload,
         next_attempt_at=None,
@@ -139,12 +147,11 @@ def _finish(message: InboundMessage, worker_id: str, status: str, *, error: str 
 
 
 def _fail(message: InboundMessage, worker_id: str, error: str, trace: str) -> str:
-    attempts = message.attempts + 1
+    attempts = message.attempts
     delay = retry_delay(attempts)
     status = Status.FAILED if delay is None else Status.RETRYING
     updated = _owned(message, worker_id).update(
         status=status,
-        attempts=attempts,
         next_attempt_at=None if delay is None else timezone.now() + timedelta(seconds=delay),
         locked_by="",
         locked_until=None,
@@ -173,14 +180,14 @@ def process_batch(worker_id: str, limit: int | None = None) -> int:
 
 
 def replay(messages: Iterable[InboundMessage] | Any) -> int:
-    """Make messages due again now (attempts kept for the record); returns how many were re-queued."""
+    """Make messages due again now, with the full retry schedule ahead of them; returns how many were re-queued."""
     ids = [m.pk if isinstance(m, InboundMessage) else m for m in messages]
     total = 0
     for start in range(0, len(ids), 500):
         total += (
             InboundMessage.objects.filter(id__in=ids[start : start + 500])
             .exclude(status__in=[Status.PROCESSING, Status.INVALID])
-            .update(status=Status.PENDING, next_attempt_at=timezone.now(), last_error="", traceback="")
+            .update(status=Status.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error="", traceback="")
         )
     return total
 

@@ -71,6 +71,12 @@ def secrets_of(source: Source) -> list[str]:
     return [str(s) for s in source.secrets]
 
 
+def confirmer_options_of(source: Source) -> dict[str, Any]:
+    if source.managed and source.name in conf.SOURCES:
+        return dict(conf.SOURCES[source.name].get("CONFIRMER_OPTIONS", {}))
+    return dict(source.confirmer_options)
+
+
 def load(source: Source) -> LoadedSource:
     return LoadedSource(
         id=source.pk,
@@ -93,7 +99,7 @@ def _fields_from_settings(declared: Mapping[str, Any]) -> dict[str, Any]:
         "allowed_ips": list(declared.get("ALLOWED_IPS", [])),
         "retention_days": declared.get("RETENTION_DAYS"),
         "confirmer": declared.get("CONFIRMER") or "",
-        "confirmer_options": dict(declared.get("CONFIRMER_OPTIONS", {})),
+        "confirmer_options": {},  # like secrets, read from settings at use: they may hold an API key
         "enabled": bool(declared.get("ENABLED", True)),
         "managed": True,
         "secrets": [],

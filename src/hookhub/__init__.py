@@ -2,13 +2,31 @@
 
 Public API::
 
-    from hookhub import receiver
+    from hookhub import hook, receiver, send
 
-    @receiver("stripe", "invoice.paid")
+    @receiver("stripe", "invoice.paid")          # receive: run for verified, stored Stripe events
     def on_paid(message, payload): ...
+
+    send("invoice.paid", {"id": 1}, application="acme")   # send: in the caller's transaction
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from hookhub.inbound.handlers import receiver
 
-__all__ = ["receiver"]
+if TYPE_CHECKING:
+    from hookhub.outbound.publish import hook, send
+
+__all__ = ["hook", "receiver", "send"]
 __version__ = "0.1.0.dev0"
+
+
+def __getattr__(name: str) -> Any:
+    # The send side imports models, which cannot be imported before Django is set up (settings import hookhub).
+    if name in ("hook", "send"):
+        from hookhub.outbound import publish
+
+        return getattr(publish, name)
+    raise AttributeError(f"module 'hookhub' has no attribute {name!r}")

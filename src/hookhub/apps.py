@@ -19,3 +19,7 @@ class HookhubConfig(AppConfig):
 
         post_migrate.connect(sync, dispatch_uid="hookhub.sync_sources")
         post_save.connect(lambda **kw: sources.clear_cache(), sender=Source, weak=False, dispatch_uid="hookhub.src")
+
+        from hookhub.outbound import model_events
+
+        model_events.connect()

@@ -5,7 +5,10 @@
 - ``hookhub.E003``: a URL-signing verifier (twilio, square) is used but ``PUBLIC_URL`` is not set.
 - ``hookhub.E004``: ``INBOUND_RETRY_SCHEDULE`` is not a list of positive numbers.
 - ``hookhub.E005``: ``RATE_LIMIT_BACKEND`` is neither ``"local"`` nor a configured cache alias.
+- ``hookhub.E006``: a ``MODEL_EVENTS`` entry names no installed model, no valid action, or an unimportable callable.
+- ``hookhub.E007``: ``RETRY_SCHEDULE`` is not a list of positive numbers.
 - ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
+- ``hookhub.W002``: ``ALLOW_PRIVATE_DESTINATIONS`` is on: deliveries may reach private and loopback addresses.
 """
 
 from __future__ import annotations

@@ -23,6 +23,22 @@ DEFAULTS: dict[str, Any] = {
     "INBOUND_RETRY_SCHEDULE": [10, 60, 300, 1800, 7200, 21600],
     "CONFIRMER_TIMEOUT": 10.0,
     "STRIPE_API_BASE": "https://api.stripe.com",
+    # Send side
+    "RETRY_SCHEDULE": [5, 300, 1800, 7200, 18000, 36000, 36000],
+    "RETRY_AFTER_MAX": 6 * 3600,
+    "DELIVERY_TIMEOUT": 15.0,
+    "CONNECT_TIMEOUT": 5.0,
+    "RESPONSE_BODY_LIMIT": 4096,
+    "ALLOW_PRIVATE_DESTINATIONS": False,
+    "SECRET_ROTATION_OVERLAP": 24 * 3600,
+    "DISABLE_AFTER": 5 * 24 * 3600,
+    "MAX_IN_FLIGHT": 256,
+    "MAX_IN_FLIGHT_PER_ENDPOINT": 16,
+    "DELIVERY_BATCH_SIZE": 500,
+    "THROTTLE_SECONDS": 5.0,
+    "PAYLOAD_RETENTION_DAYS": 90,
+    "OPERATIONAL_APPLICATION": None,
+    "MODEL_EVENTS": {},
     # Worker
     "LEASE_SECONDS": 120,
     "WORKER_BATCH_SIZE": 50,
@@ -76,6 +92,67 @@ class Settings:
     @property
     def STRIPE_API_BASE(self) -> str:
         return str(self._get("STRIPE_API_BASE")).rstrip("/")
+
+    @property
+    def RETRY_SCHEDULE(self) -> Sequence[float]:
+        return [float(s) for s in self._get("RETRY_SCHEDULE")]
+
+    @property
+    def RETRY_AFTER_MAX(self) -> float:
+        return float(self._get("RETRY_AFTER_MAX"))
+
+    @property
+    def DELIVERY_TIMEOUT(self) -> float:
+        return float(self._get("DELIVERY_TIMEOUT"))
+
+    @property
+    def CONNECT_TIMEOUT(self) -> float:
+        return float(self._get("CONNECT_TIMEOUT"))
+
+    @property
+    def RESPONSE_BODY_LIMIT(self) -> int:
+        return int(self._get("RESPONSE_BODY_LIMIT"))
+
+    @property
+    def ALLOW_PRIVATE_DESTINATIONS(self) -> bool:
+        return bool(self._get("ALLOW_PRIVATE_DESTINATIONS"))
+
+    @property
+    def SECRET_ROTATION_OVERLAP(self) -> float:
+        return float(self._get("SECRET_ROTATION_OVERLAP"))
+
+    @property
+    def DISABLE_AFTER(self) -> float:
+        return float(self._get("DISABLE_AFTER"))
+
+    @property
+    def MAX_IN_FLIGHT(self) -> int:
+        return int(self._get("MAX_IN_FLIGHT"))
+
+    @property
+    def MAX_IN_FLIGHT_PER_ENDPOINT(self) -> int:
+        return int(self._get("MAX_IN_FLIGHT_PER_ENDPOINT"))
+
+    @property
+    def DELIVERY_BATCH_SIZE(self) -> int:
+        return int(self._get("DELIVERY_BATCH_SIZE"))
+
+    @property
+    def THROTTLE_SECONDS(self) -> float:
+        return float(self._get("THROTTLE_SECONDS"))
+
+    @property
+    def PAYLOAD_RETENTION_DAYS(self) -> int:
+        return int(self._get("PAYLOAD_RETENTION_DAYS"))
+
+    @property
+    def OPERATIONAL_APPLICATION(self) -> str | None:
+        value = self._get("OPERATIONAL_APPLICATION")
+        return str(value) if value else None
+
+    @property
+    def MODEL_EVENTS(self) -> Mapping[str, Mapping[str, Any]]:
+        return self._get("MODEL_EVENTS")  # type: ignore[no-any-return]
 
     @property
     def LEASE_SECONDS(self) -> float:

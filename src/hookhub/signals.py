@@ -12,3 +12,12 @@ message_processing = Signal()
 #: A message's handlers or its confirmation failed. ``message``, ``error``, ``final`` (no retry left). Sent robustly:
 #: a receiver that raises is logged and never stops the worker.
 message_failed = Signal()
+
+# Send side -------------------------------------------------------------------------------------------------------
+
+#: A delivery attempt failed. ``job`` (what was sent), ``outcome`` (what came back), ``final`` (no retry left).
+delivery_failed = Signal()
+#: An endpoint was disabled (410 Gone, or failing for ``DISABLE_AFTER``). ``endpoint``, ``reason``.
+endpoint_disabled = Signal()
+#: An endpoint that had been failing delivered successfully again. ``endpoint``.
+endpoint_recovered = Signal()

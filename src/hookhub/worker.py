@@ -1,12 +1,14 @@
-"""The worker: one loop that claims due work and runs it, shared by every kind of background job.
+"""The worker: inbound processing and retention on the main thread, outbound deliveries on a dispatcher thread.
 
-``hookhub worker`` runs :func:`run`. SIGTERM or SIGINT ask it to stop: the batch in hand is finished, then it exits.
-A worker that dies instead leaves leases behind; they expire after ``LEASE_SECONDS`` and another worker takes the
-messages over.
+``hookhub worker`` runs :func:`run`. SIGTERM or SIGINT ask it to stop: the batch in hand is finished, requests in
+flight are completed (up to the delivery timeout) and their outcomes written, then it exits. A worker that dies
+instead leaves leases behind; they expire after ``LEASE_SECONDS`` and another worker takes the work over.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -21,6 +23,8 @@ from django.db import DatabaseError, close_old_connections, connections
 
 from hookhub.conf import conf
 from hookhub.inbound import processing
+from hookhub.outbound import deliveries
+from hookhub.outbound.dispatch import Dispatcher
 
 logger = logging.getLogger("hookhub.worker")
 
@@ -30,14 +34,36 @@ def new_worker_id() -> str:
 
 
 class Worker:
-    def __init__(self, worker_id: str | None = None, *, purge: bool = True) -> None:
+    def __init__(self, worker_id: str | None = None, *, purge: bool = True, deliver: bool = True) -> None:
         self.id = worker_id or new_worker_id()
         self.stopping = threading.Event()
         self.purge_enabled = purge
+        self.deliver = deliver
         self.next_purge = time.monotonic()
+        self._dispatch_stop: asyncio.Event | None = None
+        self._dispatch_loop: asyncio.AbstractEventLoop | None = None
 
     def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
         self.stopping.set()
+        if self._dispatch_loop is not None and self._dispatch_stop is not None:
+            with contextlib.suppress(RuntimeError):  # the dispatcher's loop has already finished
+                self._dispatch_loop.call_soon_threadsafe(self._dispatch_stop.set)
+
+    def _dispatch(self, ready: threading.Event) -> None:
+        async def main() -> None:
+            self._dispatch_loop = asyncio.get_running_loop()
+            self._dispatch_stop = asyncio.Event()
+            ready.set()
+            if self.stopping.is_set():
+                return
+            await Dispatcher(self.id).run(self._dispatch_stop)
+
+        try:
+            asyncio.run(main())
+        except Exception:
+            logger.exception("hookhub worker: the dispatcher stopped")
+            ready.set()
+            self.stopping.set()  # let the supervisor restart the whole worker rather than run half of it
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)
@@ -51,10 +77,28 @@ class Worker:
             deleted = processing.purge()
             if deleted:
                 logger.info("hookhub: purged %s expired inbound messages", deleted)
+            emptied = deliveries.purge_payloads()
+            if emptied:
+                logger.info("hookhub: emptied the payloads of %s old outbound messages", emptied)
         return done
 
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
         logger.info("hookhub worker %s started", self.id)
+        dispatcher = None
+        if self.deliver:
+            ready = threading.Event()
+            dispatcher = threading.Thread(target=self._dispatch, args=(ready,), name="hookhub-dispatcher")
+            dispatcher.start()
+            ready.wait()
+        try:
+            self._loop(until)
+        finally:
+            self.stop()
+            if dispatcher is not None:
+                dispatcher.join()
+        logger.info("hookhub worker %s stopped", self.id)
+
+    def _loop(self, until: Callable[[], bool] | None) -> None:
         while not self.stopping.is_set() and not (until and until()):
             # What Django does around each request: drop a connection that is broken or older than CONN_MAX_AGE.
             close_old_connections()
@@ -68,7 +112,6 @@ class Worker:
                 continue
             if not done:
                 self.stopping.wait(conf.WORKER_POLL_INTERVAL)
-        logger.info("hookhub worker %s stopped", self.id)
 
 
 def run() -> None:

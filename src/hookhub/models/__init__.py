@@ -1,3 +1,4 @@
 from .inbound import InboundMessage, Source
+from .outbound import Application, Attempt, Delivery, Endpoint, EventType, Message
 
-__all__ = ["InboundMessage", "Source"]
+__all__ = ["Application", "Attempt", "Delivery", "Endpoint", "EventType", "InboundMessage", "Message", "Source"]

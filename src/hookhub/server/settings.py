@@ -112,4 +112,6 @@ def _sources() -> dict[str, Any]:
 HOOKHUB: dict[str, Any] = {
     "PUBLIC_URL": os.environ.get("HOOKHUB_PUBLIC_URL", ""),
     "SOURCES": _sources(),
+    "ALLOW_PRIVATE_DESTINATIONS": _flag("HOOKHUB_ALLOW_PRIVATE_DESTINATIONS"),
+    "OPERATIONAL_APPLICATION": os.environ.get("HOOKHUB_OPERATIONAL_APPLICATION") or None,
 }

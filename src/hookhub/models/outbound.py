@@ -1,0 +1,160 @@
+"""Send-side data: Applications (your customers), EventTypes, Endpoints, Messages, Deliveries, Attempts.
+
+Data only, no I/O. Publishing lives in ``hookhub.outbound.publish``, delivering in ``hookhub.outbound.dispatch``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from hookhub.ids import endpoint_id, message_id
+from hookhub.signing import generate_secret
+
+
+class Application(models.Model):
+    uid = models.CharField(max_length=200, unique=True, help_text="Your identifier for this customer.")
+    name = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["uid"]
+
+    def __str__(self) -> str:
+        return self.uid
+
+
+class EventType(models.Model):
+    name = models.CharField(max_length=200, unique=True, help_text="e.g. invoice.paid")
+    description = models.TextField(blank=True)
+    schema = models.JSONField(null=True, blank=True, help_text="A JSON Schema that payloads must satisfy.")
+    example = models.JSONField(null=True, blank=True)
+    deprecated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Endpoint(models.Model):
+    class BodyFormat(models.TextChoices):
+        JSON = "json", "JSON"
+        FORM = "form", "Form-encoded (payload=<json>)"
+
+    class Scheme(models.TextChoices):
+        HMAC = "v1", "v1: HMAC-SHA256 (whsec_)"
+        ED25519 = "v1a", "v1a: Ed25519 (whsk_ / whpk_)"
+
+    id = models.CharField(primary_key=True, max_length=40, default=endpoint_id, editable=False)
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="endpoints")
+    url = models.URLField(max_length=2000)
+    description = models.CharField(max_length=500, blank=True)
+    event_types = models.JSONField(
+        default=list, blank=True, help_text="Event type names (wildcards allowed); empty: every event."
+    )
+    body_format = models.CharField(max_length=8, choices=BodyFormat.choices, default=BodyFormat.JSON)
+    scheme = models.CharField(max_length=4, choices=Scheme.choices, default=Scheme.HMAC)
+    secret = models.CharField(max_length=200, default=generate_secret)
+    previous_secrets = models.JSONField(
+        default=list, blank=True, help_text="[{secret, expires_at}]: still signing during a rotation's overlap."
+    )
+    headers = models.JSONField(default=dict, blank=True, help_text="Extra request headers.")
+    rate_limit = models.FloatField(null=True, blank=True, help_text="Deliveries per second; empty: no limit.")
+    fifo = models.BooleanField(default=False, help_text="One delivery in flight at a time, in message order.")
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=500, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    paused_until = models.DateTimeField(null=True, blank=True, help_text="Backing off after 429/502/503/504.")
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["application", "enabled"], name="hookhub_endpoint_app")]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.url}"
+
+
+class Message(models.Model):
+    id = models.CharField(primary_key=True, max_length=40, default=message_id, editable=False)
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="messages")
+    event_type = models.CharField(max_length=200)
+    payload = models.JSONField(null=True)
+    payload_purged = models.BooleanField(default=False)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no key
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["application", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="hookhub_message_idempotency",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Delivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    locked_by = models.CharField(max_length=64, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "endpoint"], name="hookhub_delivery_once_per_endpoint")
+        ]
+        indexes = [
+            # Claims read only due work, whatever the size of the table.
+            models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="hookhub_delivery_due"),
+            models.Index(fields=["locked_until"], condition=Q(status="sending"), name="hookhub_delivery_leased"),
+            models.Index(fields=["endpoint", "status"], name="hookhub_delivery_endpoint"),
+        ]
+        verbose_name_plural = "deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.message_id} → {self.endpoint_id}"
+
+
+class Attempt(models.Model):
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    created_at = models.DateTimeField()
+    url = models.URLField(max_length=2000)
+    request_headers = models.JSONField(default=dict)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["delivery", "created_at"], name="hookhub_attempt_delivery")]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} {self.response_status or self.error}"

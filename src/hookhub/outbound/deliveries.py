@@ -1,0 +1,410 @@
+"""Deliveries in the database: claim due ones with a lease, record outcomes in batches, and manual control.
+
+Everything here is synchronous ORM code. The dispatcher (``dispatch.py``) runs it on one dedicated thread, so the
+event loop that does the HTTP never waits on the database and the database sees few, batched statements.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from hookhub import signals
+from hookhub.conf import conf
+from hookhub.models import Attempt, Delivery, Endpoint, Message
+from hookhub.signing import StandardWebhook
+
+from .schedule import retry_delay, throttle_pause
+from .transport import Outcome
+
+logger = logging.getLogger("hookhub.outbound")
+Status = Delivery.Status
+THROTTLING = frozenset({429, 502, 503, 504})
+RESERVED_HEADERS = frozenset({"content-type", "webhook-id", "webhook-timestamp", "webhook-signature", "host"})
+
+
+@dataclass
+class Job:
+    """A claimed delivery with everything needed to send it, so sending never touches the database."""
+
+    delivery_id: int
+    message_id: str
+    application_uid: str
+    event_type: str
+    endpoint_id: str
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    attempt: int
+    fifo: bool
+    rate_limit: float | None
+
+
+@dataclass
+class Result:
+    job: Job
+    outcome: Outcome
+    at: datetime = field(default_factory=timezone.now)
+
+
+# Claiming ------------------------------------------------------------------------------------------------------
+
+
+def _claimable(now: datetime) -> Q:
+    due = Q(status=Status.PENDING, next_attempt_at__lte=now) | Q(status=Status.SENDING, locked_until__lt=now)
+    ready = Q(endpoint__enabled=True) & (Q(endpoint__paused_until__isnull=True) | Q(endpoint__paused_until__lte=now))
+    return due & ready
+
+
+def _lock(qs: QuerySet[Delivery]) -> QuerySet[Delivery]:
+    if connection.features.has_select_for_update_skip_locked:
+        return qs.select_for_update(skip_locked=True, of=("self",))
+    return qs
+
+
+def _fifo_heads(now: datetime) -> QuerySet[Delivery]:
+    """For FIFO endpoints, only the oldest unfinished delivery, and only while none of theirs is in flight."""
+    in_flight = Delivery.objects.filter(endpoint=OuterRef("endpoint"), status=Status.SENDING, locked_until__gte=now)
+    older = Delivery.objects.filter(
+        endpoint=OuterRef("endpoint"), status__in=[Status.PENDING, Status.SENDING], id__lt=OuterRef("id")
+    )
+    return (
+        Delivery.objects.filter(_claimable(now), endpoint__fifo=True).exclude(Exists(in_flight)).exclude(Exists(older))
+    )
+
+
+def claim(
+    worker_id: str, limit: int, *, exclude_endpoints: Collection[str] = (), now: datetime | None = None
+) -> list[Job]:
+    """Lease up to ``limit`` due deliveries to ``worker_id`` and turn them into signed, ready-to-send jobs.
+
+    Skips disabled and paused endpoints (their deliveries are held, not dropped) and ``exclude_endpoints`` (those
+    this worker already has enough of in hand, so one slow endpoint cannot fill every slot).
+    """
+    now = now or timezone.now()
+    lease = now + timedelta(seconds=conf.LEASE_SECONDS)
+    with transaction.atomic():
+        regular = Delivery.objects.filter(_claimable(now), endpoint__fifo=False)
+        fifo = _fifo_heads(now)
+        if exclude_endpoints:
+            regular = regular.exclude(endpoint_id__in=list(exclude_endpoints))
+            fifo = fifo.exclude(endpoint_id__in=list(exclude_endpoints))
+        ids = list(_lock(regular.order_by("next_attempt_at", "id")).values_list("id", flat=True)[:limit])
+        if len(ids) < limit:
+            ids += list(_lock(fifo.order_by("id")).values_list("id", flat=True)[: limit - len(ids)])
+        if not ids:
+            return []
+        # The UPDATE repeats the due condition, so a row another worker took meanwhile is not taken twice.
+        Delivery.objects.filter(
+            Q(status=Status.PENDING) | Q(status=Status.SENDING, locked_until__lt=now), id__in=ids
+        ).update(status=Status.SENDING, locked_by=worker_id, locked_until=lease, attempts=F("attempts") + 1)
+    leased = (
+        Delivery.objects.filter(id__in=ids, status=Status.SENDING, locked_by=worker_id)
+        .select_related("message__application", "endpoint")
+        .order_by("id")
+    )
+    bodies: dict[tuple[str, str], bytes] = {}
+    return [_job(d, bodies, now) for d in leased]
+
+
+def signing_keys(endpoint: Endpoint, now: datetime) -> list[str]:
+    """The current secret, plus previous ones still inside their rotation overlap."""
+    keys = [endpoint.secret]
+    for previous in endpoint.previous_secrets or []:
+        expires = datetime.fromisoformat(previous["expires_at"])
+        if expires > now:
+            keys.append(previous["secret"])
+    return keys
+
+
+def encode_body(message: Message, body_format: str) -> bytes:
+    payload = json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False)
+    if body_format == Endpoint.BodyFormat.FORM:
+        return urlencode({"payload": payload}).encode()
+    return payload.encode()
+
+
+def _job(delivery: Delivery, bodies: dict[tuple[str, str], bytes], now: datetime) -> Job:
+    message, endpoint = delivery.message, delivery.endpoint
+    key = (message.id, endpoint.body_format)
+    body = bodies.get(key)
+    if body is None:  # a fan-out encodes its payload once per batch, not once per endpoint
+        body = bodies[key] = encode_body(message, endpoint.body_format)
+    content_type = (
+        "application/json"
+        if endpoint.body_format == Endpoint.BodyFormat.JSON
+        else ("application/x-www-form-urlencoded")
+    )
+    headers = {k: str(v) for k, v in (endpoint.headers or {}).items() if k.lower() not in RESERVED_HEADERS}
+    headers["Content-Type"] = content_type
+    headers.update(StandardWebhook(signing_keys(endpoint, now)).headers(message.id, body, int(now.timestamp())))
+    return Job(
+        delivery_id=delivery.pk,
+        message_id=message.id,
+        application_uid=message.application.uid,
+        event_type=message.event_type,
+        endpoint_id=endpoint.pk,
+        url=endpoint.url,
+        body=body,
+        headers=headers,
+        attempt=delivery.attempts,
+        fifo=endpoint.fifo,
+        rate_limit=endpoint.rate_limit,
+    )
+
+
+def release(worker_id: str, delivery_ids: Iterable[int]) -> int:
+    """Give back leased deliveries that were never sent (a worker stopping): due again now, try not counted."""
+    return Delivery.objects.filter(id__in=list(delivery_ids), status=Status.SENDING, locked_by=worker_id).update(
+        status=Status.PENDING,
+        locked_by="",
+        locked_until=None,
+        next_attempt_at=timezone.now(),
+        attempts=F("attempts") - 1,
+    )
+
+
+# Recording -----------------------------------------------------------------------------------------------------
+
+
+def _attempt(result: Result) -> Attempt:
+    outcome = result.outcome
+    return Attempt(
+        delivery_id=result.job.delivery_id,
+        created_at=result.at,
+        url=result.job.url,
+        request_headers={k: v for k, v in result.job.headers.items() if k.lower() != "webhook-signature"}
+        | {"webhook-signature": "[redacted]"},
+        response_status=outcome.status,
+        response_headers=dict(outcome.headers),
+        response_body=outcome.body[: conf.RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace"),
+        duration_ms=round(outcome.duration * 1000),
+        error=outcome.error[:500],
+    )
+
+
+@dataclass
+class _Effects:
+    """What a batch of outcomes does to endpoints, decided once per endpoint."""
+
+    succeeded: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+    gone: set[str] = field(default_factory=set)
+    pause: dict[str, float] = field(default_factory=dict)
+
+
+def record(worker_id: str, results: list[Result]) -> None:
+    """Write a batch of outcomes: the attempt log, each delivery's new state, and the endpoints' health."""
+    if not results:
+        return
+    now = timezone.now()
+    effects = _Effects()
+    successes: dict[int | None, list[int]] = defaultdict(list)
+    failures: list[tuple[Result, float | None]] = []
+    for result in results:
+        outcome, endpoint_id = result.outcome, result.job.endpoint_id
+        if outcome.status is not None and 200 <= outcome.status < 300:
+            successes[outcome.status].append(result.job.delivery_id)
+            effects.succeeded.add(endpoint_id)
+            continue
+        effects.failed.add(endpoint_id)
+        if outcome.status == 410:
+            effects.gone.add(endpoint_id)
+        if outcome.status in THROTTLING:
+            effects.pause[endpoint_id] = max(effects.pause.get(endpoint_id, 0.0), throttle_pause(outcome.retry_after))
+        failures.append((result, outcome.retry_after))
+
+    with transaction.atomic():
+        Attempt.objects.bulk_create([_attempt(r) for r in results])
+        owned = Delivery.objects.filter(status=Status.SENDING, locked_by=worker_id)
+        for code, ids in successes.items():
+            owned.filter(id__in=ids).update(
+                status=Status.SUCCEEDED, last_status_code=code, last_error="", finished_at=now, locked_by="",
+                locked_until=None, next_attempt_at=None,
+            )  # fmt: skip
+        exhausted = _record_failures(owned, failures, effects, now)
+        recovered, disabled = _update_endpoints(effects, now)
+    _announce(failures, exhausted, recovered, disabled)
+
+
+def _record_failures(
+    owned: QuerySet[Delivery], failures: list[tuple[Result, float | None]], effects: _Effects, now: datetime
+) -> set[int]:
+    exhausted: set[int] = set()
+    for result, retry_after in failures:
+        job, outcome = result.job, result.outcome
+        error = outcome.error or f"HTTP {outcome.status}"
+        if job.endpoint_id in effects.gone:
+            # The endpoint is being disabled: hold the delivery, to be sent if it is ever enabled again.
+            delay: float | None = 0.0
+        else:
+            delay = retry_delay(job.attempt, retry_after)
+        if delay is None:
+            exhausted.add(job.delivery_id)
+            owned.filter(id=job.delivery_id).update(
+                status=Status.FAILED, last_status_code=outcome.status, last_error=error[:500], finished_at=now,
+                locked_by="", locked_until=None, next_attempt_at=None,
+            )  # fmt: skip
+        else:
+            owned.filter(id=job.delivery_id).update(
+                status=Status.PENDING, last_status_code=outcome.status, last_error=error[:500], locked_by="",
+                locked_until=None, next_attempt_at=now + timedelta(seconds=delay),
+            )  # fmt: skip
+    return exhausted
+
+
+def _update_endpoints(effects: _Effects, now: datetime) -> tuple[list[Endpoint], list[Endpoint]]:
+    recovered = list(Endpoint.objects.filter(id__in=effects.succeeded - effects.failed, failing_since__isnull=False))
+    if effects.succeeded:
+        Endpoint.objects.filter(id__in=effects.succeeded - effects.failed).update(
+            last_success_at=now, failing_since=None
+        )
+    if effects.failed:
+        Endpoint.objects.filter(id__in=effects.failed, failing_since__isnull=True).update(failing_since=now)
+    for endpoint_id, seconds in effects.pause.items():
+        Endpoint.objects.filter(id=endpoint_id).update(paused_until=now + timedelta(seconds=seconds))
+    dead_since = now - timedelta(seconds=conf.DISABLE_AFTER)
+    to_disable = dict.fromkeys(effects.gone, "The endpoint answered 410 Gone.")
+    for endpoint_id in Endpoint.objects.filter(
+        id__in=effects.failed - effects.gone, enabled=True, failing_since__lte=dead_since
+    ).values_list("id", flat=True):
+        to_disable[endpoint_id] = f"Every delivery failed for {conf.DISABLE_AFTER / 86400:g} days."
+    disabled = []
+    for endpoint_id, reason in to_disable.items():
+        if Endpoint.objects.filter(id=endpoint_id, enabled=True).update(
+            enabled=False, disabled_reason=reason, disabled_at=now
+        ):
+            disabled.append(Endpoint.objects.get(id=endpoint_id))
+    return recovered, disabled
+
+
+def _announce(
+    failures: list[tuple[Result, float | None]],
+    exhausted: set[int],
+    recovered: list[Endpoint],
+    disabled: list[Endpoint],
+) -> None:
+    for result, _ in failures:
+        final = result.job.delivery_id in exhausted
+        _robust(signals.delivery_failed, job=result.job, outcome=result.outcome, final=final)
+        if final or result.job.attempt == 1:
+            operational("delivery.exhausted" if final else "delivery.failed", _delivery_event(result), result.job)
+    for endpoint in disabled:
+        _robust(signals.endpoint_disabled, endpoint=endpoint, reason=endpoint.disabled_reason)
+        operational("endpoint.disabled", _endpoint_event(endpoint), None)
+    for endpoint in recovered:
+        _robust(signals.endpoint_recovered, endpoint=endpoint)
+        operational("endpoint.recovered", _endpoint_event(endpoint), None)
+
+
+def _robust(signal: Any, **kwargs: Any) -> None:
+    for receiver, result in signal.send_robust(sender=Delivery, **kwargs):
+        if isinstance(result, Exception):
+            logger.error("hookhub: %r raised", receiver, exc_info=result)
+
+
+def _delivery_event(result: Result) -> dict[str, Any]:
+    job, outcome = result.job, result.outcome
+    return {
+        "delivery_id": job.delivery_id,
+        "message_id": job.message_id,
+        "application": job.application_uid,
+        "event_type": job.event_type,
+        "endpoint_id": job.endpoint_id,
+        "url": job.url,
+        "attempt": job.attempt,
+        "response_status": outcome.status,
+        "error": outcome.error,
+    }
+
+
+def _endpoint_event(endpoint: Endpoint) -> dict[str, Any]:
+    return {
+        "endpoint_id": endpoint.pk,
+        "application": endpoint.application.uid,
+        "url": endpoint.url,
+        "enabled": endpoint.enabled,
+        "disabled_reason": endpoint.disabled_reason,
+    }
+
+
+def operational(event_type: str, payload: dict[str, Any], job: Job | None) -> None:
+    """Tell the operator's application about hookhub itself; never about its own deliveries (no feedback loop)."""
+    uid = conf.OPERATIONAL_APPLICATION
+    if not uid or (job is not None and job.application_uid == uid) or payload.get("application") == uid:
+        return
+    from .publish import send
+
+    try:
+        send(event_type, payload, application=uid)
+    except LookupError:
+        logger.warning("hookhub: OPERATIONAL_APPLICATION %r does not exist", uid)
+
+
+# Manual control --------------------------------------------------------------------------------------------------
+
+
+def resend(deliveries: Iterable[Delivery | int]) -> int:
+    """Send again now, with the whole retry schedule ahead (the attempt log keeps the earlier tries)."""
+    ids = [d.pk if isinstance(d, Delivery) else d for d in deliveries]
+    return (
+        Delivery.objects.filter(id__in=ids)
+        .exclude(status=Status.SENDING)
+        .update(status=Status.PENDING, attempts=0, next_attempt_at=timezone.now(), finished_at=None)
+    )
+
+
+def recover(endpoint: Endpoint, since: datetime) -> int:
+    """Re-drive the endpoint's failed deliveries of messages created since ``since``."""
+    failed = Delivery.objects.filter(endpoint=endpoint, status=Status.FAILED, message__created_at__gte=since)
+    return resend(list(failed.values_list("id", flat=True)))
+
+
+def enable(endpoint: Endpoint) -> None:
+    """Enable; the deliveries held while it was disabled become due and are sent."""
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        enabled=True, disabled_reason="", disabled_at=None, failing_since=None, paused_until=None
+    )
+    endpoint.refresh_from_db()
+
+
+def disable(endpoint: Endpoint, reason: str = "Disabled by an operator.") -> None:
+    Endpoint.objects.filter(pk=endpoint.pk).update(enabled=False, disabled_reason=reason, disabled_at=timezone.now())
+    endpoint.refresh_from_db()
+
+
+def rotate_secret(endpoint: Endpoint, new_secret: str | None = None) -> str:
+    """Start signing with a new secret; the old one keeps signing too for ``SECRET_ROTATION_OVERLAP`` seconds."""
+    from hookhub.signing import generate_ed25519_keypair, generate_secret
+
+    now = timezone.now()
+    if new_secret is None:
+        new_secret = generate_ed25519_keypair()[0] if endpoint.scheme == Endpoint.Scheme.ED25519 else generate_secret()
+    expires = (now + timedelta(seconds=conf.SECRET_ROTATION_OVERLAP)).isoformat()
+    kept = [p for p in endpoint.previous_secrets or [] if datetime.fromisoformat(p["expires_at"]) > now]
+    endpoint.previous_secrets = [{"secret": endpoint.secret, "expires_at": expires}, *kept]
+    endpoint.secret = new_secret
+    endpoint.save(update_fields=["secret", "previous_secrets", "updated_at"])
+    return new_secret
+
+
+def purge_payloads(*, days: int | None = None, batch_size: int | None = None, now: datetime | None = None) -> int:
+    """Empty the payloads of messages older than ``days`` whose deliveries are all finished; keep the metadata."""
+    cutoff = (now or timezone.now()) - timedelta(days=days or conf.PAYLOAD_RETENTION_DAYS)
+    batch = batch_size or conf.PURGE_BATCH_SIZE
+    unfinished = Delivery.objects.filter(message=OuterRef("pk"), status__in=[Status.PENDING, Status.SENDING])
+    old = Message.objects.filter(created_at__lt=cutoff, payload_purged=False).exclude(Exists(unfinished))
+    total = 0
+    while ids := list(old.values_list("id", flat=True)[:batch]):
+        total += Message.objects.filter(id__in=ids).update(payload=None, payload_purged=True)
+    return total

@@ -1,0 +1,211 @@
+"""The dispatcher: claims due deliveries and sends them concurrently, with bounded in-flight requests.
+
+One asyncio loop does all the HTTP through one keep-alive ``Transport``; all database work runs on one dedicated
+thread (Django connections are per thread), in batches: one claim for many deliveries, one write for many outcomes.
+
+Fairness: at most ``MAX_IN_FLIGHT`` requests per worker and ``MAX_IN_FLIGHT_PER_ENDPOINT`` per endpoint (one for a
+FIFO endpoint). An endpoint that already has twice its share in hand is left out of the next claims, so a slow or
+dead endpoint occupies a few slots and never the whole worker. Per-endpoint rate limits are token buckets here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from django.db import DatabaseError, connections
+
+from hookhub.conf import conf
+
+from . import deliveries
+from .deliveries import Job, Result
+from .transport import Transport
+
+logger = logging.getLogger("hookhub.outbound")
+T = TypeVar("T")
+
+FLUSH_EVERY = 0.02  # seconds: how long an outcome may wait to be written with others
+POLL_INTERVAL = 0.05  # seconds between claims when there is nothing to send
+
+
+class _Bucket:
+    """A token bucket per rate-limited endpoint: sending waits for a token."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = max(1.0, rate)
+        self.updated = time.monotonic()
+
+    async def take(self) -> None:
+        while True:
+            now = time.monotonic()
+            self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return
+            await asyncio.sleep((1.0 - self.tokens) / self.rate)
+
+
+class Dispatcher:
+    def __init__(self, worker_id: str, *, transport: Callable[[], Transport] | None = None) -> None:
+        self.worker_id = worker_id
+        self.make_transport = transport or self._default_transport
+        self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookhub-db")
+        self.in_hand: dict[str, int] = defaultdict(int)  # endpoint → claimed, not yet recorded
+        self.limits: dict[str, asyncio.Semaphore] = {}
+        self.buckets: dict[str, _Bucket] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.results: list[Result] = []
+        self.wake = asyncio.Event()
+        self.sent = 0
+        self.recorded = 0
+
+    @staticmethod
+    def _default_transport() -> Transport:
+        return Transport(
+            timeout=conf.DELIVERY_TIMEOUT,
+            connect_timeout=conf.CONNECT_TIMEOUT,
+            allow_private=conf.ALLOW_PRIVATE_DESTINATIONS,
+            limit=conf.MAX_IN_FLIGHT,
+        )
+
+    async def _db(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.db, lambda: func(*args, **kwargs))
+
+    def _saturated(self) -> list[str]:
+        share = 2 * conf.MAX_IN_FLIGHT_PER_ENDPOINT
+        return [e for e, n in self.in_hand.items() if n >= share]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Claim and send until ``stop`` is set; then finish what is in flight and write every outcome."""
+        flusher = asyncio.create_task(self._flush_forever(stop))
+        try:
+            async with self.make_transport() as transport:
+                while not stop.is_set():
+                    claimed = await self._claim_and_start(transport)
+                    if not claimed:
+                        self.wake.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(_first(stop, self.wake), POLL_INTERVAL)
+                if self.tasks:
+                    await asyncio.wait(self.tasks, timeout=conf.DELIVERY_TIMEOUT + 5)
+                for task in list(self.tasks):  # still hanging past the timeout: give the lease back
+                    task.cancel()
+        finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            await self._flush()
+            await self._db(connections.close_all)
+            self.db.shutdown(wait=True)
+
+    async def _claim_and_start(self, transport: Transport) -> int:
+        room = conf.MAX_IN_FLIGHT - len(self.tasks)
+        if room <= 0:
+            await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
+            return 1
+        try:
+            jobs = await self._db(
+                deliveries.claim,
+                self.worker_id,
+                min(room, conf.DELIVERY_BATCH_SIZE),
+                exclude_endpoints=self._saturated(),
+            )
+        except DatabaseError:
+            logger.exception("hookhub dispatcher: could not claim deliveries; retrying")
+            await self._db(connections.close_all)
+            await asyncio.sleep(1.0)
+            return 0
+        for job in jobs:
+            self.in_hand[job.endpoint_id] += 1
+            task = asyncio.create_task(self._send(transport, job))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        return len(jobs)
+
+    def _limit(self, job: Job) -> asyncio.Semaphore:
+        limit = self.limits.get(job.endpoint_id)
+        if limit is None:
+            limit = self.limits[job.endpoint_id] = asyncio.Semaphore(1 if job.fifo else conf.MAX_IN_FLIGHT_PER_ENDPOINT)
+        return limit
+
+    async def _send(self, transport: Transport, job: Job) -> None:
+        try:
+            async with self._limit(job):
+                if job.rate_limit:
+                    bucket = self.buckets.get(job.endpoint_id)
+                    if bucket is None or bucket.rate != job.rate_limit:
+                        bucket = self.buckets[job.endpoint_id] = _Bucket(job.rate_limit)
+                    await bucket.take()
+                outcome = await transport.post(job.url, job.body, job.headers)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._db(deliveries.release, self.worker_id, [job.delivery_id]))
+            self._done(job)
+            raise
+        self.results.append(Result(job, outcome))
+        self.sent += 1
+        if len(self.results) >= conf.DELIVERY_BATCH_SIZE:
+            self.wake.set()
+
+    def _done(self, job: Job) -> None:
+        self.in_hand[job.endpoint_id] -= 1
+        if self.in_hand[job.endpoint_id] <= 0:
+            del self.in_hand[job.endpoint_id]
+
+    async def _flush_forever(self, stop: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self.results:
+            return
+        batch, self.results = self.results, []
+        try:
+            await self._db(deliveries.record, self.worker_id, batch)
+            self.recorded += len(batch)
+        except DatabaseError:
+            # Not written: the leases expire and the deliveries are sent again (at least once, never lost).
+            logger.exception("hookhub dispatcher: could not record %s outcomes", len(batch))
+            await self._db(connections.close_all)
+        for result in batch:
+            self._done(result.job)
+        self.wake.set()
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+def run_until(stop: Callable[[], bool], worker_id: str, *, transport: Callable[[], Transport] | None = None) -> int:
+    """Run a dispatcher in this thread until ``stop()`` is true; returns how many requests it sent. For tools and
+    tests; the worker runs :class:`Dispatcher` on its own thread."""
+
+    async def main() -> int:
+        event = asyncio.Event()
+        dispatcher = Dispatcher(worker_id, transport=transport)
+
+        async def watch() -> None:
+            while not stop():
+                await asyncio.sleep(0.01)
+            event.set()
+
+        watcher = asyncio.create_task(watch())
+        await dispatcher.run(event)
+        watcher.cancel()
+        return dispatcher.sent
+
+    return asyncio.run(main())

@@ -1,0 +1,15 @@
+"""Callables named in MODEL_EVENTS by the tests: what a user's project would write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+
+
+def user_payload(user: User) -> dict[str, Any]:
+    return {"id": user.pk, "username": user.username}
+
+
+def user_application(user: User) -> str | None:
+    return None if user.username.startswith("internal-") else "acme"

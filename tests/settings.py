@@ -4,6 +4,7 @@ The database comes from ``HOOKHUB_TEST_DATABASE_URL`` (default: SQLite with the 
 runs on SQLite and on PostgreSQL.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -64,4 +65,6 @@ DATABASES["default"]["TEST"] = {"NAME": _test_name}
 HOOKHUB = {
     "PUBLIC_URL": "https://hooks.example.com",
     "SOURCES": {},
+    # Child processes started by tests (workers) get their settings from the test through the environment.
+    **json.loads(os.environ.get("HOOKHUB_TEST_SETTINGS", "{}")),
 }

@@ -91,3 +91,12 @@ def test_the_whsec_prefix_is_optional() -> None:
 def test_unusable_keys_are_value_errors(secrets: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         StandardWebhook(secrets)
+
+
+def test_public_key_of_a_private_key_verifies_its_signatures() -> None:
+    from hookhub.signing import StandardWebhook, generate_ed25519_keypair, public_key
+
+    private, public = generate_ed25519_keypair()
+    assert public_key(private) == public
+    headers = StandardWebhook([private]).headers("msg_1", b"{}")
+    StandardWebhook([public_key(private)]).verify(headers, b"{}")

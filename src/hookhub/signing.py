@@ -44,6 +44,14 @@ def generate_ed25519_keypair() -> tuple[str, str]:
     )
 
 
+def public_key(private: str) -> str:
+    """The ``whpk_`` public key of a ``whsk_`` private key: what a receiver configures to verify ``v1a``."""
+    key = _parse_key(private)
+    if key.public is None or key.private is None:
+        raise ValueError("not a whsk_ private key")
+    return ED25519_PUBLIC_PREFIX + base64.b64encode(key.public.public_bytes_raw()).decode()
+
+
 @dataclass(frozen=True)
 class _Key:
     version: str  # "v1" or "v1a"

@@ -63,6 +63,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.sink.received.append(Received(path, dict(self.headers.items()), body, time.monotonic()))
         if path.startswith("/slow"):
             time.sleep(3)  # past the 1 s delivery timeout
+        if path.startswith("/delay/"):
+            time.sleep(int(path.split("/")[2]) / 1000)
         if path.startswith("/reset"):
             # RST instead of FIN: the connection is reset under the client's feet.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

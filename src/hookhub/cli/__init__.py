@@ -8,4 +8,10 @@ SUBCOMMANDS = {
     "source": "hookhub.cli.source",
     "replay": "hookhub.cli.replay",
     "purge": "hookhub.cli.purge",
+    "app": "hookhub.cli.app",
+    "event-type": "hookhub.cli.event_type",
+    "endpoint": "hookhub.cli.endpoint",
+    "send": "hookhub.cli.send",
+    "resend": "hookhub.cli.resend",
+    "recover": "hookhub.cli.recover",
 }

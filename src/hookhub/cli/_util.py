@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -35,3 +37,25 @@ def parse_when(value: str | None, what: str) -> datetime | None:
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
     return parsed
+
+
+def json_argument(value: str, what: str) -> Any:
+    """A JSON argument: the JSON text itself, or ``@path`` to read it from a file."""
+    if value.startswith("@"):
+        try:
+            value = Path(value[1:]).read_text()
+        except OSError as exc:
+            raise CommandError(f"{what}: cannot read {value[1:]!r}: {exc.strerror}.") from None
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise CommandError(f"{what}: not valid JSON: {exc}.") from None
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A ``full_clean()`` error as one line: ``field: message ...``."""
+    return " ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
+
+
+def count(n: int) -> str:
+    return f"{n} {'delivery' if n == 1 else 'deliveries'}"

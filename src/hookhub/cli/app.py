@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management import BaseCommand, CommandError
+from django.db.models import Count
+
+from hookhub.models import Application
+
+from ._util import json_argument, validation_message
+
+help = "Manage applications (the customers you send webhooks to): add, list."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="Create an application and print its uid.")
+    add.add_argument("uid", metavar="UID", help="Your identifier for this customer.")
+    add.add_argument("--name", default="", metavar="NAME")
+    add.add_argument("--metadata", metavar="JSON", help="A JSON object, or @path to one.")
+    actions.add_parser("list", help="List applications: uid, name, number of endpoints.")
+
+
+def get_application(uid: str) -> Application:
+    try:
+        return Application.objects.get(uid=uid)
+    except Application.DoesNotExist:
+        raise CommandError(f"No application with uid {uid!r}.") from None
+
+
+def _add(command: BaseCommand, options: dict[str, Any]) -> None:
+    uid = options["uid"]
+    if Application.objects.filter(uid=uid).exists():
+        raise CommandError(f"An application with uid {uid!r} already exists.")
+    metadata = json_argument(options["metadata"], "--metadata") if options["metadata"] else {}
+    if not isinstance(metadata, dict):
+        raise CommandError("--metadata must be a JSON object.")
+    application = Application(uid=uid, name=options["name"], metadata=metadata)
+    try:
+        application.full_clean()
+    except ValidationError as exc:
+        raise CommandError(validation_message(exc)) from None
+    application.save()
+    command.stdout.write(application.uid)
+
+
+def handle(command: BaseCommand, options: dict[str, Any]) -> None:
+    if options["action"] == "add":
+        _add(command, options)
+    elif options["action"] == "list":
+        for application in Application.objects.annotate(endpoint_count=Count("endpoints")):
+            command.stdout.write(f"{application.uid}\t{application.name}\t{application.endpoint_count}")

@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import math
+import re
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.management import BaseCommand, CommandError
+from django.db.models import Count
+
+from hookhub.conf import conf
+from hookhub.models import Delivery, Endpoint, EventType
+from hookhub.outbound import deliveries, ssrf
+from hookhub.signing import (
+    ED25519_PRIVATE_PREFIX,
+    HMAC_PREFIX,
+    generate_ed25519_keypair,
+    public_key,
+)
+
+from ._util import validation_message
+from .app import get_application
+
+help = "Manage endpoints: add, list, show, enable, disable, rotate-secret."
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    add = actions.add_parser(
+        "add", help="Create an endpoint; print its id, then the key its owner verifies with (whsec_ or whpk_)."
+    )
+    add.add_argument("uid", metavar="UID", help="The application's uid.")
+    add.add_argument("url", metavar="URL", help="An http:// or https:// URL.")
+    add.add_argument(
+        "--events", default="", metavar="A,B", help="Comma-separated event types, wildcards allowed; default: all."
+    )
+    add.add_argument("--description", default="", metavar="TEXT")
+    add.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="Repeat for several.")
+    add.add_argument(
+        "--rate-limit",
+        metavar="PER_SECOND",
+        help="Deliveries per second (a number, e.g. 2.5 or 10/s); default: no limit.",
+    )
+    add.add_argument("--fifo", action="store_true", help="One delivery in flight at a time, in message order.")
+    add.add_argument("--form", action="store_true", help="Send form-encoded payload=<json> instead of JSON.")
+    add.add_argument("--ed25519", action="store_true", help="Sign with Ed25519 (v1a) instead of HMAC (v1).")
+    listing = actions.add_parser("list", help="List endpoints: id, application, url, event types, state.")
+    listing.add_argument("uid", nargs="?", metavar="UID", help="Only this application's.")
+    show = actions.add_parser("show", help="Show one endpoint as JSON (secrets and header values redacted).")
+    show.add_argument("id", metavar="ENDPOINT_ID")
+    show.add_argument("--reveal", action="store_true", help="Include secrets and header values.")
+    enable = actions.add_parser("enable", help="Enable; deliveries held meanwhile go out.")
+    enable.add_argument("id", metavar="ENDPOINT_ID")
+    disable = actions.add_parser("disable", help="Stop delivering; new deliveries are held until enabled.")
+    disable.add_argument("id", metavar="ENDPOINT_ID")
+    disable.add_argument("--reason", default="Disabled by an operator.", metavar="TEXT")
+    rotate = actions.add_parser(
+        "rotate-secret",
+        help="Sign with a new key and print what to verify with; the old key keeps signing for the overlap.",
+    )
+    rotate.add_argument("id", metavar="ENDPOINT_ID")
+
+
+def verification_key(endpoint: Endpoint) -> str:
+    """What the endpoint's owner configures: the secret itself (HMAC) or the public key (Ed25519)."""
+    if endpoint.scheme == Endpoint.Scheme.ED25519:
+        return public_key(endpoint.secret)
+    return endpoint.secret
+
+
+def get_endpoint(endpoint_id: str) -> Endpoint:
+    try:
+        return Endpoint.objects.select_related("application").get(id=endpoint_id)
+    except Endpoint.DoesNotExist:
+        raise CommandError(f"No endpoint with id {endpoint_id!r}.") from None
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CommandError(f"The URL must be http:// or https:// with a host, got {value!r}.")
+    # Hostnames are judged when the worker resolves them; an IP literal can be refused now.
+    reason = ssrf.check_host(parts.hostname)
+    if reason and not conf.ALLOW_PRIVATE_DESTINATIONS:
+        raise CommandError(
+            f"The URL's host {parts.hostname} is a {reason}; deliveries there are refused "
+            "(HOOKHUB['ALLOW_PRIVATE_DESTINATIONS'] allows them)."
+        )
+    return value
+
+
+def _headers(items: list[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not _TOKEN.match(name):
+            raise CommandError(f"--header must look like Name=value, got {item!r}.")
+        if name.lower() in deliveries.RESERVED_HEADERS:
+            raise CommandError(f"--header: {name} is set by hookhub and cannot be overridden.")
+        if any(c in value for c in "\r\n\0"):
+            raise CommandError(f"--header: the value of {name} contains a line break or NUL.")
+        headers[name] = value
+    return headers
+
+
+def _rate(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        rate = float(value.strip().removesuffix("/s"))
+    except ValueError:
+        rate = math.nan
+    if not (math.isfinite(rate) and rate > 0):
+        raise CommandError(f"--rate-limit must be a positive number of deliveries per second, got {value!r}.")
+    return rate
+
+
+def _add(command: BaseCommand, options: dict[str, Any]) -> None:
+    application = get_application(options["uid"])
+    endpoint = Endpoint(
+        application=application,
+        url=_url(options["url"]),
+        description=options["description"],
+        event_types=[e.strip() for e in options["events"].split(",") if e.strip()],
+        headers=_headers(options["header"]),
+        rate_limit=_rate(options["rate_limit"]),
+        fifo=options["fifo"],
+        body_format=Endpoint.BodyFormat.FORM if options["form"] else Endpoint.BodyFormat.JSON,
+    )
+    if options["ed25519"]:
+        endpoint.scheme = Endpoint.Scheme.ED25519
+        endpoint.secret = generate_ed25519_keypair()[0]
+    try:
+        endpoint.full_clean()
+    except ValidationError as exc:
+        raise CommandError(validation_message(exc)) from None
+    endpoint.save()
+    known = list(EventType.objects.values_list("name", flat=True))
+    for pattern in endpoint.event_types if known else []:
+        if not fnmatch.filter(known, pattern):
+            command.stderr.write(f"Note: no event type matches {pattern!r} yet.")
+    command.stdout.write(endpoint.id)
+    command.stdout.write(verification_key(endpoint))
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _describe(endpoint: Endpoint, reveal: bool) -> dict[str, Any]:
+    def hidden(value: str) -> str:
+        return value if reveal else f"[{len(value)} characters]"
+
+    prefixes = (HMAC_PREFIX, ED25519_PRIVATE_PREFIX)
+    key_prefix = next((p for p in prefixes if endpoint.secret.startswith(p)), "")
+    statuses = dict(endpoint.deliveries.values_list("status").annotate(n=Count("id")).order_by())
+    return {
+        "id": endpoint.id,
+        "application": endpoint.application.uid,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "event_types": endpoint.event_types or ["*"],
+        "body_format": endpoint.body_format,
+        "scheme": endpoint.scheme,
+        "secret": endpoint.secret if reveal else key_prefix + "[redacted]",
+        "public_key": public_key(endpoint.secret) if endpoint.scheme == Endpoint.Scheme.ED25519 else None,
+        "previous_secrets": [
+            {"secret": p["secret"] if reveal else "[redacted]", "expires_at": p["expires_at"]}
+            for p in endpoint.previous_secrets or []
+        ],
+        "headers": {name: hidden(str(value)) for name, value in (endpoint.headers or {}).items()},
+        "rate_limit": endpoint.rate_limit,
+        "fifo": endpoint.fifo,
+        "enabled": endpoint.enabled,
+        "disabled_reason": endpoint.disabled_reason or None,
+        "disabled_at": _when(endpoint.disabled_at),
+        "failing_since": _when(endpoint.failing_since),
+        "paused_until": _when(endpoint.paused_until),
+        "last_success_at": _when(endpoint.last_success_at),
+        "created_at": _when(endpoint.created_at),
+        "deliveries": {status: statuses.get(status, 0) for status in Delivery.Status},
+    }
+
+
+def handle(command: BaseCommand, options: dict[str, Any]) -> None:
+    action = options["action"]
+    if action == "add":
+        _add(command, options)
+    elif action == "list":
+        endpoints = Endpoint.objects.select_related("application").order_by("application__uid", "created_at")
+        if options["uid"]:
+            endpoints = endpoints.filter(application=get_application(options["uid"]))
+        for endpoint in endpoints:
+            state = "enabled" if endpoint.enabled else "disabled"
+            events = ",".join(endpoint.event_types) or "*"
+            command.stdout.write(f"{endpoint.id}\t{endpoint.application.uid}\t{endpoint.url}\t{events}\t{state}")
+    elif action == "show":
+        endpoint = get_endpoint(options["id"])
+        command.stdout.write(json.dumps(_describe(endpoint, options["reveal"]), indent=2))
+    elif action == "enable":
+        endpoint = get_endpoint(options["id"])
+        deliveries.enable(endpoint)
+        command.stdout.write(f"{endpoint.id}: enabled.")
+    elif action == "disable":
+        endpoint = get_endpoint(options["id"])
+        reason = options["reason"]
+        if len(reason) > 500:  # the column's size; update() does not validate
+            raise CommandError("--reason is longer than 500 characters.")
+        deliveries.disable(endpoint, reason)
+        command.stdout.write(f"{endpoint.id}: disabled.")
+    elif action == "rotate-secret":
+        endpoint = get_endpoint(options["id"])
+        deliveries.rotate_secret(endpoint)
+        command.stdout.write(verification_key(endpoint))
+        hours = conf.SECRET_ROTATION_OVERLAP / 3600
+        command.stderr.write(f"The previous key keeps signing too for {hours:g} hour(s).")

@@ -60,3 +60,29 @@ def test_w001_unset_environment_variable(monkeypatch: pytest.MonkeyPatch) -> Non
     assert ids(source(SECRETS=[], SECRETS_ENV=["HOOKHUB_UNSET_FOR_TEST"])) == ["hookhub.W001"]
     monkeypatch.setenv("HOOKHUB_UNSET_FOR_TEST", "value")
     assert ids(source(SECRETS=[], SECRETS_ENV=["HOOKHUB_UNSET_FOR_TEST"])) == []
+
+
+def test_e006_bad_model_events() -> None:
+    good = {
+        "MODEL": "auth.User",
+        "ACTION": "created",
+        "SERIALIZER": "tests.outbound.hooks.user_payload",
+        "APPLICATION": "tests.outbound.hooks.user_application",
+    }
+    assert ids({"MODEL_EVENTS": {"user.created": good}}) == []
+    for broken in (
+        {"MODEL": "auth.Nope"},
+        {"ACTION": "renamed"},
+        {"SERIALIZER": "tests.outbound.hooks.missing"},
+        {"APPLICATION": "nowhere.at.all"},
+    ):
+        assert ids({"MODEL_EVENTS": {"user.created": good | broken}}) == ["hookhub.E006"]
+
+
+@pytest.mark.parametrize("schedule", [[], [5, 0], "5,300"])
+def test_e007_bad_delivery_retry_schedule(schedule: object) -> None:
+    assert ids({"RETRY_SCHEDULE": schedule}) == ["hookhub.E007"]
+
+
+def test_w002_private_destinations_allowed() -> None:
+    assert ids({"ALLOW_PRIVATE_DESTINATIONS": True}) == ["hookhub.W002"]

@@ -70,13 +70,29 @@ def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
 @register("hookhub")
 def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    schedule = conf._get("INBOUND_RETRY_SCHEDULE")
-    if (
-        not isinstance(schedule, list | tuple)
-        or not schedule
-        or not all(isinstance(s, int | float) and not isinstance(s, bool) and s > 0 for s in schedule)
-    ):
-        errors.append(Error("HOOKHUB['INBOUND_RETRY_SCHEDULE'] must be a list of positive seconds.", id="hookhub.E004"))
+    for name, check_id in (("INBOUND_RETRY_SCHEDULE", "hookhub.E004"), ("RETRY_SCHEDULE", "hookhub.E007")):
+        schedule = conf._get(name)
+        if (
+            not isinstance(schedule, list | tuple)
+            or not schedule
+            or not all(isinstance(s, int | float) and not isinstance(s, bool) and s > 0 for s in schedule)
+        ):
+            errors.append(Error(f"HOOKHUB['{name}'] must be a list of positive seconds.", id=check_id))
+    from hookhub.outbound.model_events import problems
+
+    for event_type, config in conf.MODEL_EVENTS.items():
+        errors.extend(
+            Error(f"HOOKHUB['MODEL_EVENTS'][{event_type!r}]: {problem}.", id="hookhub.E006")
+            for problem in problems(event_type, config)
+        )
+    if conf.ALLOW_PRIVATE_DESTINATIONS:
+        errors.append(
+            Warning(
+                "HOOKHUB['ALLOW_PRIVATE_DESTINATIONS'] is on: deliveries may reach loopback and private addresses.",
+                hint="Use it for development and tests only: it turns the SSRF guard off.",
+                id="hookhub.W002",
+            )
+        )
     backend = conf.RATE_LIMIT_BACKEND
     if backend != "local" and backend not in settings.CACHES:
         errors.append(

@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import pytest
+
+from hookhub.outbound.ssrf import _property_reason, check_host, refusal_reason
+
+REFUSED = [
+    # IPv4
+    ("0.0.0.0", "unspecified address"),
+    ("0.1.2.3", "this-network address"),
+    ("0.255.255.255", "this-network address"),
+    ("127.0.0.1", "loopback address"),
+    ("127.255.255.254", "loopback address"),
+    ("10.0.0.1", "private address"),
+    ("10.255.255.255", "private address"),
+    ("172.16.0.1", "private address"),
+    ("172.31.255.255", "private address"),
+    ("192.168.0.1", "private address"),
+    ("192.168.255.255", "private address"),
+    ("169.254.0.1", "link-local address"),
+    ("169.254.169.254", "link-local address"),
+    ("100.64.0.1", "carrier-grade NAT address"),
+    ("100.127.255.255", "carrier-grade NAT address"),
+    ("224.0.0.1", "multicast address"),
+    ("239.255.255.250", "multicast address"),
+    ("240.0.0.1", "reserved address"),
+    ("254.255.255.255", "reserved address"),
+    ("255.255.255.255", "broadcast address"),
+    ("198.18.0.1", "benchmarking address"),
+    ("198.19.255.255", "benchmarking address"),
+    ("192.0.2.1", "documentation address"),
+    ("198.51.100.7", "documentation address"),
+    ("203.0.113.200", "documentation address"),
+    ("192.0.0.8", "IETF protocol assignment address"),
+    ("192.0.0.9", "IETF protocol assignment address"),
+    ("192.88.99.1", "6to4 relay anycast address"),
+    # IPv6
+    ("::", "unspecified address"),
+    ("::1", "loopback address"),
+    ("fe80::1", "link-local address"),
+    ("febf:ffff::1", "link-local address"),
+    ("fec0::1", "site-local address"),
+    ("fc00::1", "unique local address"),
+    ("fd12:3456:789a::1", "unique local address"),
+    ("ff02::1", "multicast address"),
+    ("ff0e::1", "multicast address"),
+    ("100::1", "discard-only address"),
+    ("2001:db8::1", "documentation address"),
+    ("3fff::1", "documentation address"),
+    ("2001:2::1", "benchmarking address"),
+    ("2001:10::1", "IETF protocol assignment address"),
+    ("2001:20::1", "IETF protocol assignment address"),
+    ("64:ff9b:1::1", "local-use NAT64 address"),
+    ("5f00::1", "reserved address"),
+    ("4000::1", "reserved address"),
+    ("::ffff:127.0.0.1", "IPv4-mapped address of loopback address"),
+    ("::ffff:10.0.0.1", "IPv4-mapped address of private address"),
+    ("::ffff:169.254.169.254", "IPv4-mapped address of link-local address"),
+    ("::ffff:0.0.0.0", "IPv4-mapped address of unspecified address"),
+    ("::ffff:0:127.0.0.1", "IPv4-translated address of loopback address"),
+    ("::127.0.0.1", "IPv4-compatible address of loopback address"),
+    ("::192.168.1.1", "IPv4-compatible address of private address"),
+    ("::0.0.0.2", "IPv4-compatible address of this-network address"),
+    ("64:ff9b::127.0.0.1", "NAT64 address of loopback address"),
+    ("64:ff9b::10.1.2.3", "NAT64 address of private address"),
+    ("64:ff9b::100.64.0.1", "NAT64 address of carrier-grade NAT address"),
+    ("2002:7f00:1::1", "6to4 address of loopback address"),
+    ("2002:c0a8:101::1", "6to4 address of private address"),
+    ("2002:a9fe:a9fe::", "6to4 address of link-local address"),
+    # Teredo: server 8.8.8.8, client 127.0.0.1 (stored inverted: ~0x7f000001 == 0x80fffffe).
+    ("2001:0:808:808::80ff:fffe", "Teredo address of loopback address"),
+    # Teredo: server 10.0.0.1, client 1.1.1.1.
+    ("2001:0:a00:1::fefe:fefe", "Teredo address of private address"),
+]
+
+PUBLIC = [
+    "8.8.8.8",
+    "1.1.1.1",
+    "9.9.9.9",
+    "1.0.0.1",
+    "11.0.0.1",
+    "100.63.255.255",
+    "100.128.0.0",
+    "126.255.255.255",
+    "128.0.0.1",
+    "172.15.255.255",
+    "172.32.0.0",
+    "192.167.255.255",
+    "192.169.0.0",
+    "198.17.255.255",
+    "198.20.0.0",
+    "223.255.255.254",
+    "2606:4700:4700::1111",
+    "2001:4860:4860::8888",
+    "2a00:1450:4001::1",
+    "::ffff:8.8.8.8",
+    "::ffff:0:8.8.8.8",
+    "::8.8.8.8",
+    "64:ff9b::808:808",
+    "2002:808:808::1",
+    # Teredo: server 8.8.8.8, client 1.1.1.1.
+    "2001:0:808:808::fefe:fefe",
+]
+
+
+@pytest.mark.parametrize(("address", "reason"), REFUSED)
+def test_refuses_non_public_address(address: str, reason: str) -> None:
+    assert refusal_reason(ipaddress.ip_address(address)) == reason
+
+
+@pytest.mark.parametrize("address", PUBLIC)
+def test_accepts_public_address(address: str) -> None:
+    assert refusal_reason(ipaddress.ip_address(address)) is None
+
+
+@pytest.mark.parametrize("address", [a for a in PUBLIC if ":" not in a])
+def test_public_addresses_are_global_for_ipaddress_too(address: str) -> None:
+    # Guards the list above against a typo that would make a test accept a non-public address.
+    assert ipaddress.ip_address(address).is_global
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("127.0.0.1", "loopback address"),
+        ("127.0.0.1.", "loopback address"),
+        ("2130706433", "loopback address"),
+        ("0x7f000001", "loopback address"),
+        ("0X7F000001", "loopback address"),
+        ("0177.0.0.1", "loopback address"),
+        ("017700000001", "loopback address"),
+        ("127.1", "loopback address"),
+        ("0x7f.1", "loopback address"),
+        ("0x7f.0.0.0x1", "loopback address"),
+        ("10.1", "private address"),
+        ("192.168.257", "private address"),
+        ("0xa9fea9fe", "link-local address"),
+        ("0", "unspecified address"),
+        ("1", "this-network address"),
+        ("[::1]", "loopback address"),
+        ("::1", "loopback address"),
+        ("[::ffff:127.0.0.1]", "IPv4-mapped address of loopback address"),
+        ("::ffff:7f00:1", "IPv4-mapped address of loopback address"),
+        ("[fe80::1%25eth0]", "link-local address"),
+        ("fe80::1%eth0", "link-local address"),
+        ("[fd00::1]", "unique local address"),
+        ("[not-an-address]", "invalid IPv6 literal"),
+    ],
+)
+def test_check_host_refuses_non_public_literals(host: str, reason: str) -> None:
+    assert check_host(host) == reason
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "example.com",
+        "localhost",  # a name: judged after resolution, by the transport's resolver
+        "deadbeef",  # hex digits but no 0x: a name for inet_aton too
+        "8.8.8.8",
+        "134744072",  # 8.8.8.8
+        "0x08080808",
+        "[2606:4700:4700::1111]",
+        "1.2.3.4.5",
+        "256.0.0.1",
+    ],
+)
+def test_check_host_accepts_names_and_public_literals(host: str) -> None:
+    assert check_host(host) is None
+
+
+@pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "0177.0.0.1", "127.1", "0x7f.1", "10.1"])
+def test_check_host_reads_numbers_as_the_resolver_does(host: str) -> None:
+    numeric = ipaddress.IPv4Address(socket.inet_aton(host))
+    assert check_host(host) == refusal_reason(numeric)
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("224.0.0.1", "multicast address"),
+        ("127.0.0.1", "loopback address"),
+        ("::1", "loopback address"),
+        ("169.254.1.1", "link-local address"),
+        ("10.0.0.1", "private address"),
+        ("4000::1", "reserved address"),
+        ("100.64.0.1", "non-global address"),
+        ("8.8.8.8", None),
+    ],
+)
+def test_ipaddress_properties_back_up_the_explicit_ranges(address: str, reason: str | None) -> None:
+    # Unreachable through refusal_reason today (the explicit ranges answer first); kept for ranges IANA adds later.
+    assert _property_reason(ipaddress.ip_address(address)) == reason

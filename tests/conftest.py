@@ -5,6 +5,9 @@ from collections.abc import Iterator
 import pytest
 
 from hookhub.inbound import ratelimit, sources
+from tests.sink import outbound_settings, sink
+
+__all__ = ["outbound_settings", "sink"]  # fixtures for every test module
 
 
 @pytest.fixture(autouse=True)

@@ -14,4 +14,5 @@ SUBCOMMANDS = {
     "send": "hookhub.cli.send",
     "resend": "hookhub.cli.resend",
     "recover": "hookhub.cli.recover",
+    "token": "hookhub.cli.token",
 }

@@ -13,7 +13,7 @@ from hookhub.conf import conf
 from hookhub.inbound import sources
 from hookhub.inbound.ratelimit import parse_rate
 from hookhub.inbound.verifiers import available, get_verifier_class
-from hookhub.models import Source
+from hookhub.models import Application, Endpoint, Source
 
 from ._util import parse_assignments
 
@@ -34,6 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--confirmer", default="", help="stripe, http, or a dotted path.")
     add.add_argument("--confirmer-option", action="append", default=[], metavar="KEY=VALUE")
     add.add_argument("--slug", help="The URL slug; default: 192 random bits.")
+    add.add_argument(
+        "--forward-to",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="Forward every verified message to this URL, re-signed (repeat for several).",
+    )
+    add.add_argument("--forward-events", default="", help="Only forward these event types (a,b; wildcards).")
     actions.add_parser("list", help="List sources and their URLs.")
     show = actions.add_parser("show", help="Show one source (secrets redacted).")
     show.add_argument("name")
@@ -88,9 +96,27 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
         if type(exc).__name__ == "ValidationError":
             raise CommandError(str(exc)) from None
         raise
+    forward_urls = list(options["forward_to"])
+    for url in forward_urls:
+        if not url.startswith(("http://", "https://")):
+            raise CommandError(f"--forward-to must be an http(s) URL, got {url!r}.")
     with transaction.atomic():
         source.save()
+        endpoints = _forwarding(source, forward_urls, options["forward_events"]) if forward_urls else []
     command.stdout.write(receive_url(source))
+    for endpoint in endpoints:
+        command.stdout.write(f"forwarding to {endpoint.url} as {endpoint.pk}, signed with {endpoint.secret}")
+
+
+def _forwarding(source: Source, urls: list[str], events: str) -> list[Endpoint]:
+    """An internal application for the source, with one endpoint per destination."""
+    application, _ = Application.objects.get_or_create(
+        uid=f"gateway-{source.name}", defaults={"name": f"Forwarding from {source.name}"}
+    )
+    source.forward_to = application
+    source.forward_event_types = [e.strip() for e in events.split(",") if e.strip()]
+    source.save(update_fields=["forward_to", "forward_event_types", "updated_at"])
+    return [Endpoint.objects.create(application=application, url=url, description=f"from {source.name}") for url in urls]
 
 
 def _describe(source: Source) -> dict[str, Any]:
@@ -105,6 +131,8 @@ def _describe(source: Source) -> dict[str, Any]:
         "max_body_size": source.max_body_size or conf.MAX_BODY_SIZE,
         "retention_days": source.retention_days or conf.RETENTION_DAYS,
         "confirmer": source.confirmer or None,
+        "forward_to": source.forward_to.uid if source.forward_to else None,
+        "forward_event_types": source.forward_event_types,
         "enabled": source.enabled,
         "declared_in_settings": source.managed,
         "messages": source.messages.count(),

@@ -17,7 +17,7 @@ from hookhub import signals
 from hookhub.conf import conf
 from hookhub.models import InboundMessage, Source
 
-from . import confirmers
+from . import confirmers, forwarding
 from .handlers import handlers_for
 
 logger = logging.getLogger("hookhub.inbound")
@@ -110,6 +110,7 @@ def _process(message: InboundMessage, worker_id: str) -> str:
                 event_type=message.event_type,
                 payload=payload,
             )
+            forwarding.forward(message, payload)
             _finish(message, worker_id, Status.PROCESSED)
     except LeaseLost:
         raise

@@ -1,4 +1,17 @@
+from .gateway import ApiToken, IdempotentResponse, WorkerHeartbeat
 from .inbound import InboundMessage, Source
 from .outbound import Application, Attempt, Delivery, Endpoint, EventType, Message
 
-__all__ = ["Application", "Attempt", "Delivery", "Endpoint", "EventType", "InboundMessage", "Message", "Source"]
+__all__ = [
+    "ApiToken",
+    "Application",
+    "Attempt",
+    "Delivery",
+    "Endpoint",
+    "EventType",
+    "IdempotentResponse",
+    "InboundMessage",
+    "Message",
+    "Source",
+    "WorkerHeartbeat",
+]

@@ -29,6 +29,17 @@ class Source(models.Model):
     retention_days = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the default.")
     confirmer = models.CharField(max_length=200, blank=True, help_text="Ask the provider before handling.")
     confirmer_options = models.JSONField(default=dict, blank=True)
+    forward_to = models.ForeignKey(
+        "hookhub.Application",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="forwarded_sources",
+        help_text="Forward every verified message to this application's endpoints (the gateway's handlers).",
+    )
+    forward_event_types = models.JSONField(
+        default=list, blank=True, help_text="Only these event types (wildcards allowed); empty: all."
+    )
     enabled = models.BooleanField(default=True)
     managed = models.BooleanField(default=False, editable=False, help_text="Declared in settings.")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -88,6 +88,7 @@ class Message(models.Model):
     event_type = models.CharField(max_length=200)
     payload = models.JSONField(null=True)
     payload_purged = models.BooleanField(default=False)
+    headers = models.JSONField(default=dict, blank=True, help_text="Extra headers sent with every delivery.")
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no key
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -145,7 +145,8 @@ def _job(delivery: Delivery, bodies: dict[tuple[str, str], bytes], now: datetime
         if endpoint.body_format == Endpoint.BodyFormat.JSON
         else ("application/x-www-form-urlencoded")
     )
-    headers = {k: str(v) for k, v in (endpoint.headers or {}).items() if k.lower() not in RESERVED_HEADERS}
+    extra = {**(message.headers or {}), **(endpoint.headers or {})}
+    headers = {k: str(v) for k, v in extra.items() if k.lower() not in RESERVED_HEADERS}
     headers["Content-Type"] = content_type
     headers.update(StandardWebhook(signing_keys(endpoint, now)).headers(message.id, body, int(now.timestamp())))
     return Job(

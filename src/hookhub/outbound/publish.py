@@ -57,12 +57,14 @@ def send(
     *,
     application: Application | str,
     idempotency_key: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Message:
     """Publish ``payload`` as ``event_type`` to ``application``'s subscribed, enabled endpoints.
 
     Runs in the caller's transaction (a savepoint inside it). With an ``idempotency_key`` already used for this
     application, returns the first message and sends nothing new. Raises ``PayloadInvalid`` when the event type has
     a JSON Schema that the payload does not satisfy, and ``LookupError`` for an unknown application uid.
+    ``headers`` travel with every delivery of this message (the endpoint's own headers win on a clash).
     """
     app = _application(application)
     if idempotency_key:
@@ -73,7 +75,11 @@ def send(
     try:
         with transaction.atomic():
             message = Message.objects.create(
-                application=app, event_type=event_type, payload=payload, idempotency_key=idempotency_key or None
+                application=app,
+                event_type=event_type,
+                payload=payload,
+                idempotency_key=idempotency_key or None,
+                headers=headers or {},
             )
             now = timezone.now()
             endpoints = [e for e in Endpoint.objects.filter(application=app, enabled=True) if subscribed(e, event_type)]

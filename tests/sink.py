@@ -1,0 +1,145 @@
+"""Shared by the send-side and forwarding tests: a real HTTP sink on 127.0.0.1 that records what it receives
+and answers as each path says, and a way to run the real dispatcher until it has recorded a given number of
+outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from hookhub.outbound.dispatch import Dispatcher
+
+SETTINGS = {
+    "ALLOW_PRIVATE_DESTINATIONS": True,  # the sink is on 127.0.0.1
+    "DELIVERY_TIMEOUT": 1.0,
+    "CONNECT_TIMEOUT": 1.0,
+    "LEASE_SECONDS": 30,
+}
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+
+@dataclass
+class Sink:
+    base: str
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str = "/ok") -> str:
+        return self.base + path
+
+    def to(self, path: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if r.path == path]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sink: Sink
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        path = self.path.split("?")[0]
+        with self.sink.lock:
+            self.sink.received.append(Received(path, dict(self.headers.items()), body, time.monotonic()))
+        if path.startswith("/slow"):
+            time.sleep(3)  # past the 1 s delivery timeout
+        if path.startswith("/delay/"):
+            time.sleep(int(path.split("/")[2]) / 1000)
+        if path.startswith("/reset"):
+            # RST instead of FIN: the connection is reset under the client's feet.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
+        status, headers = 200, {}
+        if path.startswith("/status/"):
+            status = int(path.split("/")[2])
+        elif path.startswith("/gone"):
+            status = 410
+        elif path.startswith("/throttle"):
+            status, headers = 429, {"Retry-After": "7"}
+        payload = b"ok" if status < 300 else b"nope"
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    the_sink = Sink(f"http://127.0.0.1:{server.server_address[1]}")
+    server.RequestHandlerClass = type("Handler", (_Handler,), {"sink": the_sink})
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield the_sink
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def outbound_settings() -> Iterator[Callable[..., None]]:
+    overrides: list[Any] = []
+
+    def apply(**extra: Any) -> None:
+        if overrides:
+            overrides.pop().disable()
+        override = override_settings(HOOKHUB={**SETTINGS, **extra})
+        override.enable()
+        overrides.append(override)
+
+    apply()
+    yield apply
+    for override in overrides:
+        override.disable()
+
+
+def deliver(
+    until: Callable[[Dispatcher], bool], *, timeout: float = 15.0, worker_id: str = "test-worker"
+) -> Dispatcher:
+    """Run the real dispatcher until ``until(dispatcher)`` holds (checked in the loop), then stop it cleanly."""
+
+    async def main() -> Dispatcher:
+        dispatcher = Dispatcher(worker_id)
+        stop = asyncio.Event()
+
+        async def watch() -> None:
+            deadline = time.monotonic() + timeout
+            while not until(dispatcher) and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            stop.set()
+
+        watcher = asyncio.create_task(watch())
+        await dispatcher.run(stop)
+        await watcher
+        return dispatcher
+
+    return asyncio.run(main())
+
+
+def recorded(n: int) -> Callable[[Dispatcher], bool]:
+    return lambda d: d.recorded >= n

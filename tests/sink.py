@@ -33,6 +33,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    wall: float = 0.0
 
 
 @dataclass
@@ -61,7 +62,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         path = self.path.split("?")[0]
         with self.sink.lock:
-            self.sink.received.append(Received(path, dict(self.headers.items()), body, time.monotonic()))
+            received = Received(path, dict(self.headers.items()), body, time.monotonic(), time.time())
+            self.sink.received.append(received)
         if path.startswith("/slow"):
             time.sleep(3)  # past the 1 s delivery timeout
         if path.startswith("/delay/"):

@@ -7,6 +7,7 @@ class HookhubConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.core.signals import setting_changed
         from django.db.models.signals import post_migrate, post_save
 
         from hookhub import checks  # noqa: F401 - registers the system checks
@@ -23,3 +24,4 @@ class HookhubConfig(AppConfig):
         from hookhub.outbound import model_events
 
         model_events.connect()
+        setting_changed.connect(model_events.on_setting_changed, dispatch_uid="hookhub.model_events")

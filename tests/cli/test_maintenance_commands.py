@@ -7,8 +7,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+import hookhub
 from hookhub.inbound import handlers
-from hookhub.models import InboundMessage, Source
+from hookhub.models import Application, Delivery, Endpoint, InboundMessage, Source
+from tests.sink import Sink
 
 pytestmark = pytest.mark.django_db
 Status = InboundMessage.Status
@@ -71,6 +73,7 @@ def test_purge_deletes_past_each_sources_retention(messages: list[InboundMessage
     assert InboundMessage.objects.count() == 3
 
 
+@pytest.mark.django_db(transaction=True)  # the dispatcher writes from its own thread and connection
 def test_worker_once_processes_what_is_due() -> None:
     source = Source.objects.create(name="acme", slug="a", verifier="token", secrets=["x"])
     seen: list[int] = []
@@ -83,8 +86,20 @@ def test_worker_once_processes_what_is_due() -> None:
         message = InboundMessage.objects.create(
             source=source, received_at=timezone.now(), next_attempt_at=timezone.now(), body=b"{}", payload={}
         )
-        assert run("worker", "--once", "--no-purge") == "Processed 1 message(s).\n"
+        assert run("worker", "--once", "--no-purge") == "Processed 1 message(s); sent 0 delivery request(s).\n"
     finally:
         handlers.unregister(record)
     assert seen == [message.pk]
     assert InboundMessage.objects.get().status == Status.PROCESSED
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("outbound_settings")
+def test_worker_once_also_sends_the_deliveries_that_are_due(sink: Sink) -> None:
+    app = Application.objects.create(uid="acme")
+    Endpoint.objects.create(application=app, url=sink.url("/ok"))
+    for n in range(3):
+        hookhub.send("a.b", {"n": n}, application=app)
+    assert run("worker", "--once", "--no-purge") == "Processed 0 message(s); sent 3 delivery request(s).\n"
+    assert len(sink.to("/ok")) == 3
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"succeeded"}

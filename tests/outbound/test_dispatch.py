@@ -240,9 +240,12 @@ def test_per_endpoint_rate_limit(app: Application, sink: Sink) -> None:
     for n in range(30):
         hookhub.send("a.b", {"n": n}, application=app)
     deliver(recorded(30))
-    times = [r.at for r in sink.to("/ok")]
+    got = sink.to("/ok")
+    times = [r.at for r in got]
     # A full bucket (20) goes at once, then one every 50 ms: the last 10 take about half a second.
     assert times[-1] - times[0] >= 0.4
+    # Each is signed when it leaves, not when it was claimed: the timestamp is that of the send.
+    assert all(abs(int(r.headers["webhook-timestamp"]) - r.wall) <= 1.5 for r in got)
 
 
 def test_an_endpoint_failing_for_the_disable_period_is_disabled(

@@ -220,3 +220,13 @@ def test_a_process_that_dies_before_its_commit_sends_nothing() -> None:
     assert result.returncode == 9, result.stderr
     assert not Message.objects.exists()
     assert not Delivery.objects.exists()
+
+
+@override_settings(HOOKHUB={"MODEL_EVENTS": MODEL_EVENTS})
+def test_model_events_listen_only_to_the_configured_models() -> None:
+    from django.db.models.signals import post_delete
+
+    from hookhub.models import Source
+
+    assert post_delete.has_listeners(User)
+    assert not post_delete.has_listeners(Source)  # Django's fast delete stays on for everything else

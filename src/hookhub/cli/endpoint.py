@@ -58,7 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show.add_argument("--reveal", action="store_true", help="Include secrets and header values.")
     enable = actions.add_parser("enable", help="Enable; deliveries held meanwhile go out.")
     enable.add_argument("id", metavar="ENDPOINT_ID")
-    disable = actions.add_parser("disable", help="Stop delivering; new deliveries are held until enabled.")
+    disable = actions.add_parser(
+        "disable", help="Stop delivering: queued deliveries are held until it is enabled; new messages skip it."
+    )
     disable.add_argument("id", metavar="ENDPOINT_ID")
     disable.add_argument("--reason", default="Disabled by an operator.", metavar="TEXT")
     rotate = actions.add_parser(

@@ -116,7 +116,9 @@ def _forwarding(source: Source, urls: list[str], events: str) -> list[Endpoint]:
     source.forward_to = application
     source.forward_event_types = [e.strip() for e in events.split(",") if e.strip()]
     source.save(update_fields=["forward_to", "forward_event_types", "updated_at"])
-    return [Endpoint.objects.create(application=application, url=url, description=f"from {source.name}") for url in urls]
+    return [
+        Endpoint.objects.create(application=application, url=url, description=f"from {source.name}") for url in urls
+    ]
 
 
 def _describe(source: Source) -> dict[str, Any]:

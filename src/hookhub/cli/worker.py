@@ -5,13 +5,16 @@ from typing import Any
 
 from django.core.management import BaseCommand
 
+from hookhub.outbound.dispatch import drain
 from hookhub.worker import Worker
 
 help = "Process pending inbound messages and run periodic jobs until SIGTERM."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--once", action="store_true", help="Process what is due now, then exit.")
+    parser.add_argument(
+        "--once", action="store_true", help="Process received messages and send deliveries that are due now, then exit."
+    )
     parser.add_argument("--no-purge", action="store_true", help="Leave retention purges to another process.")
 
 
@@ -21,7 +24,8 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
         total = 0
         while done := worker.tick():
             total += done
-        command.stdout.write(f"Processed {total} message(s).")
+        sent = drain(worker.id)
+        command.stdout.write(f"Processed {total} message(s); sent {sent} delivery request(s).")
         return
     worker.install_signal_handlers()
     worker.run()

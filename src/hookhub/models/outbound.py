@@ -5,11 +5,13 @@ Data only, no I/O. Publishing lives in ``hookhub.outbound.publish``, delivering 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 
 from hookhub.ids import endpoint_id, message_id
-from hookhub.signing import generate_secret
+from hookhub.signing import ED25519_PRIVATE_PREFIX, generate_ed25519_keypair, generate_secret
 
 
 class Application(models.Model):
@@ -81,6 +83,15 @@ class Endpoint(models.Model):
     def __str__(self) -> str:
         return f"{self.id} {self.url}"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The scheme decides how deliveries are signed, so the secret must be a key of that scheme.
+        ed25519 = self.scheme == self.Scheme.ED25519
+        if ed25519 != self.secret.startswith(ED25519_PRIVATE_PREFIX):
+            self.secret = generate_ed25519_keypair()[0] if ed25519 else generate_secret()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "secret"}
+        super().save(*args, **kwargs)
+
 
 class Message(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=message_id, editable=False)
@@ -135,6 +146,12 @@ class Delivery(models.Model):
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="hookhub_delivery_due"),
             models.Index(fields=["locked_until"], condition=Q(status="sending"), name="hookhub_delivery_leased"),
             models.Index(fields=["endpoint", "status"], name="hookhub_delivery_endpoint"),
+            # Endpoint health: an endpoint's latest finished deliveries.
+            models.Index(
+                fields=["endpoint", "-finished_at"],
+                condition=Q(finished_at__isnull=False),
+                name="hookhub_delivery_finished",
+            ),
         ]
         verbose_name_plural = "deliveries"
 

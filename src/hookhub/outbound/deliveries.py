@@ -45,6 +45,7 @@ class Job:
     url: str
     body: bytes
     headers: dict[str, str]
+    signer: StandardWebhook
     attempt: int
     fifo: bool
     rate_limit: float | None
@@ -54,6 +55,7 @@ class Job:
 class Result:
     job: Job
     outcome: Outcome
+    sent_headers: dict[str, str] | None = None
     at: datetime = field(default_factory=timezone.now)
 
 
@@ -134,6 +136,16 @@ def encode_body(message: Message, body_format: str) -> bytes:
     return payload.encode()
 
 
+def _signer(endpoint: Endpoint, now: datetime) -> StandardWebhook:
+    return StandardWebhook(signing_keys(endpoint, now))
+
+
+def signed_headers(job: Job) -> dict[str, str]:
+    """The job's headers with a signature made now: a job may wait (rate limits, FIFO) after its claim, and the
+    timestamp must be fresh when it leaves, or receivers would refuse it as a replay."""
+    return {**job.headers, **job.signer.headers(job.message_id, job.body)}
+
+
 def _job(delivery: Delivery, bodies: dict[tuple[str, str], bytes], now: datetime) -> Job:
     message, endpoint = delivery.message, delivery.endpoint
     key = (message.id, endpoint.body_format)
@@ -148,7 +160,6 @@ def _job(delivery: Delivery, bodies: dict[tuple[str, str], bytes], now: datetime
     extra = {**(message.headers or {}), **(endpoint.headers or {})}
     headers = {k: str(v) for k, v in extra.items() if k.lower() not in RESERVED_HEADERS}
     headers["Content-Type"] = content_type
-    headers.update(StandardWebhook(signing_keys(endpoint, now)).headers(message.id, body, int(now.timestamp())))
     return Job(
         delivery_id=delivery.pk,
         message_id=message.id,
@@ -158,6 +169,7 @@ def _job(delivery: Delivery, bodies: dict[tuple[str, str], bytes], now: datetime
         url=endpoint.url,
         body=body,
         headers=headers,
+        signer=_signer(endpoint, now),
         attempt=delivery.attempts,
         fifo=endpoint.fifo,
         rate_limit=endpoint.rate_limit,
@@ -178,14 +190,18 @@ def release(worker_id: str, delivery_ids: Iterable[int]) -> int:
 # Recording -----------------------------------------------------------------------------------------------------
 
 
+def _logged_headers(result: Result) -> dict[str, str]:
+    sent = result.sent_headers or result.job.headers
+    return {k: ("[redacted]" if k.lower() == "webhook-signature" else v) for k, v in sent.items()}
+
+
 def _attempt(result: Result) -> Attempt:
     outcome = result.outcome
     return Attempt(
         delivery_id=result.job.delivery_id,
         created_at=result.at,
         url=result.job.url,
-        request_headers={k: v for k, v in result.job.headers.items() if k.lower() != "webhook-signature"}
-        | {"webhook-signature": "[redacted]"},
+        request_headers=_logged_headers(result),
         response_status=outcome.status,
         response_headers=dict(outcome.headers),
         response_body=outcome.body[: conf.RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace"),
@@ -356,13 +372,14 @@ def operational(event_type: str, payload: dict[str, Any], job: Job | None) -> No
 
 
 def resend(deliveries: Iterable[Delivery | int]) -> int:
-    """Send again now, with the whole retry schedule ahead (the attempt log keeps the earlier tries)."""
+    """Send again now, with the whole retry schedule ahead (the attempt log keeps the earlier tries).
+
+    Deliveries being sent right now, and those of messages whose payload the retention purge emptied (there is
+    nothing left to send), are left alone.
+    """
     ids = [d.pk if isinstance(d, Delivery) else d for d in deliveries]
-    return (
-        Delivery.objects.filter(id__in=ids)
-        .exclude(status=Status.SENDING)
-        .update(status=Status.PENDING, attempts=0, next_attempt_at=timezone.now(), finished_at=None)
-    )
+    resendable = Delivery.objects.filter(id__in=ids, message__payload_purged=False).exclude(status=Status.SENDING)
+    return resendable.update(status=Status.PENDING, attempts=0, next_attempt_at=timezone.now(), finished_at=None)
 
 
 def recover(endpoint: Endpoint, since: datetime) -> int:

@@ -61,11 +61,18 @@ class Dispatcher:
         self.in_hand: dict[str, int] = defaultdict(int)  # endpoint → claimed, not yet recorded
         self.limits: dict[str, asyncio.Semaphore] = {}
         self.buckets: dict[str, _Bucket] = {}
+        self.rates: dict[str, float] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.results: list[Result] = []
         self.wake = asyncio.Event()
         self.sent = 0
         self.recorded = 0
+        self.last_claim = -1  # how many the latest claim got; -1 before the first
+
+    @property
+    def idle(self) -> bool:
+        """Nothing was due at the latest claim, and nothing is in flight or waiting to be written."""
+        return self.last_claim == 0 and not self.tasks and not self.results and not self.in_hand
 
     @staticmethod
     def _default_transport() -> Transport:
@@ -81,8 +88,16 @@ class Dispatcher:
         return await loop.run_in_executor(self.db, lambda: func(*args, **kwargs))
 
     def _saturated(self) -> list[str]:
+        """Endpoints this worker has enough of in hand: twice what may be in flight, or for a rate-limited endpoint
+        what it can take in a quarter of a lease (so no claimed delivery waits until its lease runs out)."""
         share = 2 * conf.MAX_IN_FLIGHT_PER_ENDPOINT
-        return [e for e, n in self.in_hand.items() if n >= share]
+        full = []
+        for endpoint_id, n in self.in_hand.items():
+            rate = self.rates.get(endpoint_id)
+            cap = min(share, max(1, int(rate * conf.LEASE_SECONDS / 4))) if rate else share
+            if n >= cap:
+                full.append(endpoint_id)
+        return full
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and send until ``stop`` is set; then finish what is in flight and write every outcome."""
@@ -124,8 +139,11 @@ class Dispatcher:
             await self._db(connections.close_all)
             await asyncio.sleep(1.0)
             return 0
+        self.last_claim = len(jobs)
         for job in jobs:
             self.in_hand[job.endpoint_id] += 1
+            if job.rate_limit:
+                self.rates[job.endpoint_id] = job.rate_limit
             task = asyncio.create_task(self._send(transport, job))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
@@ -145,12 +163,13 @@ class Dispatcher:
                     if bucket is None or bucket.rate != job.rate_limit:
                         bucket = self.buckets[job.endpoint_id] = _Bucket(job.rate_limit)
                     await bucket.take()
-                outcome = await transport.post(job.url, job.body, job.headers)
+                headers = deliveries.signed_headers(job)
+                outcome = await transport.post(job.url, job.body, headers)
         except asyncio.CancelledError:
             await asyncio.shield(self._db(deliveries.release, self.worker_id, [job.delivery_id]))
             self._done(job)
             raise
-        self.results.append(Result(job, outcome))
+        self.results.append(Result(job, outcome, headers))
         self.sent += 1
         if len(self.results) >= conf.DELIVERY_BATCH_SIZE:
             self.wake.set()
@@ -190,22 +209,22 @@ async def _first(*events: asyncio.Event) -> None:
             w.cancel()
 
 
-def run_until(stop: Callable[[], bool], worker_id: str, *, transport: Callable[[], Transport] | None = None) -> int:
-    """Run a dispatcher in this thread until ``stop()`` is true; returns how many requests it sent. For tools and
-    tests; the worker runs :class:`Dispatcher` on its own thread."""
+def drain(worker_id: str, *, timeout: float = 300.0) -> int:
+    """Send everything that is due now, then return how many requests were sent (``hookhub worker --once``)."""
 
     async def main() -> int:
-        event = asyncio.Event()
-        dispatcher = Dispatcher(worker_id, transport=transport)
+        dispatcher = Dispatcher(worker_id)
+        stop = asyncio.Event()
 
         async def watch() -> None:
-            while not stop():
-                await asyncio.sleep(0.01)
-            event.set()
+            deadline = time.monotonic() + timeout
+            while not dispatcher.idle and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            stop.set()
 
         watcher = asyncio.create_task(watch())
-        await dispatcher.run(event)
-        watcher.cancel()
+        await dispatcher.run(stop)
+        await watcher
         return dispatcher.sent
 
     return asyncio.run(main())

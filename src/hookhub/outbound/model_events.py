@@ -63,15 +63,35 @@ def _fire(instance: models.Model, action: str) -> None:
 
 
 def _saved(sender: type[models.Model], instance: models.Model, created: bool, raw: bool = False, **_: Any) -> None:
-    if not raw and conf.MODEL_EVENTS:  # raw: loading fixtures is not an event
+    if not raw:  # raw: loading fixtures is not an event
         _fire(instance, "created" if created else "updated")
 
 
 def _deleted(sender: type[models.Model], instance: models.Model, **_: Any) -> None:
-    if conf.MODEL_EVENTS:
-        _fire(instance, "deleted")
+    _fire(instance, "deleted")
 
 
-def connect() -> None:
-    post_save.connect(_saved, dispatch_uid="hookhub.model_events.saved")
-    post_delete.connect(_deleted, dispatch_uid="hookhub.model_events.deleted")
+_connected: list[type[models.Model]] = []
+
+
+def connect(**_: Any) -> None:
+    """Listen to the configured models only: a ``post_delete`` receiver on every model would turn off Django's fast
+    delete for every cascade in the project. Runs again when ``HOOKHUB`` changes (``override_settings``)."""
+    for model in _connected:
+        post_save.disconnect(_saved, sender=model)
+        post_delete.disconnect(_deleted, sender=model)
+    _connected.clear()
+    for config in conf.MODEL_EVENTS.values():
+        try:
+            model = apps.get_model(str(config.get("MODEL", "")))
+        except (LookupError, ValueError):
+            continue  # reported by the hookhub.E006 check
+        if model not in _connected:
+            post_save.connect(_saved, sender=model)
+            post_delete.connect(_deleted, sender=model)
+            _connected.append(model)
+
+
+def on_setting_changed(setting: str, **kwargs: Any) -> None:
+    if setting == "HOOKHUB":
+        connect()

@@ -14,6 +14,8 @@ class Command(BaseCommand):
     help = "hookhub: " + ", ".join(SUBCOMMANDS)
 
     def add_arguments(self, parser: CommandParser) -> None:
+        if parser.prog == "hookhub hookhub":  # the console script: its users type `hookhub X`, not `... hookhub X`
+            parser.prog = "hookhub"
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
         for name, path in SUBCOMMANDS.items():
             module = importlib.import_module(path)

@@ -1,0 +1,263 @@
+"""Endpoints: editable, with health; secrets are never shown except once, right after an operator rotates one."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from hookhub.conf import conf
+from hookhub.models import Delivery, Endpoint
+from hookhub.outbound import deliveries
+from hookhub.signing import public_key
+
+from .outbound_common import (
+    AMBER,
+    GREEN,
+    JSON_TEXTAREA,
+    RED,
+    PrettyJSONField,
+    admin_url,
+    badge,
+    count_of,
+    link,
+    object_button,
+    on_changelist,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
+
+    EndpointFormBase = ModelForm[Endpoint]
+    EndpointAdminBase = admin.ModelAdmin[Endpoint]
+else:
+    EndpointFormBase = ModelForm
+    EndpointAdminBase = admin.ModelAdmin
+
+Status = Delivery.Status
+HEALTH_WINDOW = 100  # the health column's success rate covers this many of the latest finished deliveries
+RECOVER_WINDOW = timedelta(hours=24)
+
+
+def _recent_finished() -> QuerySet[Delivery, Any]:
+    return (
+        Delivery.objects.filter(endpoint=OuterRef(OuterRef("pk")), status__in=[Status.SUCCEEDED, Status.FAILED])
+        .order_by("-finished_at", "-pk")
+        .values("pk")[:HEALTH_WINDOW]
+    )
+
+
+def reveal(endpoint: Endpoint, secret: str) -> SafeString:
+    hours = f"{conf.SECRET_ROTATION_OVERLAP / 3600:g}"
+    if endpoint.scheme == Endpoint.Scheme.ED25519:
+        what, value = "public key (receivers verify with it; the private key stays here)", public_key(secret)
+    else:
+        what, value = "signing secret", secret
+    return format_html(
+        "New {} for {}: <code>{}</code> — shown only this once: copy it now. "
+        "The previous secret keeps signing for {} h, so the receiver can switch without missing a delivery.",
+        what,
+        endpoint.pk,
+        value,
+        hours,
+    )
+
+
+class EndpointForm(EndpointFormBase):
+    class Meta:
+        model = Endpoint
+        # Never "secret" or "previous_secrets": they are rotated, not typed, and never rendered.
+        fields = ["application", "url", "description", "event_types", "body_format", "scheme", "headers"]
+        fields += ["rate_limit", "fifo"]
+        field_classes = {"event_types": PrettyJSONField, "headers": PrettyJSONField}
+        widgets = {"event_types": JSON_TEXTAREA, "headers": JSON_TEXTAREA}
+
+    def clean_url(self) -> str:
+        url = str(self.cleaned_data["url"])
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise ValidationError("Enter an http:// or https:// URL.")
+        return url
+
+    def clean_event_types(self) -> list[str]:
+        value = self.cleaned_data.get("event_types") or []
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ValidationError('Enter a JSON list of event type names, e.g. ["invoice.paid", "invoice.*"].')
+        return [v.strip() for v in value]
+
+    def clean_headers(self) -> dict[str, str]:
+        value = self.cleaned_data.get("headers") or {}
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ValidationError('Enter a JSON object of header names and string values, e.g. {"X-Tenant": "42"}.')
+        reserved = sorted(k for k in value if k.lower() in deliveries.RESERVED_HEADERS)
+        if reserved:
+            raise ValidationError(f"hookhub sets {', '.join(reserved)} itself.")
+        return value
+
+    def clean_rate_limit(self) -> float | None:
+        value = self.cleaned_data.get("rate_limit")
+        if value is not None and value <= 0:
+            raise ValidationError("Enter a number of deliveries per second above 0, or leave it empty.")
+        return value
+
+
+@admin.register(Endpoint)
+class EndpointAdmin(EndpointAdminBase):
+    form = EndpointForm
+    list_display = ["id", "application", "url", "enabled_badge", "disabled_reason", "health"]
+    list_display += ["last_success_at", "failing_since", "paused_until"]
+    list_filter = ["enabled", "application", "fifo"]
+    list_select_related = ["application"]
+    search_fields = ["id__exact", "url", "=application__uid"]
+    search_help_text = "An endpoint id, part of a URL, or an application uid."
+    autocomplete_fields = ["application"]
+    actions = ["enable_selected", "disable_selected", "recover_selected"]
+    readonly_fields = ["id", "secret_summary", "enabled_badge", "disabled_reason", "disabled_at", "health"]
+    readonly_fields += ["last_success_at", "failing_since", "paused_until", "deliveries_link", "created_at"]
+    readonly_fields += ["updated_at"]
+    _BUTTONS = ("rotate-secret", "enable", "disable")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Endpoint]:
+        recent = _recent_finished()
+        queryset = super().get_queryset(request)
+        if on_changelist(self, request):
+            queryset = queryset.defer("secret", "previous_secrets")
+        return queryset.annotate(
+            finished_total=count_of(Delivery.objects.filter(pk__in=recent)),
+            succeeded_total=count_of(Delivery.objects.filter(pk__in=recent, status=Status.SUCCEEDED)),
+        )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Endpoint | None = None) -> _FieldsetSpec:
+        main = ["application", "url", "description", "event_types", "body_format"]
+        signing = ["scheme"]
+        sections: list[Any] = []
+        if obj is not None:
+            main.insert(0, "id")
+            signing.append("secret_summary")
+        sections += [(None, {"fields": main}), ("Signing", {"fields": signing})]
+        sections.append(("Delivery", {"fields": ["headers", "rate_limit", "fifo"]}))
+        if obj is not None:
+            health = ["enabled_badge", "disabled_reason", "disabled_at", "health", "last_success_at"]
+            health += ["failing_since", "paused_until", "deliveries_link", "created_at", "updated_at"]
+            sections.append(("Health", {"fields": health}))
+        return sections
+
+    def save_model(self, request: HttpRequest, obj: Endpoint, form: Any, change: bool) -> None:
+        # A new endpoint gets a key of its scheme from the model; a changed scheme rotates to a key of the new one
+        # (obj.scheme is already the new scheme here), and the old key keeps signing during the overlap.
+        new_key = deliveries.rotate_secret(obj) if change and "scheme" in form.changed_data else None
+        super().save_model(request, obj, form, change)
+        if new_key is not None:
+            self.message_user(request, reveal(obj, new_key), messages.SUCCESS)
+
+    # Per-object buttons ----------------------------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        info = f"{self.opts.app_label}_{self.opts.model_name}"
+        buttons = [
+            path(f"<path:object_id>/{name}/", self.admin_site.admin_view(view), name=f"{info}_{name.replace('-', '_')}")
+            for name, view in zip(self._BUTTONS, [self.rotate_view, self.enable_view, self.disable_view], strict=True)
+        ]
+        return [*buttons, *super().get_urls()]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = dict(extra_context or {})
+        if self.has_change_permission(request):
+            for name in self._BUTTONS:
+                context[f"{name.replace('-', '_')}_url"] = admin_url(
+                    self.admin_site.name, Endpoint, name.replace("-", "_"), unquote(object_id)
+                )
+        return super().change_view(request, object_id, form_url, context)
+
+    def rotate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def rotate(endpoint: Endpoint) -> None:
+            secret = deliveries.rotate_secret(endpoint)
+            self.log_change(request, endpoint, "Rotated the signing secret.")
+            self.message_user(request, reveal(endpoint, secret), messages.SUCCESS)
+
+        return object_button(self, request, object_id, rotate, allowed=self.has_change_permission(request))
+
+    def enable_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def enable(endpoint: Endpoint) -> None:
+            self._enable(request, [endpoint])
+
+        return object_button(self, request, object_id, enable, allowed=self.has_change_permission(request))
+
+    def disable_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def disable(endpoint: Endpoint) -> None:
+            self._disable(request, [endpoint])
+
+        return object_button(self, request, object_id, disable, allowed=self.has_change_permission(request))
+
+    # Actions ---------------------------------------------------------------------------------------------------
+
+    def _enable(self, request: HttpRequest, endpoints: list[Endpoint]) -> None:
+        for endpoint in endpoints:
+            deliveries.enable(endpoint)
+            self.log_change(request, endpoint, "Enabled.")
+        noun = "endpoint" if len(endpoints) == 1 else "endpoints"
+        self.message_user(request, f"{len(endpoints)} {noun} enabled: their held deliveries will be sent.")
+
+    def _disable(self, request: HttpRequest, endpoints: list[Endpoint]) -> None:
+        for endpoint in endpoints:
+            deliveries.disable(endpoint)  # the admin log says who
+            self.log_change(request, endpoint, "Disabled.")
+        noun = "endpoint" if len(endpoints) == 1 else "endpoints"
+        self.message_user(request, f"{len(endpoints)} {noun} disabled: their deliveries are held until enabled.")
+
+    @admin.action(description="Enable selected endpoints", permissions=["change"])
+    def enable_selected(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
+        self._enable(request, list(queryset))
+
+    @admin.action(description="Disable selected endpoints", permissions=["change"])
+    def disable_selected(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
+        self._disable(request, list(queryset))
+
+    @admin.action(description="Recover failed deliveries of the last 24 h", permissions=["change"])
+    def recover_selected(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
+        since = timezone.now() - RECOVER_WINDOW
+        count = sum(deliveries.recover(endpoint, since) for endpoint in queryset)
+        self.message_user(request, f"{count} failed delivery(ies) of the last 24 h queued to be sent again.")
+
+    # Columns and read-only fields ------------------------------------------------------------------------------
+
+    @admin.display(description="enabled", ordering="enabled")
+    def enabled_badge(self, obj: Endpoint) -> SafeString:
+        return badge("Enabled", GREEN) if obj.enabled else badge("Disabled", RED)
+
+    @admin.display(description=f"health (last {HEALTH_WINDOW})")
+    def health(self, obj: Endpoint) -> SafeString | str:
+        total = int(getattr(obj, "finished_total", 0))
+        if not total:
+            return "-"
+        rate = int(getattr(obj, "succeeded_total", 0)) / total
+        colour = GREEN if rate >= 0.95 else AMBER if rate >= 0.5 else RED
+        title = f"{getattr(obj, 'succeeded_total', 0)} of the last {total} finished deliveries succeeded"
+        return format_html('<span title="{}">{}</span>', title, badge(f"{rate:.0%}", colour))
+
+    @admin.display(description="secret")
+    def secret_summary(self, obj: Endpoint) -> SafeString:
+        now = timezone.now()
+        previous = len(deliveries.signing_keys(obj, now)) - 1
+        text = f"Set ({obj.get_scheme_display()}), never shown here; “Rotate secret” makes a new one and shows it once."
+        if previous:
+            noun = "secret still signs" if previous == 1 else "secrets still sign"
+            return format_html("{}<br>{} previous {} during the rotation overlap.", text, previous, noun)
+        return format_html("{}", text)
+
+    @admin.display(description="deliveries")
+    def deliveries_link(self, obj: Endpoint) -> SafeString:
+        url = admin_url(self.admin_site.name, Delivery, "changelist") + "?" + urlencode({"endpoint__exact": obj.pk})
+        return link(url, "Deliveries to this endpoint")

@@ -20,13 +20,17 @@ from collections.abc import Callable
 from types import FrameType
 
 from django.db import DatabaseError, close_old_connections, connections
+from django.utils import timezone
 
 from hookhub.conf import conf
 from hookhub.inbound import processing
+from hookhub.metrics import Stats
+from hookhub.models import WorkerHeartbeat
 from hookhub.outbound import deliveries
 from hookhub.outbound.dispatch import Dispatcher
 
 logger = logging.getLogger("hookhub.worker")
+HEARTBEAT_SECONDS = 5.0
 
 
 def new_worker_id() -> str:
@@ -40,6 +44,9 @@ class Worker:
         self.purge_enabled = purge
         self.deliver = deliver
         self.next_purge = time.monotonic()
+        self.stats = Stats()
+        self.started_at = timezone.now()
+        self.next_heartbeat = 0.0
         self._dispatch_stop: asyncio.Event | None = None
         self._dispatch_loop: asyncio.AbstractEventLoop | None = None
 
@@ -56,7 +63,7 @@ class Worker:
             ready.set()
             if self.stopping.is_set():
                 return
-            await Dispatcher(self.id).run(self._dispatch_stop)
+            await Dispatcher(self.id, stats=self.stats).run(self._dispatch_stop)
 
         try:
             asyncio.run(main())
@@ -71,7 +78,10 @@ class Worker:
 
     def tick(self) -> int:
         """One round of every job; returns how much work was done (0 means idle)."""
-        done = processing.process_batch(self.id)
+        if time.monotonic() >= self.next_heartbeat:
+            self.next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
+            self.heartbeat()
+        done = processing.process_batch(self.id, stats=self.stats)
         if self.purge_enabled and time.monotonic() >= self.next_purge:
             self.next_purge = time.monotonic() + conf.PURGE_INTERVAL
             deleted = processing.purge()
@@ -81,6 +91,13 @@ class Worker:
             if emptied:
                 logger.info("hookhub: emptied the payloads of %s old outbound messages", emptied)
         return done
+
+    def heartbeat(self) -> None:
+        """Say this worker is alive (``/healthz``) and publish its counters (``/metrics``)."""
+        WorkerHeartbeat.objects.update_or_create(
+            worker_id=self.id,
+            defaults={"seen_at": timezone.now(), "started_at": self.started_at, "stats": self.stats.snapshot()},
+        )
 
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
         logger.info("hookhub worker %s started", self.id)
@@ -96,6 +113,8 @@ class Worker:
             self.stop()
             if dispatcher is not None:
                 dispatcher.join()
+            with contextlib.suppress(DatabaseError):
+                WorkerHeartbeat.objects.filter(worker_id=self.id).delete()
         logger.info("hookhub worker %s stopped", self.id)
 
     def _loop(self, until: Callable[[], bool] | None) -> None:

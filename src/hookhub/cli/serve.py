@@ -19,6 +19,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management import BaseCommand, call_command
 
+from . import demo
+
 help = "Run the gateway: the web app and the worker together."
 
 STOP_GRACE_SECONDS = 30.0
@@ -33,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=2, help="Request threads per web process (more queue on the database lock)."
     )
     parser.add_argument("--no-migrate", action="store_true", help="Do not apply pending migrations first.")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="Seed demo data on an empty database and keep demo traffic flowing (allows private destinations).",
+    )
 
 
 def wsgi_target() -> str:
@@ -68,13 +75,15 @@ class Supervisor:
         self.env = child_env()
         self.web: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.helpers: list[subprocess.Popen[bytes]] = []
 
     def stop(self, signum: int, frame: Any) -> None:
         self.stopping = True
 
-    def start(self) -> None:
+    def start(self, extra: list[list[str]] | None = None) -> None:
         self.web = subprocess.Popen(web_command(self.options), env=self.env)  # noqa: S603
         self.workers = [self._worker() for _ in range(self.options["workers"])]
+        self.helpers = [subprocess.Popen(cmd, env=self.env) for cmd in extra or []]  # noqa: S603
 
     def _worker(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(worker_command(), env=self.env)  # noqa: S603
@@ -95,7 +104,7 @@ class Supervisor:
         return 0
 
     def shutdown(self) -> None:
-        procs = [p for p in [self.web, *self.workers] if p is not None and p.poll() is None]
+        procs = [p for p in [self.web, *self.workers, *self.helpers] if p is not None and p.poll() is None]
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
@@ -107,17 +116,37 @@ class Supervisor:
                 proc.wait()
 
 
+def _print_demo(command: BaseCommand, base: str, seeded: demo.Seeded | None) -> None:
+    if seeded is not None and seeded.admin_password:
+        command.stdout.write(f"  demo admin login: admin / {seeded.admin_password}   (shown once)")
+    command.stdout.write(f"  demo portal: {demo.portal_url(base)}")
+    command.stdout.write(f"  demo source: {demo.source_url(base)}  (GitHub-signed with '{demo.DEMO_SECRET}')")
+
+
 def handle(command: BaseCommand, options: dict[str, Any]) -> None:
+    command.check(display_num_errors=False)
     if not options["no_migrate"]:
         call_command("migrate", interactive=False, verbosity=0)
+    base = f"http://{options['host']}:{options['port']}"
     supervisor = Supervisor(command, options)
+    extra: list[list[str]] = []
+    seeded = None
+    if options["demo"]:
+        # Demo endpoints are on this machine: let deliveries reach it (the W002 check says so).
+        supervisor.env["HOOKHUB_ALLOW_PRIVATE_DESTINATIONS"] = "1"
+        seeded = demo.seed(base)
+        source_url = seeded.source_url if seeded else demo.source_url(base)
+        extra.append([sys.executable, "-m", "hookhub.server.cli", "demo-traffic", source_url])
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)
-    supervisor.start()
-    base = f"http://{options['host']}:{options['port']}"
+    supervisor.start(extra)
     command.stdout.write(f"hookhub is running at {base}/")
     command.stdout.write(f"  admin:     {base}/admin/")
+    command.stdout.write(f"  API docs:  {base}/api/docs")
+    command.stdout.write(f"  health:    {base}/healthz   metrics: {base}/metrics")
     command.stdout.write(f"  receiving: {base}/hooks/<source slug>/  (hookhub source add ...)")
+    if options["demo"]:
+        _print_demo(command, base, seeded)
     command.stdout.write("Press Ctrl-C to stop.")
     code = supervisor.supervise()
     if code:

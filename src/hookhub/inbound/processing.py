@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from hookhub import signals
 from hookhub.conf import conf
+from hookhub.metrics import Stats
 from hookhub.models import InboundMessage, Source
 
 from . import confirmers, forwarding
@@ -172,11 +173,13 @@ def _fail(message: InboundMessage, worker_id: str, error: str, trace: str) -> st
     return status
 
 
-def process_batch(worker_id: str, limit: int | None = None) -> int:
+def process_batch(worker_id: str, limit: int | None = None, *, stats: Stats | None = None) -> int:
     """Claim and process one batch; returns how many messages were handled."""
     messages = claim(worker_id, limit or conf.WORKER_BATCH_SIZE)
     for message in messages:
-        process(message, worker_id)
+        status = process(message, worker_id)
+        if stats is not None:
+            stats.inbound(status)
     return len(messages)
 
 

@@ -52,6 +52,7 @@ class WorkerHeartbeat(models.Model):
     worker_id = models.CharField(max_length=100, unique=True)
     seen_at = models.DateTimeField(db_index=True)
     started_at = models.DateTimeField()
+    stats = models.JSONField(default=dict, help_text="The worker's counters since it started (see hookhub.metrics).")
 
     def __str__(self) -> str:
         return self.worker_id

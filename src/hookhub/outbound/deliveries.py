@@ -47,6 +47,7 @@ class Job:
     headers: dict[str, str]
     signer: StandardWebhook
     attempt: int
+    created_at: float  # the message's commit time (Unix seconds), for the delivery latency
     fifo: bool
     rate_limit: float | None
 
@@ -171,6 +172,7 @@ def _job(delivery: Delivery, bodies: dict[tuple[str, str], bytes], now: datetime
         headers=headers,
         signer=_signer(endpoint, now),
         attempt=delivery.attempts,
+        created_at=message.created_at.timestamp(),
         fifo=endpoint.fifo,
         rate_limit=endpoint.rate_limit,
     )

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from django.db import DatabaseError, connections
 
 from hookhub.conf import conf
+from hookhub.metrics import Stats
 
 from . import deliveries
 from .deliveries import Job, Result
@@ -54,8 +55,11 @@ class _Bucket:
 
 
 class Dispatcher:
-    def __init__(self, worker_id: str, *, transport: Callable[[], Transport] | None = None) -> None:
+    def __init__(
+        self, worker_id: str, *, transport: Callable[[], Transport] | None = None, stats: Stats | None = None
+    ) -> None:
         self.worker_id = worker_id
+        self.stats = stats or Stats()
         self.make_transport = transport or self._default_transport
         self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookhub-db")
         self.in_hand: dict[str, int] = defaultdict(int)  # endpoint → claimed, not yet recorded
@@ -170,6 +174,7 @@ class Dispatcher:
             self._done(job)
             raise
         self.results.append(Result(job, outcome, headers))
+        self.stats.delivery(ok=outcome.ok, attempt=job.attempt, latency=time.time() - job.created_at)
         self.sent += 1
         if len(self.results) >= conf.DELIVERY_BATCH_SIZE:
             self.wake.set()

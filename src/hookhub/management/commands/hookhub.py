@@ -12,6 +12,8 @@ from hookhub.cli import SUBCOMMANDS
 
 class Command(BaseCommand):
     help = "hookhub: " + ", ".join(SUBCOMMANDS)
+    # System checks run once, in `serve` (and in `manage.py check`), not in every worker and helper it starts.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         if parser.prog == "hookhub hookhub":  # the console script: its users type `hookhub X`, not `... hookhub X`

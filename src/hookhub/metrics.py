@@ -1,0 +1,92 @@
+"""Counters kept by each worker, written with its heartbeat, and the Prometheus text that ``/metrics`` serves.
+
+Each worker's counters are cumulative since it started and are exported with a ``worker`` label, which is how
+Prometheus expects counters from several processes (a restart is a counter reset, which ``rate()`` handles).
+Queue depth and in-flight counts are read from the database at scrape time.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+#: Seconds from ``send()``'s commit to the endpoint's 2xx.
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
+
+
+@dataclass
+class Stats:
+    processed: int = 0
+    processing_failures: int = 0
+    delivered: int = 0
+    delivery_failures: int = 0
+    retries: int = 0
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
+    latency_sum: float = 0.0
+    latency_count: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def delivery(self, *, ok: bool, attempt: int, latency: float | None) -> None:
+        with self._lock:
+            if attempt > 1:
+                self.retries += 1
+            if not ok:
+                self.delivery_failures += 1
+                return
+            self.delivered += 1
+            if latency is not None:
+                self.latency_sum += latency
+                self.latency_count += 1
+                for i, bound in enumerate(LATENCY_BUCKETS):
+                    if latency <= bound:
+                        self.latency_buckets[i] += 1
+
+    def inbound(self, status: str) -> None:
+        with self._lock:
+            if status == "processed":
+                self.processed += 1
+            elif status in ("retrying", "failed"):
+                self.processing_failures += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {f.name: copy.copy(getattr(self, f.name)) for f in fields(self) if not f.name.startswith("_")}
+
+
+_COUNTERS = {
+    "processed": ("hookhub_inbound_processed_total", "Inbound messages whose handlers succeeded."),
+    "processing_failures": ("hookhub_inbound_failures_total", "Inbound processing attempts that failed."),
+    "delivered": ("hookhub_deliveries_succeeded_total", "Delivery attempts answered 2xx."),
+    "delivery_failures": ("hookhub_delivery_failures_total", "Delivery attempts that failed."),
+    "retries": ("hookhub_delivery_retries_total", "Delivery attempts that were retries."),
+}
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render(workers: Iterable[tuple[str, Mapping[str, Any]]], gauges: Mapping[str, tuple[str, float]]) -> str:
+    """Prometheus text format 0.0.4. ``workers``: (worker id, stats snapshot); ``gauges``: name → (help, value)."""
+    workers = list(workers)
+    lines: list[str] = []
+    for key, (name, text) in _COUNTERS.items():
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} counter"]
+        lines += [f'{name}{{worker="{_label(w)}"}} {int(s.get(key, 0))}' for w, s in workers]
+    name = "hookhub_delivery_latency_seconds"
+    lines += [f"# HELP {name} From send() to the endpoint's 2xx.", f"# TYPE {name} histogram"]
+    for worker, stats in workers:
+        label = _label(worker)
+        buckets = stats.get("latency_buckets") or [0] * len(LATENCY_BUCKETS)
+        for bound, count in zip(LATENCY_BUCKETS, buckets, strict=False):
+            lines.append(f'{name}_bucket{{worker="{label}",le="{bound:g}"}} {int(count)}')
+        lines.append(f'{name}_bucket{{worker="{label}",le="+Inf"}} {int(stats.get("latency_count", 0))}')
+        lines.append(f'{name}_sum{{worker="{label}"}} {float(stats.get("latency_sum", 0.0))}')
+        lines.append(f'{name}_count{{worker="{label}"}} {int(stats.get("latency_count", 0))}')
+    for gauge, (text, value) in gauges.items():
+        kind = "counter" if gauge.endswith("_total") else "gauge"
+        lines += [f"# HELP {gauge} {text}", f"# TYPE {gauge} {kind}", f"{gauge} {value:g}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,103 @@
+"""The gateway's own pages: a home page with links, health, metrics, and the demo receiver."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+
+from django.db import DatabaseError, connection
+from django.db.models import Max
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
+
+from hookhub import metrics
+from hookhub.models import Delivery, InboundMessage, WorkerHeartbeat
+
+#: A worker heartbeat older than this means no worker is running.
+STALE_AFTER = timedelta(seconds=60)
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    links = {"admin": "/admin/", "api docs": "/api/docs", "health": "/healthz", "metrics": "/metrics"}
+    items = "".join(f'<li><a href="{url}">{name}</a></li>' for name, url in links.items())
+    return HttpResponse(f"<!doctype html><title>hookhub</title><h1>hookhub</h1><ul>{items}</ul>")
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 while the database answers (with the age of the freshest worker heartbeat); 503 when it does not.
+
+    A stale worker makes the status ``degraded`` but not 503: the web process can still receive and store webhooks,
+    which is what a load balancer asks this page about.
+    """
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        latest = WorkerHeartbeat.objects.aggregate(latest=Max("seen_at"))["latest"]
+    except DatabaseError:
+        return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+    age = (timezone.now() - latest).total_seconds() if latest else None
+    healthy = age is not None and age <= STALE_AFTER.total_seconds()
+    return JsonResponse(
+        {"status": "ok" if healthy else "degraded", "database": "ok", "worker_heartbeat_age": age},
+        status=200,
+    )
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    workers = [
+        (h.worker_id, h.stats) for h in WorkerHeartbeat.objects.filter(seen_at__gte=now - STALE_AFTER).order_by("id")
+    ]
+    received = InboundMessage.objects.aggregate(top=Max("id"))["top"] or 0
+    gauges = {
+        "hookhub_inbound_received_total": ("Inbound messages stored (verified) since the start.", float(received)),
+        "hookhub_inbound_pending": (
+            "Inbound messages waiting for processing.",
+            float(InboundMessage.objects.filter(status__in=["pending", "retrying"]).count()),
+        ),
+        "hookhub_deliveries_due": (
+            "Deliveries due now and not yet sent (the queue depth).",
+            float(Delivery.objects.filter(status="pending", next_attempt_at__lte=now).count()),
+        ),
+        "hookhub_deliveries_in_flight": (
+            "Deliveries leased by a worker.",
+            float(Delivery.objects.filter(status="sending").count()),
+        ),
+        "hookhub_deliveries_failed": (
+            "Deliveries that exhausted their retries.",
+            float(Delivery.objects.filter(status="failed").count()),
+        ),
+        "hookhub_workers": ("Workers with a fresh heartbeat.", float(len(workers))),
+    }
+    return HttpResponse(metrics.render(workers, gauges), content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+_seen: dict[str, int] = {}
+_seen_lock = threading.Lock()
+
+
+@csrf_exempt
+def demo_receiver(request: HttpRequest, mode: str) -> HttpResponse:
+    """An endpoint for ``serve --demo``: ``ok`` always answers 200; ``flaky`` answers 503 to a message's first try."""
+    if request.method != "POST":
+        return HttpResponse(status=405)
+    if mode == "flaky":
+        key = request.headers.get("webhook-id", "")
+        with _seen_lock:
+            _seen[key] = _seen.get(key, 0) + 1
+            first = _seen[key] == 1
+            if len(_seen) > 10_000:
+                _seen.clear()
+        if first:
+            return HttpResponse("Busy, try again.", status=503, headers={"Retry-After": "3"})
+    try:
+        event = json.loads(request.body or b"null")
+    except ValueError:
+        event = None
+    return JsonResponse({"received": True, "type": type(event).__name__})

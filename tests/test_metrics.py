@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.test import RequestFactory
 from django.utils import timezone
@@ -47,5 +49,5 @@ def test_metrics_and_health_pages(rf: RequestFactory) -> None:
     health = views.healthz(rf.get("/healthz"))
     assert health.status_code == 200
     assert b'"status": "ok"' in health.content
-    WorkerHeartbeat.objects.update(seen_at=now - timezone.timedelta(minutes=5))
+    WorkerHeartbeat.objects.update(seen_at=now - dt.timedelta(minutes=5))
     assert b'"status": "degraded"' in views.healthz(rf.get("/healthz")).content

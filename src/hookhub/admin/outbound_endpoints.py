@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
@@ -75,6 +76,9 @@ def reveal(endpoint: Endpoint, secret: str) -> SafeString:
 
 
 class EndpointForm(EndpointFormBase):
+    # Explicit, so that a URL typed without a scheme means https on every Django version (5.2 warns otherwise).
+    url = forms.URLField(max_length=2000, assume_scheme="https")
+
     class Meta:
         model = Endpoint
         # Never "secret" or "previous_secrets": they are rotated, not typed, and never rendered.

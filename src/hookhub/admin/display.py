@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 MASK = "********"
@@ -73,3 +73,14 @@ def pretty_body(body: bytes | memoryview | None) -> SafeString | str:
     with contextlib.suppress(ValueError, RecursionError):
         text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     return pre(text)
+
+
+def headers_table(headers: dict[str, Any] | None) -> SafeString | str:
+    if not headers:
+        return "-"
+    rows = format_html_join(
+        "",
+        "<tr><th>{}</th><td><code>{}</code></td></tr>",
+        sorted((str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in headers.items()),
+    )
+    return format_html("<table>{}</table>", rows)

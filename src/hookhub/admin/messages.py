@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
@@ -12,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from hookhub.inbound import processing
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 else:
     MessageAdminBase = admin.ModelAdmin
 
-from .display import pre, pretty_body, pretty_json
+from .display import headers_table, pre, pretty_body, pretty_json
 
 Status = InboundMessage.Status
 
@@ -142,15 +141,7 @@ class InboundMessageAdmin(MessageAdminBase):
 
     @admin.display(description="headers")
     def headers_table(self, obj: InboundMessage) -> SafeString | str:
-        headers = obj.headers or {}
-        if not headers:
-            return "-"
-        rows = format_html_join(
-            "",
-            "<tr><th>{}</th><td><code>{}</code></td></tr>",
-            sorted((str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in headers.items()),
-        )
-        return format_html("<table>{}</table>", rows)
+        return headers_table(obj.headers)
 
     @admin.display(description="payload")
     def payload_display(self, obj: InboundMessage) -> SafeString | str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
@@ -10,14 +9,14 @@ from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.db.models import Model, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
 from hookhub.conf import conf
 from hookhub.models import Attempt, Delivery, Endpoint, EventType, Message
 from hookhub.outbound import deliveries
 
-from .display import pre, pretty_body, pretty_json
+from .display import headers_table, pre, pretty_body, pretty_json
 from .outbound_common import (
     DELIVERY_COLOURS,
     admin_url,
@@ -74,17 +73,6 @@ class EventTypeFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
         return queryset.filter(event_type=value) if value else queryset
-
-
-def _headers(headers: dict[str, Any] | None) -> SafeString | str:
-    if not headers:
-        return "-"
-    rows = format_html_join(
-        "",
-        "<tr><th>{}</th><td><code>{}</code></td></tr>",
-        sorted((str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in headers.items()),
-    )
-    return format_html("<table>{}</table>", rows)
 
 
 class DeliveryInline(ReadOnlyMixin, DeliveryInlineBase):
@@ -171,11 +159,11 @@ class AttemptInline(ReadOnlyMixin, AttemptInlineBase):
 
     @admin.display(description="request headers")
     def request_headers_display(self, obj: Attempt) -> SafeString | str:
-        return _headers(obj.request_headers)  # webhook-signature is stored redacted
+        return headers_table(obj.request_headers)  # webhook-signature is stored redacted
 
     @admin.display(description="response headers")
     def response_headers_display(self, obj: Attempt) -> SafeString | str:
-        return _headers(obj.response_headers)
+        return headers_table(obj.response_headers)
 
     @admin.display(description="response body")
     def response_body_display(self, obj: Attempt) -> SafeString | str:

@@ -22,6 +22,7 @@ from types import FrameType
 from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
+from hookhub.api import idempotency
 from hookhub.conf import conf
 from hookhub.inbound import processing
 from hookhub.metrics import Stats
@@ -87,6 +88,7 @@ class Worker:
             deleted = processing.purge()
             if deleted:
                 logger.info("hookhub: purged %s expired inbound messages", deleted)
+            idempotency.purge()
             emptied = deliveries.purge_payloads()
             if emptied:
                 logger.info("hookhub: emptied the payloads of %s old outbound messages", emptied)

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec
 
 import jsonschema
+import referencing.exceptions
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -37,7 +39,10 @@ def subscribed(endpoint: Endpoint, event_type: str) -> bool:
 def validate(event_type: str, payload: Any) -> None:
     schema = EventType.objects.filter(name=event_type).values_list("schema", flat=True).first()
     if schema:
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(payload))
+        try:
+            error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(payload))
+        except (jsonschema.exceptions.SchemaError, referencing.exceptions.Unresolvable, RecursionError) as exc:
+            raise ImproperlyConfigured(f"The JSON Schema of event type {event_type!r} is broken: {exc}") from None
         if error is not None:
             raise PayloadInvalid(event_type, error)
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from hookhub.inbound.verifiers import WebhookRequest, get_verifier_class
 
 from .contract import SignedRequest, VerifierContract
@@ -39,3 +41,14 @@ def test_default_header_is_x_webhook_token() -> None:
     verifier = get_verifier_class("token")(["t0ken"])
     verifier.verify(WebhookRequest.build(b"", {"X-Webhook-Token": "t0ken"}))
     assert verifier.secret_headers == ("X-Webhook-Token",)
+
+
+@pytest.mark.parametrize(
+    ("verifier", "options"),
+    [("stripe", {"tolerance": "600"}), ("github", {"allow_sha1": "yes"}), ("token", {"header": 7})],
+)
+def test_option_values_must_have_the_type_of_their_default(verifier: str, options: dict[str, object]) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="must be"):
+        get_verifier_class(verifier)(["s"], options)

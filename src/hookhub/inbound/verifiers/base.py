@@ -102,6 +102,17 @@ def _json_path(payload: Any, path: str) -> Any:
     return value
 
 
+def _same_kind(value: Any, default: Any) -> bool:
+    """Whether an option's value has the type of its default (numbers are interchangeable; booleans are not)."""
+    if default is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int | float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, type(default))
+
+
 class Verifier:
     """Base class for every verifier. Subclasses set ``name`` and implement :meth:`verify`.
 
@@ -141,6 +152,16 @@ class Verifier:
         if unknown:
             raise ImproperlyConfigured(f"Unknown option(s) for the {self.name!r} verifier: {', '.join(unknown)}.")
         self.options: dict[str, Any] = allowed | options
+        for key, default in allowed.items():
+            if not _same_kind(self.options[key], default):
+                kind = (
+                    "a number"
+                    if isinstance(default, int | float) and not isinstance(default, bool)
+                    else (type(default).__name__)
+                )
+                raise ImproperlyConfigured(
+                    f"The {self.name!r} verifier's option {key!r} must be {kind}, not {self.options[key]!r}."
+                )
         self.secrets = [s for s in secrets if s]
         if self.requires_secret and not self.secrets:
             raise ImproperlyConfigured(f"The {self.name!r} verifier needs at least one secret.")

@@ -1,0 +1,103 @@
+"""Applications: the customers you send webhooks to, addressed by the ``uid`` you chose."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+
+from hookhub.models import Application
+
+from . import idempotency
+from .auth import applications, get_application, require_global
+from .errors import conflict, responses
+from .fields import IDENT_PATTERN, optional, updates
+from .pagination import ListQuery, Page, paginate
+
+router = Router(tags=["applications"])
+
+
+class ApplicationIn(Schema):
+    uid: str = Field(min_length=1, max_length=200, pattern=IDENT_PATTERN, description="Your id for this customer.")
+    name: str = Field("", max_length=200)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ApplicationPatch(Schema):
+    name: str = optional(max_length=200)
+    metadata: dict[str, Any] = optional()
+
+
+class ApplicationOut(Schema):
+    uid: str
+    name: str
+    metadata: dict[str, Any]
+    endpoint_count: int
+    created_at: datetime
+
+
+def application_out(application: Application, endpoint_count: int | None = None) -> ApplicationOut:
+    if endpoint_count is None:
+        endpoint_count = getattr(application, "endpoint_count", None)
+        if endpoint_count is None:
+            endpoint_count = application.endpoints.count()
+    return ApplicationOut(
+        uid=application.uid,
+        name=application.name,
+        metadata=application.metadata or {},
+        endpoint_count=endpoint_count,
+        created_at=application.created_at,
+    )
+
+
+@router.get("/applications", response=responses({200: Page[ApplicationOut]}, 400))
+def list_applications(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
+    """A scoped token sees only its own application."""
+    qs = applications(request).annotate(endpoint_count=Count("endpoints"))
+    return paginate(qs, query, application_out)
+
+
+@router.post("/applications", response=responses({201: ApplicationOut}, 403, 409))
+def create_application(
+    request: HttpRequest, body: ApplicationIn, idempotency_key: idempotency.KeyHeader = None
+) -> HttpResponse:
+    require_global(request)
+
+    def build() -> ApplicationOut:
+        application = Application(uid=body.uid, name=body.name, metadata=body.metadata)
+        try:
+            with transaction.atomic():
+                application.save()
+        except IntegrityError:
+            raise conflict("already_exists", f"An application with uid {body.uid!r} already exists.", "uid") from None
+        return application_out(application, 0)
+
+    return idempotency.create(request, idempotency_key, build)
+
+
+@router.get("/applications/{uid}", response=responses({200: ApplicationOut}, 404))
+def get_application_view(request: HttpRequest, uid: str) -> ApplicationOut:
+    return application_out(get_application(request, uid))
+
+
+@router.patch("/applications/{uid}", response=responses({200: ApplicationOut}, 404))
+def update_application(request: HttpRequest, uid: str, body: ApplicationPatch) -> ApplicationOut:
+    application = get_application(request, uid)
+    for name, value in updates(body).items():
+        setattr(application, name, value)
+    application.save()
+    return application_out(application)
+
+
+@router.delete("/applications/{uid}", response=responses({204: None}, 403, 404))
+def delete_application(request: HttpRequest, uid: str) -> Status[None]:
+    """Deletes its endpoints, messages and deliveries too. Needs a global token."""
+    application = get_application(request, uid)
+    require_global(request)
+    application.delete()
+    return Status(204, None)

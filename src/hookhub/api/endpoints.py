@@ -1,0 +1,216 @@
+"""Endpoints: an application's URLs, the event types they subscribe to, and how deliveries to them are made.
+
+The validation is the CLI's (``hookhub endpoint add``): http(s) URLs only, an IP-literal host must be a public
+address unless ``ALLOW_PRIVATE_DESTINATIONS`` (hostnames are judged when the worker resolves them), header names are
+HTTP tokens that hookhub does not set itself, and values have no line breaks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+
+from hookhub.conf import conf
+from hookhub.models import Application, Endpoint
+from hookhub.outbound import deliveries, ssrf
+from hookhub.signing import generate_ed25519_keypair, public_key
+
+from . import idempotency
+from .auth import get_application
+from .errors import invalid, not_found, responses
+from .fields import optional, updates
+from .pagination import ListQuery, Page, paginate
+
+router = Router(tags=["endpoints"])
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_url_validator = URLValidator(schemes=["http", "https"])
+
+
+class EndpointIn(Schema):
+    url: str = Field(min_length=1, max_length=2000, description="An http:// or https:// URL.")
+    description: str = Field("", max_length=500)
+    event_types: list[str] = Field(
+        default_factory=list, max_length=100, description="Event type names, wildcards allowed; empty: every event."
+    )
+    body_format: Literal["json", "form"] = "json"
+    scheme: Literal["v1", "v1a"] = Field("v1", description="v1: HMAC-SHA256 (whsec_); v1a: Ed25519 (whpk_).")
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers (write-only values).")
+    rate_limit: float | None = Field(None, gt=0, le=1_000_000, description="Deliveries per second; null: no limit.")
+    fifo: bool = Field(False, description="One delivery in flight at a time, in message order.")
+
+
+class EndpointPatch(Schema):
+    url: str = optional(min_length=1, max_length=2000)
+    description: str = optional(max_length=500)
+    event_types: list[str] = optional(max_length=100)
+    body_format: Literal["json", "form"] = optional()
+    headers: dict[str, str] = optional(description="Replaces every extra header.")
+    rate_limit: float | None = optional(gt=0, le=1_000_000)
+    fifo: bool = optional()
+
+
+class EndpointOut(Schema):
+    id: str
+    application: str
+    url: str
+    description: str
+    event_types: list[str]
+    body_format: str
+    scheme: str
+    header_names: list[str] = Field(description="The extra headers' names; their values are never shown.")
+    rate_limit: float | None
+    fifo: bool
+    enabled: bool
+    disabled_reason: str | None
+    disabled_at: datetime | None
+    failing_since: datetime | None
+    paused_until: datetime | None
+    last_success_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EndpointCreated(EndpointOut):
+    secret: str = Field(description="What the endpoint's owner verifies signatures with (whsec_ or whpk_).")
+
+
+def verification_key(endpoint: Endpoint) -> str:
+    """The secret itself (HMAC) or the public key (Ed25519): never the private key."""
+    if endpoint.scheme == Endpoint.Scheme.ED25519:
+        return public_key(endpoint.secret)
+    return endpoint.secret
+
+
+def endpoint_out(endpoint: Endpoint, uid: str) -> EndpointOut:
+    return EndpointOut(
+        id=endpoint.id,
+        application=uid,
+        url=endpoint.url,
+        description=endpoint.description,
+        event_types=list(endpoint.event_types or []),
+        body_format=endpoint.body_format,
+        scheme=endpoint.scheme,
+        header_names=sorted(endpoint.headers or {}),
+        rate_limit=endpoint.rate_limit,
+        fifo=endpoint.fifo,
+        enabled=endpoint.enabled,
+        disabled_reason=endpoint.disabled_reason or None,
+        disabled_at=endpoint.disabled_at,
+        failing_since=endpoint.failing_since,
+        paused_until=endpoint.paused_until,
+        last_success_at=endpoint.last_success_at,
+        created_at=endpoint.created_at,
+        updated_at=endpoint.updated_at,
+    )
+
+
+def get_endpoint(request: HttpRequest, uid: str, endpoint_id: str) -> tuple[Application, Endpoint]:
+    application = get_application(request, uid)
+    endpoint = Endpoint.objects.filter(application=application, id=endpoint_id).first()
+    if endpoint is None:
+        raise not_found("endpoint", endpoint_id)
+    return application, endpoint
+
+
+def check_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        _url_validator(value)
+    except (ValueError, ValidationError):
+        raise invalid("url", f"Not a valid http(s) URL: {value[:200]!r}.", "invalid_url") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise invalid("url", "The URL must be http:// or https:// with a host.", "invalid_url")
+    reason = ssrf.check_host(host)
+    if reason and not conf.ALLOW_PRIVATE_DESTINATIONS:
+        raise invalid(
+            "url", f"The URL's host {host} is a {reason}; deliveries there are refused.", "destination_refused"
+        )
+    return value
+
+
+def check_headers(headers: dict[str, str], field: str = "headers") -> dict[str, str]:
+    if len(headers) > 50:
+        raise invalid(field, "At most 50 extra headers.")
+    for name, value in headers.items():
+        if not _HEADER_NAME.match(name) or len(name) > 100:
+            raise invalid(f"{field}.{name}", f"{name!r} is not a valid header name.")
+        if name.lower() in deliveries.RESERVED_HEADERS:
+            raise invalid(f"{field}.{name}", f"{name} is set by hookhub and cannot be overridden.")
+        if any(c in value for c in "\r\n\0") or len(value) > 4000:
+            raise invalid(f"{field}.{name}", f"The value of {name} contains a line break or is too long.")
+    return headers
+
+
+def check_event_types(patterns: list[str]) -> list[str]:
+    for index, pattern in enumerate(patterns):
+        if not pattern.strip() or len(pattern) > 200 or not pattern.isprintable():
+            raise invalid(f"event_types.{index}", "Event type patterns are 1-200 printable characters.")
+    return [p.strip() for p in patterns]
+
+
+def _checked(values: dict[str, Any]) -> dict[str, Any]:
+    checks: dict[str, Callable[[Any], Any]] = {
+        "url": check_url,
+        "headers": check_headers,
+        "event_types": check_event_types,
+    }
+    return {name: checks[name](value) if name in checks else value for name, value in values.items()}
+
+
+@router.get("/applications/{uid}/endpoints", response=responses({200: Page[EndpointOut]}, 400, 404))
+def list_endpoints(request: HttpRequest, uid: str, query: Query[ListQuery]) -> dict[str, Any]:
+    application = get_application(request, uid)
+    return paginate(application.endpoints.all(), query, lambda e: endpoint_out(e, application.uid))
+
+
+@router.post("/applications/{uid}/endpoints", response=responses({201: EndpointCreated}, 404))
+def create_endpoint(
+    request: HttpRequest, uid: str, body: EndpointIn, idempotency_key: idempotency.KeyHeader = None
+) -> HttpResponse:
+    application = get_application(request, uid)
+    values = _checked(body.model_dump())
+
+    def build() -> EndpointCreated:
+        endpoint = Endpoint(application=application, **values)
+        if endpoint.scheme == Endpoint.Scheme.ED25519:
+            endpoint.secret = generate_ed25519_keypair()[0]
+        endpoint.save()
+        out = endpoint_out(endpoint, application.uid)
+        return EndpointCreated(**out.model_dump(), secret=verification_key(endpoint))
+
+    return idempotency.create(request, idempotency_key, build)
+
+
+@router.get("/applications/{uid}/endpoints/{endpoint_id}", response=responses({200: EndpointOut}, 404))
+def get_endpoint_view(request: HttpRequest, uid: str, endpoint_id: str) -> EndpointOut:
+    application, endpoint = get_endpoint(request, uid, endpoint_id)
+    return endpoint_out(endpoint, application.uid)
+
+
+@router.patch("/applications/{uid}/endpoints/{endpoint_id}", response=responses({200: EndpointOut}, 404))
+def update_endpoint(request: HttpRequest, uid: str, endpoint_id: str, body: EndpointPatch) -> EndpointOut:
+    """Changing the signing scheme means a new key: create a new endpoint instead."""
+    application, endpoint = get_endpoint(request, uid, endpoint_id)
+    for name, value in _checked(updates(body)).items():
+        setattr(endpoint, name, value)
+    endpoint.save()
+    return endpoint_out(endpoint, application.uid)
+
+
+@router.delete("/applications/{uid}/endpoints/{endpoint_id}", response=responses({204: None}, 404))
+def delete_endpoint(request: HttpRequest, uid: str, endpoint_id: str) -> Status[None]:
+    """Deletes its deliveries and their attempts too."""
+    _, endpoint = get_endpoint(request, uid, endpoint_id)
+    endpoint.delete()
+    return Status(204, None)

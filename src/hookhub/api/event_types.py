@@ -1,0 +1,153 @@
+"""Event types: the catalogue of what can be sent. Every token reads it; only a global token writes it.
+
+Validation is the CLI's (``hookhub event-type add``): the schema must be a valid JSON Schema (draft 2020-12) and the
+example must satisfy it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import jsonschema
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+from referencing.exceptions import Unresolvable
+
+from hookhub.models import EventType
+
+from . import idempotency
+from .auth import require_global
+from .errors import conflict, invalid, not_found, responses
+from .fields import IDENT_PATTERN, optional, updates
+from .pagination import ListQuery, Page, paginate
+
+router = Router(tags=["event types"])
+
+
+class EventTypeIn(Schema):
+    name: str = Field(min_length=1, max_length=200, pattern=IDENT_PATTERN, description="e.g. invoice.paid")
+    description: str = Field("", max_length=10_000)
+    schema_: dict[str, Any] | None = Field(None, alias="schema", description="A JSON Schema (draft 2020-12).")
+    example: Any = Field(None, description="An example payload; checked against the schema.")
+    deprecated: bool = False
+
+
+class EventTypePatch(Schema):
+    description: str = optional(max_length=10_000)
+    schema_: dict[str, Any] | None = optional(alias="schema", description="null removes the schema.")
+    example: Any = optional()
+    deprecated: bool = optional()
+
+
+class EventTypeOut(Schema):
+    name: str
+    description: str
+    schema_: dict[str, Any] | None = Field(serialization_alias="schema")
+    example: Any
+    deprecated: bool
+    created_at: datetime
+
+
+def event_type_out(event_type: EventType) -> EventTypeOut:
+    return EventTypeOut(
+        name=event_type.name,
+        description=event_type.description,
+        schema_=event_type.schema,
+        example=event_type.example,
+        deprecated=event_type.deprecated,
+        created_at=event_type.created_at,
+    )
+
+
+def first_error(schema: dict[str, Any], instance: Any) -> str | None:
+    """Why ``instance`` does not satisfy ``schema``, or None. A schema that cannot be applied is a 422 on it."""
+    try:
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(instance))
+    except (Unresolvable, RecursionError) as exc:
+        message = f"The schema cannot be applied ({type(exc).__name__}): a $ref leads nowhere or to itself."
+        raise invalid("schema", message, "invalid_schema") from None
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path)
+    return f"does not match the schema{f' at /{where}' if where else ''}: {error.message}"
+
+
+def check_schema(schema: dict[str, Any] | None, example: Any) -> None:
+    if schema is None:
+        return
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path)
+        raise invalid("schema", f"Not a valid JSON Schema at /{where}: {exc.message}", "invalid_schema") from None
+    # Applied once now (to the example, or to {}), so a $ref that leads nowhere is refused here, not on every send.
+    problem = first_error(schema, {} if example is None else example)
+    if example is not None and problem is not None:
+        raise invalid("example", f"The example {problem}", "example_invalid")
+
+
+def get_event_type(name: str) -> EventType:
+    event_type = EventType.objects.filter(name=name).first()
+    if event_type is None:
+        raise not_found("event type", name)
+    return event_type
+
+
+@router.get("/event-types", response=responses({200: Page[EventTypeOut]}, 400), by_alias=True)
+def list_event_types(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
+    return paginate(EventType.objects.all(), query, event_type_out)
+
+
+@router.post("/event-types", response=responses({201: EventTypeOut}, 403, 409), by_alias=True)
+def create_event_type(
+    request: HttpRequest, body: EventTypeIn, idempotency_key: idempotency.KeyHeader = None
+) -> HttpResponse:
+    require_global(request)
+    check_schema(body.schema_, body.example)
+
+    def build() -> EventTypeOut:
+        event_type = EventType(
+            name=body.name,
+            description=body.description,
+            schema=body.schema_,
+            example=body.example,
+            deprecated=body.deprecated,
+        )
+        try:
+            with transaction.atomic():
+                event_type.save()
+        except IntegrityError:
+            raise conflict("already_exists", f"An event type named {body.name!r} exists.", "name") from None
+        return event_type_out(event_type)
+
+    return idempotency.create(request, idempotency_key, build)
+
+
+@router.get("/event-types/{name}", response=responses({200: EventTypeOut}, 404), by_alias=True)
+def get_event_type_view(request: HttpRequest, name: str) -> EventTypeOut:
+    return event_type_out(get_event_type(name))
+
+
+@router.patch("/event-types/{name}", response=responses({200: EventTypeOut}, 403, 404), by_alias=True)
+def update_event_type(request: HttpRequest, name: str, body: EventTypePatch) -> EventTypeOut:
+    require_global(request)
+    event_type = get_event_type(name)
+    changes = updates(body)
+    if "schema_" in changes:
+        changes["schema"] = changes.pop("schema_")
+    for field, value in changes.items():
+        setattr(event_type, field, value)
+    check_schema(event_type.schema, event_type.example)
+    event_type.save()
+    return event_type_out(event_type)
+
+
+@router.delete("/event-types/{name}", response=responses({204: None}, 403, 404))
+def delete_event_type(request: HttpRequest, name: str) -> Status[None]:
+    """Messages already sent keep their event type name."""
+    require_global(request)
+    get_event_type(name).delete()
+    return Status(204, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -73,6 +74,12 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[Gateway]:
+    with running_gateway(tmp_path) as gw:
+        yield gw
+
+
+@contextlib.contextmanager
+def running_gateway(tmp_path: Path, *extra: str) -> Iterator[Gateway]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     db = database_url(tmp_path)
@@ -87,7 +94,7 @@ def gateway(tmp_path: Path) -> Iterator[Gateway]:
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hookhub.server.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "hookhub.server.cli", "serve", "--port", str(port), *extra],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -9,10 +9,9 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field
-from referencing.exceptions import Unresolvable
 
 from hookhub.models import Delivery, Message
-from hookhub.outbound.publish import PayloadInvalid, send
+from hookhub.outbound.publish import PayloadInvalid, SchemaUnusable, send
 
 from . import idempotency
 from .auth import get_application
@@ -126,7 +125,7 @@ def create_message(
             )
         except PayloadInvalid as exc:
             raise payload_error(exc) from None
-        except (Unresolvable, RecursionError):
+        except SchemaUnusable:
             raise schema_unusable(body.event_type) from None
         return message_detail(message, application.uid)
 

@@ -15,4 +15,7 @@ SUBCOMMANDS = {
     "resend": "hookhub.cli.resend",
     "recover": "hookhub.cli.recover",
     "token": "hookhub.cli.token",
+    "portal-link": "hookhub.cli.portal_link",
+    "tail": "hookhub.cli.tail",
+    "demo-traffic": "hookhub.cli.demo",
 }

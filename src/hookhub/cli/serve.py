@@ -59,8 +59,16 @@ def web_command(options: dict[str, Any]) -> list[str]:
         sys.executable, "-m", "granian", "--interface", "wsgi", wsgi_target(),
         "--host", options["host"], "--port", str(options["port"]),
         "--workers", str(options["web_workers"]), "--blocking-threads", str(options["threads"]),
+        *static_args(),
         "--no-ws", "--log-level", "warning",
     ]  # fmt: skip
+
+
+def static_args() -> list[str]:
+    if not settings.STATIC_ROOT:
+        return []
+    route = "/" + str(settings.STATIC_URL).strip("/")
+    return ["--static-path-route", route, "--static-path-mount", str(settings.STATIC_ROOT)]
 
 
 def worker_command() -> list[str]:
@@ -127,6 +135,8 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     command.check(display_num_errors=False)
     if not options["no_migrate"]:
         call_command("migrate", interactive=False, verbosity=0)
+    if settings.STATIC_ROOT:  # the admin's, the portal's and the API docs' assets, served by granian itself
+        call_command("collectstatic", interactive=False, verbosity=0)
     base = f"http://{options['host']}:{options['port']}"
     supervisor = Supervisor(command, options)
     extra: list[list[str]] = []

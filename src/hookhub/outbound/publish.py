@@ -31,6 +31,10 @@ class PayloadInvalid(ValueError):
         super().__init__(f"Payload for {event_type!r} does not match its schema{where}: {error.message}")
 
 
+class SchemaUnusable(ImproperlyConfigured):
+    """An event type's stored JSON Schema cannot be applied (a ``$ref`` to nowhere, a reference loop)."""
+
+
 def subscribed(endpoint: Endpoint, event_type: str) -> bool:
     patterns: Iterable[str] = endpoint.event_types or ()
     return not endpoint.event_types or any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
@@ -42,7 +46,7 @@ def validate(event_type: str, payload: Any) -> None:
         try:
             error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(payload))
         except (jsonschema.exceptions.SchemaError, referencing.exceptions.Unresolvable, RecursionError) as exc:
-            raise ImproperlyConfigured(f"The JSON Schema of event type {event_type!r} is broken: {exc}") from None
+            raise SchemaUnusable(f"The JSON Schema of event type {event_type!r} is broken: {exc}") from None
         if error is not None:
             raise PayloadInvalid(event_type, error)
 

@@ -1,0 +1,194 @@
+"""Endpoint pages: the list, the add/edit form, and one endpoint with its controls and latest deliveries.
+
+Every action is a plain POST that redirects back to the endpoint (so it works without JavaScript); htmx posts the
+same form and swaps in the part of the page it changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Concatenate
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from hookhub.cli.endpoint import verification_key
+from hookhub.conf import conf
+from hookhub.models import Application, Delivery, Endpoint, Message
+from hookhub.outbound import deliveries
+
+from .access import portal_view
+from .forms import CHOSEN, EndpointForm
+from .pages import flash, health, should_poll, state, take_flash
+from .security import is_htmx
+
+TEST_EVENT = "hookhub.test"
+RECENT_DELIVERIES = 10
+
+
+def portal_action[**P](
+    view: Callable[Concatenate[HttpRequest, Application, P], HttpResponse],
+) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
+    """A state-changing portal view: POST only, CSRF-checked even where the project lacks the middleware."""
+    return require_POST(csrf_protect(portal_view(view)))
+
+
+def _endpoint(application: Application, endpoint_id: str) -> Endpoint:
+    return get_object_or_404(Endpoint, pk=endpoint_id, application=application)
+
+
+def _detail(endpoint: Endpoint) -> HttpResponse:
+    return redirect("hookhub_portal:endpoint", endpoint_id=endpoint.pk, permanent=False)
+
+
+@require_GET
+@portal_view
+def endpoint_list(request: HttpRequest, application: Application) -> HttpResponse:
+    endpoints = list(Endpoint.objects.filter(application=application).order_by("created_at"))
+    rows = [{"endpoint": e, "state": state(e), "health": health(e)} for e in endpoints]
+    return render(
+        request,
+        "hookhub/portal/endpoints.html",
+        {"application": application, "rows": rows, "nav": "endpoints"},
+    )
+
+
+def _form_page(request: HttpRequest, application: Application, endpoint: Endpoint | None) -> HttpResponse:
+    if request.method == "POST":
+        form = EndpointForm(request.POST, endpoint=endpoint)
+        if form.is_valid():
+            if endpoint is None:
+                saved = form.apply(Endpoint(application=application))
+                saved.save()
+                flash(request, "endpoint", "Endpoint created.")
+            else:
+                # Only the form's fields: the worker may have changed the endpoint's state meanwhile.
+                saved = form.apply(endpoint)
+                saved.save(update_fields=[*EndpointForm.MODEL_FIELDS, "updated_at"])
+                flash(request, "endpoint", "Changes saved.")
+            url = reverse("hookhub_portal:endpoint", kwargs={"endpoint_id": saved.pk})
+            if is_htmx(request):  # a full navigation, not a swap: the page changes
+                response = HttpResponse(status=200)
+                response["HX-Redirect"] = url
+                return response
+            return redirect(url)
+    else:
+        form = EndpointForm(endpoint=endpoint)
+    context = {
+        "application": application,
+        "endpoint": endpoint,
+        "form": form,
+        "selected": form.selected(),
+        "chosen_mode": form.events_mode() == CHOSEN,
+        "nav": "endpoints",
+    }
+    status = 422 if form.is_bound and form.errors else 200
+    return render(request, "hookhub/portal/endpoint_form.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@csrf_protect
+@portal_view
+def endpoint_create(request: HttpRequest, application: Application) -> HttpResponse:
+    return _form_page(request, application, None)
+
+
+@require_http_methods(["GET", "POST"])
+@csrf_protect
+@portal_view
+def endpoint_edit(request: HttpRequest, application: Application, endpoint_id: str) -> HttpResponse:
+    return _form_page(request, application, _endpoint(application, endpoint_id))
+
+
+def _detail_page(request: HttpRequest, application: Application, endpoint: Endpoint, **extra: Any) -> HttpResponse:
+    recent = list(
+        Delivery.objects.filter(endpoint=endpoint)
+        .select_related("message", "endpoint")
+        .order_by("-id")[:RECENT_DELIVERIES]
+    )
+    context = {
+        "application": application,
+        "endpoint": endpoint,
+        "state": state(endpoint),
+        "health": health(endpoint),
+        "recent": recent,
+        "poll": should_poll(recent),
+        "flash": take_flash(request),
+        "ed25519": endpoint.scheme == Endpoint.Scheme.ED25519,
+        "overlap_hours": f"{conf.SECRET_ROTATION_OVERLAP / 3600:g}",
+        "nav": "endpoints",
+        **extra,
+    }
+    return render(request, "hookhub/portal/endpoint.html", context)
+
+
+@require_GET
+@portal_view
+def endpoint_detail(request: HttpRequest, application: Application, endpoint_id: str) -> HttpResponse:
+    return _detail_page(request, application, _endpoint(application, endpoint_id))
+
+
+@portal_action
+def endpoint_enable(request: HttpRequest, application: Application, endpoint_id: str) -> HttpResponse:
+    endpoint = _endpoint(application, endpoint_id)
+    held = endpoint.deliveries.filter(status=Delivery.Status.PENDING).count()
+    deliveries.enable(endpoint)
+    if held:
+        flash(request, "status", f"Enabled. {held} held deliver{'y goes' if held == 1 else 'ies go'} out now.")
+    else:
+        flash(request, "status", "Enabled.")
+    return _detail(endpoint)
+
+
+@portal_action
+def endpoint_disable(request: HttpRequest, application: Application, endpoint_id: str) -> HttpResponse:
+    endpoint = _endpoint(application, endpoint_id)
+    deliveries.disable(endpoint, "Disabled in the portal.")
+    flash(request, "status", "Disabled. New events are held until you enable it again.")
+    return _detail(endpoint)
+
+
+@portal_action
+def endpoint_rotate_secret(request: HttpRequest, application: Application, endpoint_id: str) -> HttpResponse:
+    endpoint = _endpoint(application, endpoint_id)
+    deliveries.rotate_secret(endpoint)
+    hours = conf.SECRET_ROTATION_OVERLAP / 3600
+    flash(
+        request,
+        "secret",
+        f"Rotated. Deliveries are signed with the new key and, for {hours:g} more hours, with the old one too.",
+    )
+    return _detail(endpoint)
+
+
+@portal_action
+def endpoint_reveal_secret(request: HttpRequest, application: Application, endpoint_id: str) -> HttpResponse:
+    """The only response that shows a key: answered to a POST, never cached, never linked."""
+    endpoint = _endpoint(application, endpoint_id)
+    return _detail_page(request, application, endpoint, revealed_key=verification_key(endpoint))
+
+
+@portal_action
+def endpoint_send_test(request: HttpRequest, application: Application, endpoint_id: str) -> HttpResponse:
+    """One ``hookhub.test`` message with one delivery, to this endpoint only, whatever it subscribes to."""
+    endpoint = _endpoint(application, endpoint_id)
+    now = timezone.now()
+    payload = {
+        "type": TEST_EVENT,
+        "message": "A test event sent from the webhook portal.",
+        "endpoint_id": endpoint.pk,
+        "sent_at": now.isoformat(),
+    }
+    with transaction.atomic():
+        message = Message.objects.create(application=application, event_type=TEST_EVENT, payload=payload)
+        Delivery.objects.create(message=message, endpoint=endpoint, next_attempt_at=now)
+    if endpoint.enabled:
+        flash(request, "recent", f"Test event {message.pk} queued; it goes out in a moment.")
+    else:
+        flash(request, "recent", f"Test event {message.pk} queued; it is held until the endpoint is enabled.")
+    return _detail(endpoint)

@@ -1,0 +1,96 @@
+"""The endpoint form: URL, description and subscriptions, validated by the same rules as ``hookhub endpoint add``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.core.management import CommandError
+
+from hookhub.cli.endpoint import _url as check_url
+from hookhub.models import Endpoint, EventType
+
+ALL, CHOSEN = "all", "chosen"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One checkbox: a catalogue event type, or a pattern the endpoint already has (kept, never silently lost)."""
+
+    name: str
+    description: str = ""
+    example: str = ""
+    pattern: bool = False
+
+
+def choices_for(endpoint: Endpoint | None) -> list[Choice]:
+    current = set(endpoint.event_types if endpoint else [])
+    catalogue = [
+        Choice(e.name, e.description, json.dumps(e.example, indent=2) if e.example is not None else "")
+        for e in EventType.objects.order_by("name")
+        if not e.deprecated or e.name in current
+    ]
+    known = {c.name for c in catalogue}
+    extra = [Choice(name, pattern=True) for name in sorted(current - known)]
+    return catalogue + extra
+
+
+class EndpointForm(forms.Form):
+    MODEL_FIELDS = ("url", "description", "event_types")
+
+    url = forms.URLField(
+        max_length=2000,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/webhooks", "autocomplete": "url"}),
+    )
+    description = forms.CharField(
+        max_length=500, required=False, widget=forms.TextInput(attrs={"placeholder": "What this endpoint is for"})
+    )
+    events = forms.ChoiceField(choices=[(ALL, "All events"), (CHOSEN, "Only the events chosen below")], initial=ALL)
+    event_types = forms.MultipleChoiceField(required=False)
+
+    def __init__(self, *args: Any, endpoint: Endpoint | None = None, **kwargs: Any) -> None:
+        if endpoint is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "url": endpoint.url,
+                "description": endpoint.description,
+                "events": CHOSEN if endpoint.event_types else ALL,
+                "event_types": list(endpoint.event_types),
+            }
+        super().__init__(*args, **kwargs)
+        self.choices = choices_for(endpoint)
+        field = self.fields["event_types"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(c.name, c.name) for c in self.choices]
+
+    def clean_url(self) -> str:
+        value: str = self.cleaned_data["url"]
+        try:
+            return check_url(value)
+        except CommandError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("events") == CHOSEN and not cleaned.get("event_types") and "event_types" not in self.errors:
+            self.add_error("event_types", "Choose at least one event type, or subscribe to all events.")
+        return cleaned
+
+    def selected(self) -> set[str]:
+        """The checked boxes, as submitted or as initially set: what the template ticks."""
+        if self.is_bound:
+            return set(self.data.getlist("event_types")) if hasattr(self.data, "getlist") else set()
+        return set(self.initial.get("event_types", []))
+
+    def events_mode(self) -> str:
+        return str(self.data.get("events", ALL) if self.is_bound else self.initial.get("events", ALL))
+
+    def apply(self, endpoint: Endpoint) -> Endpoint:
+        data = self.cleaned_data
+        endpoint.url = data["url"]
+        endpoint.description = data["description"]
+        chosen = set(data["event_types"]) if data["events"] == CHOSEN else set()
+        endpoint.event_types = [c.name for c in self.choices if c.name in chosen]  # the page's order
+        return endpoint

@@ -1,0 +1,246 @@
+"""The portal in a real browser (Chromium, driven by Playwright) against a live server, a real HTTP sink and the
+real dispatcher: a customer adds an endpoint, sends a test event, and watches the attempt arrive.
+
+Missing Chromium or Playwright is a failure, not a skip: these tests are the only proof that the pages work in a
+browser, htmx and the Content-Security-Policy included. Screenshots go to docs/images/ with HOOKHUB_SCREENSHOTS=1
+(to refresh the documentation), else to a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from pytest_django.live_server_helper import LiveServer
+
+from hookhub.models import Application, Delivery, Endpoint, EventType
+from hookhub.outbound import deliveries
+from hookhub.outbound.dispatch import Dispatcher
+from hookhub.portal import portal_link
+from tests.sink import Sink, deliver, recorded
+
+from .conftest import make_delivery
+
+pytestmark = [
+    pytest.mark.urls("tests.portal.urls"),
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("outbound_settings"),
+]
+
+CHROMIUM = "/usr/bin/chromium"
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+WAIT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Playwright's sync API leaves its (paused) event loop registered as running on this thread, which Django's
+    # async-safety guard takes for async code calling the ORM. No coroutine runs while a test touches the
+    # database, so the guard is lifted, for this module only.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def problems() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, problems: list[str]) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, device_scale_factor=1)
+    page = context.new_page()
+
+    def on_console(message: ConsoleMessage) -> None:
+        # A form with errors is answered 422 on purpose, which Chromium reports as a failed load.
+        if message.type in ("error", "warning") and "status of 422" not in message.text:
+            problems.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.set_default_timeout(WAIT_MS)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Callable[[Page, str], None]:
+    folder = DOCS_IMAGES if os.environ.get("HOOKHUB_SCREENSHOTS") == "1" else tmp_path
+
+    def take(page: Page, name: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"portal-{name}.png"), full_page=True)
+
+    return take
+
+
+def deliver_in_thread(until: Callable[[Dispatcher], bool]) -> Dispatcher:
+    """The dispatcher runs its own event loop, which cannot nest in Playwright's: give it a thread."""
+
+    def run() -> Dispatcher:
+        try:
+            return deliver(until)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result(timeout=60)
+
+
+def catalogue() -> None:
+    EventType.objects.create(
+        name="invoice.paid",
+        description="An invoice was paid in full.",
+        example={"invoice": "in_1042", "amount": "99.00", "currency": "EUR"},
+    )
+    EventType.objects.create(
+        name="invoice.voided",
+        description="An invoice was voided before payment.",
+        example={"invoice": "in_1043"},
+    )
+    EventType.objects.create(name="customer.updated", description="A customer's details changed.")
+
+
+def history(application: Application) -> None:
+    """An older endpoint that failed and was disabled, so the pages show more than one state."""
+    old = Endpoint.objects.create(
+        application=application,
+        url="https://legacy.acme.example/hooks/billing",
+        description="Old billing service",
+        event_types=["invoice.*"],
+    )
+    for status in [Delivery.Status.SUCCEEDED] * 3 + [Delivery.Status.FAILED] * 2:
+        make_delivery(old, "invoice.paid", status, {"invoice": "in_1001", "amount": "12.00"})
+    deliveries.disable(old, "The endpoint answered 410 Gone.")
+    old.disabled_at = timezone.now() - timedelta(hours=3)
+    Endpoint.objects.filter(pk=old.pk).update(disabled_at=old.disabled_at)
+
+
+def test_customer_adds_an_endpoint_sends_a_test_event_and_sees_the_attempt(
+    live_server: LiveServer, page: Page, sink: Sink, shots: Callable[[Page, str], None], problems: list[str]
+) -> None:
+    application = Application.objects.create(uid="acme", name="Acme Corp")
+    catalogue()
+    history(application)
+
+    page.goto(live_server.url + portal_link(application, 10))
+    expect(page.get_by_role("heading", name="Endpoints")).to_be_visible()
+    expect(page.get_by_text("legacy.acme.example")).to_be_visible()
+
+    page.get_by_role("link", name="Add endpoint").click()
+    page.get_by_label("Endpoint URL").fill("ftp://files.acme.example/")
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.get_by_text("The URL must be http:// or https://")).to_be_visible()  # swapped in by htmx
+    page.get_by_label("Endpoint URL").fill(sink.url("/ok"))
+    page.get_by_label("Description").fill("Orders service")
+    page.get_by_label("Only the events chosen below").check()
+    page.get_by_role("checkbox", name="invoice.paid").check()
+    page.get_by_role("checkbox", name="invoice.voided").check()
+    page.get_by_text("Example payload").first.click()
+    expect(page.get_by_text('"in_1042"')).to_be_visible()
+    shots(page, "new-endpoint")
+    page.get_by_role("button", name="Add endpoint").click()
+
+    expect(page.get_by_text("Endpoint created.")).to_be_visible()
+    endpoint = Endpoint.objects.get(url=sink.url("/ok"))
+    assert page.url.endswith(f"/endpoints/{endpoint.pk}/")
+    assert endpoint.event_types == ["invoice.paid", "invoice.voided"]
+
+    page.get_by_role("button", name="Send test event").click()
+    recent = page.locator("#recent-deliveries")
+    expect(recent.get_by_text("Test event msg_")).to_be_visible()
+    expect(recent.get_by_text("Pending")).to_be_visible()
+
+    deliver_in_thread(recorded(1))
+    [received] = sink.to("/ok")
+    assert received.headers["webhook-id"].startswith("msg_")
+
+    # The recent deliveries refresh themselves (htmx polling) until nothing is about to change.
+    expect(recent.get_by_text("Succeeded")).to_be_visible()
+    expect(recent).not_to_have_attribute("hx-trigger", re.compile("every"))
+    page.get_by_role("button", name="Reveal").click()
+    expect(page.locator("#secret-value")).to_have_text(endpoint.secret)
+    page.get_by_role("link", name="Hide").click()
+    expect(page.locator("#secret-value")).to_have_count(0)
+    page.reload()  # a fresh look: the notices of earlier actions gone, the success rate recounted
+    expect(page.get_by_text("100%")).to_be_visible()
+    shots(page, "endpoint")
+
+    page.get_by_role("link", name="Delivery log").click()
+    log = page.locator("#delivery-log")
+    expect(log.get_by_text("hookhub.test")).to_be_visible()
+    page.get_by_label("Status").select_option("failed")
+    expect(log.get_by_text("hookhub.test")).to_have_count(0)
+    expect(page).to_have_url(re.compile(r"\?status=failed"))  # in the address, to share or reload
+    page.get_by_label("Status").select_option("")
+    expect(log.get_by_text("hookhub.test")).to_be_visible()
+    shots(page, "deliveries")
+
+    log.get_by_role("link", name="hookhub.test").click()
+    expect(page.get_by_role("heading", name="Attempt 1")).to_be_visible()
+    expect(page.get_by_text("HTTP 200")).to_be_visible()
+    expect(page.get_by_role("row", name="webhook-signature [redacted]")).to_be_visible()
+    shots(page, "attempt")
+
+    page.get_by_role("button", name="Resend").click()
+    expect(page.get_by_text("Queued to be sent again now.")).to_be_visible()
+    deliver_in_thread(recorded(1))
+    expect(page.get_by_role("heading", name="Attempt 2")).to_be_visible()  # the page refreshed itself
+
+    page.get_by_role("link", name="Endpoints").click()
+    expect(page.get_by_role("link", name=sink.url("/ok"))).to_be_visible()
+    shots(page, "endpoints")
+
+    assert problems == []  # no script error, no Content-Security-Policy violation
+
+
+def test_the_portal_works_with_javascript_off(
+    live_server: LiveServer, browser: Browser, sink: Sink, problems: list[str]
+) -> None:
+    application = Application.objects.create(uid="acme")
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    try:
+        page.goto(live_server.url + portal_link(application, 10))
+        page.get_by_role("link", name="Add endpoint").first.click()
+        page.get_by_label("Endpoint URL").fill("ftp://example.com/")
+        page.get_by_role("button", name="Add endpoint").click()
+        expect(page.get_by_text("The URL must be http:// or https://")).to_be_visible()  # the server's answer
+
+        page.get_by_label("Endpoint URL").fill(sink.url("/ok"))
+        page.get_by_role("button", name="Add endpoint").click()
+        expect(page.get_by_text("Endpoint created.")).to_be_visible()
+        page.get_by_role("button", name="Send test event").click()
+        expect(page.get_by_text("Test event msg_")).to_be_visible()
+
+        deliver_in_thread(recorded(1))
+        page.reload()
+        expect(page.get_by_text("Succeeded")).to_be_visible()
+        page.get_by_role("link", name="hookhub.test").click()
+        expect(page.get_by_role("heading", name="Attempt 1")).to_be_visible()
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
+    finally:
+        context.close()

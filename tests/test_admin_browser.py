@@ -1,0 +1,88 @@
+"""The admin in a real browser (Chromium, driven by Playwright): an operator signs in and reads what came in and
+what went out. Screenshots go to docs/images/ with HOOKHUB_SCREENSHOTS=1, else to a temporary directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+from playwright.sync_api import Browser, expect
+from pytest_django.live_server_helper import LiveServer
+
+from hookhub.models import Application, Attempt, Delivery, Endpoint, InboundMessage, Message, Source
+from tests.portal.test_browser import browser
+
+__all__ = ["browser"]  # the Chromium fixture, shared with the portal's browser tests
+
+pytestmark = pytest.mark.django_db(transaction=True)
+DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
+
+
+def seed() -> tuple[InboundMessage, Endpoint, Delivery]:
+    source = Source.objects.create(name="stripe", verifier="stripe", secrets=["whsec_x"])
+    now = timezone.now()
+    inbound = None
+    for n, status in enumerate(["processed", "processed", "failed", "pending"]):
+        inbound = InboundMessage.objects.create(
+            source=source,
+            received_at=now,
+            body=b'{"id": "evt_%d", "type": "invoice.paid", "data": {"amount": 4200}}' % n,
+            headers={"Stripe-Signature": "t=1,v1=...", "Content-Type": "application/json"},
+            payload={"id": f"evt_{n}", "type": "invoice.paid", "data": {"amount": 4200}},
+            content_type="application/json",
+            event_type="invoice.paid",
+            external_id=f"evt_{n}",
+            status=status,
+            attempts=1,
+            last_error="KeyError: 'customer'" if status == "failed" else "",
+        )
+    app = Application.objects.create(uid="acme", name="Acme")
+    endpoint = Endpoint.objects.create(application=app, url="https://acme.example.com/webhooks")
+    message = Message.objects.create(application=app, event_type="invoice.paid", payload={"id": "inv_1"})
+    delivery = Delivery.objects.create(
+        message=message, endpoint=endpoint, status="failed", attempts=1, last_status_code=500
+    )
+    Attempt.objects.create(
+        delivery=delivery,
+        created_at=now,
+        url=endpoint.url,
+        request_headers={"webhook-id": message.id, "webhook-signature": "[redacted]"},
+        response_status=500,
+        response_body='{"error": "database timeout"}',
+        duration_ms=182,
+    )
+    assert inbound is not None
+    return inbound, endpoint, delivery
+
+
+def test_an_operator_reads_the_admin(browser: Browser, live_server: LiveServer, tmp_path: Path) -> None:
+    shots = DOCS_IMAGES if os.environ.get("HOOKHUB_SCREENSHOTS") == "1" else tmp_path
+    User.objects.create_superuser("admin", "admin@example.com", "pw-for-tests")
+    inbound, endpoint, delivery = seed()
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw-for-tests")
+    page.click("input[type=submit]")
+    expect(page.locator("#site-name")).to_be_visible()
+
+    page.goto(f"{live_server.url}/admin/hookhub/inboundmessage/")
+    expect(page.get_by_text("evt_2")).to_be_visible()
+    page.screenshot(path=str(shots / "admin-inbound-messages.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/admin/hookhub/inboundmessage/{inbound.pk}/change/")
+    expect(page.get_by_text('"amount": 4200').first).to_be_visible()
+    page.screenshot(path=str(shots / "admin-inbound-message.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/admin/hookhub/endpoint/")
+    expect(page.get_by_text(endpoint.url).first).to_be_visible()
+    page.screenshot(path=str(shots / "admin-endpoints.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/admin/hookhub/delivery/{delivery.pk}/change/")
+    expect(page.get_by_text("database timeout").first).to_be_visible()
+    page.screenshot(path=str(shots / "admin-delivery.png"), full_page=True)
+    assert "whsec_" not in page.content()

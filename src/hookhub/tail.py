@@ -329,9 +329,12 @@ class _Feed:
         spans = [Q(pk__in=list(self.gaps))] if self.gaps else []
         if ids:
             spans.append(Q(pk__gt=self.last, pk__lte=ids[-1]))
-            missing = ids[-1] - self.last - len(ids)
-            if 0 < missing <= GAP_LIMIT - len(self.gaps):
-                holes = set(range(self.last + 1, ids[-1])).difference(ids)
+            room = GAP_LIMIT - len(self.gaps)
+            if room > 0 and ids[-1] - self.last > len(ids):
+                # A late commit sits just below the newest ids: watch the nearest holes (a sequence can be far
+                # ahead of an empty table, so the whole range may be much larger than the room).
+                lowest = max(self.last + 1, ids[-1] - room - len(ids))
+                holes = sorted(set(range(lowest, ids[-1])).difference(ids))[-room:]
                 self.gaps.update(dict.fromkeys(holes, now + GAP_GRACE))
             self.last = ids[-1]
         if not spans:

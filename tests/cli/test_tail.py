@@ -554,3 +554,23 @@ def test_records_are_made_from_rows_without_the_database() -> None:
         tail_module.format_line(final)
         == "2025-03-01T12:00:00.000+00:00 out #9 acme a.b msg_1 https://x/ 404 3ms failed"
     )
+
+
+def test_a_late_row_far_above_an_empty_tables_start_is_still_watched(stripe: Source) -> None:
+    from hookhub.tail import GAP_LIMIT
+
+    tail = Tail(Filters())
+    tail.start()
+    first = received(stripe, "first")
+    InboundMessage.objects.filter(pk=first.pk).delete()
+    for n in range(GAP_LIMIT + 5):  # ids the sequence hands out and that never show (rolled back, purged...)
+        InboundMessage.objects.filter(pk=received(stripe, f"gone-{n}").pk).delete()
+    late = received(stripe, "late")
+    fresh = received(stripe, "fresh")
+    InboundMessage.objects.filter(pk=late.pk).update(external_id="late")  # still there: it simply came first
+    late_row = InboundMessage.objects.get(pk=late.pk)
+    InboundMessage.objects.filter(pk=late.pk).delete()  # not yet visible when the tail reads
+    assert [r.external_id for r in tail.poll()[0]] == ["fresh"]
+    late_row.save(force_insert=True)  # now it commits, below the newest id
+    assert [r.external_id for r in tail.poll()[0]] == ["late"]
+    assert fresh.pk > late.pk

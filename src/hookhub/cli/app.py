@@ -50,5 +50,5 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     if options["action"] == "add":
         _add(command, options)
     elif options["action"] == "list":
-        for application in Application.objects.annotate(endpoint_count=Count("endpoints")):
+        for application in Application.objects.annotate(endpoint_count=Count("endpoints")).order_by("uid"):
             command.stdout.write(f"{application.uid}\t{application.name}\t{application.endpoint_count}")

@@ -1,0 +1,1 @@
+"""The seed receiver: the webhook view hookhub grew from (a token header, then everything inside the request)."""

@@ -1,0 +1,157 @@
+"""Sending: how fast one worker drains committed messages (vs a raw aiohttp sender and vs django-outbound-webhooks),
+and the latency from ``send()``'s commit to the sink at a tenth of that rate."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from typing import Any
+
+from bench.model import ScenarioResult, ratio
+from bench.proc import PYTHON, Child, child_env, run
+from bench.servers import Ctx, Server, sink, sink_stats
+
+from . import outbound
+from .outbound import Drain
+
+RAW = "raw aiohttp sender, 100 in flight (ceiling)"
+PEER = "django-outbound-webhooks 0.4 relay (peer)"
+HOOKHUB = "hookhub worker (1 process)"
+
+
+def _hookhub_drain(ctx: Ctx, box: Server, count: int, *, name: str, with_profile: bool = False) -> Drain:
+    db = outbound.database(ctx, name)
+    outbound.setup(ctx, db, [f"{box.base}/ok"])
+    outbound.send(ctx, db, count)
+    return outbound.drain(ctx, db, box, count, timeout=ctx.seconds(180, 30), with_profile=with_profile)
+
+
+def _raw(ctx: Ctx, box: Server, count: int) -> tuple[float, int]:
+    outbound.reset(box)
+    argv = [PYTHON, "-m", "bench.rawsend", "--url", f"{box.base}/raw", "--count", str(count), "--concurrency", "100"]
+    argv += ["--deadline", f"{ctx.seconds(120, 20):g}"]
+    ctx.recorder.add(argv)
+    run(argv, child_env(), timeout=ctx.seconds(180, 40))
+    stats = sink_stats(box)
+    n, first, last = outbound.count_under(stats, "/raw")
+    return ((n - 1) / (last - first) if last > first else 0.0), n
+
+
+def delivery_throughput(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
+    result = ScenarioResult("delivery-throughput", "Delivery: drain of committed messages vs a raw aiohttp sender")
+    count = ctx.count(20_000, 500)
+    box = sink(ctx, {})
+    try:
+        hook = _hookhub_drain(ctx, box, count, name="drain")
+        raw_rate, raw_n = _raw(ctx, box, count)
+        result.measure(
+            HOOKHUB, "deliveries/s", hook.rate, "req/s", messages=count, received=hook.received,
+            **{"first→last s": round(hook.seconds, 2), "worker start→last s": round(hook.from_start, 2)},
+        )  # fmt: skip
+        result.measure(RAW, "deliveries/s", raw_rate, "req/s", requests=raw_n)
+        check = result.check("hookhub ÷ raw aiohttp", ratio(hook.rate, raw_rate), 0.5)
+        if not hook.complete:
+            result.notes.append(f"The drain did not finish in time: {hook.received} of {count} arrived.")
+        shared["drain-rate"] = hook.rate
+        shared["drain"] = hook
+        if not check.met and not ctx.smoke:
+            profiled = _hookhub_drain(ctx, box, count // 2, name="drain-profiled", with_profile=True)
+            result.profile = f"py-spy on the worker during a second drain of {count // 2:,} messages:\n\n"
+            result.profile += profiled.profile
+    finally:
+        box.stop()
+    return result
+
+
+def delivery_peer(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
+    result = ScenarioResult("delivery-peer", "Delivery: hookhub vs django-outbound-webhooks (peer)")
+    try:
+        import django_outbound_webhooks  # noqa: F401
+    except ImportError:
+        result.skipped = "django-outbound-webhooks is not installed (`uv pip install 'django-outbound-webhooks==0.4.*'`)"
+        return result
+    count = ctx.count(20_000, 300)
+    window = ctx.seconds(60, 6)
+    box = sink(ctx, {})
+    try:
+        hook = shared.get("drain")
+        if hook is None:
+            hook = _hookhub_drain(ctx, box, count, name="drain")
+        url, data_dir = ctx.dbs.sqlite("peer", "peer")
+        env = ctx.dbs.env("peer", url, data_dir)
+        for args in (["setup", "--url", f"{box.base}/peer"], ["fire", "--count", str(count)]):
+            argv = [PYTHON, "-m", "bench.peer.tasks", *args]
+            ctx.recorder.add(argv, env)
+            run(argv, env, timeout=600, log=ctx.log("peer-tasks"))
+        outbound.reset(box)
+        argv = [PYTHON, "-m", "django", "deliver_events"]
+        ctx.recorder.add(argv, env)
+        relay = Child("peer-relay", argv, env, ctx.log("peer-relay"))
+        try:
+            stats, complete = outbound.wait_for(box, lambda s: s["total"] >= count, window, every=0.5)
+        finally:
+            relay.stop(grace=10)
+        n, first, last = outbound.count_under(stats, "/peer")
+        peer_rate = (n - 1) / (last - first) if last > first else 0.0
+        result.measure(HOOKHUB, "deliveries/s", hook.rate, "req/s", messages=count)
+        result.measure(PEER, "deliveries/s", peer_rate, "req/s", messages=count, received=n)
+        if not complete:
+            result.notes.append(
+                f"The peer's relay was stopped after {window:g} s with {n:,} of {count:,} delivered; its rate is "
+                "measured over what it delivered."
+            )
+        result.check("hookhub ÷ peer", ratio(hook.rate, peer_rate), 3.0)
+    finally:
+        box.stop()
+    return result
+
+
+def delivery_latency(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
+    result = ScenarioResult("delivery-latency", "Delivery latency (commit → received at the sink) at 10 % of drain rate")
+    box = sink(ctx, {})
+    try:
+        drain_rate = shared.get("drain-rate")
+        if drain_rate is None:
+            drain_rate = _hookhub_drain(ctx, box, ctx.count(5_000, 300), name="drain-for-latency").rate
+            result.notes.append("The drain rate was measured here (delivery-throughput did not run).")
+        rate = max(1.0, drain_rate / 10)
+        db = outbound.database(ctx, "latency")
+        outbound.setup(ctx, db, [f"{box.base}/lat/0"])
+        outbound.reset(box)
+        child = outbound.keep_worker(ctx, db)
+        try:
+            commits_file = ctx.run_dir / "latency-commits.json"
+            seconds = ctx.seconds(20, 3)
+            fed = db.task(
+                ctx, "feed", "--rate", f"{rate:.1f}", "--seconds", f"{seconds:g}", "--out", str(commits_file),
+                timeout=seconds + 60,
+            )  # fmt: skip
+            outbound.wait_for(box, lambda s: s["total"] >= fed["sent"], 15)
+            arrivals = sink_stats(box, ids=True)["arrivals"]
+        finally:
+            child.stop(grace=10)
+        commits = json.loads(commits_file.read_text())
+        assert isinstance(arrivals, dict)
+        latencies = sorted((arrivals[m] - t) * 1000 for m, t in commits.items() if m in arrivals)
+        missing = len(commits) - len(latencies)
+        p50, p99 = _percentile(latencies, 50), _percentile(latencies, 99)
+        result.measure(
+            HOOKHUB, "latency p50", p50, "ms", rate=f"{rate:.0f} msg/s", messages=len(commits),
+            p90=round(_percentile(latencies, 90), 1), p99=round(p99, 1), max=round(max(latencies, default=0), 1),
+            mean=round(statistics.fmean(latencies), 1) if latencies else 0, missing=missing,
+        )  # fmt: skip
+        result.check("p50 latency", p50, 50, higher_is_better=False, unit="ms")
+        result.check("p99 latency", p99, 250, higher_is_better=False, unit="ms")
+        if missing:
+            result.notes.append(f"{missing} messages had not arrived 15 s after the feed stopped.")
+        shared["latencies"] = latencies
+    finally:
+        box.stop()
+    return result
+
+
+def _percentile(sorted_values: list[float], pct: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(pct / 100 * len(sorted_values)) - 1))
+    return sorted_values[index]

@@ -1,0 +1,105 @@
+"""Growth and retention: the ingest rate as the inbound table grows to a million messages, then a purge of a million
+expired messages while webhooks keep arriving."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from typing import Any
+
+from bench import plots, wrk
+from bench.model import ScenarioResult, ratio
+from bench.proc import REPO, hookhub_cmd, task
+from bench.servers import Ctx
+
+from .ingest import CONNECTIONS, requests_file, start_gateway
+
+
+def _measure(ctx: Ctx, url: str, seconds: float) -> wrk.WrkResult:
+    reqs = requests_file(ctx)
+    wrk.run(url, reqs, seconds=ctx.seconds(2, 1), connections=CONNECTIONS)
+    return wrk.run(url, reqs, seconds=seconds, connections=CONNECTIONS, recorder=ctx.recorder)
+
+
+def growth_and_purge(ctx: Ctx, shared: dict[str, Any]) -> list[ScenarioResult]:
+    growth = ScenarioResult("growth", "Growth: ingest rate with 1,000,000 stored messages vs an empty table (SQLite)")
+    purge = ScenarioResult("purge", "Purge of 1,000,000 expired messages while ingesting (SQLite)")
+    total = ctx.count(1_000_000, 20_000)
+    steps = [0, total // 4, total // 2, total]
+    seconds = ctx.seconds(10, 2)
+    gw = start_gateway(ctx, "sqlite", "growth")
+    try:
+        points: list[tuple[int, wrk.WrkResult]] = []
+        filled = 0
+        for stored in steps:
+            if stored > filled:
+                args = ["fill-inbound", "--rows", str(stored - filled), "--days-old", "60"]
+                ctx.recorder.add(["python", "-m", "bench.tasks", *args], gw.env)
+                task(*args, env=gw.env, timeout=900, log=ctx.log("fill"))
+                filled = stored
+            points.append((stored, _measure(ctx, gw.url, seconds)))
+        for stored, r in points:
+            growth.measure(f"hookhub, {stored:,} stored", "verified+stored req/s", r.ok_per_s, "req/s", **r.summary())
+        empty, full = points[0][1], points[-1][1]
+        growth.check(f"rate at {total:,} ÷ rate empty", ratio(full.ok_per_s, empty.ok_per_s), 0.9)
+        growth.notes.append(
+            "The stored messages are inserted by one SQL statement per 100,000 rows (`bench.tasks fill-inbound`), "
+            "~1 KB each, received 60 days ago; webhooks arriving meanwhile add to them. Each point: 32 connections, "
+            f"{seconds:g} s."
+        )
+        image = plots.line(
+            "bench-growth.png", "Ingest rate as the inbound table grows (SQLite, 32 connections)",
+            "stored messages", "verified+stored req/s", {"hookhub": [(s, r.ok_per_s) for s, r in points]},
+        )  # fmt: skip
+        if image:
+            growth.plots.append(image)
+        _purge(ctx, purge, gw.env, gw.url, baseline=full, expired=total)
+    finally:
+        gw.stop()
+    return [growth, purge]
+
+
+def _purge(
+    ctx: Ctx, result: ScenarioResult, env: dict[str, str], url: str, *, baseline: wrk.WrkResult, expired: int
+) -> None:
+    """``hookhub purge`` (the command the worker's periodic job shares) against load in 5-second wrk slices."""
+    argv = hookhub_cmd("purge")
+    ctx.recorder.add(argv, env)
+    slice_seconds = ctx.seconds(5, 1)
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    slices: list[wrk.WrkResult] = []
+    deadline = started + ctx.seconds(240, 30)
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            slices.append(wrk.run(url, requests_file(ctx), seconds=slice_seconds, connections=CONNECTIONS))
+        out, _ = proc.communicate(timeout=max(1.0, deadline - time.monotonic() + 60))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    elapsed = time.monotonic() - started
+    found = re.search(r"Purged (\d+)", out or "")
+    deleted = int(found.group(1)) if found else 0
+    rows_per_s = deleted / elapsed if elapsed else 0.0
+    result.measure("hookhub purge", "rows deleted/s", rows_per_s, "rows/s", deleted=deleted, seconds=round(elapsed, 1))
+    if slices:
+        worst = max(slices, key=lambda r: r.p99_ms)
+        ok = sum(r.ok for r in slices)
+        span = sum(r.seconds for r in slices)
+        result.measure(
+            "hookhub ingest during the purge", "p99 (worst 5 s slice)", worst.p99_ms, "ms",
+            **{"2xx/s": round(ok / span, 1), "slices": len(slices), "5xx": sum(r.c5xx for r in slices)},
+        )  # fmt: skip
+        result.measure("hookhub ingest without purge", "p99", baseline.p99_ms, "ms", **{"2xx/s": baseline.ok_per_s})
+        result.check("purge rate", rows_per_s, 50_000, unit="rows/s")
+        result.check("ingest p99 during ÷ without purge", ratio(worst.p99_ms, baseline.p99_ms), 2.0, higher_is_better=False)
+    else:
+        result.check("purge rate", rows_per_s, 50_000, unit="rows/s")
+        result.notes.append("The purge finished before a load slice could run, so its effect on ingest is unmeasured.")
+    result.notes.append(
+        f"{expired:,} messages received 60 days ago (retention: 30 days) plus the recent ones ingested by the growth "
+        f"runs; `hookhub purge` runs while wrk posts in {slice_seconds:g} s slices until it exits. Rows/s counts its "
+        "whole run, process start included."
+    )

@@ -1,0 +1,156 @@
+"""Receiving: verified and stored webhooks per second at 32 connections (1 KB JSON, HMAC-SHA256 signed), hookhub
+against the seed receiver on the same database, and against a do-nothing view on the same server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import profile, wrk
+from bench.model import ScenarioResult, ratio
+from bench.proc import Child, task
+from bench.servers import Ctx, Server, baseline, granian_wsgi, worker
+
+CONNECTIONS = 32
+HOOKHUB = "hookhub (web + 1 worker)"
+WEB_ONLY = "hookhub, web only (diagnosis)"
+SEED = "seed receiver (baseline)"
+CEILING = "do-nothing view (ceiling)"
+
+
+@dataclass
+class Gateway:
+    """hookhub as ``hookhub serve`` runs it: the granian web command and ``hookhub worker``, started one by one so
+    that each pid is known."""
+
+    web: Server
+    worker: Child | None
+    env: dict[str, str]
+    path: str
+
+    @property
+    def url(self) -> str:
+        return self.web.base + self.path
+
+    def stop(self) -> None:
+        self.web.stop()
+        if self.worker is not None:
+            self.worker.stop()
+
+
+def database(ctx: Ctx, project: str, kind: str, name: str) -> tuple[str, Path]:
+    return ctx.dbs.postgres(project, name) if kind == "postgres" else ctx.dbs.sqlite(project, name)
+
+
+def start_gateway(ctx: Ctx, kind: str, name: str, *, workers: int = 1, url_suffix: str = "") -> Gateway:
+    url, data_dir = database(ctx, "hookhub", kind, name)
+    env = ctx.dbs.env("hookhub", url + url_suffix, data_dir, HOOKHUB_ALLOW_PRIVATE_DESTINATIONS="1")
+    source = task("add-source", "--secret", wrk.SECRET, env=env, log=ctx.log("add-source"))
+    ctx.recorder.add(["python", "-m", "bench.tasks", "add-source", "--secret", wrk.SECRET], env)
+    web = granian_wsgi(ctx, env, "hookhub.server.wsgi:application", "/healthz", name=f"{name}-web")
+    workers_started = worker(ctx, env, name=f"{name}-worker") if workers else None
+    return Gateway(web, workers_started, env, str(source["path"]))
+
+
+def requests_file(ctx: Ctx) -> Path:
+    path = ctx.run_dir / "requests.tsv"
+    if not path.exists():
+        wrk.write_requests(path)
+    return path
+
+
+def load(ctx: Ctx, url: str, *, profile_pid: int | None = None, tag: str = "") -> tuple[wrk.WrkResult, str]:
+    """A warm-up, then the measured run (optionally with py-spy on ``profile_pid``)."""
+    reqs = requests_file(ctx)
+    wrk.run(url, reqs, seconds=ctx.seconds(3, 1), connections=CONNECTIONS)
+    seconds = ctx.seconds(20, 2)
+    sampler = None
+    folded = ctx.run_dir / f"profile-{tag or 'ingest'}.txt"
+    if profile_pid is not None:
+        sampler = profile.start(profile_pid, seconds - 2, folded, ctx.recorder)
+    result = wrk.run(url, reqs, seconds=seconds, connections=CONNECTIONS, recorder=ctx.recorder)
+    profile.finish(sampler)
+    return result, (profile.summarize(folded) if sampler is not None else "")
+
+
+def record(result: ScenarioResult, system: str, r: wrk.WrkResult, **extra: Any) -> None:
+    result.measure(system, "verified+stored req/s", r.ok_per_s, "req/s", **r.summary(), **extra)
+
+
+def hookhub_run(ctx: Ctx, kind: str, *, workers: int = 1, with_profile: bool = False) -> tuple[wrk.WrkResult, str, int]:
+    gw = start_gateway(ctx, kind, f"ingest-{kind}-w{workers}", workers=workers)
+    try:
+        r, prof = load(ctx, gw.url, profile_pid=gw.web.child.pid if with_profile else None, tag=f"{kind}-{workers}")
+        stored = int(task("inbound-counts", env=gw.env)["total"])
+    finally:
+        gw.stop()
+    return r, prof, stored
+
+
+def seed_and_ceiling(ctx: Ctx, kind: str, *, ceiling: bool) -> tuple[wrk.WrkResult, wrk.WrkResult | None]:
+    url, data_dir = database(ctx, "baseline", kind, f"seed-{kind}")
+    server = baseline(ctx, ctx.dbs.env("baseline", url, data_dir), name=f"seed-{kind}")
+    try:
+        seed, _ = load(ctx, server.base + "/seed/webhook/")
+        top = load(ctx, server.base + "/ceiling/")[0] if ceiling else None
+    finally:
+        server.stop()
+    return seed, top
+
+
+def _ingest(ctx: Ctx, kind: str, target: float, result: ScenarioResult, shared: dict[str, Any]) -> None:
+    hook, _, stored = hookhub_run(ctx, kind)
+    seed, top = seed_and_ceiling(ctx, kind, ceiling=kind == "sqlite")
+    record(result, HOOKHUB, hook, **{"rows stored (incl. warm-up)": stored})
+    record(result, SEED, seed)
+    result.check(f"hookhub ÷ seed receiver ({kind})", ratio(hook.ok_per_s, seed.ok_per_s), target)
+    result.check("5xx responses", hook.c5xx, 0, higher_is_better=False, unit="")
+    result.check("p99 latency", hook.p99_ms, 150, higher_is_better=False, unit="ms")
+    shared[f"ingest-{kind}"] = hook
+    if top is not None:
+        shared["ceiling"] = top
+    # Diagnosis: the same gateway without its worker, to show what the worker's share of the database costs.
+    web_only, prof, _ = hookhub_run(ctx, kind, workers=0, with_profile=not ctx.smoke)
+    record(result, WEB_ONLY, web_only)
+    result.notes.append(
+        f"Without its worker the same web processes take {web_only.ok_per_s:,.0f} req/s "
+        f"({ratio(web_only.ok_per_s, seed.ok_per_s):.2f}× the seed receiver, p99 {web_only.p99_ms:.0f} ms)."
+    )
+    if prof:
+        result.profile = f"py-spy on the web processes (web only), {kind}:\n\n{prof}"
+    if hook.ok > stored:
+        result.notes.append(f"Only {stored} rows for {hook.ok} 2xx answers: some acknowledged webhooks were lost!")
+
+
+def ingest_sqlite(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
+    result = ScenarioResult("ingest-sqlite", "Ingest on SQLite vs the seed receiver")
+    _ingest(ctx, "sqlite", 2.0, result, shared)
+    return result
+
+
+def ingest_postgres(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
+    result = ScenarioResult("ingest-postgres", "Ingest on PostgreSQL vs the seed receiver")
+    if ctx.dbs.pg_url is None:
+        result.skipped = "no PostgreSQL server answered (set HOOKHUB_BENCH_DATABASE_URL)"
+        return result
+    _ingest(ctx, "postgres", 1.5, result, shared)
+    return result
+
+
+def ingest_ceiling(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
+    result = ScenarioResult("ingest-ceiling", "Ingest on SQLite vs a do-nothing view (ceiling)")
+    hook = shared.get("ingest-sqlite")
+    top = shared.get("ceiling")
+    if hook is None:
+        hook = hookhub_run(ctx, "sqlite")[0]
+        result.notes.append("hookhub measured here (ingest-sqlite did not run).")
+    else:
+        result.notes.append("hookhub's figure is the one measured by ingest-sqlite in this run.")
+    if top is None:
+        top = seed_and_ceiling(ctx, "sqlite", ceiling=True)[1]
+    assert top is not None
+    record(result, HOOKHUB, hook)
+    record(result, CEILING, top)
+    result.check("hookhub ÷ do-nothing view", ratio(hook.ok_per_s, top.ok_per_s), 0.5)
+    return result

@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=NAMES, metavar="NAME", help=f"Among: {', '.join(NAMES)}.")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--keep", action="store_true", help="Keep the run directory (logs, databases, profiles).")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        help="Minutes; scenarios not started by then are skipped (default: 25, or 1.5 with --smoke).",
+    )
     args = parser.parse_args(argv)
     if not wrk.available():
         parser.error("wrk is not installed (apt-get install wrk)")
@@ -45,8 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     results: list[ScenarioResult] = []
     started = time.monotonic()
     selected = [s for s in SCENARIOS if not args.only or set(s.names) & set(args.only)]
+    limit = 60 * (args.time_limit or (1.5 if args.smoke else 25.0))
     try:
         for scenario in selected:
+            if time.monotonic() - started > limit:
+                results += [ScenarioResult(n, n, skipped="the run's time limit was reached") for n in scenario.names]
+                continue
             recorder = Recorder(run_dir)
             ctx = Ctx(run_dir, args.smoke, dbs, recorder)
             t0 = time.monotonic()

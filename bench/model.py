@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+TIMES = "\u00d7"  # the multiplication sign of a ratio
 
 
 @dataclass
@@ -19,13 +22,13 @@ class Measurement:
 
 @dataclass
 class Check:
-    """One target of the issue, e.g. ``ingest ≥ 2.0× seed receiver``: the measured value and whether it is met."""
+    """One target of the issue (e.g. ingest at least twice the seed receiver's rate): the value, and if it is met."""
 
     label: str
     value: float
     target: float
     higher_is_better: bool = True
-    unit: str = "×"
+    unit: str = TIMES
 
     @property
     def met(self) -> bool:
@@ -34,11 +37,11 @@ class Check:
     @property
     def target_text(self) -> str:
         sign = "≥" if self.higher_is_better else "≤"
-        return f"{sign} {fmt(self.target)}{self.unit if self.unit == '×' else ' ' + self.unit}"
+        return f"{sign} {fmt(self.target)}{self.unit if self.unit == TIMES else ' ' + self.unit}"
 
     @property
     def value_text(self) -> str:
-        return f"{fmt(self.value)}{self.unit if self.unit == '×' else ' ' + self.unit}"
+        return f"{fmt(self.value)}{self.unit if self.unit == TIMES else ' ' + self.unit}"
 
 
 @dataclass
@@ -60,7 +63,9 @@ class ScenarioResult:
         self.measurements.append(m)
         return m
 
-    def check(self, label: str, value: float, target: float, *, higher_is_better: bool = True, unit: str = "×") -> Check:
+    def check(
+        self, label: str, value: float, target: float, *, higher_is_better: bool = True, unit: str = TIMES
+    ) -> Check:
         c = Check(label, value, target, higher_is_better, unit)
         self.checks.append(c)
         return c
@@ -68,8 +73,10 @@ class ScenarioResult:
 
 def fmt(value: float) -> str:
     """Three significant figures, thousands separated: 1,234 / 12.3 / 0.512."""
-    if value != value:  # NaN
+    if math.isnan(value):
         return "n/a"
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
     magnitude = abs(value)
     if magnitude >= 100:
         return f"{value:,.0f}"

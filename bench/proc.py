@@ -77,6 +77,14 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: be sent SIGTERM if the harness dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+
+
 class Child:
     """A started process with its log; ``stop()`` asks it to finish (SIGTERM), then ends its session."""
 
@@ -86,8 +94,15 @@ class Child:
         self.log = log
         with log.open("ab") as out:
             self.popen = subprocess.Popen(
-                argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO
+                argv,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=REPO,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads are running when children start
             )
+        self.stopped = False
         _LIVE.append(self)
 
     @property
@@ -98,13 +113,14 @@ class Child:
         return self.popen.poll() is None
 
     def stop(self, grace: float = 20.0) -> None:
+        if self.stopped:  # never signal a reaped pid again: it may belong to another process by now
+            return
+        self.stopped = True
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
         # Whatever is left of its session (a grandchild that outlived its parent) is ended by the session's id.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)
@@ -209,6 +225,7 @@ class Databases:
         self.run_dir = run_dir
         self.pg_url = pg_url
         self.templates: dict[str, Path | str] = {}
+        self.source_paths: dict[str, str] = {}  # "sqlite"/"postgres" → receive path of the source in the template
         self.pg_made: list[str] = []
         self.tag = f"{os.getpid()}_{int(time.time()) % 100000}"
 
@@ -231,19 +248,23 @@ class Databases:
             **extra,
         )
 
-    def _migrate(self, project: str, database_url: str, data_dir: Path) -> None:
+    def _migrate(self, project: str, database_url: str, data_dir: Path, kind: str) -> None:
         _, argv = self.PROJECTS[project]
         env = self.env(project, database_url, data_dir)
         run([PYTHON, *argv], env, timeout=180, log=self.run_dir / "setup.log")
-        if project == "hookhub":  # what `hookhub serve` would do at every start; done once here
-            run(hookhub_cmd("collectstatic", "--noinput", "--verbosity", "0"), env, timeout=120)
+        if project == "hookhub":
+            # The HMAC source every receive scenario posts to, made once in the template (copies keep its slug).
+            from .wrk import SECRET
+
+            answer = run([PYTHON, "-m", "bench.tasks", "add-source", "--secret", SECRET], env, timeout=120)
+            self.source_paths[kind] = json.loads(answer.strip().splitlines()[-1])["path"]
 
     def sqlite(self, project: str, name: str) -> tuple[str, Path]:
         """A fresh migrated SQLite database: (DATABASE_URL, data dir)."""
         template = self.run_dir / "templates" / f"{project}-sqlite"
         if project not in self.templates:
             template.mkdir(parents=True, exist_ok=True)
-            self._migrate(project, f"sqlite:///{template / 'db.sqlite3'}", template)
+            self._migrate(project, f"sqlite:///{template / 'db.sqlite3'}", template, "sqlite")
             self.templates[project] = template
         data_dir = self.run_dir / name
         if data_dir.exists():
@@ -261,7 +282,7 @@ class Databases:
             template = f"bench_{self.tag}_{project}_tpl"
             self._admin(f"CREATE DATABASE {template}")
             self.pg_made.append(template)
-            self._migrate(project, f"{base}/{template}", self.run_dir / "templates" / f"{project}-pg")
+            self._migrate(project, f"{base}/{template}", self.run_dir / "templates" / f"{project}-pg", "postgres")
             self.templates[key] = template
         database = f"bench_{self.tag}_{name.replace('-', '_')}"
         self._admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
@@ -270,6 +291,19 @@ class Databases:
         data_dir = self.run_dir / name
         data_dir.mkdir(parents=True, exist_ok=True)
         return f"{base}/{database}", data_dir
+
+    def count(self, database_url: str, table: str) -> int:
+        """Rows in ``table``, read directly (no Django start-up)."""
+        if database_url.startswith("sqlite:///"):
+            import sqlite3
+
+            with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite://"), timeout=30)) as conn:
+                return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        import psycopg
+
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(f"SELECT count(*) FROM {table}".encode()).fetchone()
+            return int(row[0]) if row else 0
 
     def _admin(self, sql: str) -> None:
         import psycopg

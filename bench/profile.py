@@ -56,8 +56,9 @@ def _short(frame: str) -> str:
     return f"{match['func']} ({path})"
 
 
-def summarize(folded: Path, *, top: int = 12, skip: tuple[str, ...] = ()) -> str:
-    """A markdown table of the functions with the most samples (inclusive) and the leaves (self)."""
+def summarize(folded: Path, *, top: int = 12, skip: tuple[str, ...] = (), own: str = "hookhub/") -> str:
+    """A markdown table: hookhub's own functions with the most samples under them (inclusive), and the functions
+    the samples were in (self, any code). Entry points that every stack shares are left out."""
     try:
         lines = folded.read_text(errors="replace").splitlines()
     except FileNotFoundError:
@@ -74,15 +75,15 @@ def summarize(folded: Path, *, top: int = 12, skip: tuple[str, ...] = ()) -> str
             continue
         count = int(count_text)
         total += count
-        for name in {_short(f) for f in frames}:
+        for name in {_short(f) for f in frames if own in f}:
             inclusive[name] += count
         leaf[_short(frames[-1])] += count
     if not total:
         return ""
-    rows = ["| inclusive | function | | self | leaf function |", "|---:|---|---|---:|---|"]
-    incl, self_ = inclusive.most_common(top * 3), leaf.most_common(top)
-    # Inclusive: skip the generic frames every stack has (the thread and server entry points) — they say nothing.
-    incl = [(n, c) for n, c in incl if c < total * 0.995][:top]
+    rows = ["| inclusive | hookhub function | | self | leaf function |", "|---:|---|---|---:|---|"]
+    entry_points = ("cli/", "management/", "worker.py)", "Worker.", "run (hookhub")
+    incl = [(n, c) for n, c in inclusive.most_common(top * 3) if not any(e in n for e in entry_points)][:top]
+    self_ = leaf.most_common(top)
     for i in range(max(len(incl), len(self_))):
         a = f"{100 * incl[i][1] / total:.1f} % | `{incl[i][0]}`" if i < len(incl) else " | "
         b = f"{100 * self_[i][1] / total:.1f} % | `{self_[i][0]}`" if i < len(self_) else " | "

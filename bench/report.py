@@ -68,7 +68,7 @@ def machine(pg_url: str | None) -> list[tuple[str, str]]:
     wrk_line = _command_output(["wrk", "--version"]).splitlines()
     commit = _command_output(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
     return [
-        ("CPU", f"{os.cpu_count()} × {_cpu()} (nproc {len(os.sched_getaffinity(0))})"),
+        ("CPU", f"{_cpu()}: {os.cpu_count()} CPUs, nproc {len(os.sched_getaffinity(0))}"),
         ("memory", _memory()),
         ("OS", f"{platform.system()} {platform.release()}"),
         ("Python", platform.python_version()),
@@ -99,13 +99,12 @@ def summary_rows(results: list[ScenarioResult]) -> list[str]:
     for r in results:
         status = _status(r)
         if status or not r.checks:
-            reason = r.skipped or (r.error.strip().splitlines() or ["error"])[-1] if status else "no check"
+            reason = (r.skipped or (r.error.strip().splitlines() or ["error"])[-1]) if status else "no check"
             rows.append(f"| [{r.name}](#{r.name}) | {status or 'n/a'}: {_cell(reason[:120])} | | | — |")
             continue
         for c in r.checks:
-            rows.append(
-                f"| [{r.name}](#{r.name}) | {c.label} | {c.value_text} | {c.target_text} | {'yes' if c.met else '**no**'} |"
-            )
+            met = "yes" if c.met else "**no**"
+            rows.append(f"| [{r.name}](#{r.name}) | {c.label} | {c.value_text} | {c.target_text} | {met} |")
     return rows
 
 

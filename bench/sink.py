@@ -63,8 +63,8 @@ def make_handler(counters: Counters, hang_seconds: float) -> Any:
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
         if request.method == "GET" and path == "/_stats":
-            body = json.dumps(counters.as_json(request.query.get("ids") == "1"))
-            return web.Response(text=body, content_type="application/json")
+            stats = json.dumps(counters.as_json(request.query.get("ids") == "1"))
+            return web.Response(text=stats, content_type="application/json")
         if request.method == "POST" and path == "/_reset":
             counters.reset()
             return web.Response(text="reset")

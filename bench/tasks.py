@@ -41,6 +41,10 @@ def _setup_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--app", default="bench")
     p.add_argument("--url", action="append", required=True, help="An endpoint URL; repeat for several.")
     p.add_argument("--copies", type=int, default=1, help="Endpoints per URL, each with its own path suffix /i.")
+    p.add_argument("--send", type=int, default=0, help="Then send this many messages (as the send task does).")
+    p.add_argument("--per-transaction", type=int, default=500)
+    p.add_argument("--size", type=int, default=1024)
+    p.add_argument("--offset", type=int, default=0)
 
 
 @task(_setup_args)
@@ -50,7 +54,11 @@ def setup_outbound(args: argparse.Namespace) -> Any:
     app, _ = Application.objects.get_or_create(uid=args.app, defaults={"name": args.app})
     urls = [f"{u}/{i}" if args.copies > 1 else u for u in args.url for i in range(args.copies)]
     endpoints = Endpoint.objects.bulk_create([Endpoint(application=app, url=u) for u in urls])
-    return {"application": app.uid, "endpoints": [e.pk for e in endpoints]}
+    answer: dict[str, Any] = {"application": app.uid, "endpoints": [e.pk for e in endpoints]}
+    if args.send:
+        args.count = args.send
+        answer["sent"] = send(args)
+    return answer
 
 
 def _send_args(p: argparse.ArgumentParser) -> None:
@@ -180,7 +188,7 @@ def fill_inbound(args: argparse.Namespace) -> Any:
                        '127.0.0.1', 'processed', 1, NULL, '', NULL, now(), NULL, '', ''
                 FROM (SELECT g, jsonb_build_object('id', 'evt_' || g, 'type', 'invoice.paid', 'pad', %s::text) AS p
                       FROM generate_series(%s, %s) AS g) AS s
-            """  # noqa: S608 - the table name is the model's
+            """
             params: list[Any] = [source_id, args.days_old, pad, done + 1, done + n]
         else:
             sql = f"""
@@ -190,7 +198,7 @@ def fill_inbound(args: argparse.Namespace) -> Any:
                        CAST(p AS BLOB), '{{}}', p, 'application/json', 'invoice.paid', NULL, '127.0.0.1',
                        'processed', 1, NULL, '', NULL, strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now'), NULL, '', ''
                 FROM (SELECT g, json_object('id', 'evt_' || g, 'type', 'invoice.paid', 'pad', %s) AS p FROM c)
-            """  # noqa: S608 - the table name is the model's
+            """
             params = [done + 1, done + n, source_id, f"-{args.days_old} days", pad]
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -1,4 +1,4 @@
-"""wrk, the load generator: signed POSTs of ~1 KB JSON bodies, bounded by ``--duration``, parsed into a ``WrkResult``."""
+"""wrk, the load generator: signed POSTs of ~1 KB JSON bodies, bounded in time, parsed into a ``WrkResult``."""
 
 from __future__ import annotations
 

@@ -22,3 +22,5 @@ INSTALLED_APPS = [
 _DATA_DIR = Path(os.environ.get("HOOKHUB_DATA_DIR", "/tmp/hookhub-bench-peer"))
 DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL", ""), _DATA_DIR / "db.sqlite3")}
 DJANGO_OUTBOUND_WEBHOOKS = {"ALLOW_PRIVATE_ADDRESSES": True}  # the sink is on 127.0.0.1
+# The payload nests a dict: its README's "nested event payloads need the decode half of the codec".
+DJANGO_DOMAIN_EVENTS = {"CODEC": "django_domain_events.codecs.dacite_codec.DaciteCodec"}

@@ -37,7 +37,7 @@ def main() -> None:
     while done < args.count:
         with transaction.atomic():
             for n in range(done, min(args.count, done + args.per_transaction)):
-                fire_event(InvoicePaid(**payload(n)))
+                fire_event(InvoicePaid.from_payload(payload(n)))
         done = min(args.count, done + args.per_transaction)
     print(json.dumps({"fired": done, "seconds": time.perf_counter() - started}))
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import profile, wrk
-from bench.model import ScenarioResult, ratio
-from bench.proc import Child, task
+from bench.model import TIMES, ScenarioResult, ratio
+from bench.proc import Child
 from bench.servers import Ctx, Server, baseline, granian_wsgi, worker
 
 CONNECTIONS = 32
@@ -27,6 +27,7 @@ class Gateway:
     web: Server
     worker: Child | None
     env: dict[str, str]
+    database_url: str
     path: str
 
     @property
@@ -46,11 +47,10 @@ def database(ctx: Ctx, project: str, kind: str, name: str) -> tuple[str, Path]:
 def start_gateway(ctx: Ctx, kind: str, name: str, *, workers: int = 1, url_suffix: str = "") -> Gateway:
     url, data_dir = database(ctx, "hookhub", kind, name)
     env = ctx.dbs.env("hookhub", url + url_suffix, data_dir, HOOKHUB_ALLOW_PRIVATE_DESTINATIONS="1")
-    source = task("add-source", "--secret", wrk.SECRET, env=env, log=ctx.log("add-source"))
     ctx.recorder.add(["python", "-m", "bench.tasks", "add-source", "--secret", wrk.SECRET], env)
     web = granian_wsgi(ctx, env, "hookhub.server.wsgi:application", "/healthz", name=f"{name}-web")
     workers_started = worker(ctx, env, name=f"{name}-worker") if workers else None
-    return Gateway(web, workers_started, env, str(source["path"]))
+    return Gateway(web, workers_started, env, url, ctx.dbs.source_paths[kind])
 
 
 def requests_file(ctx: Ctx) -> Path:
@@ -60,18 +60,28 @@ def requests_file(ctx: Ctx) -> Path:
     return path
 
 
-def load(ctx: Ctx, url: str, *, profile_pid: int | None = None, tag: str = "") -> tuple[wrk.WrkResult, str]:
-    """A warm-up, then the measured run (optionally with py-spy on ``profile_pid``)."""
+def load(ctx: Ctx, url: str) -> wrk.WrkResult:
+    """A warm-up (not in smoke runs), then the measured run."""
     reqs = requests_file(ctx)
-    wrk.run(url, reqs, seconds=ctx.seconds(3, 1), connections=CONNECTIONS)
-    seconds = ctx.seconds(20, 2)
-    sampler = None
-    folded = ctx.run_dir / f"profile-{tag or 'ingest'}.txt"
-    if profile_pid is not None:
-        sampler = profile.start(profile_pid, seconds - 2, folded, ctx.recorder)
-    result = wrk.run(url, reqs, seconds=seconds, connections=CONNECTIONS, recorder=ctx.recorder)
-    profile.finish(sampler)
-    return result, (profile.summarize(folded) if sampler is not None else "")
+    if not ctx.smoke:
+        wrk.run(url, reqs, seconds=3, connections=CONNECTIONS)
+    return wrk.run(url, reqs, seconds=ctx.seconds(20, 1), connections=CONNECTIONS, recorder=ctx.recorder)
+
+
+def profiled_load(ctx: Ctx, url: str, processes: dict[str, int], seconds: float = 10) -> str:
+    """Another run, after the measured one, with py-spy on each of ``processes`` (label → pid): their summaries."""
+    samplers = {
+        label: (profile.start(pid, seconds - 2, ctx.run_dir / f"profile-{pid}.txt", ctx.recorder), pid)
+        for label, pid in processes.items()
+    }
+    wrk.run(url, requests_file(ctx), seconds=seconds, connections=CONNECTIONS)
+    parts = []
+    for label, (sampler, pid) in samplers.items():
+        profile.finish(sampler)
+        summary = profile.summarize(ctx.run_dir / f"profile-{pid}.txt")
+        if summary:
+            parts.append(f"py-spy on {label}, during another {seconds:g} s run:\n\n{summary}")
+    return "\n\n".join(parts)
 
 
 def record(result: ScenarioResult, system: str, r: wrk.WrkResult, **extra: Any) -> None:
@@ -79,10 +89,17 @@ def record(result: ScenarioResult, system: str, r: wrk.WrkResult, **extra: Any) 
 
 
 def hookhub_run(ctx: Ctx, kind: str, *, workers: int = 1, with_profile: bool = False) -> tuple[wrk.WrkResult, str, int]:
+    """hookhub's figure; with ``with_profile``, then a profile of its web processes and its worker."""
     gw = start_gateway(ctx, kind, f"ingest-{kind}-w{workers}", workers=workers)
     try:
-        r, prof = load(ctx, gw.url, profile_pid=gw.web.child.pid if with_profile else None, tag=f"{kind}-{workers}")
-        stored = int(task("inbound-counts", env=gw.env)["total"])
+        r = load(ctx, gw.url)
+        stored = ctx.dbs.count(gw.database_url, "hookhub_inboundmessage")
+        prof = ""
+        if with_profile:
+            processes = {"the web processes (granian and its workers)": gw.web.child.pid}
+            if gw.worker is not None:
+                processes["the worker"] = gw.worker.pid
+            prof = profiled_load(ctx, gw.url, processes)
     finally:
         gw.stop()
     return r, prof, stored
@@ -92,33 +109,34 @@ def seed_and_ceiling(ctx: Ctx, kind: str, *, ceiling: bool) -> tuple[wrk.WrkResu
     url, data_dir = database(ctx, "baseline", kind, f"seed-{kind}")
     server = baseline(ctx, ctx.dbs.env("baseline", url, data_dir), name=f"seed-{kind}")
     try:
-        seed, _ = load(ctx, server.base + "/seed/webhook/")
-        top = load(ctx, server.base + "/ceiling/")[0] if ceiling else None
+        seed = load(ctx, server.base + "/seed/webhook/")
+        top = load(ctx, server.base + "/ceiling/") if ceiling else None
     finally:
         server.stop()
     return seed, top
 
 
 def _ingest(ctx: Ctx, kind: str, target: float, result: ScenarioResult, shared: dict[str, Any]) -> None:
-    hook, _, stored = hookhub_run(ctx, kind)
+    hook, prof, stored = hookhub_run(ctx, kind, with_profile=not ctx.smoke)
     seed, top = seed_and_ceiling(ctx, kind, ceiling=kind == "sqlite")
     record(result, HOOKHUB, hook, **{"rows stored (incl. warm-up)": stored})
     record(result, SEED, seed)
     result.check(f"hookhub ÷ seed receiver ({kind})", ratio(hook.ok_per_s, seed.ok_per_s), target)
-    result.check("5xx responses", hook.c5xx, 0, higher_is_better=False, unit="")
+    result.check("5xx responses", hook.c5xx, 0, higher_is_better=False, unit="responses")
     result.check("p99 latency", hook.p99_ms, 150, higher_is_better=False, unit="ms")
     shared[f"ingest-{kind}"] = hook
     if top is not None:
         shared["ceiling"] = top
+    if ctx.smoke:
+        return
     # Diagnosis: the same gateway without its worker, to show what the worker's share of the database costs.
-    web_only, prof, _ = hookhub_run(ctx, kind, workers=0, with_profile=not ctx.smoke)
+    web_only, _, _ = hookhub_run(ctx, kind, workers=0)
     record(result, WEB_ONLY, web_only)
     result.notes.append(
         f"Without its worker the same web processes take {web_only.ok_per_s:,.0f} req/s "
-        f"({ratio(web_only.ok_per_s, seed.ok_per_s):.2f}× the seed receiver, p99 {web_only.p99_ms:.0f} ms)."
+        f"({ratio(web_only.ok_per_s, seed.ok_per_s):.2f}{TIMES} the seed receiver, p99 {web_only.p99_ms:.0f} ms)."
     )
-    if prof:
-        result.profile = f"py-spy on the web processes (web only), {kind}:\n\n{prof}"
+    result.profile = prof
     if hook.ok > stored:
         result.notes.append(f"Only {stored} rows for {hook.ok} 2xx answers: some acknowledged webhooks were lost!")
 

@@ -21,8 +21,7 @@ def memory(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
     samples: list[tuple[int, float]] = []
     try:
         db = outbound.database(ctx, "memory")
-        outbound.setup(ctx, db, [f"{box.base}/m"], copies=10)
-        outbound.send(ctx, db, total // 10, per_transaction=1000)
+        outbound.setup(ctx, db, [f"{box.base}/m"], copies=10, send=total // 10, per_transaction=1000)
         outbound.reset(box)
         child = worker(ctx, db.env, name="memory-worker")
         deadline = time.monotonic() + ctx.seconds(300, 30)
@@ -42,7 +41,9 @@ def memory(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
     at_early = next((mb for n, mb in samples if n >= early), float("nan"))
     reached, at_end = samples[-1]
     result.measure(f"hookhub worker after {early:,}", "RSS", at_early, "MiB")
-    result.measure(f"hookhub worker after {reached:,}", "RSS", at_end, "MiB", peak=round(max(mb for _, mb in samples), 1))
+    result.measure(
+        f"hookhub worker after {reached:,}", "RSS", at_end, "MiB", peak=round(max(mb for _, mb in samples), 1)
+    )
     result.check(f"RSS after {total:,} ÷ after {early:,}", ratio(at_end, at_early), 1.2, higher_is_better=False)
     if reached < total:
         result.notes.append(f"Only {reached:,} of {total:,} deliveries were made before the deadline.")

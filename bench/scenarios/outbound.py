@@ -30,8 +30,20 @@ def database(ctx: Ctx, name: str) -> Outbound:
     return Outbound(ctx.dbs.env("hookhub", url, data_dir, HOOKHUB_ALLOW_PRIVATE_DESTINATIONS="1"), name)
 
 
-def setup(ctx: Ctx, db: Outbound, urls: list[str], *, app: str = "bench", copies: int = 1) -> list[str]:
+def setup(
+    ctx: Ctx,
+    db: Outbound,
+    urls: list[str],
+    *,
+    app: str = "bench",
+    copies: int = 1,
+    send: int = 0,
+    per_transaction: int = 500,
+) -> list[str]:
+    """Endpoints on ``urls`` for application ``app``; then ``send`` messages made with ``hookhub.send()``."""
     args = ["--app", app, "--copies", str(copies)]
+    if send:
+        args += ["--send", str(send), "--per-transaction", str(per_transaction)]
     for url in urls:
         args += ["--url", url]
     return list(db.task(ctx, "setup-outbound", *args)["endpoints"])
@@ -81,7 +93,14 @@ class Drain:
 
 
 def drain(
-    ctx: Ctx, db: Outbound, sink: Server, expected: int, *, timeout: float, prefix: str = "/", with_profile: bool = False
+    ctx: Ctx,
+    db: Outbound,
+    sink: Server,
+    expected: int,
+    *,
+    timeout: float,
+    prefix: str = "/",
+    with_profile: bool = False,
 ) -> Drain:
     """Start one worker on a database full of due deliveries; wait until the sink has ``expected`` of them."""
     reset(sink)
@@ -96,7 +115,7 @@ def drain(
         stats, complete = wait_for(sink, lambda s: count_under(s, prefix)[0] >= expected, timeout)
     finally:
         profile.finish(sampler)
-        child.stop(grace=10)
+        child.stop(grace=3)
     n, first, last = count_under(stats, prefix)
     prof = profile.summarize(folded) if sampler is not None else ""
     return Drain(n, last - first, last - started, complete, prof)

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from hookhub import receiver, signals
-from hookhub.inbound.processing import claim, process, process_batch, retry_delay
+from hookhub.inbound.processing import _finish_idle, claim, process, process_batch, retry_delay
 from hookhub.models import InboundMessage, Source
 
 from .conftest import MakeMessage
@@ -127,6 +128,55 @@ def test_message_without_handlers_is_processed(make_message: MakeMessage) -> Non
     process_batch("worker-a")
 
     assert reload(message).status == Status.PROCESSED
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("idle", [3, 30])
+def test_messages_with_nothing_to_run_are_finished_together(make_message: MakeMessage, idle: int) -> None:
+    calls: list[int] = []
+    receiver("stripe", "invoice.paid")(lambda m, p: calls.append(m.pk))
+    handled = [make_message() for _ in range(2)]
+    nobody = [make_message(event_type="nobody.listens") for _ in range(idle)]
+
+    with CaptureQueriesContext(connection) as queries:
+        assert process_batch("worker-a", limit=100) == idle + 2
+
+    assert sorted(calls) == sorted(m.pk for m in handled)
+    for message in handled + nobody:
+        row = reload(message)
+        assert row.status == Status.PROCESSED
+        assert row.processed_at is not None
+        assert (row.locked_by, row.locked_until, row.next_attempt_at) == ("", None, None)
+    writes = [q for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("UPDATE")]
+    # The claim (2 statements), then per handled message a renew and a finish; the idle ones share one UPDATE.
+    assert len(writes) == 2 + 2 * len(handled) + 1
+
+
+@pytest.mark.django_db
+def test_a_message_processing_receiver_sees_every_message(make_message: MakeMessage) -> None:
+    seen: list[int] = []
+
+    def on_processing(sender: Any, message: InboundMessage, **kwargs: Any) -> None:
+        seen.append(message.pk)
+
+    message = make_message(event_type="nobody.listens")
+    signals.message_processing.connect(on_processing)
+    try:
+        process_batch("worker-a")
+    finally:
+        signals.message_processing.disconnect(on_processing)
+    assert seen == [message.pk]
+
+
+@pytest.mark.django_db
+def test_an_idle_message_whose_lease_was_taken_over_is_left_to_the_new_owner(make_message: MakeMessage) -> None:
+    message = make_message(event_type="nobody.listens")
+    claimed = claim("worker-a", 10)
+    InboundMessage.objects.filter(pk=message.pk).update(locked_by="worker-b")  # worker-a's lease expired meanwhile
+
+    assert _finish_idle(claimed, "worker-a") == 0
+    row = reload(message)
+    assert (row.status, row.locked_by) == (Status.PROCESSING, "worker-b")
 
 
 @pytest.mark.django_db

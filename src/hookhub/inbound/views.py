@@ -21,7 +21,7 @@ from hookhub import signals
 from hookhub.conf import conf
 from hookhub.models import InboundMessage
 
-from . import ratelimit, sources
+from . import groupcommit, ratelimit, sources
 from .parsing import parse_body, redact_headers
 from .verifiers import InvalidPayload, Reply, VerificationError, WebhookRequest
 
@@ -133,14 +133,27 @@ def receive(request: HttpRequest, slug: str) -> HttpResponse:
     return _store(source, webhook_request)
 
 
-def _insert(message: InboundMessage) -> None:
-    """One INSERT. Inside a caller's transaction (tests, ATOMIC_REQUESTS elsewhere) a savepoint keeps a duplicate's
-    IntegrityError from breaking it; in autocommit the statement is its own transaction."""
-    if connection.in_atomic_block:
+def _insert(message: InboundMessage) -> bool:
+    """One INSERT; returns ``False`` for a duplicate external id (a provider's retry of a stored message).
+
+    In autocommit (a web server) the row goes through the group committer: requests that arrive together share one
+    transaction and one fsync, and each is answered only once its row is durable. Inside a caller's transaction
+    (tests, ``ATOMIC_REQUESTS`` elsewhere) it is a plain INSERT, under a savepoint so that a duplicate's
+    IntegrityError does not break that transaction.
+    """
+    if not connection.in_atomic_block:
+        return groupcommit.committer.store(message) is groupcommit.Outcome.STORED
+    try:
         with transaction.atomic():
             message.save(force_insert=True)
-    else:
-        message.save(force_insert=True)
+    except IntegrityError:
+        if (
+            message.external_id
+            and InboundMessage.objects.filter(source_id=message.source_id, external_id=message.external_id).exists()
+        ):
+            return False
+        raise
+    return True
 
 
 def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpResponse:
@@ -173,15 +186,8 @@ def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpRespons
     if message.external_id:
         message.external_id = message.external_id[:255]
     try:
-        _insert(message)
-    except IntegrityError:
-        if (
-            message.external_id
-            and InboundMessage.objects.filter(source_id=source.id, external_id=message.external_id).exists()
-        ):
+        if not _insert(message):
             return _text("Duplicate delivery, already received.", 200)
-        logger.exception("hookhub: could not store an inbound message")
-        return _text("Temporarily unavailable, retry later.", 503, Retry_After="5")
     except DatabaseError:
         logger.exception("hookhub: database unavailable while storing an inbound message")
         return _text("Temporarily unavailable, retry later.", 503, Retry_After="5")

@@ -2,7 +2,8 @@
 
 SQLite: WAL (readers never block the writer), a busy timeout (writers queue instead of failing), ``IMMEDIATE``
 transactions (a read-then-write transaction takes the write lock up front, so it cannot deadlock into "database is
-locked"), ``synchronous=FULL`` (an acknowledged webhook survives a power cut). PostgreSQL and SQLite both keep
+locked"), ``synchronous=FULL`` (an acknowledged webhook survives a power cut), and hookhub's backend, which queues write
+transactions on a lock file so that waiting writers are woken at once rather than polling. PostgreSQL and SQLite both keep
 connections open between requests (``CONN_MAX_AGE``) with health checks.
 """
 
@@ -23,6 +24,10 @@ SQLITE_INIT = (
 )
 
 
+# Django's SQLite backend with writers queued on a lock file instead of SQLite's sleeping busy handler.
+SQLITE_ENGINE = "hookhub.db.backends.sqlite3"
+
+
 def sqlite_options() -> dict[str, Any]:
     return {"init_command": SQLITE_INIT, "transaction_mode": "IMMEDIATE", "timeout": 20}
 
@@ -33,5 +38,6 @@ def database_from_url(url: str, default_sqlite_path: Path) -> dict[str, Any]:
         url = f"sqlite:///{default_sqlite_path}"
     config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True))
     if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["ENGINE"] = SQLITE_ENGINE
         config["OPTIONS"] = {**sqlite_options(), **config.get("OPTIONS", {})}
     return config

@@ -1,0 +1,132 @@
+"""Group commit for the receive view: the rows of requests that arrive together are written by one transaction.
+
+A durable commit is the expensive part of receiving a webhook: an fsync of the WAL on SQLite (``synchronous=FULL``),
+a WAL flush and a round trip on PostgreSQL, and on SQLite commits are serialized by one write lock whose waiters
+poll with growing sleeps. So the request threads of a web process take turns as *leader*: the leader writes every
+row that is waiting (one multi-row INSERT, one commit) while the others queue behind it; when it is done, each of
+them has its answer, and one of those that arrived meanwhile leads the next round. Nobody waits on a timer: an idle
+server commits each request on its own, a busy one commits many per fsync.
+
+Each request is still answered only after its own row is durable, so nothing acknowledged is ever lost. A
+duplicate external id (a provider retrying) makes the multi-row INSERT fail as a whole; the round then writes its
+rows one at a time so the duplicate, and only it, is answered as one. A database error fails the whole round: every
+request in it answers 503, and the sender retries.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.db import DatabaseError, IntegrityError, transaction
+
+from hookhub.models import InboundMessage
+
+MAX_ROWS = 256  # per round; a round holds SQLite's write lock, so keep it short
+
+
+class Outcome(StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(eq=False)
+class _Pending:
+    message: InboundMessage
+    done: bool = False
+    outcome: Outcome | None = None
+    error: DatabaseError | None = None
+
+
+class GroupCommitter:
+    """One per web process; safe for any number of request threads, each with its own database connection."""
+
+    def __init__(self, max_rows: int = MAX_ROWS) -> None:
+        self.max_rows = max_rows
+        self._cond = threading.Condition()
+        self._queue: list[_Pending] = []  # rows not yet taken by a leader
+        self._leading = False
+        self.rounds = 0  # transactions that wrote rows (tests read these)
+        self.rows = 0
+
+    def store(self, message: InboundMessage) -> Outcome:
+        """Insert ``message`` durably (in autocommit); returns whether it was stored or was a duplicate.
+
+        Raises the ``DatabaseError`` of its round when the database failed; nothing of that round was kept.
+        """
+        pending = _Pending(message)
+        with self._cond:
+            self._queue.append(pending)
+            while self._leading and not pending.done:
+                self._cond.wait()
+            if pending.done:  # a leader wrote it
+                return _result(pending)
+            self._leading = True  # not done, so still queued: lead until it is written
+        try:
+            while not pending.done:
+                with self._cond:
+                    batch, self._queue = self._queue[: self.max_rows], self._queue[self.max_rows :]
+                try:
+                    _write(batch)
+                finally:
+                    with self._cond:
+                        self.rounds += 1
+                        self.rows += len(batch)
+                        for item in batch:
+                            item.done = True
+                            if item.outcome is None and item.error is None:  # the leader was interrupted
+                                item.error = DatabaseError("the write was interrupted")
+                        self._cond.notify_all()
+        finally:
+            with self._cond:  # done or interrupted: another waiter leads the next round
+                self._leading = False
+                self._cond.notify_all()
+        return _result(pending)
+
+
+def _result(pending: _Pending) -> Outcome:
+    if pending.error is not None:
+        raise pending.error
+    assert pending.outcome is not None
+    return pending.outcome
+
+
+def _write(batch: Sequence[_Pending]) -> None:
+    try:
+        with transaction.atomic():
+            InboundMessage.objects.bulk_create([p.message for p in batch])
+    except DatabaseError as exc:
+        if not isinstance(exc, IntegrityError):
+            for pending in batch:
+                pending.error = exc
+            return
+        # A duplicate external id: write the rows one by one so that only the duplicate is answered as one.
+        for pending in batch:
+            pending.message.pk = None
+            _write_one(pending)
+        return
+    for pending in batch:
+        pending.outcome = Outcome.STORED
+
+
+def _write_one(pending: _Pending) -> None:
+    message = pending.message
+    try:
+        message.save(force_insert=True)
+    except IntegrityError as exc:
+        exists = bool(message.external_id) and (
+            InboundMessage.objects.filter(source_id=message.source_id, external_id=message.external_id).exists()
+        )
+        if exists:
+            pending.outcome = Outcome.DUPLICATE
+        else:
+            pending.error = exc
+    except DatabaseError as exc:
+        pending.error = exc
+    else:
+        pending.outcome = Outcome.STORED
+
+
+committer = GroupCommitter()

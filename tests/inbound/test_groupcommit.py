@@ -1,0 +1,165 @@
+"""The group committer: rows of requests that arrive together share one transaction, each is answered only once its
+own row is stored, a duplicate is answered as one without failing its neighbours, and a failed round fails only
+its own requests. Real threads, each with its own database connection, against the test database."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from hookhub.inbound import groupcommit
+from hookhub.inbound.groupcommit import GroupCommitter, Outcome
+from hookhub.models import InboundMessage, Source
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def source() -> Source:
+    return Source.objects.create(name="gc", verifier="token", secrets=["t"])
+
+
+def message(source: Source, external_id: str | None, source_id: int | None = None) -> InboundMessage:
+    now = timezone.now()
+    return InboundMessage(
+        source_id=source_id or source.pk,
+        received_at=now,
+        body=b"{}",
+        payload={},
+        external_id=external_id,
+        next_attempt_at=now,
+    )
+
+
+@pytest.fixture
+def held_first_round(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """The first round's write waits until released, so the rows that arrive meanwhile queue behind it."""
+    entered, release = threading.Event(), threading.Event()
+    write = groupcommit._write
+    first = [True]
+
+    def held(batch: Any) -> None:
+        if first[0]:
+            first[0] = False
+            entered.set()
+            assert release.wait(30)
+        write(batch)
+
+    monkeypatch.setattr(groupcommit, "_write", held)
+    yield entered, release
+    release.set()
+
+
+def run_threads(count: int, target: Callable[[int], object]) -> list[threading.Thread]:
+    def wrapped(i: int) -> None:
+        try:
+            target(i)
+        finally:
+            connection.close()  # each thread's own connection
+
+    threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def test_rows_that_arrive_during_a_commit_share_the_next_one(
+    source: Source, held_first_round: tuple[threading.Event, threading.Event]
+) -> None:
+    entered, release = held_first_round
+    committer = GroupCommitter()
+    outcomes: dict[int, Outcome] = {}
+    leader = run_threads(1, lambda i: outcomes.__setitem__(100, committer.store(message(source, "first"))))
+    assert entered.wait(30)
+    followers = run_threads(20, lambda i: outcomes.__setitem__(i, committer.store(message(source, f"evt_{i}"))))
+    while len(committer._queue) < 20:  # every follower has queued behind the held round
+        threading.Event().wait(0.01)
+    assert not outcomes  # nobody is answered before its row is written
+    release.set()
+    for t in leader + followers:
+        t.join(30)
+    assert set(outcomes.values()) == {Outcome.STORED}
+    assert len(outcomes) == 21
+    assert committer.rows == 21
+    assert committer.rounds == 2  # the twenty followers were written by one transaction
+    assert InboundMessage.objects.filter(source=source).count() == 21
+
+
+def test_a_duplicate_in_a_round_is_answered_as_one_and_its_neighbours_are_stored(
+    source: Source, held_first_round: tuple[threading.Event, threading.Event]
+) -> None:
+    entered, release = held_first_round
+    committer = GroupCommitter()
+    InboundMessage.objects.bulk_create([message(source, "already")])
+    outcomes: dict[str, Outcome] = {}
+    ids = ["a", "already", "b", "b", "c"]
+    leader = run_threads(1, lambda i: committer.store(message(source, "lead")))
+    assert entered.wait(30)
+    followers = run_threads(
+        len(ids), lambda i: outcomes.__setitem__(f"{i}:{ids[i]}", committer.store(message(source, ids[i])))
+    )
+    while len(committer._queue) < len(ids):
+        threading.Event().wait(0.01)
+    release.set()
+    for t in leader + followers:
+        t.join(30)
+    by_id: dict[str, list[Outcome]] = {}
+    for key, outcome in outcomes.items():
+        by_id.setdefault(key.split(":", 1)[1], []).append(outcome)
+    assert by_id["a"] == [Outcome.STORED]
+    assert by_id["c"] == [Outcome.STORED]
+    assert by_id["already"] == [Outcome.DUPLICATE]
+    assert sorted(by_id["b"]) == [Outcome.DUPLICATE, Outcome.STORED]
+    stored = InboundMessage.objects.filter(source=source).values_list("external_id", flat=True)
+    assert sorted(s or "" for s in stored) == ["a", "already", "b", "c", "lead"]
+
+
+def test_a_row_the_database_refuses_fails_alone(source: Source) -> None:
+    committer = GroupCommitter()
+    missing_source = Source.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    with pytest.raises(DatabaseError):  # no such source: the foreign key refuses it
+        committer.store(message(source, "orphan", source_id=missing_source + 1000))
+    assert committer.store(message(source, "fine")) is Outcome.STORED
+    assert list(InboundMessage.objects.values_list("external_id", flat=True)) == ["fine"]
+
+
+def test_a_failed_round_fails_every_request_in_it_and_the_next_round_works(
+    source: Source, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    committer = GroupCommitter()
+
+    def outage(objs: Any, *args: Any, **kwargs: Any) -> Any:
+        raise DatabaseError("the database went away")
+
+    monkeypatch.setattr(InboundMessage.objects, "bulk_create", outage)
+    with pytest.raises(DatabaseError, match="went away"):
+        committer.store(message(source, "x"))
+    monkeypatch.undo()
+    assert committer.store(message(source, "x")) is Outcome.STORED
+    assert InboundMessage.objects.count() == 1
+
+
+def test_many_threads_store_every_row_exactly_once(source: Source) -> None:
+    committer = GroupCommitter(max_rows=8)
+    per_thread, threads_count = 25, 8
+    outcomes: list[Outcome] = []
+    lock = threading.Lock()
+
+    def work(i: int) -> None:
+        for j in range(per_thread):
+            outcome = committer.store(message(source, f"t{i}-{j}"))
+            with lock:
+                outcomes.append(outcome)
+
+    for t in run_threads(threads_count, work):
+        t.join(60)
+    assert outcomes.count(Outcome.STORED) == per_thread * threads_count
+    assert committer.rows == per_thread * threads_count
+    assert InboundMessage.objects.filter(source=source).count() == per_thread * threads_count
+    assert not committer._leading
+    assert not committer._queue

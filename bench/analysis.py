@@ -7,45 +7,42 @@ The figures quoted here are those the diagnosis rows of the same scenario measur
 from __future__ import annotations
 
 _SQLITE_COMMITS = """
-Every acknowledged webhook costs at least one SQLite commit, and with `synchronous=FULL` (the gateway's setting, so
-that an acknowledged webhook survives a power cut) every commit waits for an fsync of the WAL. One writer at a time,
-one fsync per commit: on this disk that is about 1,100-1,200 commits/s, whoever makes them. The profiles say so: in
-the web processes the INSERT's `execute` (SQLite, lock wait and fsync included) is most of the samples, and in the
-worker `BaseDatabaseWrapper._commit` and `execute` are.
+Every acknowledged webhook must be durable before its 2xx, and with `synchronous=FULL` (the gateway's setting, so
+that an acknowledged webhook survives a power cut) every SQLite commit waits for an fsync of the WAL, one writer at
+a time: on this disk about 1,100-1,200 commits/s, whoever makes them. The seed receiver is bound by exactly that:
+one durable commit per request.
 
-- The seed receiver is bound by the same fsync: its DELETE finds nothing and its empty `atomic()` writes nothing,
-  so it also makes one durable commit per request, and its extra statements cost CPU only.
-- hookhub web-only (the diagnosis row: the same web processes, worker stopped) reaches the seed's rate, not twice it.
-- With its worker, hookhub loses half: the worker processes each message in its own transaction
-  (`processing.process_batch` → `_process`: `_renew` + `_finish` + commit per message, plus one claim commit per
-  50), so each webhook costs two durable commits instead of one, and the web requests queue behind the worker's
-  IMMEDIATE transactions for the write lock (hence the p99 of about a second).
-- Tried: `synchronous=NORMAL` through `DATABASE_URL`'s `init_command` (diagnosis rows, when present) raises both
-  sides; the worker's share of the lock remains.
+hookhub gets past it with three changes, each measured with `python -m bench --only ingest-sqlite` (before: 455
+requests/s with its worker, p99 1.8 s, against about 1,050-1,200 for the seed):
 
-What would meet the target (product changes, not made here): (1) **group commit on the receive path**: a per-process
-writer that INSERTs the messages of all concurrent requests in one transaction and answers each request after that
-commit (durability unchanged, N webhooks per fsync; it needs more request threads, e.g. `--threads 16`, so that
-batches form); (2) **no per-message transaction for messages without work**: a message whose source has no
-handler, no forwarding and no confirmer can be marked `processed` by one UPDATE per claimed batch (or stored as
-`processed` at once), which removes the worker's commit per webhook; (3) the worker should yield the write lock
-between batches while requests are waiting (a short sleep when the claim was full).
+- **Group commit** (`hookhub.inbound.groupcommit`): the request threads of a web process take turns writing every
+  row that is waiting in one multi-row INSERT and one commit; each request is answered after its own row is
+  durable. `serve` runs 8 request threads per process so that batches form (2 gave 1,071 requests/s, 8 gave 1,697).
+- **A lock-file SQLite backend** (`hookhub.db.backends.sqlite3`): writers queue on `flock(2)` and are woken at once,
+  instead of SQLite's busy handler, whose sleeps grow to 100 ms and starved unlucky writers for seconds (p99 1.8 s
+  → under 100 ms).
+- **No per-message transaction for messages with nothing to run**: the worker marks them processed with one UPDATE
+  per batch, so a webhook costs the worker a fraction of a commit instead of one.
+
+What is left between the measured ratio and the target: the worker still shares the two cores and the write lock
+with the web processes (the web-only diagnosis row shows what the web processes take alone), and wrk runs on the
+same cores. Next steps not made here: store messages with nothing to run as `processed` at insert (no worker write
+at all), and claim with `values()` rows instead of model instances.
 """
 
 _INGEST_POSTGRES = """
-On PostgreSQL commits are cheap and concurrent, so the web processes alone (diagnosis row) already beat the seed
-receiver, whose DELETE and empty transaction are three round trips per request against hookhub's one. What takes the
-ratio below 1 is the worker, on the same 2 cores: it processes each message in its own transaction (`_renew`
-UPDATE, `_finish` UPDATE, COMMIT: three round trips, `Connection.wait` in its profile), so it uses about as much CPU
-and database time per webhook as the web request that stored it. The fix is change (2) above: mark messages that
-have no handler, forwarding or confirmer `processed` in one statement per batch (or at insert), so a webhook costs
-one round trip in the request and nearly nothing in the worker; handlers that exist keep their own transaction.
+On PostgreSQL commits are concurrent and cheap, so the limit is CPU: granian, Django and psycopg in the web
+processes, the worker, PostgreSQL itself and wrk all share two cores. Group commit saves round trips here too
+(one multi-row INSERT per round), and the worker's batch UPDATE for messages with nothing to run removed its
+three round trips per message. What remains is per-request CPU in Django's request path and psycopg (see the
+profile).
 """
 
 _CEILING = """
-The do-nothing view measures granian + Django + the gateway's middleware: about ten thousand requests/s here. Half of
-that is out of reach for any design that commits each webhook durably on its own (see ingest-sqlite): it needs group
-commit (several webhooks per fsync), and the worker's per-message transaction gone, as described above.
+The do-nothing view measures granian + Django + the gateway's middleware: about ten thousand requests/s here. A
+webhook that is verified (HMAC over the body), parsed, and stored durably before it is answered costs several times
+the work of a view that does nothing; group commit removed most of the per-request fsync, and what remains is CPU
+in the request path, shared on two cores with the worker and wrk.
 """
 
 _DELIVERY = """

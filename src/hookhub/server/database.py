@@ -2,9 +2,9 @@
 
 SQLite: WAL (readers never block the writer), a busy timeout (writers queue instead of failing), ``IMMEDIATE``
 transactions (a read-then-write transaction takes the write lock up front, so it cannot deadlock into "database is
-locked"), ``synchronous=FULL`` (an acknowledged webhook survives a power cut), and hookhub's backend, which queues write
-transactions on a lock file so that waiting writers are woken at once rather than polling. PostgreSQL and SQLite both keep
-connections open between requests (``CONN_MAX_AGE``) with health checks.
+locked"), ``synchronous=FULL`` (an acknowledged webhook survives a power cut), and hookhub's backend, which queues
+write transactions on a lock file so that waiting writers are woken at once rather than polling. PostgreSQL and
+SQLite both keep connections open between requests (``CONN_MAX_AGE``) with health checks.
 """
 
 from __future__ import annotations

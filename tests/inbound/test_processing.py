@@ -16,6 +16,7 @@ from pytest_django import DjangoAssertNumQueries
 from hookhub import receiver, signals
 from hookhub.inbound.processing import _finish_idle, claim, process, process_batch, retry_delay
 from hookhub.models import InboundMessage, Source
+from tests.plans import full_scans, sqlite_plans
 
 from .conftest import MakeMessage
 
@@ -60,6 +61,21 @@ def test_claims_due_messages_with_a_lease(make_message: MakeMessage, hookhub_set
     assert row.status == Status.PROCESSING
     assert row.locked_by == "worker-a"
     assert row.locked_until == now + timedelta(seconds=30)
+
+
+@pytest.mark.django_db
+def test_the_claim_reads_only_due_rows_through_the_partial_indexes(make_message: MakeMessage) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's planner: PostgreSQL picks by table statistics, and seq-scans a table this small")
+    make_message()
+    claimed: list[InboundMessage] = []
+    plans = sqlite_plans(lambda: claimed.extend(claim("worker-a", 10)))
+    assert len(claimed) == 1
+    # With bound parameters SQLite cannot match `status IN (?, ?)` to the partial index, and scanned the table.
+    assert not full_scans(plans, "hookhub_inboundmessage"), plans
+    assert any("hookhub_inbound_due" in p for p in plans), plans
+    # Each claim query walks its index in order and stops at the limit: no sort of every due row.
+    assert not [p for p in plans if "hookhub_inbound_due" in p and "TEMP B-TREE" in p], plans
 
 
 @pytest.mark.django_db

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -19,6 +20,7 @@ from hookhub.inbound.verifiers import WebhookRequest, get_verifier_class
 from hookhub.models import Application, Attempt, Delivery, Endpoint
 from hookhub.outbound import deliveries
 from hookhub.signing import generate_ed25519_keypair
+from tests.plans import full_scans, sqlite_plans
 
 from .conftest import Sink, deliver, recorded
 
@@ -33,6 +35,21 @@ def app() -> Application:
 
 def endpoint(app: Application, url: str, **fields: Any) -> Endpoint:
     return Endpoint.objects.create(application=app, url=url, **fields)
+
+
+def test_the_claim_walks_the_due_index_without_sorting_the_backlog(app: Application) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's planner: PostgreSQL picks by table statistics, and seq-scans a table this small")
+    endpoint(app, "http://127.0.0.1:9/never")
+    for i in range(3):
+        hookhub.send("invoice.paid", {"n": i}, application="acme")
+    claimed: list[Any] = []
+    plans = sqlite_plans(lambda: claimed.extend(deliveries.claim("worker-a", 2)))
+    assert len(claimed) == 2
+    assert not full_scans(plans, "hookhub_delivery"), plans
+    due = [p for p in plans if "hookhub_delivery_due" in p]
+    assert due, plans
+    assert not [p for p in due if "TEMP B-TREE" in p], plans  # one OR query sorted every due delivery per claim
 
 
 def test_success_is_signed_with_standard_webhooks_and_logged(app: Application, sink: Sink) -> None:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from hookhub import receiver, signals
-from hookhub.inbound.processing import _finish_idle, claim, process, process_batch, retry_delay
+from hookhub.inbound.processing import claim, process, process_batch, retry_delay
 from hookhub.models import InboundMessage, Source
 from tests.plans import full_scans, sqlite_plans
 
@@ -164,8 +164,9 @@ def test_messages_with_nothing_to_run_are_finished_together(make_message: MakeMe
         assert row.processed_at is not None
         assert (row.locked_by, row.locked_until, row.next_attempt_at) == ("", None, None)
     writes = [q for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("UPDATE")]
-    # The claim (2 statements), then per handled message a renew and a finish; the idle ones share one UPDATE.
-    assert len(writes) == 2 + 2 * len(handled) + 1
+    # The claim (exhausted leases, the idle ones finished, the rest leased), then a renew and a finish per handled one.
+    assert len(writes) == 3 + 2 * len(handled)
+    assert {reload(m).attempts for m in handled + nobody} == {1}
 
 
 @pytest.mark.django_db
@@ -185,14 +186,24 @@ def test_a_message_processing_receiver_sees_every_message(make_message: MakeMess
 
 
 @pytest.mark.django_db
-def test_an_idle_message_whose_lease_was_taken_over_is_left_to_the_new_owner(make_message: MakeMessage) -> None:
+def test_an_idle_message_leased_to_another_worker_is_left_to_it(make_message: MakeMessage) -> None:
     message = make_message(event_type="nobody.listens")
-    claimed = claim("worker-a", 10)
-    InboundMessage.objects.filter(pk=message.pk).update(locked_by="worker-b")  # worker-a's lease expired meanwhile
+    assert [m.pk for m in claim("worker-a", 10)] == [message.pk]
 
-    assert _finish_idle(claimed, "worker-a") == 0
+    assert process_batch("worker-b") == 0
     row = reload(message)
-    assert (row.status, row.locked_by) == (Status.PROCESSING, "worker-b")
+    assert (row.status, row.locked_by) == (Status.PROCESSING, "worker-a")
+
+
+@pytest.mark.django_db
+def test_an_abandoned_idle_message_is_finished_by_the_next_batch(make_message: MakeMessage) -> None:
+    message = make_message(event_type="nobody.listens")
+    claim("worker-a", 10)
+    InboundMessage.objects.filter(pk=message.pk).update(locked_until=timezone.now() - timedelta(seconds=1))
+
+    assert process_batch("worker-b") == 1
+    row = reload(message)
+    assert (row.status, row.locked_by, row.attempts) == (Status.PROCESSED, "", 2)
 
 
 @pytest.mark.django_db

@@ -39,14 +39,20 @@ class LeaseLost(Exception):
 
 
 def claim(worker_id: str, limit: int, *, now: datetime | None = None) -> list[InboundMessage]:
-    """Lease up to ``limit`` due messages to ``worker_id``.
+    """Lease up to ``limit`` due messages to ``worker_id``; returns them loaded, with their source.
 
     Due: pending or retrying with ``next_attempt_at`` reached, or processing with an expired lease (a crashed
     worker's). On PostgreSQL concurrent workers skip each other's rows (``SKIP LOCKED``); on SQLite the
     ``IMMEDIATE`` transaction makes the claim exclusive. The UPDATE repeats the due condition, so even a database
     that offers neither never leases one message to two workers.
     """
-    now = now or timezone.now()
+    ids, _ = _claim(worker_id, limit, now or timezone.now(), finish_idle=False)
+    return _load(ids, worker_id)
+
+
+def _claim(worker_id: str, limit: int, now: datetime, *, finish_idle: bool) -> tuple[list[int], int]:
+    """Lease due messages; with ``finish_idle``, mark those with nothing to run processed instead, in the same
+    transaction. Returns (the leased ids, how many were finished)."""
     abandoned = Q(status=Status.PROCESSING, locked_until__lt=now)
     due = (Q(_WAITING) & Q(next_attempt_at__lte=now)) | abandoned
     locked_until = now + timedelta(seconds=conf.LEASE_SECONDS)
@@ -62,24 +68,61 @@ def claim(worker_id: str, limit: int, *, now: datetime | None = None) -> list[In
         )
         # Two queries, each walking one partial index in order and stopping at the limit. One query with an OR
         # gathered and sorted every due row on each claim: quadratic in the backlog.
-        ids = _ids(InboundMessage.objects.filter(abandoned).order_by("locked_until", "id"), limit)
-        if len(ids) < limit:
+        rows = _rows(InboundMessage.objects.filter(abandoned).order_by("locked_until", "id"), limit)
+        if len(rows) < limit:
             waiting = InboundMessage.objects.filter(_WAITING, next_attempt_at__lte=now)
-            ids += _ids(waiting.order_by("next_attempt_at", "id"), limit - len(ids))
-        if not ids:
-            return []
-        # attempts counts tries started, so a try that never finishes still counts.
-        InboundMessage.objects.filter(due, id__in=ids).update(
-            status=Status.PROCESSING, locked_by=worker_id, locked_until=locked_until, attempts=F("attempts") + 1
-        )
+            rows += _rows(waiting.order_by("next_attempt_at", "id"), limit - len(rows))
+        if not rows:
+            return [], 0
+        idle: list[int] = []
+        if finish_idle:
+            sources = Source.objects.in_bulk({source_id for _, source_id, _ in rows})
+            idle = [pk for pk, source_id, event_type in rows if nothing_to_run(sources[source_id], event_type)]
+        idle_ids = set(idle)
+        busy = [pk for pk, _, _ in rows if pk not in idle_ids]
+        finished = 0
+        if idle:
+            # Nothing would run, so there is nothing to isolate: one UPDATE for all of them, no lease, no
+            # transaction of their own. attempts counts this try like any other.
+            finished = InboundMessage.objects.filter(due, id__in=idle).update(
+                status=Status.PROCESSED,
+                processed_at=now,
+                attempts=F("attempts") + 1,
+                next_attempt_at=None,
+                locked_by="",
+                locked_until=None,
+                last_error="",
+                traceback="",
+            )
+        if busy:
+            # attempts counts tries started, so a try that never finishes still counts.
+            InboundMessage.objects.filter(due, id__in=busy).update(
+                status=Status.PROCESSING, locked_by=worker_id, locked_until=locked_until, attempts=F("attempts") + 1
+            )
+    return busy, finished
+
+
+def _load(ids: list[int], worker_id: str) -> list[InboundMessage]:
+    if not ids:
+        return []
     leased = InboundMessage.objects.filter(id__in=ids, status=Status.PROCESSING, locked_by=worker_id)
     return list(leased.select_related("source").order_by("received_at", "id"))
 
 
-def _ids(qs: Any, limit: int) -> list[int]:
+def _rows(qs: Any, limit: int) -> list[tuple[int, int, str]]:
     if connection.features.has_select_for_update_skip_locked:
         qs = qs.select_for_update(skip_locked=True)
-    return list(qs.values_list("id", flat=True)[:limit])
+    return list(qs.values_list("id", "source_id", "event_type")[:limit])
+
+
+def nothing_to_run(source: Source, event_type: str) -> bool:
+    """No confirmer, no handler, no forwarding and no ``message_processing`` receiver would see such a message."""
+    return (
+        not source.confirmer
+        and source.forward_to_id is None
+        and not handlers_for(source.name, event_type)
+        and not signals.message_processing.has_listeners(InboundMessage)
+    )
 
 
 def retry_delay(attempts: int) -> float | None:
@@ -190,57 +233,22 @@ def _fail(message: InboundMessage, worker_id: str, error: str, trace: str) -> st
     return status
 
 
-def nothing_to_run(message: InboundMessage) -> bool:
-    """No confirmer, no handler, no forwarding and no ``message_processing`` receiver would see this message."""
-    source: Source = message.source
-    return (
-        not source.confirmer
-        and source.forward_to_id is None
-        and not handlers_for(source.name, message.event_type)
-        and not signals.message_processing.has_listeners(InboundMessage)
-    )
-
-
-def _finish_idle(messages: list[InboundMessage], worker_id: str) -> int:
-    """Mark messages with nothing to run processed: one UPDATE (one commit) for all of them, not one per message.
-
-    Only rows still leased to this worker change, so a message whose lease another worker took over is left to it.
-    """
-    now = timezone.now()
-    return InboundMessage.objects.filter(
-        id__in=[m.pk for m in messages], status=Status.PROCESSING, locked_by=worker_id
-    ).update(
-        status=Status.PROCESSED,
-        processed_at=now,
-        next_attempt_at=None,
-        locked_by="",
-        locked_until=None,
-        last_error="",
-        traceback="",
-    )
-
-
 def process_batch(worker_id: str, limit: int | None = None, *, stats: Stats | None = None) -> int:
     """Claim and process one batch; returns how many messages were handled.
 
     Messages that have something to run get a transaction each (their handlers' writes commit with their status);
-    the rest are finished together by one statement, so a source without handlers costs the database two commits
+    the rest are marked processed by the claim itself, so a source without handlers costs the database one commit
     per batch rather than one per message.
     """
-    messages = claim(worker_id, limit or conf.WORKER_BATCH_SIZE)
-    idle = [m for m in messages if nothing_to_run(m)]
-    if idle:
-        finished = _finish_idle(idle, worker_id)
-        if stats is not None:
-            for _ in range(finished):
-                stats.inbound(Status.PROCESSED)
-    idle_ids = {m.pk for m in idle}
-    busy = [m for m in messages if m.pk not in idle_ids]
-    for message in busy:
+    ids, finished = _claim(worker_id, limit or conf.WORKER_BATCH_SIZE, timezone.now(), finish_idle=True)
+    if stats is not None:
+        for _ in range(finished):
+            stats.inbound(Status.PROCESSED)
+    for message in _load(ids, worker_id):
         status = process(message, worker_id)
         if stats is not None:
             stats.inbound(status)
-    return len(messages)
+    return finished + len(ids)
 
 
 def replay(messages: Iterable[InboundMessage] | Any) -> int:
@@ -269,12 +277,13 @@ def purge(*, batch_size: int | None = None, now: datetime | None = None, progres
     deleted = 0
     for source, cutoff in expired(now):
         old = InboundMessage.objects.filter(source=source, received_at__lt=cutoff).exclude(status=Status.PROCESSING)
+        oldest = old.order_by("received_at").values("id")
         while True:
-            ids = list(old.order_by("received_at").values_list("id", flat=True)[:batch])
-            if not ids:
+            # One statement a batch: DELETE ... WHERE id IN (SELECT the oldest ids LIMIT n), so the ids never travel
+            # to Python and back. A message a worker is processing is left to finish.
+            count, _ = InboundMessage.objects.filter(id__in=oldest[:batch]).delete()
+            if not count:
                 break
-            # A worker may have claimed an old retrying message since the SELECT: leave it to finish.
-            count, _ = InboundMessage.objects.filter(id__in=ids).exclude(status=Status.PROCESSING).delete()
             deleted += count
             if progress is not None:
                 progress(count)

@@ -15,6 +15,7 @@ from bench.servers import Ctx, Server, baseline, granian_wsgi, worker
 CONNECTIONS = 32
 HOOKHUB = "hookhub (web + 1 worker)"
 WEB_ONLY = "hookhub, web only (diagnosis)"
+NO_GROUP_COMMIT = "hookhub (web + 1 worker), a commit per request (diagnosis)"
 SEED = "seed receiver (baseline)"
 CEILING = "do-nothing view (ceiling)"
 
@@ -44,9 +45,11 @@ def database(ctx: Ctx, project: str, kind: str, name: str) -> tuple[str, Path]:
     return ctx.dbs.postgres(project, name) if kind == "postgres" else ctx.dbs.sqlite(project, name)
 
 
-def start_gateway(ctx: Ctx, kind: str, name: str, *, workers: int = 1, url_suffix: str = "") -> Gateway:
+def start_gateway(
+    ctx: Ctx, kind: str, name: str, *, workers: int = 1, url_suffix: str = "", **extra_env: str
+) -> Gateway:
     url, data_dir = database(ctx, "hookhub", kind, name)
-    env = ctx.dbs.env("hookhub", url + url_suffix, data_dir, HOOKHUB_ALLOW_PRIVATE_DESTINATIONS="1")
+    env = ctx.dbs.env("hookhub", url + url_suffix, data_dir, HOOKHUB_ALLOW_PRIVATE_DESTINATIONS="1", **extra_env)
     ctx.recorder.add(["python", "-m", "bench.tasks", "add-source", "--secret", wrk.SECRET], env)
     web = granian_wsgi(ctx, env, "hookhub.server.wsgi:application", "/healthz", name=f"{name}-web")
     workers_started = worker(ctx, env, name=f"{name}-worker") if workers else None
@@ -88,9 +91,13 @@ def record(result: ScenarioResult, system: str, r: wrk.WrkResult, **extra: Any) 
     result.measure(system, "verified+stored req/s", r.ok_per_s, "req/s", **r.summary(), **extra)
 
 
-def hookhub_run(ctx: Ctx, kind: str, *, workers: int = 1, with_profile: bool = False) -> tuple[wrk.WrkResult, str, int]:
+def hookhub_run(
+    ctx: Ctx, kind: str, *, workers: int = 1, with_profile: bool = False, group_commit: bool = True
+) -> tuple[wrk.WrkResult, str, int]:
     """hookhub's figure; with ``with_profile``, then a profile of its web processes and its worker."""
-    gw = start_gateway(ctx, kind, f"ingest-{kind}-w{workers}", workers=workers)
+    name = f"ingest-{kind}-w{workers}" + ("" if group_commit else "-no-gc")
+    extra = {} if group_commit else {"HOOKHUB_GROUP_COMMIT": "0"}
+    gw = start_gateway(ctx, kind, name, workers=workers, **extra)
     try:
         r = load(ctx, gw.url)
         stored = ctx.dbs.count(gw.database_url, "hookhub_inboundmessage")
@@ -135,6 +142,13 @@ def _ingest(ctx: Ctx, kind: str, target: float, result: ScenarioResult, shared: 
     result.notes.append(
         f"Without its worker the same web processes take {web_only.ok_per_s:,.0f} req/s "
         f"({ratio(web_only.ok_per_s, seed.ok_per_s):.2f}{TIMES} the seed receiver, p99 {web_only.p99_ms:.0f} ms)."
+    )
+    # Diagnosis: one INSERT and one commit per request (HOOKHUB_GROUP_COMMIT=0), to show what group commit brings.
+    single, _, _ = hookhub_run(ctx, kind, group_commit=False)
+    record(result, NO_GROUP_COMMIT, single)
+    result.notes.append(
+        f"With a commit per request (`HOOKHUB_GROUP_COMMIT=0`) the gateway takes {single.ok_per_s:,.0f} req/s "
+        f"({ratio(single.ok_per_s, seed.ok_per_s):.2f}{TIMES} the seed receiver, p99 {single.p99_ms:.0f} ms)."
     )
     result.profile = prof
     if hook.ok > stored:

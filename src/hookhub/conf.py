@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXY_COUNT": 0,
     "RATE_LIMIT_BACKEND": "local",
     "SOURCE_CACHE_SECONDS": 5.0,
+    "GROUP_COMMIT": True,
     "INBOUND_RETRY_SCHEDULE": [10, 60, 300, 1800, 7200, 21600],
     "CONFIRMER_TIMEOUT": 10.0,
     "STRIPE_API_BASE": "https://api.stripe.com",
@@ -68,6 +69,10 @@ class Settings:
     @property
     def RETENTION_DAYS(self) -> int:
         return int(self._get("RETENTION_DAYS"))
+
+    @property
+    def GROUP_COMMIT(self) -> bool:
+        return bool(self._get("GROUP_COMMIT"))
 
     @property
     def TRUSTED_PROXY_COUNT(self) -> int:

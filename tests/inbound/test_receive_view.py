@@ -155,8 +155,15 @@ def test_provider_retry_of_the_same_delivery_is_stored_once(client: Client) -> N
     assert InboundMessage.objects.filter(external_id="d-1").count() == 1
 
 
+@pytest.fixture(params=[True, False], ids=["group-commit", "commit-per-request"])
+def group_commit(request: pytest.FixtureRequest, hookhub_settings: Any) -> bool:
+    """In autocommit the receive view writes through the group committer, or with GROUP_COMMIT off, on its own."""
+    hookhub_settings(GROUP_COMMIT=request.param)
+    return bool(request.param)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_retries_of_one_delivery_store_one_row() -> None:
+def test_concurrent_retries_of_one_delivery_store_one_row(group_commit: bool) -> None:
     secret = "gh-secret"
     Source.objects.create(name="gh", slug="gh-slug", verifier="github", secrets=[secret])
     body = b'{"action": "opened"}'
@@ -184,6 +191,30 @@ def test_concurrent_retries_of_one_delivery_store_one_row() -> None:
     assert InboundMessage.objects.filter(external_id="same-delivery").count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_are_each_stored_once(group_commit: bool) -> None:
+    Source.objects.create(name="acme", slug="acme-slug", verifier="token", secrets=["tok"])
+    statuses: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def send(i: int) -> None:
+        try:
+            barrier.wait()
+            for j in range(10):
+                statuses.append(post(Client(), json.dumps({"type": "a.b", "n": f"{i}-{j}"})).status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 80
+    stored = sorted(str(m["n"]) for m in InboundMessage.objects.values_list("payload", flat=True) if m)
+    assert stored == sorted(f"{i}-{j}" for i in range(8) for j in range(10))
+
+
 @contextlib.contextmanager
 def database_locked_for_writes() -> Iterator[None]:
     """Another connection holds the write lock, and ours gives up quickly: the database is down for writes."""
@@ -209,7 +240,7 @@ def database_locked_for_writes() -> Iterator[None]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_database_unavailable_answers_503_and_stores_nothing(client: Client) -> None:
+def test_database_unavailable_answers_503_and_stores_nothing(client: Client, group_commit: bool) -> None:
     Source.objects.create(name="acme", slug="acme-slug", verifier="token", secrets=["tok"])
     assert post(client).status_code == 200  # the source is now cached: only the INSERT meets the lock
     with database_locked_for_writes():

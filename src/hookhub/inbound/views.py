@@ -141,10 +141,13 @@ def _insert(message: InboundMessage) -> bool:
     (tests, ``ATOMIC_REQUESTS`` elsewhere) it is a plain INSERT, under a savepoint so that a duplicate's
     IntegrityError does not break that transaction.
     """
-    if not connection.in_atomic_block:
+    if not connection.in_atomic_block and conf.GROUP_COMMIT:
         return groupcommit.committer.store(message) is groupcommit.Outcome.STORED
     try:
-        with transaction.atomic():
+        if connection.in_atomic_block:
+            with transaction.atomic():
+                message.save(force_insert=True)
+        else:
             message.save(force_insert=True)
     except IntegrityError:
         if (

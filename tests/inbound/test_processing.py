@@ -79,6 +79,16 @@ def test_the_claim_reads_only_due_rows_through_the_partial_indexes(make_message:
 
 
 @pytest.mark.django_db
+def test_an_idle_claim_is_one_read(make_message: MakeMessage) -> None:
+    make_message(status=Status.PROCESSED)
+    with CaptureQueriesContext(connection) as queries:
+        assert claim("worker-a", 10) == []
+        assert process_batch("worker-a") == 0
+    # No write transaction: on SQLite it would take the write lock from the web processes at every poll.
+    assert [q["sql"].split()[0].upper() for q in queries.captured_queries] == ["SELECT", "SELECT"]
+
+
+@pytest.mark.django_db
 def test_claims_at_most_the_limit_oldest_due_first(make_message: MakeMessage) -> None:
     messages = [make_message(next_attempt_at=later(-100 + i)) for i in range(5)]
 

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -50,6 +51,13 @@ def test_the_claim_walks_the_due_index_without_sorting_the_backlog(app: Applicat
     due = [p for p in plans if "hookhub_delivery_due" in p]
     assert due, plans
     assert not [p for p in due if "TEMP B-TREE" in p], plans  # one OR query sorted every due delivery per claim
+
+
+def test_an_idle_claim_is_one_read(app: Application) -> None:
+    endpoint(app, "http://127.0.0.1:9/never")
+    with CaptureQueriesContext(connection) as queries:
+        assert deliveries.claim("worker-a", 10) == []
+    assert [q["sql"].split()[0].upper() for q in queries.captured_queries] == ["SELECT"]
 
 
 def test_success_is_signed_with_standard_webhooks_and_logged(app: Application, sink: Sink) -> None:

@@ -56,6 +56,10 @@ def _claim(worker_id: str, limit: int, now: datetime, *, finish_idle: bool) -> t
     abandoned = Q(status=Status.PROCESSING, locked_until__lt=now)
     due = (Q(_WAITING) & Q(next_attempt_at__lte=now)) | abandoned
     locked_until = now + timedelta(seconds=conf.LEASE_SECONDS)
+    # A plain read first: on SQLite a claim transaction takes the one write lock even when it finds nothing, and an
+    # idle worker must not queue the web processes' inserts behind it.
+    if not InboundMessage.objects.filter(due).exists():
+        return [], 0
     with transaction.atomic():
         # A message whose every try ended with its worker dying (out of memory, killed, hung) would otherwise be
         # picked up forever: give up on it like on one whose handlers kept raising.

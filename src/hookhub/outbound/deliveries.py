@@ -107,6 +107,10 @@ def claim(
     """
     now = now or timezone.now()
     lease = now + timedelta(seconds=conf.LEASE_SECONDS)
+    # A plain read first: the dispatcher polls often, and on SQLite a claim transaction takes the one write lock
+    # even when it finds nothing, queueing the web processes' inserts behind an idle worker.
+    if not Delivery.objects.filter(_pending(now) | _abandoned(now)).exists():
+        return []
     with transaction.atomic():
         # Abandoned leases first, then pending deliveries oldest first: two queries, each walking one partial index
         # in order and stopping at the limit (one query with an OR sorted the whole backlog on every claim).

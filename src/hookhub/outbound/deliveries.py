@@ -140,7 +140,8 @@ def claim(
         .order_by("id")
     )
     bodies: dict[tuple[str, str], bytes] = {}
-    return [_job(d, bodies, now) for d in leased]
+    signers: dict[str, StandardWebhook] = {}
+    return [_job(d, bodies, signers, now) for d in leased]
 
 
 def signing_keys(endpoint: Endpoint, now: datetime) -> list[str]:
@@ -170,7 +171,9 @@ def signed_headers(job: Job) -> dict[str, str]:
     return {**job.headers, **job.signer.headers(job.message_id, job.body)}
 
 
-def _job(delivery: Delivery, bodies: dict[tuple[str, str], bytes], now: datetime) -> Job:
+def _job(
+    delivery: Delivery, bodies: dict[tuple[str, str], bytes], signers: dict[str, StandardWebhook], now: datetime
+) -> Job:
     message, endpoint = delivery.message, delivery.endpoint
     key = (message.id, endpoint.body_format)
     body = bodies.get(key)
@@ -184,6 +187,9 @@ def _job(delivery: Delivery, bodies: dict[tuple[str, str], bytes], now: datetime
     extra = {**(message.headers or {}), **(endpoint.headers or {})}
     headers = {k: str(v) for k, v in extra.items() if k.lower() not in RESERVED_HEADERS}
     headers["Content-Type"] = content_type
+    signer = signers.get(endpoint.pk)
+    if signer is None:  # one per endpoint and claim: its keys are decoded once, not once per delivery
+        signer = signers[endpoint.pk] = _signer(endpoint, now)
     return Job(
         delivery_id=delivery.pk,
         message_id=message.id,
@@ -193,7 +199,7 @@ def _job(delivery: Delivery, bodies: dict[tuple[str, str], bytes], now: datetime
         url=endpoint.url,
         body=body,
         headers=headers,
-        signer=_signer(endpoint, now),
+        signer=signer,
         attempt=delivery.attempts,
         created_at=message.created_at.timestamp(),
         fifo=endpoint.fifo,

@@ -10,7 +10,7 @@ from .proc import PYTHON, Child, Databases, Recorder, free_port, get_json, hookh
 
 # The web server's shape, the same for hookhub and every baseline: `hookhub serve`'s defaults.
 WEB_WORKERS = 2
-THREADS = 8
+THREADS = 16
 _seq = itertools.count(1)
 
 

@@ -133,10 +133,10 @@ def test_a_failed_round_fails_every_request_in_it_and_the_next_round_works(
 ) -> None:
     committer = GroupCommitter()
 
-    def outage(objs: Any, *args: Any, **kwargs: Any) -> Any:
+    def outage(messages: Any) -> None:
         raise DatabaseError("the database went away")
 
-    monkeypatch.setattr(InboundMessage.objects, "bulk_create", outage)
+    monkeypatch.setattr(groupcommit, "_insert_rows", outage)
     with pytest.raises(DatabaseError, match="went away"):
         committer.store(message(source, "x"))
     monkeypatch.undo()
@@ -150,11 +150,16 @@ def test_many_threads_store_every_row_exactly_once(source: Source) -> None:
     outcomes: list[Outcome] = []
     lock = threading.Lock()
 
+    given: dict[int, str] = {}
+
     def work(i: int) -> None:
         for j in range(per_thread):
-            outcome = committer.store(message(source, f"t{i}-{j}"))
+            m = message(source, f"t{i}-{j}")
+            outcome = committer.store(m)
             with lock:
                 outcomes.append(outcome)
+                assert m.pk is not None
+                given[m.pk] = f"t{i}-{j}"
 
     for t in run_threads(threads_count, work):
         t.join(60)
@@ -163,3 +168,5 @@ def test_many_threads_store_every_row_exactly_once(source: Source) -> None:
     assert InboundMessage.objects.filter(source=source).count() == per_thread * threads_count
     assert not committer._leading
     assert not committer._queue
+    # Each instance got the id of its own row.
+    assert dict(InboundMessage.objects.values_list("pk", "external_id")) == given

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="Worker processes (background work).")
     parser.add_argument("--web-workers", type=int, default=2, help="Web server processes.")
     parser.add_argument(
-        "--threads", type=int, default=8, help="Request threads per web process (their rows share commits)."
+        "--threads", type=int, default=16, help="Request threads per web process (their rows share commits)."
     )
     parser.add_argument("--no-migrate", action="store_true", help="Do not apply pending migrations first.")
     parser.add_argument(

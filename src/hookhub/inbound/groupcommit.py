@@ -19,10 +19,10 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-from django.db import DatabaseError, IntegrityError, connections, router, transaction
+from django.db import DatabaseError, IntegrityError
 
+from hookhub.db.bulk import insert_rows
 from hookhub.models import InboundMessage
 
 MAX_ROWS = 256  # per round; a round holds SQLite's write lock, so keep it short
@@ -112,37 +112,8 @@ def _write(batch: Sequence[_Pending]) -> None:
 
 
 def _insert_rows(messages: Sequence[InboundMessage]) -> None:
-    """One multi-row ``INSERT ... RETURNING id`` in its own transaction, the ids set on the instances.
-
-    What ``bulk_create`` does, less its generic machinery, and with every value prepared *before* the transaction
-    begins: on SQLite the write lock is held only while the statement runs and commits, not while Python builds it.
-    """
-    alias = router.db_for_write(InboundMessage)
-    conn = connections[alias]
-    opts = InboundMessage._meta
-    fields = [f for f in opts.concrete_fields if not f.primary_key]
-    params: list[Any] = []
-    for message in messages:
-        params += [f.get_db_prep_save(f.pre_save(message, True), connection=conn) for f in fields]
-    quote = conn.ops.quote_name
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    columns = ", ".join(quote(str(f.column)) for f in fields)
-    # Names from the model's metadata; every value is a parameter.
-    sql = (
-        f"INSERT INTO {quote(opts.db_table)} ({columns}) "  # noqa: S608
-        f"VALUES {', '.join([row] * len(messages))} RETURNING {quote(str(opts.pk.column))}"
-    )
-    with transaction.atomic(using=alias), conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = [r[0] for r in cursor.fetchall()]
-    if len(ids) != len(messages):  # never expected: the statement inserts every row or fails
-        raise DatabaseError(f"INSERT returned {len(ids)} ids for {len(messages)} rows")
-    # Rows come back in VALUES order on SQLite and PostgreSQL (Django's bulk_create relies on the same); sorting
-    # makes it hold even if a backend returned them otherwise, since ids are assigned in insertion order.
-    for message, pk in zip(messages, sorted(ids), strict=True):
-        message.pk = pk
-        message._state.adding = False
-        message._state.db = alias
+    """One multi-row ``INSERT ... RETURNING id`` in its own transaction, values prepared before it begins."""
+    insert_rows(InboundMessage, messages)
 
 
 def _write_one(pending: _Pending) -> None:

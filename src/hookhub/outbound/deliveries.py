@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from hookhub import signals
 from hookhub.conf import conf
+from hookhub.db.bulk import prepare_insert
 from hookhub.models import Attempt, Delivery, Endpoint, Message
 from hookhub.signing import StandardWebhook
 
@@ -272,8 +273,9 @@ def record(worker_id: str, results: list[Result]) -> None:
             effects.pause[endpoint_id] = max(effects.pause.get(endpoint_id, 0.0), throttle_pause(outcome.retry_after))
         failures.append((result, outcome.retry_after))
 
+    attempts = prepare_insert(Attempt, [_attempt(r) for r in results], returning=False)  # before taking the lock
     with transaction.atomic():
-        Attempt.objects.bulk_create([_attempt(r) for r in results])
+        attempts.execute()
         owned = Delivery.objects.filter(status=Status.SENDING, locked_by=worker_id)
         for code, ids in successes.items():
             owned.filter(id__in=ids).update(

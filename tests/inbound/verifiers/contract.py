@@ -8,6 +8,7 @@ schemes (sign with a private key, configure the public key) and ``malform`` when
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import time
@@ -16,12 +17,60 @@ from typing import Any, ClassVar
 
 import pytest
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hookhub.inbound.verifiers import VerificationError, Verifier, WebhookRequest, get_verifier_class
 from hookhub.models import InboundMessage, Source
 
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z: a fixed clock for the timestamp cases
 URL = "https://hooks.example.com/webhooks/code/contract-slug/"
+
+
+# Hostile input -------------------------------------------------------------------------------------------------
+# Header values as a WSGI server hands them over: latin-1 text, any byte value, control characters included.
+header_text = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_size=400)
+header_names = st.sampled_from(
+    [
+        "Content-Type", "X-Signature", "X-Hub-Signature-256", "X-Hub-Signature", "Stripe-Signature",
+        "X-Shopify-Hmac-Sha256", "X-Slack-Signature", "X-Slack-Request-Timestamp", "Paddle-Signature",
+        "X-Gitlab-Token", "X-Gitlab-Signature", "Linear-Signature", "X-Zm-Signature", "X-Zm-Request-Timestamp",
+        "X-Signature-Ed25519", "X-Signature-Timestamp", "X-Twilio-Signature", "X-Square-Hmacsha256-Signature",
+        "X-Twilio-Email-Event-Webhook-Signature", "X-Twilio-Email-Event-Webhook-Timestamp", "X-Hub-Signature",
+        "webhook-id", "webhook-timestamp", "webhook-signature", "svix-id", "svix-timestamp", "svix-signature",
+        "Authorization", "X-Webhook-Token", "X-Twitter-Webhooks-Signature",
+    ]
+)  # fmt: skip
+hostile_headers = st.dictionaries(header_names, header_text, max_size=8)
+hostile_bodies = st.one_of(
+    st.binary(max_size=2048),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
+        lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+        max_leaves=30,
+    ).map(lambda v: json.dumps(v).encode()),
+    st.integers(min_value=1, max_value=400).map(lambda depth: b"[" * depth + b"]" * depth),
+)
+_fuzz = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def check_cleanly(verifier: Verifier, request: WebhookRequest) -> None:
+    """The verifier accepts the request or refuses it with a VerificationError; it never raises anything else."""
+    refused: VerificationError | None = None
+    try:
+        verifier.verify(request)
+    except VerificationError as exc:
+        refused = exc
+    if refused is not None:
+        assert refused.reason
+        assert 400 <= refused.status < 500
+        return
+    # Accepted (a scheme that does not sign the body, or a lucky guess): reading it must not fail either.
+    payload: Any = None
+    with contextlib.suppress(ValueError):
+        payload = json.loads(request.body)
+    verifier.event_type(request, payload)
+    verifier.external_id(request, payload)
 
 
 @dataclass
@@ -63,6 +112,30 @@ class VerifierContract:
     def without_signature(self, signed: SignedRequest) -> SignedRequest:
         headers = {k: v for k, v in signed.headers.items() if k.lower() != self.signature_header.lower()}
         return replace(signed, headers=headers)
+
+    @_fuzz
+    @given(headers=hostile_headers, body=hostile_bodies)
+    def test_any_headers_and_body_are_accepted_or_cleanly_refused(self, headers: dict[str, str], body: bytes) -> None:
+        _, secret = self.credentials()
+        check_cleanly(self.make(secret), WebhookRequest.build(body, headers, url=URL))
+
+    @_fuzz
+    @given(value=header_text, extra=hostile_headers)
+    def test_a_mangled_signature_header_is_cleanly_refused(self, value: str, extra: dict[str, str]) -> None:
+        key, secret = self.credentials()
+        signed = self.signed(key)
+        verifier = self.make(secret)
+        headers = {**extra, **signed.headers}
+        if self.signature_header:
+            headers[self.signature_header] = value
+        check_cleanly(verifier, self.to_request(replace(signed, headers=headers)))
+
+    @_fuzz
+    @given(body=hostile_bodies)
+    def test_any_body_under_a_valid_signature_is_accepted_or_cleanly_refused(self, body: bytes) -> None:
+        key, secret = self.credentials()
+        signed = self.signed(key)
+        check_cleanly(self.make(secret), self.to_request(replace(signed, body=body)))
 
     # Helpers -------------------------------------------------------------------------------------------------
 

@@ -44,12 +44,12 @@ class Stats:
                     if latency <= bound:
                         self.latency_buckets[i] += 1
 
-    def inbound(self, status: str) -> None:
+    def inbound(self, status: str, count: int = 1) -> None:
         with self._lock:
             if status == "processed":
-                self.processed += 1
+                self.processed += count
             elif status in ("retrying", "failed"):
-                self.processing_failures += 1
+                self.processing_failures += count
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

@@ -133,10 +133,10 @@ def test_a_failed_round_fails_every_request_in_it_and_the_next_round_works(
 ) -> None:
     committer = GroupCommitter()
 
-    def outage(messages: Any) -> None:
+    def outage(model: Any, messages: Any) -> None:
         raise DatabaseError("the database went away")
 
-    monkeypatch.setattr(groupcommit, "_insert_rows", outage)
+    monkeypatch.setattr(groupcommit, "insert_rows", outage)
     with pytest.raises(DatabaseError, match="went away"):
         committer.store(message(source, "x"))
     monkeypatch.undo()

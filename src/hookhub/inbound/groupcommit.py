@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from django.db import DatabaseError, IntegrityError
+from django.db import DatabaseError, IntegrityError, transaction
 
 from hookhub.db.bulk import insert_rows
 from hookhub.models import InboundMessage
@@ -96,7 +96,7 @@ def _result(pending: _Pending) -> Outcome:
 
 def _write(batch: Sequence[_Pending]) -> None:
     try:
-        _insert_rows([p.message for p in batch])
+        insert_rows(InboundMessage, [p.message for p in batch])
     except DatabaseError as exc:
         if not isinstance(exc, IntegrityError):
             for pending in batch:
@@ -104,34 +104,28 @@ def _write(batch: Sequence[_Pending]) -> None:
             return
         # A duplicate external id: write the rows one by one so that only the duplicate is answered as one.
         for pending in batch:
-            pending.message.pk = None
-            _write_one(pending)
+            try:
+                pending.outcome = insert_one(pending.message)
+            except DatabaseError as one:
+                pending.error = one
         return
     for pending in batch:
         pending.outcome = Outcome.STORED
 
 
-def _insert_rows(messages: Sequence[InboundMessage]) -> None:
-    """One multi-row ``INSERT ... RETURNING id`` in its own transaction, values prepared before it begins."""
-    insert_rows(InboundMessage, messages)
-
-
-def _write_one(pending: _Pending) -> None:
-    message = pending.message
+def insert_one(message: InboundMessage) -> Outcome:
+    """One INSERT: its own transaction in autocommit, a savepoint inside a caller's (so that a duplicate's
+    IntegrityError leaves that transaction usable). Raises ``DatabaseError`` for anything but a duplicate."""
     try:
-        message.save(force_insert=True)
-    except IntegrityError as exc:
-        exists = bool(message.external_id) and (
+        with transaction.atomic():
+            message.save(force_insert=True)
+    except IntegrityError:
+        if message.external_id and (
             InboundMessage.objects.filter(source_id=message.source_id, external_id=message.external_id).exists()
-        )
-        if exists:
-            pending.outcome = Outcome.DUPLICATE
-        else:
-            pending.error = exc
-    except DatabaseError as exc:
-        pending.error = exc
-    else:
-        pending.outcome = Outcome.STORED
+        ):
+            return Outcome.DUPLICATE
+        raise
+    return Outcome.STORED
 
 
 committer = GroupCommitter()

@@ -78,12 +78,11 @@ def _claim(worker_id: str, limit: int, now: datetime, *, finish_idle: bool) -> t
             rows += _rows(waiting.order_by("next_attempt_at", "id"), limit - len(rows))
         if not rows:
             return [], 0
-        idle: list[int] = []
+        idle: set[int] = set()
         if finish_idle:
             sources = Source.objects.in_bulk({source_id for _, source_id, _ in rows})
-            idle = [pk for pk, source_id, event_type in rows if nothing_to_run(sources[source_id], event_type)]
-        idle_ids = set(idle)
-        busy = [pk for pk, _, _ in rows if pk not in idle_ids]
+            idle = {pk for pk, source_id, event_type in rows if nothing_to_run(sources[source_id], event_type)}
+        busy = [pk for pk, _, _ in rows if pk not in idle]
         finished = 0
         if idle:
             # Nothing would run, so there is nothing to isolate: one UPDATE for all of them, no lease, no
@@ -246,8 +245,7 @@ def process_batch(worker_id: str, limit: int | None = None, *, stats: Stats | No
     """
     ids, finished = _claim(worker_id, limit or conf.WORKER_BATCH_SIZE, timezone.now(), finish_idle=True)
     if stats is not None:
-        for _ in range(finished):
-            stats.inbound(Status.PROCESSED)
+        stats.inbound(Status.PROCESSED, count=finished)
     for message in _load(ids, worker_id):
         status = process(message, worker_id)
         if stats is not None:

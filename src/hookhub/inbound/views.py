@@ -11,7 +11,7 @@ import logging
 import math
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.datastructures import CaseInsensitiveMapping
@@ -138,25 +138,13 @@ def _insert(message: InboundMessage) -> bool:
 
     In autocommit (a web server) the row goes through the group committer: requests that arrive together share one
     transaction and one fsync, and each is answered only once its row is durable. Inside a caller's transaction
-    (tests, ``ATOMIC_REQUESTS`` elsewhere) it is a plain INSERT, under a savepoint so that a duplicate's
-    IntegrityError does not break that transaction.
+    (tests, ``ATOMIC_REQUESTS`` elsewhere), or with ``GROUP_COMMIT`` off, it is an INSERT of its own.
     """
     if not connection.in_atomic_block and conf.GROUP_COMMIT:
-        return groupcommit.committer.store(message) is groupcommit.Outcome.STORED
-    try:
-        if connection.in_atomic_block:
-            with transaction.atomic():
-                message.save(force_insert=True)
-        else:
-            message.save(force_insert=True)
-    except IntegrityError:
-        if (
-            message.external_id
-            and InboundMessage.objects.filter(source_id=message.source_id, external_id=message.external_id).exists()
-        ):
-            return False
-        raise
-    return True
+        outcome = groupcommit.committer.store(message)
+    else:
+        outcome = groupcommit.insert_one(message)
+    return outcome is groupcommit.Outcome.STORED
 
 
 def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpResponse:

@@ -115,5 +115,5 @@ HOOKHUB: dict[str, Any] = {
     "SOURCES": _sources(),
     "ALLOW_PRIVATE_DESTINATIONS": _flag("HOOKHUB_ALLOW_PRIVATE_DESTINATIONS"),
     "OPERATIONAL_APPLICATION": os.environ.get("HOOKHUB_OPERATIONAL_APPLICATION") or None,
-    "GROUP_COMMIT": os.environ.get("HOOKHUB_GROUP_COMMIT", "1") != "0",
+    "GROUP_COMMIT": _flag("HOOKHUB_GROUP_COMMIT", default=True),
 }

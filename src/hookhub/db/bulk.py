@@ -4,11 +4,12 @@ is held only while the statement runs and commits, not while Python builds it.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, connections, router, transaction
+from django.db import DatabaseError, connections, models, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 
 # SQLite allows 32,766 parameters per statement; stay well below it.
@@ -47,8 +48,59 @@ def prepare_insert[M: Model](model: type[M], objs: Sequence[M], *, returning: bo
     """The INSERT statements for new instances ``objs``; with ``returning``, ``execute()`` sets their pks."""
     alias = router.db_for_write(model)
     conn = connections[alias]
+    fields = _fields(model)
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection=conn) for f in fields] for obj in objs]
+    return PreparedInsert(objs, alias, _statements(model, conn, fields, rows, returning), returning)
+
+
+def prepare_values(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> PreparedInsert[Model]:
+    """The INSERT statements for ``rows`` of field name → value, without building model instances (the attempt log
+    writes hundreds a batch). Values must already be of their field's Python type (a ``str`` for a text column,
+    an aware ``datetime``...): they are adapted for the database, not validated. Missing fields take their
+    default."""
+    alias = router.db_for_write(model)
+    conn = connections[alias]
+    fields = _fields(model)
+    adapt = [(f.attname, f.name, _adapter(f, conn), f.get_default) for f in fields]
+    prepared = []
+    for row in rows:
+        values = []
+        for attname, name, adapter, default in adapt:
+            value = row[attname] if attname in row else row[name] if name in row else default()
+            values.append(None if value is None else adapter(value))
+        prepared.append(values)
+    return PreparedInsert([], alias, _statements(model, conn, fields, prepared, False), False)
+
+
+def _fields(model: type[Model]) -> list[models.Field[Any, Any]]:
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _adapter(field: models.Field[Any, Any], conn: BaseDatabaseWrapper) -> Callable[[Any], Any]:
+    """What turns a Python value of ``field`` into a query parameter: the backend's own adapter where Django's
+    ``get_db_prep_save`` would end up calling it anyway, and that generic path for any other field."""
+    if isinstance(field, models.JSONField):
+        encoder = field.encoder
+        return lambda value: conn.ops.adapt_json_value(value, encoder)
+    if isinstance(field, models.DateTimeField):
+        return conn.ops.adapt_datetimefield_value
+    if isinstance(field, models.CharField | models.TextField | models.IntegerField | models.ForeignKey):
+        return _same
+    return lambda value: field.get_db_prep_save(value, connection=conn)
+
+
+def _statements(
+    model: type[Model],
+    conn: BaseDatabaseWrapper,
+    fields: list[models.Field[Any, Any]],
+    rows: list[list[Any]],
+    returning: bool,
+) -> list[tuple[str, list[Any], int]]:
     opts = model._meta
-    fields = [f for f in opts.concrete_fields if not f.primary_key]
     quote = conn.ops.quote_name
     table = quote(opts.db_table)
     columns = ", ".join(quote(str(f.column)) for f in fields)
@@ -56,15 +108,13 @@ def prepare_insert[M: Model](model: type[M], objs: Sequence[M], *, returning: bo
     tail = f" RETURNING {quote(str(opts.pk.column))}" if returning else ""
     per_statement = max(1, MAX_PARAMS // len(fields))
     statements: list[tuple[str, list[Any], int]] = []
-    for start in range(0, len(objs), per_statement):
-        chunk = objs[start : start + per_statement]
-        params: list[Any] = []
-        for obj in chunk:
-            params += [f.get_db_prep_save(f.pre_save(obj, True), connection=conn) for f in fields]
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        params = [value for values in chunk for value in values]
         # Names come from the model's metadata; every value is a parameter.
         sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}{tail}"  # noqa: S608
         statements.append((sql, params, len(chunk)))
-    return PreparedInsert(objs, alias, statements, returning)
+    return statements
 
 
 def insert_rows[M: Model](model: type[M], objs: Sequence[M], *, returning: bool = True) -> None:

@@ -110,7 +110,8 @@ def drain(
     folded = ctx.run_dir / f"profile-{db.name}.txt"
     try:
         if with_profile:
-            time.sleep(0.8)  # past the imports, into the loop
+            # From the first delivery on: a fixed pause let the start-up imports into the profile on a busy machine.
+            wait_for(sink, lambda s: count_under(s, prefix)[0] >= 1, min(timeout, 60), every=0.02)
             sampler = profile.start(child.pid, min(timeout, 15), folded, ctx.recorder)
         stats, complete = wait_for(sink, lambda s: count_under(s, prefix)[0] >= expected, timeout)
     finally:

@@ -135,8 +135,6 @@ def is_encrypted(value: object) -> bool:
 
 
 def encrypt(plaintext: str) -> str:
-    if _writes.plaintext:
-        return plaintext
     return keyring().encrypt(plaintext)
 
 
@@ -146,7 +144,10 @@ def decrypt(stored: str) -> str:
 
 
 _writes = threading.local()
-_writes.plaintext = False
+
+
+def _plaintext() -> bool:
+    return bool(getattr(_writes, "plaintext", False))
 
 
 @contextlib.contextmanager
@@ -177,7 +178,7 @@ class EncryptedTextField(_TextField):
 
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
-        return value if value is None else encrypt(str(value))
+        return value if value is None or _plaintext() else encrypt(str(value))
 
 
 class EncryptedJSONField(_JSONField):
@@ -192,8 +193,8 @@ class EncryptedJSONField(_JSONField):
         return value
 
     def get_prep_value(self, value: Any) -> Any:
-        if value is None:
-            return None
+        if value is None or _plaintext():
+            return super().get_prep_value(value)
         return encrypt(json.dumps(value, cls=self.encoder))
 
 

@@ -51,6 +51,9 @@ class Job:
     created_at: float  # the message's commit time (Unix seconds), for the delivery latency
     fifo: bool
     rate_limit: float | None
+    #: Lower-cased names of the endpoint's own headers: an operator may have put a credential there, so the attempt
+    #: log keeps their names only (their values are encrypted on the endpoint, not copied in clear into every attempt).
+    hidden_headers: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -205,6 +208,7 @@ def _job(
         created_at=message.created_at.timestamp(),
         fifo=endpoint.fifo,
         rate_limit=endpoint.rate_limit,
+        hidden_headers=frozenset(name.lower() for name in endpoint.headers or {}),
     )
 
 
@@ -224,7 +228,8 @@ def release(worker_id: str, delivery_ids: Iterable[int]) -> int:
 
 def _logged_headers(result: Result) -> dict[str, str]:
     sent = result.sent_headers or result.job.headers
-    return {k: ("[redacted]" if k.lower() == "webhook-signature" else v) for k, v in sent.items()}
+    hidden = result.job.hidden_headers | {"webhook-signature"}
+    return {k: ("[redacted]" if k.lower() in hidden else v) for k, v in sent.items()}
 
 
 def _attempt(result: Result) -> Attempt:

@@ -28,11 +28,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.db import models, transaction
 
 if TYPE_CHECKING:
     from django.db.models.expressions import Combinable
 from django.db.models.functions import Cast
+from django.dispatch import receiver
 
 from hookhub.conf import conf
 
@@ -111,23 +113,31 @@ class Keyring:
         return True
 
 
-_keyrings: dict[tuple[Any, ...], Keyring] = {}
-_keyrings_lock = threading.Lock()
+_current: Keyring | None = None
+_current_lock = threading.Lock()
 
 
 def keyring() -> Keyring:
-    """The key ring for the current settings (rebuilt when they change, so ``override_settings`` works)."""
-    keys = configured_keys()
-    config = (tuple(keys), settings.SECRET_KEY, tuple(getattr(settings, "SECRET_KEY_FALLBACKS", ())))
-    ring = _keyrings.get(config)
+    """The key ring for the current settings: built once, rebuilt when they change (``override_settings``)."""
+    global _current
+    ring = _current
     if ring is None:
-        derived = [derive_key(k) for k in (config[1], *config[2])] if not keys else []
-        ring = Keyring(keys) if keys else Keyring(derived, derived=True)
-        with _keyrings_lock:
-            if len(_keyrings) > 16:
-                _keyrings.clear()
-            _keyrings[config] = ring
+        with _current_lock:
+            keys = configured_keys()
+            if keys:
+                ring = Keyring(keys)
+            else:
+                fallbacks = getattr(settings, "SECRET_KEY_FALLBACKS", ())
+                ring = Keyring([derive_key(k) for k in (settings.SECRET_KEY, *fallbacks)], derived=True)
+            _current = ring
     return ring
+
+
+@receiver(setting_changed)
+def _settings_changed(setting: str, **kwargs: Any) -> None:
+    global _current
+    if setting in ("HOOKHUB", "SECRET_KEY", "SECRET_KEY_FALLBACKS"):
+        _current = None
 
 
 def is_encrypted(value: object) -> bool:

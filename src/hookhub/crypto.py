@@ -113,31 +113,30 @@ class Keyring:
         return True
 
 
-_current: Keyring | None = None
-_current_lock = threading.Lock()
+class _Current:
+    ring: Keyring | None = None
+    lock = threading.Lock()
 
 
 def keyring() -> Keyring:
     """The key ring for the current settings: built once, rebuilt when they change (``override_settings``)."""
-    global _current
-    ring = _current
+    ring = _Current.ring
     if ring is None:
-        with _current_lock:
+        with _Current.lock:
             keys = configured_keys()
             if keys:
                 ring = Keyring(keys)
             else:
                 fallbacks = getattr(settings, "SECRET_KEY_FALLBACKS", ())
                 ring = Keyring([derive_key(k) for k in (settings.SECRET_KEY, *fallbacks)], derived=True)
-            _current = ring
+            _Current.ring = ring
     return ring
 
 
 @receiver(setting_changed)
 def _settings_changed(setting: str, **kwargs: Any) -> None:
-    global _current
     if setting in ("HOOKHUB", "SECRET_KEY", "SECRET_KEY_FALLBACKS"):
-        _current = None
+        _Current.ring = None
 
 
 def is_encrypted(value: object) -> bool:

@@ -208,7 +208,7 @@ def _job(
         created_at=message.created_at.timestamp(),
         fifo=endpoint.fifo,
         rate_limit=endpoint.rate_limit,
-        hidden_headers=frozenset(name.lower() for name in endpoint.headers or {}),
+        hidden_headers=frozenset(n.lower() for n in endpoint.headers or {} if n.lower() not in RESERVED_HEADERS),
     )
 
 

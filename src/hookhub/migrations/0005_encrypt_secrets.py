@@ -35,41 +35,52 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AlterField(
-            model_name="endpoint",
-            name="headers",
-            field=hookhub.crypto.EncryptedJSONField(blank=True, default=dict, help_text="Extra request headers."),
-        ),
-        migrations.AlterField(
-            model_name="endpoint",
-            name="previous_secrets",
-            field=hookhub.crypto.EncryptedJSONField(
-                blank=True, default=list, help_text="[{secret, expires_at}]: still signing during a rotation's overlap."
-            ),
+        # JSON stays JSON (it holds one encrypted JSON string): state only, so SQLite rebuilds no table for them.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="endpoint",
+                    name="headers",
+                    field=hookhub.crypto.EncryptedJSONField(
+                        blank=True, default=dict, help_text="Extra request headers."
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="endpoint",
+                    name="previous_secrets",
+                    field=hookhub.crypto.EncryptedJSONField(
+                        blank=True,
+                        default=list,
+                        help_text="[{secret, expires_at}]: still signing during a rotation's overlap.",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="source",
+                    name="confirmer_options",
+                    field=hookhub.crypto.EncryptedJSONField(
+                        blank=True, default=dict, help_text="May hold an API key: encrypted."
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="source",
+                    name="options",
+                    field=hookhub.crypto.EncryptedJSONField(blank=True, default=dict),
+                ),
+                migrations.AlterField(
+                    model_name="source",
+                    name="secrets",
+                    field=hookhub.crypto.EncryptedJSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Every listed secret is accepted, so keys rotate without downtime.",
+                    ),
+                ),
+            ],
         ),
         migrations.AlterField(
             model_name="endpoint",
             name="secret",
             field=hookhub.crypto.EncryptedTextField(default=hookhub.signing.generate_secret),
-        ),
-        migrations.AlterField(
-            model_name="source",
-            name="confirmer_options",
-            field=hookhub.crypto.EncryptedJSONField(
-                blank=True, default=dict, help_text="May hold an API key: encrypted."
-            ),
-        ),
-        migrations.AlterField(
-            model_name="source",
-            name="options",
-            field=hookhub.crypto.EncryptedJSONField(blank=True, default=dict),
-        ),
-        migrations.AlterField(
-            model_name="source",
-            name="secrets",
-            field=hookhub.crypto.EncryptedJSONField(
-                blank=True, default=list, help_text="Every listed secret is accepted, so keys rotate without downtime."
-            ),
         ),
         migrations.RunPython(encrypt_rows, decrypt_rows, elidable=False),
     ]

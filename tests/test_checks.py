@@ -6,9 +6,12 @@ import pytest
 from django.core.checks import run_checks
 from django.test import override_settings
 
+# Every case but W003's configures a key of its own, as a production project would.
+KEY = "hP0bqkI4ssJu1ysvb8f7WBv5dWl4aHbtJf3LkmDmyxo="
+
 
 def ids(hookhub: dict[str, Any], **extra: Any) -> list[str]:
-    with override_settings(HOOKHUB=hookhub, **extra):
+    with override_settings(HOOKHUB={"ENCRYPTION_KEYS": [KEY], **hookhub}, **extra):
         return sorted(m.id for m in run_checks(tags=["hookhub"]) if m.id and m.id.startswith("hookhub."))
 
 
@@ -86,3 +89,25 @@ def test_e007_bad_delivery_retry_schedule(schedule: object) -> None:
 
 def test_w002_private_destinations_allowed() -> None:
     assert ids({"ALLOW_PRIVATE_DESTINATIONS": True}) == ["hookhub.W002"]
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [["not-a-key"], "hP0bqkI4ssJu1ysvb8f7WBv5dWl4aHbtJf3LkmDmyxo=,short", [42], {"a": "b"}],
+)
+def test_e008_encryption_keys_that_are_not_fernet_keys(keys: object) -> None:
+    assert ids({"ENCRYPTION_KEYS": keys}) == ["hookhub.E008"]
+
+
+def test_e008_names_the_bad_key_by_position_never_by_value() -> None:
+    with override_settings(HOOKHUB={"ENCRYPTION_KEYS": [KEY, "sekrit-but-not-fernet"]}):
+        (message,) = [m for m in run_checks(tags=["hookhub"]) if m.id == "hookhub.E008"]
+    assert "key 2" in message.msg
+    assert "sekrit" not in message.msg
+
+
+def test_w003_no_encryption_key_of_its_own() -> None:
+    with override_settings(HOOKHUB={}):
+        found = sorted(m.id for m in run_checks(tags=["hookhub"]) if m.id and m.id.startswith("hookhub."))
+    assert found == ["hookhub.W003"]
+    assert ids({"ENCRYPTION_KEYS": f" {KEY} , "}) == []

@@ -7,8 +7,10 @@
 - ``hookhub.E005``: ``RATE_LIMIT_BACKEND`` is neither ``"local"`` nor a configured cache alias.
 - ``hookhub.E006``: a ``MODEL_EVENTS`` entry names no installed model, no valid action, or an unimportable callable.
 - ``hookhub.E007``: ``RETRY_SCHEDULE`` is not a list of positive numbers.
+- ``hookhub.E008``: ``ENCRYPTION_KEYS`` is not a list of Fernet keys.
 - ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
 - ``hookhub.W002``: ``ALLOW_PRIVATE_DESTINATIONS`` is on: deliveries may reach private and loopback addresses.
+- ``hookhub.W003``: no ``ENCRYPTION_KEYS``: stored secrets are encrypted with a key derived from ``SECRET_KEY``.
 """
 
 from __future__ import annotations
@@ -102,3 +104,25 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             )
         )
     return errors
+
+
+@register(Tags.security, "hookhub")
+def check_encryption_keys(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    from hookhub.crypto import Keyring, configured_keys
+
+    try:
+        keys = configured_keys()
+        if keys:
+            Keyring(keys)
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="hookhub.E008")]
+    if not keys:
+        return [
+            Warning(
+                "HOOKHUB['ENCRYPTION_KEYS'] is not set: stored secrets are encrypted with a key from SECRET_KEY.",
+                hint="Set it to a Fernet key of its own, so that changing SECRET_KEY cannot lock the secrets away "
+                "(keep the old SECRET_KEY in SECRET_KEY_FALLBACKS until `hookhub rotate-encryption-key` has run).",
+                id="hookhub.W003",
+            )
+        ]
+    return []

@@ -46,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_POLL_INTERVAL": 1.0,
     "PURGE_INTERVAL": 3600,
     "PURGE_BATCH_SIZE": 2000,
+    # Secrets at rest (hookhub.crypto)
+    "ENCRYPTION_KEYS": [],
 }
 
 
@@ -178,6 +180,11 @@ class Settings:
     @property
     def PURGE_BATCH_SIZE(self) -> int:
         return int(self._get("PURGE_BATCH_SIZE"))
+
+    @property
+    def ENCRYPTION_KEYS(self) -> Any:
+        """Fernet keys, first one encrypting: a list or a comma-separated string (``hookhub.crypto`` parses it)."""
+        return self._get("ENCRYPTION_KEYS")
 
 
 conf = Settings()

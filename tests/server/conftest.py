@@ -101,7 +101,7 @@ def running_gateway(tmp_path: Path, *extra: str) -> Iterator[Gateway]:
         )
     gw = Gateway(base, env, process, log)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # migrate, collectstatic and granian: slow on a loaded 2-core machine
         while True:
             try:
                 urllib.request.urlopen(f"{base}/admin/login/", timeout=1).close()

@@ -88,7 +88,7 @@ def verification_key(endpoint: Endpoint) -> str:
     """The secret itself (HMAC) or the public key (Ed25519): never the private key."""
     if endpoint.scheme == Endpoint.Scheme.ED25519:
         return public_key(endpoint.secret)
-    return endpoint.secret
+    return str(endpoint.secret)
 
 
 def endpoint_out(endpoint: Endpoint, uid: str) -> EndpointOut:

@@ -18,4 +18,5 @@ SUBCOMMANDS = {
     "portal-link": "hookhub.cli.portal_link",
     "tail": "hookhub.cli.tail",
     "demo-traffic": "hookhub.cli.demo",
+    "rotate-encryption-key": "hookhub.cli.rotate_key",
 }

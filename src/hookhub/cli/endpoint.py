@@ -74,7 +74,7 @@ def verification_key(endpoint: Endpoint) -> str:
     """What the endpoint's owner configures: the secret itself (HMAC) or the public key (Ed25519)."""
     if endpoint.scheme == Endpoint.Scheme.ED25519:
         return public_key(endpoint.secret)
-    return endpoint.secret
+    return str(endpoint.secret)
 
 
 def get_endpoint(endpoint_id: str) -> Endpoint:

@@ -7,6 +7,8 @@ import secrets
 from django.db import models
 from django.db.models import Q
 
+from hookhub.crypto import EncryptedJSONField
+
 
 def new_slug() -> str:
     """An unguessable URL slug: 192 random bits, URL-safe."""
@@ -17,8 +19,9 @@ class Source(models.Model):
     name = models.SlugField(max_length=100, unique=True, help_text="Used in handlers: @receiver('<name>', ...).")
     slug = models.CharField(max_length=100, unique=True, default=new_slug, help_text="The secret part of the URL.")
     verifier = models.CharField(max_length=200, help_text="A built-in verifier name or a dotted path.")
-    options = models.JSONField(default=dict, blank=True)
-    secrets = models.JSONField(
+    # Encrypted, like the confirmer's: some verifiers take a credential as an option (meta's verify_token).
+    options = EncryptedJSONField(default=dict, blank=True)
+    secrets = EncryptedJSONField(
         default=list,
         blank=True,
         help_text="Every listed secret is accepted, so keys rotate without downtime.",
@@ -28,7 +31,7 @@ class Source(models.Model):
     allowed_ips = models.JSONField(default=list, blank=True, help_text="CIDRs; empty: any address.")
     retention_days = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: the default.")
     confirmer = models.CharField(max_length=200, blank=True, help_text="Ask the provider before handling.")
-    confirmer_options = models.JSONField(default=dict, blank=True)
+    confirmer_options = EncryptedJSONField(default=dict, blank=True, help_text="May hold an API key: encrypted.")
     forward_to = models.ForeignKey(
         "hookhub.Application",
         null=True,

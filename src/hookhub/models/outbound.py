@@ -10,6 +10,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
+from hookhub.crypto import EncryptedJSONField, EncryptedTextField
 from hookhub.ids import endpoint_id, message_id
 from hookhub.signing import ED25519_PRIVATE_PREFIX, generate_ed25519_keypair, generate_secret
 
@@ -60,11 +61,12 @@ class Endpoint(models.Model):
     )
     body_format = models.CharField(max_length=8, choices=BodyFormat.choices, default=BodyFormat.JSON)
     scheme = models.CharField(max_length=4, choices=Scheme.choices, default=Scheme.HMAC)
-    secret = models.CharField(max_length=200, default=generate_secret)
-    previous_secrets = models.JSONField(
+    secret = EncryptedTextField(default=generate_secret)
+    previous_secrets = EncryptedJSONField(
         default=list, blank=True, help_text="[{secret, expires_at}]: still signing during a rotation's overlap."
     )
-    headers = models.JSONField(default=dict, blank=True, help_text="Extra request headers.")
+    # Encrypted: an operator may put a credential here (Authorization), and the portal hides these values too.
+    headers = EncryptedJSONField(default=dict, blank=True, help_text="Extra request headers.")
     rate_limit = models.FloatField(null=True, blank=True, help_text="Deliveries per second; empty: no limit.")
     fifo = models.BooleanField(default=False, help_text="One delivery in flight at a time, in message order.")
     enabled = models.BooleanField(default=True)

@@ -51,6 +51,9 @@ class Job:
     created_at: float  # the message's commit time (Unix seconds), for the delivery latency
     fifo: bool
     rate_limit: float | None
+    #: Lower-cased names of the endpoint's own headers: an operator may have put a credential there, so the attempt
+    #: log keeps their names only (their values are encrypted on the endpoint, not copied in clear into every attempt).
+    hidden_headers: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -174,13 +177,15 @@ class _Target:
     endpoint: Endpoint
     signer: StandardWebhook  # its keys are decoded once per endpoint and claim, not once per delivery
     headers: dict[str, str]
+    hidden_headers: frozenset[str]  # the endpoint's own headers (may hold a credential): not logged
 
     @classmethod
     def of(cls, endpoint: Endpoint, now: datetime) -> _Target:
         json_body = endpoint.body_format == Endpoint.BodyFormat.JSON
         content_type = "application/json" if json_body else "application/x-www-form-urlencoded"
         headers = _headers(endpoint.headers or {}, content_type)
-        return cls(endpoint, StandardWebhook(signing_keys(endpoint, now)), headers)
+        hidden = frozenset(n.lower() for n in endpoint.headers or {} if n.lower() not in RESERVED_HEADERS)
+        return cls(endpoint, StandardWebhook(signing_keys(endpoint, now)), headers, hidden)
 
 
 def _jobs(worker_id: str, ids: list[int], now: datetime) -> list[Job]:
@@ -232,6 +237,7 @@ def _jobs(worker_id: str, ids: list[int], now: datetime) -> list[Job]:
                 created_at=created_at.timestamp(),
                 fifo=endpoint.fifo,
                 rate_limit=endpoint.rate_limit,
+                hidden_headers=target.hidden_headers,
             )
         )
     return jobs
@@ -251,9 +257,13 @@ def release(worker_id: str, delivery_ids: Iterable[int]) -> int:
 # Recording -----------------------------------------------------------------------------------------------------
 
 
+_SIGNATURE = frozenset({"webhook-signature"})
+
+
 def _logged_headers(result: Result) -> dict[str, str]:
     sent = result.sent_headers or result.job.headers
-    return {k: ("[redacted]" if k.lower() == "webhook-signature" else v) for k, v in sent.items()}
+    hidden = result.job.hidden_headers | _SIGNATURE if result.job.hidden_headers else _SIGNATURE
+    return {k: ("[redacted]" if k.lower() in hidden else v) for k, v in sent.items()}
 
 
 def _attempt(result: Result, body_limit: int) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Settings of the standalone gateway (``hookhub serve``), read from the environment (12-factor).
 
 ``DATABASE_URL`` (default: SQLite in ``HOOKHUB_DATA_DIR``, default ``./.hookhub/``), ``HOOKHUB_SECRET_KEY``
-(generated and kept in the data dir when absent), ``HOOKHUB_ALLOWED_HOSTS`` (comma-separated),
+(generated and kept in the data dir when absent), ``HOOKHUB_ENCRYPTION_KEYS`` (comma-separated Fernet keys, the first
+encrypting; generated and kept in the data dir when absent), ``HOOKHUB_ALLOWED_HOSTS`` (comma-separated),
 ``HOOKHUB_DEBUG`` (off by default), ``HOOKHUB_PUBLIC_URL``, ``HOOKHUB_SOURCES_FILE`` (a JSON file of sources).
 """
 
@@ -10,8 +11,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from cryptography.fernet import Fernet
 
 from hookhub.server.database import database_from_url
 
@@ -23,19 +27,31 @@ def _flag(name: str, default: bool = False) -> bool:
 DATA_DIR = Path(os.environ.get("HOOKHUB_DATA_DIR", ".hookhub")).resolve()
 
 
-def _secret_key() -> str:
-    if key := os.environ.get("HOOKHUB_SECRET_KEY"):
-        return key
-    path = DATA_DIR / "secret_key"
+def _kept(name: str, make: Callable[[], str]) -> str:
+    """A key read from the data dir, made there (readable by its owner only) on first start."""
+    path = DATA_DIR / name
     try:
         return path.read_text().strip()
     except FileNotFoundError:
         DATA_DIR.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(50)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        key = make()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process of this gateway made it first
+            return path.read_text().strip()
         with os.fdopen(fd, "w") as f:
             f.write(key)
         return key
+
+
+def _secret_key() -> str:
+    return os.environ.get("HOOKHUB_SECRET_KEY") or _kept("secret_key", lambda: secrets.token_urlsafe(50))
+
+
+def _encryption_keys() -> list[str]:
+    if keys := os.environ.get("HOOKHUB_ENCRYPTION_KEYS", "").strip():
+        return [k.strip() for k in keys.split(",") if k.strip()]
+    return [_kept("encryption_key", lambda: Fernet.generate_key().decode())]
 
 
 SECRET_KEY = _secret_key()
@@ -116,4 +132,5 @@ HOOKHUB: dict[str, Any] = {
     "ALLOW_PRIVATE_DESTINATIONS": _flag("HOOKHUB_ALLOW_PRIVATE_DESTINATIONS"),
     "OPERATIONAL_APPLICATION": os.environ.get("HOOKHUB_OPERATIONAL_APPLICATION") or None,
     "GROUP_COMMIT": _flag("HOOKHUB_GROUP_COMMIT", default=True),
+    "ENCRYPTION_KEYS": _encryption_keys(),
 }

@@ -101,7 +101,7 @@ def running_gateway(tmp_path: Path, *extra: str) -> Iterator[Gateway]:
         )
     gw = Gateway(base, env, process, log)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60  # migrate and collectstatic first, on a loaded machine
         while True:
             try:
                 urllib.request.urlopen(f"{base}/admin/login/", timeout=1).close()

@@ -19,11 +19,16 @@ from typing import Any
 from django.conf import settings
 from django.core.management import BaseCommand, call_command
 
+from hookhub.conf import conf
+
 from . import demo
 
 help = "Run the gateway: the web app and the worker together."
 
 STOP_GRACE_SECONDS = 30.0
+# More threads than the receive path lets in at once (MAX_RECEIVING, 32 by default): the spare ones answer 503 at
+# once under overload, where otherwise requests would wait in the web server's queue for a thread.
+THREADS = 40
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="Worker processes (background work).")
     parser.add_argument("--web-workers", type=int, default=2, help="Web server processes.")
     parser.add_argument(
-        "--threads", type=int, default=16, help="Request threads per web process (their rows share commits)."
+        "--threads",
+        type=int,
+        default=THREADS,
+        help="Request threads per web process (their rows share commits); keep it above HOOKHUB_MAX_RECEIVING.",
     )
     parser.add_argument("--no-migrate", action="store_true", help="Do not apply pending migrations first.")
     parser.add_argument(
@@ -133,6 +141,11 @@ def _print_demo(command: BaseCommand, base: str, seeded: demo.Seeded | None) -> 
 
 def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     command.check(display_num_errors=False)
+    if conf.MAX_RECEIVING > 0 and options["threads"] <= conf.MAX_RECEIVING:
+        command.stderr.write(
+            f"hookhub: --threads {options['threads']} is not above HOOKHUB_MAX_RECEIVING ({conf.MAX_RECEIVING}): "
+            "under overload requests will queue for a thread instead of being answered 503."
+        )
     if not options["no_migrate"]:
         call_command("migrate", interactive=False, verbosity=0)
     if settings.STATIC_ROOT:  # the admin's, the portal's and the API docs' assets, served by granian itself

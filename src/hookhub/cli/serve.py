@@ -29,6 +29,10 @@ STOP_GRACE_SECONDS = 30.0
 # More threads than the receive path lets in at once (MAX_RECEIVING, 32 by default): the spare ones answer 503 at
 # once under overload, where otherwise requests would wait in the web server's queue for a thread.
 THREADS = 40
+# granian's --backpressure bounds the connections each web process accepts (default: backlog / processes, 512): a
+# connection past it waits unaccepted, so its sender times out where it would have had a 503. Connections are
+# cheap in granian; requests are bounded by MAX_RECEIVING instead.
+BACKLOG = 4096
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +71,7 @@ def web_command(options: dict[str, Any]) -> list[str]:
         sys.executable, "-m", "granian", "--interface", "wsgi", wsgi_target(),
         "--host", options["host"], "--port", str(options["port"]),
         "--workers", str(options["web_workers"]), "--blocking-threads", str(options["threads"]),
+        "--backlog", str(BACKLOG), "--backpressure", str(BACKLOG),
         *static_args(),
         "--no-ws", "--log-level", "warning",
     ]  # fmt: skip

@@ -37,6 +37,7 @@ EVENT_TYPE = "load.tested"
 SOAK_SECONDS = seconds(25)
 OVERLOAD_SECONDS = seconds(12)
 SHED = {429, 503}
+SETTLE = 0.2  # the first fifth of the soak is its ramp-up, for memory
 
 
 @pytest.fixture
@@ -194,7 +195,7 @@ class Soak:
     delivered_all: bool
     deliveries: Counter[str]
     unparsed: int
-    memory: tuple[dict[str, int], dict[str, int], dict[str, int]]  # start, peak, end
+    memory: tuple[dict[str, int], dict[str, int], dict[str, int], dict[str, int]]  # start, settled, peak, end
 
 
 async def soak(gw: Gateway, url: str, token: str, roles: dict[str, list[int]]) -> Soak:
@@ -212,13 +213,17 @@ async def soak(gw: Gateway, url: str, token: str, roles: dict[str, list[int]]) -
                 client, url, HmacSender(url, SECRET, "idle").request, rate=10, seconds=5, max_in_flight=50
             )
             start = rss(roles)
-            peak = dict(start)
+            peak, settled = dict(start), dict(start)
             stop = asyncio.Event()
 
             async def sample() -> None:
+                began = time.monotonic()
                 while not stop.is_set():
-                    for role, value in rss(roles).items():
+                    now = rss(roles)
+                    for role, value in now.items():
                         peak[role] = max(peak[role], value)
+                    if time.monotonic() - began < SETTLE * SOAK_SECONDS:
+                        settled.update(now)  # the last sample of the ramp-up is the baseline
                     await asyncio.sleep(1)
 
             sampler = asyncio.create_task(sample())
@@ -246,7 +251,7 @@ async def soak(gw: Gateway, url: str, token: str, roles: dict[str, list[int]]) -
             delivered_all,
             Counter(sink.counts),
             sink.unparsed,
-            (start, peak, end),
+            (start, settled, peak, end),
         )
 
 
@@ -267,8 +272,8 @@ def test_soak_at_70_percent_stores_and_delivers_everything_with_flat_memory(gate
     outbound_duplicates = sum(n - 1 for i, n in run.deliveries.items() if i in committed and n > 1)
     outbound_lost = len(committed) - delivered
     idle_p99, soak_p99 = latency(run.idle)["p99"], latency(run.inbound, 200)["p99"]
-    start, peak, end = run.memory
-    memory_ratio = {role: round(end[role] / start[role], 2) for role in start}
+    start, settled, _, end = run.memory
+    memory_ratio = {role: round(end[role] / settled[role], 2) for role in start}
     figures = {
         "capacity webhooks/s + messages/s": f"{run.capacity[0]:.0f} + {run.capacity[1]:.0f}",
         "worker caught up before the soak": run.caught_up,
@@ -282,10 +287,11 @@ def test_soak_at_70_percent_stores_and_delivers_everything_with_flat_memory(gate
         "p99 soak / idle": round(soak_p99 / idle_p99, 1) if idle_p99 else None,
         "p50 soak ms": latency(run.inbound, 200)["p50"],
         "publish p99 ms": latency(run.published, 201)["p99"],
-        "RSS web MiB start/peak/end": f"{mib(start['web'])}/{mib(peak['web'])}/{mib(end['web'])}",
-        "RSS worker MiB start/peak/end": f"{mib(start['worker'])}/{mib(peak['worker'])}/{mib(end['worker'])}",
-        "RSS end / start web": memory_ratio["web"],
-        "RSS end / start worker": memory_ratio["worker"],
+        "RSS web MiB start/settled/peak/end": "/".join(str(mib(m["web"])) for m in run.memory),
+        "RSS worker MiB start/settled/peak/end": "/".join(str(mib(m["worker"])) for m in run.memory),
+        "RSS end / settled web": memory_ratio["web"],
+        "RSS end / settled worker": memory_ratio["worker"],
+        "RSS end / start (web, worker)": f"{end['web'] / start['web']:.2f}, {end['worker'] / start['worker']:.2f}",
         "outbound published/delivered/duplicates/lost": (
             f"{len(committed)}/{delivered}/{outbound_duplicates}/{outbound_lost}"
         ),
@@ -320,7 +326,8 @@ def test_soak_at_70_percent_stores_and_delivers_everything_with_flat_memory(gate
     # Answered, every one: stored, or (if a neighbour's load pushed the machine past capacity) shed with a 503.
     assert set(run.inbound.statuses()) <= {"200", "503"}, figures
     assert set(run.published.statuses()) <= {"201"}, figures
-    # Flat memory, with room for a run this short: a leak of a few KB per request would pass 1.5 within it.
+    # Flat memory from the end of the ramp-up (new threads, their connections and caches) to the end: a loose bound,
+    # for a run this short; the ratios go to the report.
     assert max(memory_ratio.values()) < 1.5, figures
 
 

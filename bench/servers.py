@@ -10,7 +10,7 @@ from .proc import PYTHON, Child, Databases, Recorder, free_port, get_json, hookh
 
 # The web server's shape, the same for hookhub and every baseline: `hookhub serve`'s defaults.
 WEB_WORKERS = 2
-THREADS = 16
+THREADS = 40  # as hookhub serve: more request threads than MAX_RECEIVING lets in
 _seq = itertools.count(1)
 
 

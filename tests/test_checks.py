@@ -87,6 +87,16 @@ def test_e007_bad_delivery_retry_schedule(schedule: object) -> None:
     assert ids({"RETRY_SCHEDULE": schedule}) == ["hookhub.E007"]
 
 
+@pytest.mark.parametrize("value", [-1, "32", 2.5, True, None])
+def test_e009_bad_max_receiving(value: object) -> None:
+    assert ids({"MAX_RECEIVING": value}) == ["hookhub.E009"]
+
+
+@pytest.mark.parametrize("value", [0, 1, 32])
+def test_max_receiving_whole_numbers_pass(value: int) -> None:
+    assert ids({"MAX_RECEIVING": value}) == []
+
+
 def test_w002_private_destinations_allowed() -> None:
     assert ids({"ALLOW_PRIVATE_DESTINATIONS": True}) == ["hookhub.W002"]
 

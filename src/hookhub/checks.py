@@ -8,6 +8,7 @@
 - ``hookhub.E006``: a ``MODEL_EVENTS`` entry names no installed model, no valid action, or an unimportable callable.
 - ``hookhub.E007``: ``RETRY_SCHEDULE`` is not a list of positive numbers.
 - ``hookhub.E008``: ``ENCRYPTION_KEYS`` is not a list of Fernet keys.
+- ``hookhub.E009``: ``MAX_RECEIVING`` is not a whole number ≥ 0.
 - ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
 - ``hookhub.W002``: ``ALLOW_PRIVATE_DESTINATIONS`` is on: deliveries may reach private and loopback addresses.
 - ``hookhub.W003``: no ``ENCRYPTION_KEYS``: stored secrets are encrypted with a key derived from ``SECRET_KEY``.
@@ -93,6 +94,15 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 "HOOKHUB['ALLOW_PRIVATE_DESTINATIONS'] is on: deliveries may reach loopback and private addresses.",
                 hint="Use it for development and tests only: it turns the SSRF guard off.",
                 id="hookhub.W002",
+            )
+        )
+    max_receiving = conf._get("MAX_RECEIVING")
+    if not isinstance(max_receiving, int) or isinstance(max_receiving, bool) or max_receiving < 0:
+        errors.append(
+            Error(
+                f"HOOKHUB['MAX_RECEIVING'] is {max_receiving!r}: use a whole number of requests per web process "
+                "(0: no bound).",
+                id="hookhub.E009",
             )
         )
     backend = conf.RATE_LIMIT_BACKEND

@@ -21,6 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_BACKEND": "local",
     "SOURCE_CACHE_SECONDS": 5.0,
     "GROUP_COMMIT": True,
+    "MAX_RECEIVING": 32,
     "INBOUND_RETRY_SCHEDULE": [10, 60, 300, 1800, 7200, 21600],
     "CONFIRMER_TIMEOUT": 10.0,
     "STRIPE_API_BASE": "https://api.stripe.com",
@@ -75,6 +76,11 @@ class Settings:
     @property
     def GROUP_COMMIT(self) -> bool:
         return bool(self._get("GROUP_COMMIT"))
+
+    @property
+    def MAX_RECEIVING(self) -> int:
+        """Requests one web process verifies and stores at once; past it, 503 + Retry-After (0: no bound)."""
+        return int(self._get("MAX_RECEIVING"))
 
     @property
     def TRUSTED_PROXY_COUNT(self) -> int:

@@ -12,6 +12,7 @@ import pytest
 from django.db import connection, connections
 from django.test import Client, override_settings
 
+from hookhub.inbound import admission
 from hookhub.models import InboundMessage, Source
 
 pytestmark = pytest.mark.django_db
@@ -71,6 +72,55 @@ def test_rate_limit_answers_429_with_retry_after(client: Client, source: Source)
     assert response.status_code == 429
     assert int(response["Retry-After"]) >= 1
     assert InboundMessage.objects.count() == 2
+
+
+def test_full_process_answers_503_with_retry_after_and_stores_nothing(
+    client: Client, source: Source, hookhub_settings: Any
+) -> None:
+    hookhub_settings(MAX_RECEIVING=2)
+    shed_before = admission.gate.shed
+    with admission.gate.enter(2) as first, admission.gate.enter(2) as second:  # two requests in progress
+        assert (first, second) == (True, True)
+        response = post(client)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert response.content == b"Too many requests in progress, retry later."
+    assert admission.gate.shed == shed_before + 1
+    assert not InboundMessage.objects.exists()
+    # Room again once one of them is answered: the sender's retry is stored.
+    assert post(client).status_code == 200
+    assert InboundMessage.objects.count() == 1
+
+
+def test_shedding_comes_before_reading_and_verifying(client: Client, source: Source, hookhub_settings: Any) -> None:
+    hookhub_settings(MAX_RECEIVING=1)
+    source.max_body_size = 100
+    source.save()
+    with admission.gate.enter(1):
+        unsigned = post(client, headers={})
+        oversized = post(client, b"x" * 101)
+    assert (unsigned.status_code, oversized.status_code) == (503, 503)
+
+
+def test_every_answer_leaves_the_gate(client: Client, source: Source, hookhub_settings: Any) -> None:
+    hookhub_settings(MAX_RECEIVING=1)
+    statuses = [post(client).status_code, post(client, headers={}).status_code, post(client, b"{").status_code]
+    assert statuses == [200, 403, 400]
+    assert admission.gate.inside == 0
+    assert post(client).status_code == 200
+
+
+def test_no_bound_when_max_receiving_is_zero(client: Client, source: Source, hookhub_settings: Any) -> None:
+    hookhub_settings(MAX_RECEIVING=0)
+    with admission.gate.enter(1), admission.gate.enter(1):
+        assert post(client).status_code == 200
+
+
+def test_handshakes_are_not_counted(client: Client, source: Source, hookhub_settings: Any) -> None:
+    hookhub_settings(MAX_RECEIVING=1)
+    with admission.gate.enter(1):
+        assert client.head("/webhooks/code/acme-slug/").status_code == 200
+        assert client.get("/webhooks/code/acme-slug/").status_code != 503
 
 
 def test_ip_allow_list(client: Client, source: Source) -> None:

@@ -101,10 +101,11 @@ def running_gateway(tmp_path: Path, *extra: str) -> Iterator[Gateway]:
         )
     gw = Gateway(base, env, process, log)
     try:
-        deadline = time.monotonic() + 90  # migrate, collectstatic and granian: slow on a loaded 2-core machine
+        # migrate and collectstatic first, then a first page that may take seconds on a loaded machine
+        deadline = time.monotonic() + 120
         while True:
             try:
-                urllib.request.urlopen(f"{base}/admin/login/", timeout=1).close()
+                urllib.request.urlopen(f"{base}/admin/login/", timeout=10).close()
                 break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if process.poll() is not None or time.monotonic() > deadline:

@@ -19,11 +19,20 @@ from typing import Any
 from django.conf import settings
 from django.core.management import BaseCommand, call_command
 
+from hookhub.conf import conf
+
 from . import demo
 
 help = "Run the gateway: the web app and the worker together."
 
 STOP_GRACE_SECONDS = 30.0
+# More threads than the receive path lets in at once (MAX_RECEIVING, 32 by default): the spare ones answer 503 at
+# once under overload, where otherwise requests would wait in the web server's queue for a thread.
+THREADS = 40
+# granian's --backpressure bounds the connections each web process accepts (default: backlog / processes, 512): a
+# connection past it waits unaccepted, so its sender times out where it would have had a 503. Connections are
+# cheap in granian; requests are bounded by MAX_RECEIVING instead.
+BACKLOG = 4096
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="Worker processes (background work).")
     parser.add_argument("--web-workers", type=int, default=2, help="Web server processes.")
     parser.add_argument(
-        "--threads", type=int, default=16, help="Request threads per web process (their rows share commits)."
+        "--threads",
+        type=int,
+        default=THREADS,
+        help="Request threads per web process (their rows share commits); keep it above HOOKHUB_MAX_RECEIVING.",
     )
     parser.add_argument("--no-migrate", action="store_true", help="Do not apply pending migrations first.")
     parser.add_argument(
@@ -59,6 +71,7 @@ def web_command(options: dict[str, Any]) -> list[str]:
         sys.executable, "-m", "granian", "--interface", "wsgi", wsgi_target(),
         "--host", options["host"], "--port", str(options["port"]),
         "--workers", str(options["web_workers"]), "--blocking-threads", str(options["threads"]),
+        "--backlog", str(BACKLOG), "--backpressure", str(BACKLOG),
         *static_args(),
         "--no-ws", "--log-level", "warning",
     ]  # fmt: skip
@@ -133,6 +146,11 @@ def _print_demo(command: BaseCommand, base: str, seeded: demo.Seeded | None) -> 
 
 def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     command.check(display_num_errors=False)
+    if conf.MAX_RECEIVING > 0 and options["threads"] <= conf.MAX_RECEIVING:
+        command.stderr.write(
+            f"hookhub: --threads {options['threads']} is not above HOOKHUB_MAX_RECEIVING ({conf.MAX_RECEIVING}): "
+            "under overload requests will queue for a thread instead of being answered 503."
+        )
     if not options["no_migrate"]:
         call_command("migrate", interactive=False, verbosity=0)
     if settings.STATIC_ROOT:  # the admin's, the portal's and the API docs' assets, served by granian itself

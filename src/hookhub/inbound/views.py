@@ -1,8 +1,9 @@
 """The receive view: the only code on the hot path of an inbound webhook.
 
-In this order: method → source → body size (413) → rate limit (429) → IP allow-list (403) → verifier (403) →
-parse → one INSERT → 2xx. No purge, no handler work, no network. A database failure answers 503 so the sender
-retries; the row is written by a single statement, so nothing is ever half-stored.
+In this order: method → source → admission (503 when the process has enough in hand) → body size (413) → rate limit
+(429) → IP allow-list (403) → verifier (403) → parse → one INSERT → 2xx. No purge, no handler work, no network. A
+database failure answers 503 so the sender retries; the row is written by a single statement, so nothing is ever
+half-stored.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from hookhub import signals
 from hookhub.conf import conf
 from hookhub.models import InboundMessage
 
-from . import groupcommit, ratelimit, sources
+from . import admission, groupcommit, ratelimit, sources
 from .parsing import parse_body, redact_headers
 from .verifiers import InvalidPayload, Reply, VerificationError, WebhookRequest
 
@@ -98,7 +99,19 @@ def receive(request: HttpRequest, slug: str) -> HttpResponse:
         return _text("", 200)
     if method not in ("GET", "POST"):
         return _text("Method not allowed.", 405, Allow=ALLOWED_METHODS)
+    if method == "GET" or request.META.get(admission.ADMITTED):
+        return _checked(request, source, method)
+    # Overload is answered before the body is read or verified: that is the work the bound protects.
+    with admission.gate.enter(admission.limit()) as admitted:
+        if not admitted:
+            response = _text(admission.BUSY, 503, Retry_After=str(admission.RETRY_AFTER_SECONDS))
+            # Expected under overload, and many per second: not one error log line each (django.request).
+            response._has_been_logged = True  # type: ignore[attr-defined]
+            return response
+        return _checked(request, source, method)
 
+
+def _checked(request: HttpRequest, source: sources.LoadedSource, method: str) -> HttpResponse:
     body = b""
     if method == "POST":
         read = _read_body(request, source.max_body_size)

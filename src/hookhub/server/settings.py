@@ -3,7 +3,8 @@
 ``DATABASE_URL`` (default: SQLite in ``HOOKHUB_DATA_DIR``, default ``./.hookhub/``), ``HOOKHUB_SECRET_KEY``
 (generated and kept in the data dir when absent), ``HOOKHUB_ENCRYPTION_KEYS`` (comma-separated Fernet keys, the first
 encrypting; generated and kept in the data dir when absent), ``HOOKHUB_ALLOWED_HOSTS`` (comma-separated),
-``HOOKHUB_DEBUG`` (off by default), ``HOOKHUB_PUBLIC_URL``, ``HOOKHUB_SOURCES_FILE`` (a JSON file of sources).
+``HOOKHUB_DEBUG`` (off by default), ``HOOKHUB_PUBLIC_URL``, ``HOOKHUB_SOURCES_FILE`` (a JSON file of sources),
+``HOOKHUB_MAX_RECEIVING`` (requests each web process receives at once; past it, 503).
 """
 
 from __future__ import annotations
@@ -134,3 +135,6 @@ HOOKHUB: dict[str, Any] = {
     "GROUP_COMMIT": _flag("HOOKHUB_GROUP_COMMIT", default=True),
     "ENCRYPTION_KEYS": _encryption_keys(),
 }
+if max_receiving := os.environ.get("HOOKHUB_MAX_RECEIVING", "").strip():
+    # Not a number stays as given, for the hookhub.E009 check to name it.
+    HOOKHUB["MAX_RECEIVING"] = int(max_receiving) if max_receiving.isdigit() else max_receiving

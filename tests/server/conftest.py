@@ -118,7 +118,7 @@ def running_gateway(tmp_path: Path, *extra: str) -> Iterator[Gateway]:
         )
     gw = Gateway(base, env, process, log)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded, shared machine can take a while to start granian
         while True:
             try:
                 urllib.request.urlopen(f"{base}/admin/login/", timeout=1).close()

@@ -62,7 +62,11 @@ def test_receive_view_generated_requests_get_no_5xx() -> None:
     client = Client(raise_request_exception=True)
 
     @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    @given(scheme=st.sampled_from(SCHEMES), headers=hostile_headers, body=hostile_bodies)
+    @given(
+        scheme=st.sampled_from(SCHEMES),
+        headers=hostile_headers,
+        body=hostile_bodies | st.binary(min_size=LIMIT + 1, max_size=3 * LIMIT),
+    )
     def one(scheme: str, headers: dict[str, str], body: bytes) -> None:
         headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
         response = client.post(

@@ -9,15 +9,18 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import override_settings
 
 from hookhub.outbound.dispatch import Dispatcher
+from hookhub.outbound.transport import Transport
+from tests.network import Address, guard_connects
 
 SETTINGS = {
     "ALLOW_PRIVATE_DESTINATIONS": True,  # the sink is on 127.0.0.1
@@ -81,6 +84,8 @@ class _Handler(BaseHTTPRequestHandler):
             status = 410
         elif path.startswith("/throttle"):
             status, headers = 429, {"Retry-After": "7"}
+        elif path.startswith("/redirect"):  # /redirect?to=<Location>
+            status, headers = 302, {"Location": parse_qs(urlsplit(self.path).query)["to"][0]}
         payload = b"ok" if status < 300 else b"nope"
         self.send_response(status)
         for name, value in headers.items():
@@ -121,12 +126,24 @@ def outbound_settings() -> Iterator[Callable[..., None]]:
 
 
 def deliver(
-    until: Callable[[Dispatcher], bool], *, timeout: float = 15.0, worker_id: str = "test-worker"
+    until: Callable[[Dispatcher], bool],
+    *,
+    timeout: float = 15.0,
+    worker_id: str = "test-worker",
+    transport: Callable[[], Transport] | None = None,
+    connects: list[Address] | None = None,
+    routes: Mapping[str, str] | None = None,
 ) -> Dispatcher:
-    """Run the real dispatcher until ``until(dispatcher)`` holds (checked in the loop), then stop it cleanly."""
+    """Run the real dispatcher until ``until(dispatcher)`` holds (checked in the loop), then stop it cleanly.
+
+    ``transport`` makes the dispatcher's transport (e.g. with a test resolver); ``connects``, when given, collects
+    every connect and lets only those to 127.0.0.1 (or ``routes``' stand-ins for it) through: see ``tests.network``.
+    """
 
     async def main() -> Dispatcher:
-        dispatcher = Dispatcher(worker_id)
+        if connects is not None:
+            guard_connects(asyncio.get_running_loop(), connects, routes)
+        dispatcher = Dispatcher(worker_id, transport=transport)
         stop = asyncio.Event()
 
         async def watch() -> None:

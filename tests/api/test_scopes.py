@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from hookhub.models import Application, Attempt, EventType, InboundMessage, Source
+from hookhub.models import Application, Attempt, Delivery, Endpoint, EventType, InboundMessage, Message, Source
 
 from .conftest import Api, error_of, make_delivery, make_endpoint
 
@@ -121,7 +121,9 @@ def test_a_scoped_token_reaches_its_own_application_only(
     method, template, body, own, other = route
     a, b = world
     if other is not None:
+        before = snapshot(b.application)
         response = call(api_a, method, fill(template, b.values), body)
+        assert snapshot(b.application) == before  # refused writes changed nothing of B's
         assert response.status_code == other, response.content
         if other == 403:
             assert error_of(response)["code"] == "global_token_required"
@@ -131,6 +133,45 @@ def test_a_scoped_token_reaches_its_own_application_only(
     assert response.status_code == own, response.content
     if own == 403:
         assert error_of(response)["code"] == "global_token_required"
+
+
+def snapshot(application: Application) -> dict[str, Any]:
+    """Everything of an application that a route could change."""
+    application.refresh_from_db()
+    return {
+        "application": (application.uid, application.name),
+        "endpoints": list(
+            Endpoint.objects.filter(application=application)
+            .order_by("pk")
+            .values_list("pk", "url", "description", "secret", "enabled", "disabled_reason")
+        ),
+        "messages": list(Message.objects.filter(application=application).order_by("pk").values_list("pk", flat=True)),
+        "deliveries": list(
+            Delivery.objects.filter(endpoint__application=application)
+            .order_by("pk")
+            .values_list("pk", "status", "attempts", "next_attempt_at")
+        ),
+    }
+
+
+MIXED = [r for r in ROUTES if "{uid}" in r[1] and r[1].count("{") > 1]
+
+
+@pytest.mark.parametrize("route", MIXED, ids=[f"{r[0]} {r[1]}" for r in MIXED])
+@pytest.mark.parametrize("token", ["scoped", "global"])
+def test_an_own_application_in_the_path_does_not_reach_another_applications_objects(
+    api_a: Api, api: Api, world: tuple[Tenant, Tenant], route: tuple[str, str, Any, int, int | None], token: str
+) -> None:
+    # /applications/app-a/endpoints/<B's endpoint>: the object must belong to the application the path names.
+    method, template, body, *_ = route
+    a, b = world
+    before = snapshot(b.application)
+    response = call(
+        api_a if token == "scoped" else api, method, fill(template, {**b.values, "uid": a.values["uid"]}), body
+    )
+    assert response.status_code == 404, response.content
+    assert error_of(response)["code"] == "not_found"
+    assert snapshot(b.application) == before
 
 
 def test_scoped_lists_hold_only_its_own_rows(api_a: Api, world: tuple[Tenant, Tenant]) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -61,6 +62,38 @@ def test_rejects_body_over_the_limit_before_verifying(client: Client, source: So
     response = post(client, b"x" * 101, headers={})
     assert response.status_code == 413
     assert post(client, json.dumps({"pad": "x" * 80})).status_code == 200
+
+
+def chunked(body: bytes, terminated: bool) -> dict[str, Any]:
+    """The WSGI environ of a chunked request: no CONTENT_LENGTH, the decoded body on wsgi.input."""
+    return {
+        "CONTENT_LENGTH": "",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.input_terminated": terminated,
+    }
+
+
+def test_a_chunked_body_is_read_to_its_end_and_stored(client: Client, source: Source) -> None:
+    body = b'{"type": "a.b", "chunked": true}'
+    response = post(client, body, content_type="text/plain", **chunked(body, terminated=True))
+    assert response.status_code == 200
+    assert bytes(InboundMessage.objects.get().body) == body
+
+
+def test_a_chunked_body_over_the_limit_is_refused(client: Client, source: Source) -> None:
+    source.max_body_size = 100
+    source.save()
+    response = post(client, b"{}", **chunked(b"x" * 101, terminated=True))
+    assert response.status_code == 413
+    assert not InboundMessage.objects.exists()
+
+
+def test_a_chunked_body_the_server_cannot_end_is_refused_not_stored_empty(client: Client, source: Source) -> None:
+    response = post(client, b"{}", content_type="text/plain", **chunked(b"lost?", terminated=False))
+    assert response.status_code == 411
+    assert b"Content-Length" in response.content
+    assert not InboundMessage.objects.exists()
 
 
 def test_rate_limit_answers_429_with_retry_after(client: Client, source: Source) -> None:

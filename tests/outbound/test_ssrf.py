@@ -76,6 +76,34 @@ REFUSED = [
     ("2001:0:a00:1::fefe:fefe", "Teredo address of private address"),
 ]
 
+# Numeric and bracketed spellings of hosts, as they appear in URLs.
+SPELLINGS = [
+    ("127.0.0.1", "loopback address"),
+    ("127.0.0.1.", "loopback address"),
+    ("2130706433", "loopback address"),
+    ("0x7f000001", "loopback address"),
+    ("0X7F000001", "loopback address"),
+    ("0177.0.0.1", "loopback address"),
+    ("017700000001", "loopback address"),
+    ("127.1", "loopback address"),
+    ("0x7f.1", "loopback address"),
+    ("0x7f.0.0.0x1", "loopback address"),
+    ("10.1", "private address"),
+    ("192.168.257", "private address"),
+    ("0xa9fea9fe", "link-local address"),
+    ("0", "unspecified address"),
+    ("1", "this-network address"),
+    ("[::1]", "loopback address"),
+    ("::1", "loopback address"),
+    ("[::ffff:127.0.0.1]", "IPv4-mapped address of loopback address"),
+    ("::ffff:7f00:1", "IPv4-mapped address of loopback address"),
+    ("[fe80::1%25eth0]", "link-local address"),
+    ("fe80::1%eth0", "link-local address"),
+    ("[fd00::1]", "unique local address"),
+    ("[not-an-address]", "invalid IPv6 literal"),
+]
+
+
 PUBLIC = [
     "8.8.8.8",
     "1.1.1.1",
@@ -122,34 +150,7 @@ def test_public_addresses_are_global_for_ipaddress_too(address: str) -> None:
     assert ipaddress.ip_address(address).is_global
 
 
-@pytest.mark.parametrize(
-    ("host", "reason"),
-    [
-        ("127.0.0.1", "loopback address"),
-        ("127.0.0.1.", "loopback address"),
-        ("2130706433", "loopback address"),
-        ("0x7f000001", "loopback address"),
-        ("0X7F000001", "loopback address"),
-        ("0177.0.0.1", "loopback address"),
-        ("017700000001", "loopback address"),
-        ("127.1", "loopback address"),
-        ("0x7f.1", "loopback address"),
-        ("0x7f.0.0.0x1", "loopback address"),
-        ("10.1", "private address"),
-        ("192.168.257", "private address"),
-        ("0xa9fea9fe", "link-local address"),
-        ("0", "unspecified address"),
-        ("1", "this-network address"),
-        ("[::1]", "loopback address"),
-        ("::1", "loopback address"),
-        ("[::ffff:127.0.0.1]", "IPv4-mapped address of loopback address"),
-        ("::ffff:7f00:1", "IPv4-mapped address of loopback address"),
-        ("[fe80::1%25eth0]", "link-local address"),
-        ("fe80::1%eth0", "link-local address"),
-        ("[fd00::1]", "unique local address"),
-        ("[not-an-address]", "invalid IPv6 literal"),
-    ],
-)
+@pytest.mark.parametrize(("host", "reason"), SPELLINGS)
 def test_check_host_refuses_non_public_literals(host: str, reason: str) -> None:
     assert check_host(host) == reason
 

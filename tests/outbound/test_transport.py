@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import errno
 import ipaddress
 import json
 import socket
@@ -33,27 +32,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from hookhub.outbound.transport import GuardedResolver, Outcome, Transport, parse_retry_after
+from tests.network import Address, ScriptedResolver, guard_connects
 
 BIG = bytes(range(256)) * 800
 HEADERS = {"Content-Type": "application/json", "webhook-id": "msg_1"}
 
-type Address = tuple[str, int]
 type StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 def run[T](coro: Coroutine[Any, Any, T], connects: list[Address] | None = None) -> T:
-    attempts = connects if connects is not None else []
     with asyncio.Runner() as runner:
-        loop = runner.get_loop()
-        real_connect = loop.sock_connect
-
-        async def loopback_only(sock: socket.socket, address: Any) -> None:
-            attempts.append((address[0], address[1]))
-            if address[0] != "127.0.0.1":
-                raise ConnectionRefusedError(errno.ECONNREFUSED, f"tests connect to 127.0.0.1 only, not {address[0]}")
-            await real_connect(sock, address)
-
-        loop.sock_connect = loopback_only  # type: ignore[method-assign]
+        guard_connects(runner.get_loop(), connects if connects is not None else [])
         return runner.run(coro)
 
 
@@ -237,32 +226,6 @@ async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
     await read_request(reader)
     writer.write(b"HTTP/1.1 two hundred\r\n\r\n")
     await writer.drain()
-
-
-class ScriptedResolver(aiohttp.ThreadedResolver):
-    """Answers each lookup with the next address list of ``answers`` (the last one repeats), on any port asked."""
-
-    def __init__(self, *answers: list[str]) -> None:
-        super().__init__()
-        self.answers = list(answers)
-        self.calls = 0
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        addresses = self.answers[min(self.calls, len(self.answers) - 1)]
-        self.calls += 1
-        return [
-            ResolveResult(
-                hostname=host,
-                host=address,
-                port=port,
-                family=socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET,
-                proto=0,
-                flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
-            )
-            for address in addresses
-        ]
 
 
 class FailingResolver(aiohttp.ThreadedResolver):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.cookiejar
 import os
 import secrets
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,6 +55,21 @@ class Gateway:
                 return int(response.status), bytes(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
+
+    def admin_session(self) -> urllib.request.OpenerDirector:
+        """A browser-like client signed in to the admin as a new superuser."""
+        self.env.update({"DJANGO_SUPERUSER_PASSWORD": "pw-for-tests", "DJANGO_SUPERUSER_EMAIL": "a@example.com"})
+        self.hookhub("createsuperuser", "--noinput", "--username", "admin")
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        opener.open(f"{self.base}/admin/login/", timeout=30).read()
+        token = next(c.value for c in jar if c.name == "csrftoken")
+        form = urllib.parse.urlencode(
+            {"username": "admin", "password": "pw-for-tests", "csrfmiddlewaretoken": token, "next": "/admin/"}
+        ).encode()
+        login = urllib.request.Request(f"{self.base}/admin/login/", data=form, headers={"Referer": self.base})
+        opener.open(login, timeout=30).read()
+        return opener
 
 
 def database_url(tmp_path: Path) -> Iterator[str]:

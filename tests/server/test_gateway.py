@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.cookiejar
 import json
 import signal
 import subprocess
 import time
-import urllib.parse
-import urllib.request
 
 import pytest
 
@@ -86,18 +83,7 @@ def test_signed_requests_are_stored_processed_and_visible_in_the_admin(gateway: 
         ("app", "order.created", "msg_1"),
     ]
 
-    env_user = {"DJANGO_SUPERUSER_PASSWORD": "pw-for-tests", "DJANGO_SUPERUSER_EMAIL": "a@example.com"}
-    gateway.env.update(env_user)
-    gateway.hookhub("createsuperuser", "--noinput", "--username", "admin")
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    opener.open(f"{gateway.base}/admin/login/").read()
-    token = next(c.value for c in jar if c.name == "csrftoken")
-    form = urllib.parse.urlencode(
-        {"username": "admin", "password": "pw-for-tests", "csrfmiddlewaretoken": token, "next": "/admin/"}
-    ).encode()
-    login = urllib.request.Request(f"{gateway.base}/admin/login/", data=form, headers={"Referer": gateway.base})
-    opener.open(login).read()
+    opener = gateway.admin_session()
     page = opener.open(f"{gateway.base}/admin/hookhub/inboundmessage/").read().decode()
     for text in ("invoice.paid", "order.created", "evt_1", "d-1"):
         assert text in page

@@ -12,6 +12,7 @@ import logging
 import math
 from typing import Any
 
+from django.core.handlers.wsgi import WSGIRequest
 from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -60,16 +61,38 @@ def _public_url(request: HttpRequest) -> str:
     return base + request.get_full_path() if base else ""
 
 
-def _read_body(request: HttpRequest, limit: int) -> bytes | None:
-    """The body, or ``None`` when it is larger than ``limit`` (read no more than ``limit + 1`` bytes)."""
-    declared = request.META.get("CONTENT_LENGTH") or "0"
+def _read_body(request: HttpRequest, limit: int) -> bytes | HttpResponse:
+    """The body, or the refusal: 413 when it is larger than ``limit`` (read no more than ``limit + 1`` bytes), 411
+    for a chunked body that the WSGI server cannot end for us."""
+    meta = request.META
+    declared = meta.get("CONTENT_LENGTH") or ""
+    stream: Any = request
+    if (
+        not declared
+        and isinstance(request, WSGIRequest)
+        and "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    ):
+        # Django reads CONTENT_LENGTH bytes, so none of a chunked body: acknowledging it would lose what was sent.
+        # A server that sets wsgi.input_terminated (granian, gunicorn) ends its input where the body ends.
+        if not meta.get("wsgi.input_terminated"):
+            return _text("Chunked bodies are not supported by this server: send a Content-Length.", 411)
+        stream = meta["wsgi.input"]
     try:
-        if int(declared) > limit:
-            return None
+        if int(declared or "0") > limit:
+            return _text(f"Body larger than {limit} bytes.", 413)
     except ValueError:
         pass
-    body = request.read(limit + 1)
-    return None if len(body) > limit else body
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        return _text(f"Body larger than {limit} bytes.", 413)
+    return b"".join(chunks)
 
 
 def _webhook_request(request: HttpRequest, body: bytes, remote_addr: str | None) -> WebhookRequest:
@@ -115,8 +138,8 @@ def _checked(request: HttpRequest, source: sources.LoadedSource, method: str) ->
     body = b""
     if method == "POST":
         read = _read_body(request, source.max_body_size)
-        if read is None:
-            return _text(f"Body larger than {source.max_body_size} bytes.", 413)
+        if isinstance(read, HttpResponse):
+            return read
         body = read
     # Limits apply to GET handshakes too: they compare a token or sign a challenge, so they must not be free to probe.
     if source.rate is not None:

@@ -278,8 +278,16 @@ def _attempt(result: Result, body_limit: int) -> dict[str, Any]:
         "response_headers": dict(outcome.headers),
         "response_body": outcome.body[:body_limit].decode("utf-8", errors="replace"),
         "duration_ms": round(outcome.duration * 1000),
-        "error": outcome.error[:500],
+        "error": (outcome.error or _redirect_reason(outcome))[:500],
     }
+
+
+def _redirect_reason(outcome: Outcome) -> str:
+    """Why a 3xx is a failure ("" for any other outcome): the Location was never checked, so it is not followed."""
+    if outcome.error or outcome.status is None or not 300 <= outcome.status < 400:
+        return ""
+    location = outcome.headers.get("location")
+    return f"HTTP {outcome.status}: redirects are not followed" + (f" (Location: {location})" if location else "")
 
 
 @dataclass
@@ -334,7 +342,7 @@ def _record_failures(
     exhausted: set[int] = set()
     for result, retry_after in failures:
         job, outcome = result.job, result.outcome
-        error = outcome.error or f"HTTP {outcome.status}"
+        error = outcome.error or _redirect_reason(outcome) or f"HTTP {outcome.status}"
         if job.endpoint_id in effects.gone:
             # The endpoint is being disabled: hold the delivery, to be sent if it is ever enabled again.
             delay: float | None = 0.0

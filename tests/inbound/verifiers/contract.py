@@ -252,6 +252,21 @@ class TimestampContract(VerifierContract):
         reason = self.assert_refused(self.make(secret), self.signed(key, NOW + self.tolerance + 5), secret)
         assert "future" in reason.lower()
 
+    @pytest.mark.django_db(transaction=True)
+    def test_a_replay_outside_the_tolerance_is_refused_by_the_receive_view_and_not_stored(self) -> None:
+        key, secret = self.credentials()
+        source = Source.objects.create(
+            name="replay", slug="replay-slug", verifier=self.verifier, secrets=[secret], options=self.options
+        )
+        url = URL.replace("contract-slug", "replay-slug")
+        signed = self.sign(self.payload(), key, int(time.time()) - self.tolerance - 60, url)
+        path = "/webhooks/code/replay-slug/"
+        if signed.query:
+            path += "?" + "&".join(f"{k}={v}" for k, v in signed.query.items())
+        response = Client().post(path, data=signed.body, content_type=signed.content_type, headers=signed.headers)
+        assert response.status_code == self.refused_status, response.content
+        assert not InboundMessage.objects.filter(source=source).exists()
+
     def test_accepts_timestamp_within_tolerance(self) -> None:
         key, secret = self.credentials()
         self.make(secret).verify(self.to_request(self.signed(key, NOW - self.tolerance + 5)))

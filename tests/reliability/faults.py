@@ -241,19 +241,24 @@ def hmac_headers(secret: str, body: bytes) -> dict[str, str]:
     return {"Content-Type": "application/json", "X-Signature": digest}
 
 
-def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 60.0) -> int:
-    """The status of one POST, or 0 when no answer came (refused, reset, timed out)."""
+@dataclass(frozen=True)
+class Answer:
+    status: int  # 0: no answer came (refused, reset, timed out)
+    retry_after: str | None = None
+
+
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 60.0) -> Answer:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read()
-            return int(response.status)
+            return Answer(int(response.status), response.headers.get("Retry-After"))
     except urllib.error.HTTPError as exc:
         exc.read()
         exc.close()
-        return int(exc.code)
+        return Answer(int(exc.code), exc.headers.get("Retry-After"))
     except (OSError, urllib.error.URLError):
-        return 0
+        return Answer(0)
 
 
 def query(gw: Gateway, sql: str) -> list[tuple[Any, ...]]:
@@ -305,3 +310,59 @@ def command_line(pid: int) -> str:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+# A database that goes away ---------------------------------------------------------------------------------------------
+
+# Another process in a long write transaction, as hookhub's own writers take it: the lock file first, then SQLite's
+# lock. Nothing can write until it lets go (readers carry on: WAL).
+_SQLITE_HOLDER = """
+import fcntl, os, sqlite3, sys
+path = sys.argv[1]
+fd = os.open(path + "-hookhub.lock", os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("ROLLBACK")
+"""
+
+
+@contextlib.contextmanager
+def database_outage(gw: Gateway) -> Iterator[str]:
+    """The gateway's database unavailable while the block runs; yields how.
+
+    SQLite: another process holds the write lock (lock file and database). PostgreSQL: the gateway's database
+    refuses connections and its sessions are terminated, as when the server goes away; the shared server itself
+    keeps running.
+    """
+    url = gw.env["DATABASE_URL"]
+    if url.startswith("postgres"):
+        base, _, name = url.rpartition("/")
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'.encode())
+            try:
+                admin.execute(
+                    b"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+                )
+                yield "PostgreSQL database refusing connections, sessions terminated"
+            finally:
+                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'.encode())
+        return
+    path = Path(gw.env["HOOKHUB_DATA_DIR"]) / "hookhub.sqlite3"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _SQLITE_HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        yield "another process holding the SQLite write lock"
+    finally:
+        holder.stdin.close()
+        try:
+            holder.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            holder.kill()
+            holder.wait()
+        holder.stdout.close()

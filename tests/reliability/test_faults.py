@@ -30,6 +30,7 @@ from .faults import (
     descendants,
     hmac_headers,
     post,
+    read_runs,
     serving,
     starts,
     stored_numbers,
@@ -310,3 +311,65 @@ def test_database_outage_answers_503_and_everything_resumes_by_itself(
     assert set(after) <= acknowledged
     assert still_running == worker_pids, "the worker was restarted"
     assert "a worker exited" not in log
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_handler_that_raises_is_retried_on_schedule_then_replayed_exactly_once(workers: MakeWorkers) -> None:
+    total, schedule = 5, [1.0, 2.0]
+    pool = workers({"INBOUND_RETRY_SCHEDULE": schedule, "WORKER_POLL_INTERVAL": 0.1})
+    source = Source.objects.create(name="flaky", verifier="token", secrets=["t"])
+    ids = pending_messages(source, total)
+    pool.start()
+    pool.wait(
+        "every try fails",
+        lambda: InboundMessage.objects.filter(status=Status.FAILED).count() == total,
+        timeout=90,
+    )
+    failed = list(InboundMessage.objects.filter(id__in=ids))
+    tries = {m: sorted(r.at for r in read_runs(pool.runs) if r.message_id == m) for m in ids}
+    gaps = [later - earlier for times in tries.values() for earlier, later in itertools.pairwise(times)]
+    effects_before = sum(effects().values())
+
+    pool.fixed.touch()  # the fix is deployed
+    replayed = pool.hookhub("replay", "--source", "flaky", "--status", "failed")
+    pool.wait(
+        "the replay is processed",
+        lambda: InboundMessage.objects.filter(status=Status.PROCESSED).count() == total,
+        timeout=60,
+    )
+    time.sleep(1.0)  # a few more polls: nothing runs a second time
+    runs = starts(pool.runs)
+    committed = effects()
+    record(
+        Result(
+            section="faults",
+            case="handler raising, then fixed and replayed",
+            outcome=f"traceback stored, tried {len(schedule) + 1} times on the schedule, failed; the replay "
+            "processed each message exactly once",
+            requests=total,
+            acknowledged=total,
+            stored=InboundMessage.objects.count(),
+            delivered=len(committed),
+            duplicates=sum(n - 1 for n in committed.values()),
+            lost=total - len(committed),
+            figures={
+                "retry schedule s": "/".join(f"{s:g}" for s in schedule),
+                "shortest gap s": round(min(gaps), 2),
+                "handler runs": sum(runs.values()),
+            },
+        )
+    )
+    for message in failed:
+        assert message.attempts == len(schedule) + 1
+        assert message.last_error == f"HandlerBug: no customer for order {message.payload['n']}"
+        assert "fault_handlers.py" in message.traceback
+        assert "raise HandlerBug" in message.traceback
+    assert all(len(times) == len(schedule) + 1 for times in tries.values())
+    # Each retry waited at least its scheduled delay, less the 20 % jitter (a slow machine only waits longer).
+    for times in tries.values():
+        for delay, (earlier, later) in zip(schedule, itertools.pairwise(times), strict=True):
+            assert later - earlier >= delay * 0.8 - 0.05
+    assert effects_before == 0  # the failed runs' writes were rolled back
+    assert replayed.strip() == f"Replayed {total} message(s)."
+    assert committed == Counter(dict.fromkeys(ids, 1))
+    assert runs == Counter(dict.fromkeys(ids, len(schedule) + 2))  # every failed try, and one after the replay

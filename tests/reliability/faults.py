@@ -187,11 +187,18 @@ class HostileHandler(_Handler):
         self.close_connection = True
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):  # a client that hung up on a hostile answer is the point
+            super().handle_error(request, client_address)
+
+
 @contextlib.contextmanager
 def serving(tls: ssl.SSLContext | None = None) -> Iterator[Sink]:
     """A hostile sink on 127.0.0.1 (``https://`` when ``tls`` is given)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HostileHandler)
-    server.daemon_threads = True
+    server = _Server(("127.0.0.1", 0), HostileHandler)
     scheme = "https" if tls else "http"
     sink = Sink(f"{scheme}://127.0.0.1:{server.server_address[1]}")
     server.RequestHandlerClass = type("Handler", (HostileHandler,), {"sink": sink})

@@ -18,7 +18,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 import hookhub
-from hookhub.models import Application, Delivery, Endpoint, InboundMessage, Source
+from hookhub.models import Application, Attempt, Delivery, Endpoint, InboundMessage, Source
 from tests.server.conftest import running_gateway
 from tests.sink import Sink
 
@@ -31,6 +31,7 @@ from .faults import (
     hmac_headers,
     post,
     read_runs,
+    self_signed_context,
     serving,
     starts,
     stored_numbers,
@@ -373,3 +374,175 @@ def test_a_handler_that_raises_is_retried_on_schedule_then_replayed_exactly_once
     assert replayed.strip() == f"Replayed {total} message(s)."
     assert committed == Counter(dict.fromkeys(ids, 1))
     assert runs == Counter(dict.fromkeys(ids, len(schedule) + 2))  # every failed try, and one after the replay
+
+
+TLS_CASE = "invalid TLS certificate"
+HOSTILE = {
+    "500 forever": "/status/500",
+    "hangs past the timeout": "/slow",
+    "resets the connection": "/reset",
+    "endless slow body": "/trickle",
+    "410 Gone": "/gone",
+    "429 with Retry-After": "/throttle",
+    "redirect to a private address": "/redirect",
+    TLS_CASE: "/ok",
+}
+FAILING = [case for case in HOSTILE if case not in ("410 Gone", "429 with Retry-After")]
+
+
+def healthy_rate(sink: Sink, app: Application, endpoint: Endpoint, n: int) -> float:
+    """Publish ``n`` messages to the healthy endpoint; its deliveries per second, first arrival to last."""
+    already = len(sink.to("/ok"))
+    ids = {hookhub.send("order.created", {"n": i}, application=app).id for i in range(n)}
+    succeeded = Delivery.objects.filter(endpoint=endpoint, status=Delivery.Status.SUCCEEDED, message_id__in=ids)
+    wait_for("the healthy endpoint gets every delivery", lambda: succeeded.count() == n, timeout=90)
+    arrivals = [r.at for r in sink.to("/ok")[already:]]
+    return len(arrivals) / max(max(arrivals) - min(arrivals), 1e-3)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(300)
+def test_hostile_endpoints_get_their_documented_outcome_and_the_healthy_one_everything(
+    tmp_path: Path, workers: MakeWorkers
+) -> None:
+    healthy_n, hostile_n, schedule = 200, 10, [1.0, 1.0]
+    pool = workers(
+        {
+            "ALLOW_PRIVATE_DESTINATIONS": True,  # the endpoints are on 127.0.0.1; redirects are still not followed
+            "DELIVERY_TIMEOUT": 2.0,  # the sink's /slow answers after 3 s
+            "CONNECT_TIMEOUT": 2.0,
+            "RETRY_SCHEDULE": schedule,
+            "LEASE_SECONDS": 5,  # an outcome the loaded machine failed to record is sent again soon
+        }
+    )
+    with serving() as sink, serving(tls=self_signed_context(tmp_path)) as tls_sink:
+        healthy_app = Application.objects.create(uid="healthy")
+        healthy = Endpoint.objects.create(application=healthy_app, url=sink.url("/ok"))
+        hostile_app = Application.objects.create(uid="hostile")
+        endpoints = {
+            case: Endpoint.objects.create(
+                application=hostile_app, url=(tls_sink if case == TLS_CASE else sink).url(path)
+            )
+            for case, path in HOSTILE.items()
+        }
+        pool.start()
+        alone = healthy_rate(sink, healthy_app, healthy, healthy_n)
+
+        for i in range(hostile_n):
+            hookhub.send("order.created", {"n": i}, application=hostile_app)
+        pool.wait("hostile traffic starts", lambda: bool(sink.to("/slow")) and bool(sink.to("/trickle")))
+        beside = healthy_rate(sink, healthy_app, healthy, healthy_n)
+
+        def settled() -> bool:
+            failing = Delivery.objects.filter(endpoint__in=[endpoints[c] for c in FAILING])
+            return (
+                failing.filter(status=Delivery.Status.FAILED).count() == len(FAILING) * hostile_n
+                and not Endpoint.objects.get(pk=endpoints["410 Gone"].pk).enabled
+                and Endpoint.objects.get(pk=endpoints["429 with Retry-After"].pk).paused_until is not None
+            )
+
+        pool.wait("every hostile endpoint reaches its outcome", settled, timeout=120)
+        redirected = len(sink.to("/redirected"))
+        tls_requests = len(tls_sink.received)
+
+    problems: list[str] = []
+    for case, endpoint in endpoints.items():
+        endpoint.refresh_from_db()
+        deliveries = Delivery.objects.filter(endpoint=endpoint)
+        attempts = Attempt.objects.filter(delivery__endpoint=endpoint)
+        statuses = Counter(deliveries.values_list("status", flat=True))
+        answers = Counter(str(s or "no answer") for s in attempts.values_list("response_status", flat=True))
+        errors = Counter(e.split(":")[0][:60] for e in attempts.values_list("error", flat=True) if e)
+        problems += check_outcome(case, endpoint, schedule)
+        if case in FAILING:
+            outcome = f"failed after {len(schedule) + 1} tries each"
+        elif case == "410 Gone":
+            outcome = f"endpoint disabled ({endpoint.disabled_reason!r}), deliveries held"
+        else:
+            outcome = "endpoint paused for the Retry-After, deliveries waiting"
+        record(
+            Result(
+                section="faults",
+                case=f"endpoint: {case}",
+                outcome=outcome,
+                requests=hostile_n,
+                acknowledged=hostile_n,
+                stored=deliveries.count(),
+                delivered=statuses[Delivery.Status.SUCCEEDED],
+                lost=0 if deliveries.count() == hostile_n else hostile_n - deliveries.count(),
+                figures={"tries": attempts.count(), "statuses": dict(answers), "errors": dict(errors)},
+            )
+        )
+    received = Counter(r.headers["webhook-id"] for r in sink.to("/ok"))
+    healthy_ok = Delivery.objects.filter(endpoint=healthy, status=Delivery.Status.SUCCEEDED).count()
+    record(
+        Result(
+            section="faults",
+            case="healthy endpoint beside the hostile ones",
+            outcome="every delivery succeeded, alone and beside them",
+            requests=2 * healthy_n,
+            acknowledged=2 * healthy_n,
+            stored=Delivery.objects.filter(endpoint=healthy).count(),
+            delivered=len(received),
+            duplicates=sum(n - 1 for n in received.values()),
+            lost=2 * healthy_n - healthy_ok,
+            figures={
+                "deliveries/s alone": round(alone),
+                "deliveries/s beside hostile": round(beside),
+                "ratio": round(beside / alone, 2),
+            },
+        )
+    )
+    assert healthy_ok == 2 * healthy_n
+    assert set(received) == set(Delivery.objects.filter(endpoint=healthy).values_list("message_id", flat=True))
+    assert problems == []
+    assert redirected == 0  # the redirect was not followed
+    assert tls_requests == 0  # no request went out over the untrusted connection
+
+
+def check_outcome(case: str, endpoint: Endpoint, schedule: list[float]) -> list[str]:
+    """What ``docs/sending.md`` says happens to this endpoint's deliveries; returns what did not."""
+    deliveries = list(Delivery.objects.filter(endpoint=endpoint))
+    attempts = list(Attempt.objects.filter(delivery__endpoint=endpoint))
+    answers = {a.response_status for a in attempts}
+    problems = []
+
+    def expect(ok: bool, what: str) -> None:
+        if not ok:
+            problems.append(f"{case}: {what}")
+
+    if case in FAILING:
+        expect(all(d.status == Delivery.Status.FAILED for d in deliveries), "not every delivery failed")
+        expect(all(d.attempts == len(schedule) + 1 for d in deliveries), "not tried on the whole schedule")
+    # On a loaded machine any try may also time out: the case's own answer must show, and the other tries must be
+    # timeouts.
+    timeouts = [a for a in attempts if a.error.startswith("timed out")]
+    own = [a for a in attempts if a not in timeouts]
+    signatures = {
+        "500 forever": lambda a: a.response_status == 500,
+        "resets the connection": lambda a: "reset" in a.error or "disconnected" in a.error,
+        "redirect to a private address": lambda a: a.response_status == 302,
+        TLS_CASE: lambda a: "certificate" in a.error.lower() or "ssl" in a.error.lower(),
+        "410 Gone": lambda a: a.response_status == 410,
+        "429 with Retry-After": lambda a: a.response_status == 429,
+    }
+    if case == "hangs past the timeout":
+        expect(bool(timeouts) and not own, f"answers {answers}")
+    elif case == "endless slow body":
+        expect(bool(timeouts) and not own, f"answers {answers}")
+        expect(any("while reading the body of a 200" in a.error for a in timeouts), "not cut in the body")
+    else:
+        expect(bool(own) and all(signatures[case](a) for a in own), f"answers {answers}, {({a.error for a in own})}")
+    if case == "410 Gone":
+        expect(not endpoint.enabled and endpoint.disabled_reason == "The endpoint answered 410 Gone.", "not disabled")
+        expect(all(d.status == Delivery.Status.PENDING for d in deliveries), "deliveries not held")
+    elif case == "429 with Retry-After":
+        expect(endpoint.paused_until is not None, "endpoint not paused")
+        expect(not any(d.status in (Delivery.Status.FAILED, Delivery.Status.SUCCEEDED) for d in deliveries), "done")
+        last = {a.delivery_id: a for a in sorted(attempts, key=lambda a: a.created_at)}
+        for d in deliveries:
+            tried = last.get(d.pk)
+            if tried and tried.response_status == 429 and d.status == Delivery.Status.PENDING and d.next_attempt_at:
+                waited = (d.next_attempt_at - tried.created_at).total_seconds()
+                expect(waited >= 6.5, f"retry after {waited:.1f} s, not the 7 s Retry-After")
+    return problems

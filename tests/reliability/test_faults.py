@@ -415,9 +415,9 @@ def test_hostile_endpoints_get_their_documented_outcome_and_the_healthy_one_ever
             "LEASE_SECONDS": 5,  # an outcome the loaded machine failed to record is sent again soon
         }
     )
-    with serving() as sink, serving(tls=self_signed_context(tmp_path)) as tls_sink:
+    with serving() as sink, serving() as healthy_sink, serving(tls=self_signed_context(tmp_path)) as tls_sink:
         healthy_app = Application.objects.create(uid="healthy")
-        healthy = Endpoint.objects.create(application=healthy_app, url=sink.url("/ok"))
+        healthy = Endpoint.objects.create(application=healthy_app, url=healthy_sink.url("/ok"))
         hostile_app = Application.objects.create(uid="hostile")
         endpoints = {
             case: Endpoint.objects.create(
@@ -426,12 +426,12 @@ def test_hostile_endpoints_get_their_documented_outcome_and_the_healthy_one_ever
             for case, path in HOSTILE.items()
         }
         pool.start()
-        alone = healthy_rate(sink, healthy_app, healthy, healthy_n)
+        alone = healthy_rate(healthy_sink, healthy_app, healthy, healthy_n)
 
         for i in range(hostile_n):
             hookhub.send("order.created", {"n": i}, application=hostile_app)
         pool.wait("hostile traffic starts", lambda: bool(sink.to("/slow")) and bool(sink.to("/trickle")))
-        beside = healthy_rate(sink, healthy_app, healthy, healthy_n)
+        beside = healthy_rate(healthy_sink, healthy_app, healthy, healthy_n)
 
         def settled() -> bool:
             failing = Delivery.objects.filter(endpoint__in=[endpoints[c] for c in FAILING])
@@ -473,7 +473,7 @@ def test_hostile_endpoints_get_their_documented_outcome_and_the_healthy_one_ever
                 figures={"tries": attempts.count(), "statuses": dict(answers), "errors": dict(errors)},
             )
         )
-    received = Counter(r.headers["webhook-id"] for r in sink.to("/ok"))
+    received = Counter(r.headers["webhook-id"] for r in healthy_sink.to("/ok"))
     healthy_ok = Delivery.objects.filter(endpoint=healthy, status=Delivery.Status.SUCCEEDED).count()
     record(
         Result(

@@ -58,7 +58,8 @@ def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout is not None and process.stdin is not None
+    assert process.stdout is not None
+    assert process.stdin is not None
     assert process.stdout.readline().strip() == "locked"
     yield process
     release(process)
@@ -66,7 +67,8 @@ def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
 
 def release(process: subprocess.Popen[str]) -> None:
     if process.poll() is None:
-        assert process.stdin is not None and process.stdout is not None
+        assert process.stdin is not None
+        assert process.stdout is not None
         process.stdin.close()
         process.wait(timeout=30)
         process.stdout.close()
@@ -96,7 +98,8 @@ def test_a_writer_gives_up_after_its_timeout_while_another_process_holds_the_loc
 
     with pytest.raises(OperationalError, match="database is locked"):
         write(conn)
-    assert not conn.in_atomic_block and conn.get_autocommit()  # the connection is usable again
+    assert not conn.in_atomic_block
+    assert conn.get_autocommit()
 
     release(holder)
     write(conn)  # the helper left behind by the failed wait let go: this writer gets the lock
@@ -121,7 +124,8 @@ def test_a_waiting_writer_gets_the_lock_as_soon_as_it_is_released(db: Any, holde
     assert not done.wait(0.5)  # waiting behind the holder
     release(holder)
     thread.join(timeout=60)
-    assert done.is_set() and not failed
+    assert done.is_set()
+    assert not failed
     assert rows(conn) == 1
 
 

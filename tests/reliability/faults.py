@@ -49,7 +49,7 @@ def wait_for(what: str, predicate: Callable[[], bool], timeout: float = 60.0, ev
         time.sleep(every)
 
 
-# Workers ---------------------------------------------------------------------------------------------------------------
+# Workers --------------------------------------------------------------------------------------------------------------
 
 
 class Workers:
@@ -153,7 +153,7 @@ def starts(path: Path) -> Counter[int]:
     return Counter(run.message_id for run in read_runs(path) if run.event == "start")
 
 
-# Hostile endpoints -----------------------------------------------------------------------------------------------------
+# Hostile endpoints ----------------------------------------------------------------------------------------------------
 
 
 class HostileHandler(_Handler):
@@ -240,7 +240,7 @@ def self_signed_context(tmp: Path) -> ssl.SSLContext:
     return context
 
 
-# The gateway -----------------------------------------------------------------------------------------------------------
+# The gateway ----------------------------------------------------------------------------------------------------------
 
 
 def hmac_headers(secret: str, body: bytes) -> dict[str, str]:
@@ -268,16 +268,17 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 60.0) 
         return Answer(0)
 
 
-def query(gw: Gateway, sql: str) -> list[tuple[Any, ...]]:
-    """Rows from the gateway's own database (SQLite in its data dir, or its PostgreSQL database)."""
+def query(gw: Gateway, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows from the gateway's own database (SQLite in its data dir, or its PostgreSQL database); ``%s`` marks
+    the parameters."""
     url = gw.env["DATABASE_URL"]
     if url.startswith("postgres"):
-        with psycopg.connect(url, autocommit=True) as conn:
-            return list(conn.execute(sql.encode()).fetchall())
+        with psycopg.connect(url, autocommit=True) as pg:
+            return list(pg.execute(sql.encode(), params).fetchall())
     path = Path(gw.env["HOOKHUB_DATA_DIR"]) / "hookhub.sqlite3"
     conn = sqlite3.connect(path, timeout=30)
     try:
-        return list(conn.execute(sql).fetchall())
+        return list(conn.execute(sql.replace("%s", "?"), params).fetchall())
     finally:
         conn.close()
 
@@ -286,8 +287,8 @@ def stored_numbers(gw: Gateway, source: str) -> Counter[int]:
     """How many rows each payload ``n`` has among the messages of ``source``."""
     rows = query(
         gw,
-        "SELECT m.body FROM hookhub_inboundmessage m JOIN hookhub_source s ON s.id = m.source_id "
-        f"WHERE s.name = '{source}'",
+        "SELECT m.body FROM hookhub_inboundmessage m JOIN hookhub_source s ON s.id = m.source_id WHERE s.name = %s",
+        source,
     )
     return Counter(json.loads(bytes(body))["n"] for (body,) in rows)
 
@@ -319,7 +320,7 @@ def command_line(pid: int) -> str:
         return ""
 
 
-# A database that goes away ---------------------------------------------------------------------------------------------
+# A database that goes away --------------------------------------------------------------------------------------------
 
 # Another process in a long write transaction, as hookhub's own writers take it: the lock file first, then SQLite's
 # lock. Nothing can write until it lets go (readers carry on: WAL).
@@ -350,9 +351,7 @@ def database_outage(gw: Gateway) -> Iterator[str]:
         with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'.encode())
             try:
-                admin.execute(
-                    b"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-                )
+                admin.execute(b"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
                 yield "PostgreSQL database refusing connections, sessions terminated"
             finally:
                 admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'.encode())
@@ -361,7 +360,8 @@ def database_outage(gw: Gateway) -> Iterator[str]:
     holder = subprocess.Popen(
         [sys.executable, "-c", _SQLITE_HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
-    assert holder.stdin is not None and holder.stdout is not None
+    assert holder.stdin is not None
+    assert holder.stdout is not None
     try:
         assert holder.stdout.readline().strip() == b"locked"
         yield "another process holding the SQLite write lock"

@@ -245,8 +245,9 @@ def test_database_outage_answers_503_and_everything_resumes_by_itself(
             time.sleep(0.5)  # what a sender does after a 503
 
     with serving() as sink, running_gateway(tmp_path) as gw:
-        added = gw.hookhub("source", "add", "outage", "--verifier", "hmac", "--secret", "s3cret", "--forward-to",
-                           sink.url("/ok"))
+        added = gw.hookhub(
+            "source", "add", "outage", "--verifier", "hmac", "--secret", "s3cret", "--forward-to", sink.url("/ok")
+        )
         url = added.splitlines()[0].strip()
         before = [send(url) for _ in range(10)]
         wait_for("the worker forwards what came before", lambda: len(sink.to("/ok")) >= len(before))
@@ -274,7 +275,10 @@ def test_database_outage_answers_503_and_everything_resumes_by_itself(
         outage_seconds = time.monotonic() - outage_ends + 3
 
         after = [send(url, until_ok=True) for _ in range(10)]
-        forwarded = lambda: {json.loads(r.body)["n"] for r in sink.to("/ok")}  # noqa: E731
+
+        def forwarded() -> set[int]:
+            return {int(json.loads(r.body)["n"]) for r in sink.to("/ok")}
+
         wait_for("the worker forwards what came after", lambda: set(after) <= forwarded(), timeout=90)
         still_running = [pid for pid in descendants(gw.process.pid) if " worker" in command_line(pid)]
         stored = stored_numbers(gw, "outage")
@@ -296,7 +300,9 @@ def test_database_outage_answers_503_and_everything_resumes_by_itself(
             duplicates=sum(c - 1 for c in stored.values()),
             lost=lost,
             figures={
-                "answers during the outage": dict(sorted((str(k or "no answer"), v) for k, v in statuses_during.items())),
+                "answers during the outage": dict(
+                    sorted((str(k or "no answer"), v) for k, v in statuses_during.items())
+                ),
                 "outage seconds": round(outage_seconds, 1),
                 "503 but stored": len({n for n in during if answers[n][-1] == 503} & set(stored)),
                 "retries needed after it": retries_after,
@@ -362,6 +368,7 @@ def test_a_handler_that_raises_is_retried_on_schedule_then_replayed_exactly_once
     )
     for message in failed:
         assert message.attempts == len(schedule) + 1
+        assert message.payload is not None
         assert message.last_error == f"HandlerBug: no customer for order {message.payload['n']}"
         assert "fault_handlers.py" in message.traceback
         assert "raise HandlerBug" in message.traceback
@@ -518,7 +525,7 @@ def check_outcome(case: str, endpoint: Endpoint, schedule: list[float]) -> list[
     # timeouts.
     timeouts = [a for a in attempts if a.error.startswith("timed out")]
     own = [a for a in attempts if a not in timeouts]
-    signatures = {
+    signatures: dict[str, Callable[[Attempt], bool]] = {
         "500 forever": lambda a: a.response_status == 500,
         "resets the connection": lambda a: "reset" in a.error or "disconnected" in a.error,
         "redirect to a private address": lambda a: a.response_status == 302,
@@ -532,7 +539,8 @@ def check_outcome(case: str, endpoint: Endpoint, schedule: list[float]) -> list[
         expect(bool(timeouts) and not own, f"answers {answers}")
         expect(any("while reading the body of a 200" in a.error for a in timeouts), "not cut in the body")
     else:
-        expect(bool(own) and all(signatures[case](a) for a in own), f"answers {answers}, {({a.error for a in own})}")
+        own_errors = {a.error for a in own}
+        expect(bool(own) and all(signatures[case](a) for a in own), f"answers {answers}, errors {own_errors}")
     if case == "410 Gone":
         expect(not endpoint.enabled and endpoint.disabled_reason == "The endpoint answered 410 Gone.", "not disabled")
         expect(all(d.status == Delivery.Status.PENDING for d in deliveries), "deliveries not held")

@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import time
 from typing import Any
 
 from django.db import OperationalError
@@ -42,7 +43,7 @@ class _LockWaiter:
         self.fd = fd
         self._mutex = threading.Lock()
         self._got = threading.Event()
-        self._wanted = False
+        self._wanted = True  # by the writer that starts it; False while that writer is not waiting
         self._finished = False  # flock returned and the lock was released again: nobody wanted it
         self._orphaned = False
         threading.Thread(target=self._wait, name="hookhub-sqlite-lock", daemon=True).start()
@@ -58,14 +59,12 @@ class _LockWaiter:
             if self._orphaned:
                 os.close(self.fd)
 
-    @property
-    def finished(self) -> bool:
+    def wait(self, timeout: float) -> bool | None:
+        """Whether ``fd`` holds the lock within ``timeout`` seconds; ``None`` if the helper got it and let go while
+        nobody waited (after an earlier timeout), so the writer should try afresh."""
         with self._mutex:
-            return self._finished
-
-    def wait(self, timeout: float) -> bool:
-        """Whether ``fd`` holds the lock within ``timeout`` seconds."""
-        with self._mutex:
+            if self._finished:
+                return None
             self._wanted = True
         self._got.wait(timeout)
         with self._mutex:
@@ -99,22 +98,28 @@ class DatabaseWrapper(base.DatabaseWrapper):
             if path is None:
                 return
             self._write_lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        waiter = self._write_lock_waiter
-        if waiter is None or waiter.finished:
-            try:
-                fcntl.flock(self._write_lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                waiter = self._write_lock_waiter = _LockWaiter(self._write_lock_fd)
-            else:
-                self._write_lock_waiter = None
-                self._write_lock_held = True
-                return
-        # Contended, or a wait that timed out is still pending: wait for the helper (again).
         timeout = float(self.settings_dict.get("OPTIONS", {}).get("timeout", DEFAULT_TIMEOUT))
-        if not waiter.wait(timeout):
-            raise OperationalError("database is locked")
-        self._write_lock_waiter = None
-        self._write_lock_held = True
+        deadline = time.monotonic() + timeout
+        while True:
+            waiter = self._write_lock_waiter
+            if waiter is None:
+                try:
+                    fcntl.flock(self._write_lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    waiter = self._write_lock_waiter = _LockWaiter(self._write_lock_fd)
+                else:
+                    self._write_lock_held = True
+                    return
+            # Contended, or a wait that timed out earlier is still pending: wait for the helper.
+            got = waiter.wait(max(0.0, deadline - time.monotonic()))
+            if got is None:
+                self._write_lock_waiter = None
+                continue
+            if not got:
+                raise OperationalError("database is locked")
+            self._write_lock_waiter = None
+            self._write_lock_held = True
+            return
 
     def _release_write_lock(self) -> None:
         if self._write_lock_held and self._write_lock_fd is not None:

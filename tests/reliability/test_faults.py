@@ -39,7 +39,7 @@ from .faults import (
 )
 from .results import Result, record
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # generous: the machine may be loaded
 Status = InboundMessage.Status
 MakeWorkers = Callable[..., Workers]
 
@@ -219,7 +219,6 @@ def test_web_server_killed_with_requests_in_flight_keeps_every_acknowledged_requ
     assert set(statuses) <= {200, 0}  # nothing but acknowledgements and dropped connections
 
 
-@pytest.mark.timeout(300)
 def test_database_outage_answers_503_and_everything_resumes_by_itself(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -408,7 +407,6 @@ def healthy_rate(sink: Sink, app: Application, endpoint: Endpoint, n: int) -> fl
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.timeout(300)
 def test_hostile_endpoints_get_their_documented_outcome_and_the_healthy_one_everything(
     tmp_path: Path, workers: MakeWorkers
 ) -> None:

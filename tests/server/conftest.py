@@ -101,7 +101,7 @@ def running_gateway(tmp_path: Path, *extra: str) -> Iterator[Gateway]:
         )
     gw = Gateway(base, env, process, log)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded machine (2 cores, shared) can take this long to start it
         while True:
             try:
                 urllib.request.urlopen(f"{base}/admin/login/", timeout=1).close()

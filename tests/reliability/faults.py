@@ -189,6 +189,7 @@ class HostileHandler(_Handler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # every hostile endpoint's connections at once, on a loaded machine
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], OSError):  # a client that hung up on a hostile answer is the point

@@ -519,15 +519,16 @@ def check_outcome(case: str, endpoint: Endpoint, schedule: list[float]) -> list[
     if case in FAILING:
         expect(all(d.status == Delivery.Status.FAILED for d in deliveries), "not every delivery failed")
         expect(all(d.attempts == len(schedule) + 1 for d in deliveries), "not tried on the whole schedule")
-    # On a loaded machine any try may also time out: the case's own answer must show, and the other tries must be
-    # timeouts.
+    # On a loaded machine any try may also time out or find the sink's backlog full: the case's own answer must
+    # show, and the other tries must be such noise.
     timeouts = [a for a in attempts if a.error.startswith("timed out")]
-    own = [a for a in attempts if a not in timeouts]
+    refused = [a for a in attempts if "Connect call failed" in a.error]
+    own = [a for a in attempts if a not in timeouts and a not in refused]
     signatures: dict[str, Callable[[Attempt], bool]] = {
         "500 forever": lambda a: a.response_status == 500,
         "resets the connection": lambda a: "reset" in a.error or "disconnected" in a.error,
         "redirect to a private address": lambda a: a.response_status == 302,
-        TLS_CASE: lambda a: "certificate" in a.error.lower() or "ssl" in a.error.lower(),
+        TLS_CASE: lambda a: "certificate verify failed" in a.error,
         "410 Gone": lambda a: a.response_status == 410,
         "429 with Retry-After": lambda a: a.response_status == 429,
     }

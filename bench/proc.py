@@ -24,9 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 SECRET_KEY = "bench-only-not-secret"
+# One encryption key for every process of a run: a gateway keeps a generated key in its data dir, and the set-up
+# tasks, servers and workers of one database do not always share one (as machines of a deployment share the key).
+ENCRYPTION_KEY = Fernet.generate_key().decode()
 # Variables a child should not inherit from a test run or a shell: they would point it at another database.
 _DROPPED = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "HOOKHUB_DATA_DIR", "HOOKHUB_TEST_SETTINGS")
 # The variables worth showing in a recorded command.
@@ -72,6 +77,7 @@ def child_env(**extra: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(REPO), env.get("PYTHONPATH", "")] if p)
     env["PYTHONUNBUFFERED"] = "1"
     env["HOOKHUB_SECRET_KEY"] = SECRET_KEY
+    env["HOOKHUB_ENCRYPTION_KEYS"] = ENCRYPTION_KEY
     env["HOOKHUB_LOG_LEVEL"] = "WARNING"
     env.update(extra)
     return env

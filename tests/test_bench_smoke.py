@@ -14,7 +14,9 @@ import pytest
 from bench.scenarios import NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN_SECONDS = 100  # then SIGTERM, which the harness answers by stopping its servers; 120 s at most in all
+# The harness starts no scenario after 90 s (`--time-limit` in smoke mode) and the one running then takes up to a
+# minute on a busy machine; past this, SIGTERM, which the harness answers by stopping its servers.
+RUN_SECONDS = 170
 
 pytestmark = [
     pytest.mark.slow,
@@ -22,7 +24,7 @@ pytestmark = [
 ]
 
 
-@pytest.mark.timeout(125)
+@pytest.mark.timeout(200)
 def test_smoke_run_writes_a_row_per_scenario(tmp_path: Path) -> None:
     out = tmp_path / "benchmarks.md"
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}

@@ -4,10 +4,8 @@ hostile HTTP endpoints (plain and TLS) on 127.0.0.1, signed requests, and a look
 from __future__ import annotations
 
 import contextlib
-import datetime
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
 import signal
@@ -27,10 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.outbound.test_publish import subprocess_env
 from tests.server.conftest import Gateway
@@ -213,32 +207,6 @@ def serving(tls: ssl.SSLContext | None = None) -> Iterator[Sink]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-def self_signed_context(tmp: Path) -> ssl.SSLContext:
-    """A server context with a fresh self-signed certificate for 127.0.0.1: no client trusts it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
-    return context
 
 
 # The gateway ----------------------------------------------------------------------------------------------------------

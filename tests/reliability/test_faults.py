@@ -20,6 +20,7 @@ from django.utils import timezone
 
 import hookhub
 from hookhub.models import Application, Attempt, Delivery, Endpoint, InboundMessage, Source
+from tests.outbound.test_transport import self_signed_context
 from tests.server.conftest import running_gateway
 from tests.sink import Sink
 
@@ -32,7 +33,6 @@ from .faults import (
     hmac_headers,
     post,
     read_runs,
-    self_signed_context,
     serving,
     starts,
     stored_numbers,

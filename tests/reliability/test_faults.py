@@ -415,7 +415,7 @@ def healthy_rate(sink: Sink, app: Application, endpoint: Endpoint, n: int) -> fl
 def test_hostile_endpoints_get_their_documented_outcome_and_the_healthy_one_everything(
     tmp_path: Path, workers: MakeWorkers
 ) -> None:
-    healthy_n, hostile_n, schedule = 200, 10, [1.0, 1.0]
+    healthy_n, hostile_n, schedule = 1000, 10, [1.0, 1.0]  # 1,000: a rate over seconds, not a fraction of one
     pool = workers(
         {
             "ALLOW_PRIVATE_DESTINATIONS": True,  # the endpoints are on 127.0.0.1; redirects are still not followed

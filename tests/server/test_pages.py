@@ -3,6 +3,7 @@ refusals and every admin page of hookhub's models (read from the admin registry)
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.error
 import urllib.request
@@ -11,10 +12,15 @@ from email.message import Message
 
 import pytest
 from django.contrib import admin
+from playwright.sync_api import Browser, expect
+
+from tests.portal.test_browser import browser
 
 from .conftest import Gateway, running_gateway
 
 pytestmark = pytest.mark.slow
+
+__all__ = ["browser"]  # the Chromium fixture, shared with the portal's browser tests
 
 ANONYMOUS = ["/", "/admin/login/", "/api/docs", "/portal/", "/portal/login/forged/"]
 
@@ -88,3 +94,30 @@ def test_a_post_without_the_csrf_token_is_refused(gateway: Gateway) -> None:
         status, html = exc.code, exc.read().decode()
     assert status == 403
     assert "CSRF" in html
+
+
+def test_the_api_docs_render_in_a_browser_under_the_gateways_policy(gateway: Gateway, browser: Browser) -> None:
+    """Swagger UI is the page most likely to need a script or style the policy refuses: it must render every
+    operation with no violation reported and no console error."""
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.add_init_script(
+        "window.__violations = [];"
+        "document.addEventListener('securitypolicyviolation',"
+        " e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    response = page.goto(gateway.base + "/api/docs")
+    assert response is not None
+    assert response.status == 200
+    policy = response.headers.get("content-security-policy", "")
+    assert "script-src 'self'" in policy, policy
+    operations = page.locator(".opblock")
+    expect(operations.first).to_be_visible(timeout=15_000)
+    schema = json.loads(urllib.request.urlopen(gateway.base + "/api/openapi.json", timeout=30).read())
+    expected = sum(len(methods) for methods in schema["paths"].values())
+    assert operations.count() == expected > 0
+    assert page.evaluate("window.__violations") == []
+    assert errors == []
+    page.close()

@@ -53,6 +53,22 @@ def test_the_claim_walks_the_due_index_without_sorting_the_backlog(app: Applicat
     assert not [p for p in due if "TEMP B-TREE" in p], plans  # one OR query sorted every due delivery per claim
 
 
+def test_a_claim_short_of_its_limit_reads_no_whole_table(app: Application) -> None:
+    """The FIFO heads are looked for when the other deliveries do not fill a claim: led by the deliveries, that
+    query read every delivery ever made, on most claims of a worker that keeps up."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's planner: PostgreSQL picks by table statistics, and seq-scans a table this small")
+    endpoint(app, "http://127.0.0.1:9/never")
+    endpoint(app, "http://127.0.0.1:9/fifo", fifo=True)
+    for i in range(3):
+        hookhub.send("invoice.paid", {"n": i}, application="acme")
+    claimed: list[Any] = []
+    plans = sqlite_plans(lambda: claimed.extend(deliveries.claim("worker-a", 10)))
+    assert len(claimed) == 4  # three to the plain endpoint, the head of the FIFO one
+    assert not full_scans(plans, "hookhub_delivery"), plans
+    assert not full_scans(plans, "c"), plans
+
+
 def test_an_idle_claim_is_one_read(app: Application) -> None:
     endpoint(app, "http://127.0.0.1:9/never")
     with CaptureQueriesContext(connection) as queries:

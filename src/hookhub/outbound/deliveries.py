@@ -16,13 +16,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from hookhub import signals
 from hookhub.conf import conf
 from hookhub.db.bulk import prepare_values
-from hookhub.models import Attempt, Delivery, Endpoint, Message
+from hookhub.models import Application, Attempt, Delivery, Endpoint, Message
 from hookhub.signing import StandardWebhook
 
 from .schedule import retry_delay, throttle_pause
@@ -67,38 +67,81 @@ class Result:
 # Claiming ------------------------------------------------------------------------------------------------------
 
 
-def _pending(now: datetime) -> Q:
-    return Q(status=Status.PENDING, next_attempt_at__lte=now)
+# The claim's statements, in SQL rather than the ORM: a claim runs many times a second, and building its queries
+# cost more CPU than running them. Table names are filled in by ``_lease``; the status values are written in (they
+# are this module's constants), so that SQLite sees the conditions of the partial indexes on status. Each SELECT of
+# candidates ends with its WHERE clause, where ``_lease`` adds the endpoints left out, and its ORDER BY.
+_PENDING, _SENDING = str(Status.PENDING), str(Status.SENDING)
 
 
-def _abandoned(now: datetime) -> Q:
-    """Sent by a worker whose lease expired (it died, or hung past the lease)."""
-    return Q(status=Status.SENDING, locked_until__lt=now)
+def _due(c: str) -> str:
+    """Pending and due, or sending on an expired lease (its worker died or hung): columns prefixed with ``c``."""
+    pending = f"{c}status = '{_PENDING}' AND {c}next_attempt_at <= %s"
+    return f"(({pending}) OR ({c}status = '{_SENDING}' AND {c}locked_until < %s))"
 
 
-def _ready(now: datetime) -> Q:
-    return Q(endpoint__enabled=True) & (Q(endpoint__paused_until__isnull=True) | Q(endpoint__paused_until__lte=now))
+_READY = "e.enabled = %s AND (e.paused_until IS NULL OR e.paused_until <= %s)"
+# Abandoned leases first, then pending deliveries oldest first: one statement each, walking one partial index in
+# order and stopping at the limit (one query with an OR sorted the whole backlog on every claim).
+_ABANDONED = (
+    "SELECT c.id FROM {d} c INNER JOIN {e} e ON c.endpoint_id = e.id "  # noqa: S608 - constants, no input
+    f"WHERE c.status = '{_SENDING}' AND c.locked_until < %s AND {_READY} AND e.fifo = %s{{excluded}}",
+    "ORDER BY c.locked_until, c.id",
+)
+_REGULAR = (
+    "SELECT c.id FROM {d} c INNER JOIN {e} e ON c.endpoint_id = e.id "  # noqa: S608 - constants, no input
+    f"WHERE c.status = '{_PENDING}' AND c.next_attempt_at <= %s AND {_READY} AND e.fifo = %s{{excluded}}",
+    "ORDER BY c.next_attempt_at, c.id",
+)
+# For FIFO endpoints, only the oldest unfinished delivery, and only while none of theirs is in flight. The FIFO
+# endpoints come first (CROSS JOIN keeps SQLite from reordering), their deliveries found by the (endpoint, status)
+# index: led by the deliveries, SQLite scanned the whole table on every claim that the other two did not fill.
+_FIFO = (
+    "SELECT c.id FROM {e} e CROSS JOIN {d} c "  # noqa: S608 - constants, no input
+    f"WHERE e.fifo = %s AND {_READY} AND c.endpoint_id = e.id AND c.status IN ('{_PENDING}', '{_SENDING}') "
+    f"AND {_due('c.')} "
+    f"AND NOT EXISTS (SELECT 1 FROM {{d}} f WHERE f.endpoint_id = e.id AND f.status = '{_SENDING}' "
+    "AND f.locked_until >= %s) "
+    f"AND NOT EXISTS (SELECT 1 FROM {{d}} o WHERE o.endpoint_id = e.id AND o.status IN ('{_PENDING}', '{_SENDING}') "
+    "AND o.id < c.id){excluded}",
+    "ORDER BY c.id",
+)
+# The UPDATE repeats the due condition, so a row another worker took meanwhile is not taken twice; RETURNING saves
+# reading the leased rows again.
+_LEASE = (
+    f"UPDATE {{d}} SET status = '{_SENDING}', locked_by = %s, locked_until = %s, attempts = attempts + 1 "  # noqa: S608
+    f"WHERE id IN ({{candidates}} LIMIT %s{{lock}}) AND {_due('')} "
+    "RETURNING id, message_id, endpoint_id, attempts"
+)
 
 
-def _claimable(now: datetime) -> Q:
-    return (_pending(now) | _abandoned(now)) & _ready(now)
+def _tables() -> dict[str, str]:
+    quote = connection.ops.quote_name
+    models = {"d": Delivery, "e": Endpoint, "m": Message, "a": Application}
+    return {alias: quote(model._meta.db_table) for alias, model in models.items()}
 
 
-def _lock(qs: QuerySet[Delivery]) -> QuerySet[Delivery]:
-    if connection.features.has_select_for_update_skip_locked:
-        return qs.select_for_update(skip_locked=True, of=("self",))
-    return qs
-
-
-def _fifo_heads(now: datetime) -> QuerySet[Delivery]:
-    """For FIFO endpoints, only the oldest unfinished delivery, and only while none of theirs is in flight."""
-    in_flight = Delivery.objects.filter(endpoint=OuterRef("endpoint"), status=Status.SENDING, locked_until__gte=now)
-    older = Delivery.objects.filter(
-        endpoint=OuterRef("endpoint"), status__in=[Status.PENDING, Status.SENDING], id__lt=OuterRef("id")
+def _lease(
+    cursor: Any,
+    candidates: tuple[str, str],
+    *,
+    params: list[Any],
+    excluded: list[str],
+    limit: int,
+    lease: tuple[str, Any, Any],
+) -> list[tuple[int, str, str, int]]:
+    """Lease up to ``limit`` of the deliveries that ``candidates`` selects, oldest first (on PostgreSQL, skipping
+    rows that another worker's claim has locked). ``lease`` is (worker id, lease end, now)."""
+    where, order = candidates
+    marks = f" AND c.endpoint_id NOT IN ({', '.join(['%s'] * len(excluded))})" if excluded else ""
+    lock = " FOR UPDATE OF c SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    tables = _tables()
+    select = f"{where.format(**tables, excluded=marks)} {order}"
+    worker_id, until, now = lease
+    cursor.execute(
+        _LEASE.format(**tables, candidates=select, lock=lock), [worker_id, until, *params, *excluded, limit, now, now]
     )
-    return (
-        Delivery.objects.filter(_claimable(now), endpoint__fifo=True).exclude(Exists(in_flight)).exclude(Exists(older))
-    )
+    return [(row[0], row[1], row[2], row[3]) for row in cursor.fetchall()]
 
 
 def claim(
@@ -110,35 +153,29 @@ def claim(
     this worker already has enough of in hand, so one slow endpoint cannot fill every slot).
     """
     now = now or timezone.now()
-    lease = now + timedelta(seconds=conf.LEASE_SECONDS)
+    at = connection.ops.adapt_datetimefield_value(now)
+    until = connection.ops.adapt_datetimefield_value(now + timedelta(seconds=conf.LEASE_SECONDS))
+    excluded = list(exclude_endpoints)
     # A plain read first: the dispatcher polls often, and on SQLite a claim transaction takes the one write lock
     # even when it finds nothing, queueing the web processes' inserts behind an idle worker.
-    if not Delivery.objects.filter(_pending(now) | _abandoned(now)).exists():
-        return []
-    with transaction.atomic():
-        # Abandoned leases first, then pending deliveries oldest first: two queries, each walking one partial index
-        # in order and stopping at the limit (one query with an OR sorted the whole backlog on every claim).
-        abandoned = Delivery.objects.filter(_abandoned(now), _ready(now), endpoint__fifo=False)
-        regular = Delivery.objects.filter(_pending(now), _ready(now), endpoint__fifo=False)
-        fifo = _fifo_heads(now)
-        if exclude_endpoints:
-            abandoned = abandoned.exclude(endpoint_id__in=list(exclude_endpoints))
-            regular = regular.exclude(endpoint_id__in=list(exclude_endpoints))
-            fifo = fifo.exclude(endpoint_id__in=list(exclude_endpoints))
-        ids = list(_lock(abandoned.order_by("locked_until", "id")).values_list("id", flat=True)[:limit])
-        if len(ids) < limit:
-            ids += list(
-                _lock(regular.order_by("next_attempt_at", "id")).values_list("id", flat=True)[: limit - len(ids)]
-            )
-        if len(ids) < limit:
-            ids += list(_lock(fifo.order_by("id")).values_list("id", flat=True)[: limit - len(ids)])
-        if not ids:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {_tables()['d']} WHERE {_due('')} LIMIT 1", [at, at])  # noqa: S608
+        if cursor.fetchone() is None:
             return []
-        # The UPDATE repeats the due condition, so a row another worker took meanwhile is not taken twice.
-        Delivery.objects.filter(
-            Q(status=Status.PENDING) | Q(status=Status.SENDING, locked_until__lt=now), id__in=ids
-        ).update(status=Status.SENDING, locked_by=worker_id, locked_until=lease, attempts=F("attempts") + 1)
-    return _jobs(worker_id, ids, now)
+    leased: list[tuple[int, str, str, int]] = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        for candidates, params in (
+            (_ABANDONED, [at, True, at, False]),
+            (_REGULAR, [at, True, at, False]),
+            (_FIFO, [True, True, at, at, at, at]),
+        ):
+            if len(leased) < limit:
+                leased += _lease(
+                    cursor, candidates, params=params, excluded=excluded, limit=limit - len(leased),
+                    lease=(worker_id, until, at),
+                )  # fmt: skip
+    leased.sort()  # in delivery order, as they were claimed
+    return _jobs(leased, now)
 
 
 def signing_keys(endpoint: Endpoint, now: datetime) -> list[str]:
@@ -188,27 +225,27 @@ class _Target:
         return cls(endpoint, StandardWebhook(signing_keys(endpoint, now)), headers, hidden)
 
 
-def _jobs(worker_id: str, ids: list[int], now: datetime) -> list[Job]:
-    """The jobs of the deliveries just leased to ``worker_id``.
+def _jobs(leased: list[tuple[int, str, str, int]], now: datetime) -> list[Job]:
+    """The jobs of the deliveries just leased: (id, message id, endpoint id, attempts), in delivery order.
 
-    Rows, not model instances, for the deliveries and messages: a claim of 500 built 2,000 instances (with their
+    Rows, not model instances, for the messages, read in SQL: a claim of 500 built 2,000 instances (with their
     signals and every datetime column parsed) to read a handful of fields. Endpoints are few, so they are loaded
     as instances once each, and a message's body is encoded once per body format, however many endpoints get it.
     """
-    leased = list(
-        Delivery.objects.filter(id__in=ids, status=Status.SENDING, locked_by=worker_id)
-        .order_by("id")
-        .values_list("id", "message_id", "endpoint_id", "attempts")
-    )
     if not leased:
         return []
     targets = {e.pk: _Target.of(e, now) for e in Endpoint.objects.filter(pk__in={row[2] for row in leased})}
-    messages = {
-        row[0]: row
-        for row in Message.objects.filter(pk__in={row[1] for row in leased}).values_list(
-            "id", "application__uid", "event_type", "payload", "headers", "created_at"
+    message_ids = list({row[1] for row in leased})
+    tables = _tables()
+    with connection.cursor() as cursor:
+        marks = ", ".join(["%s"] * len(message_ids))
+        cursor.execute(
+            f"SELECT m.id, a.uid, m.event_type, m.payload, m.headers, m.created_at FROM {tables['m']} m "  # noqa: S608
+            f"INNER JOIN {tables['a']} a ON m.application_id = a.id WHERE m.id IN ({marks})",
+            message_ids,
         )
-    }
+        messages = {row[0]: row for row in cursor.fetchall()}
+    created = _unix_time if connection.vendor == "sqlite" else datetime.timestamp
     bodies: dict[tuple[str, str], bytes] = {}
     jobs = []
     for delivery_id, message_id, endpoint_id, attempts in leased:
@@ -218,10 +255,11 @@ def _jobs(worker_id: str, ids: list[int], now: datetime) -> list[Job]:
         key = (message_id, endpoint.body_format)
         body = bodies.get(key)
         if body is None:  # a fan-out encodes its payload once per batch, not once per endpoint
-            body = bodies[key] = encode_body(payload, endpoint.body_format)
+            body = bodies[key] = encode_body(_json(payload), endpoint.body_format)
         headers = target.headers
-        if message_headers:  # the endpoint's own headers win over the message's
-            headers = _headers({**message_headers, **(endpoint.headers or {})}, target.headers["Content-Type"])
+        extra = _json(message_headers) if message_headers != "{}" else None  # "{}": most messages, no decoding
+        if extra:  # the endpoint's own headers win over the message's
+            headers = _headers({**extra, **(endpoint.headers or {})}, target.headers["Content-Type"])
         jobs.append(
             Job(
                 delivery_id=delivery_id,
@@ -234,13 +272,24 @@ def _jobs(worker_id: str, ids: list[int], now: datetime) -> list[Job]:
                 headers=headers,  # shared between the jobs of an endpoint: read, never changed
                 signer=target.signer,
                 attempt=attempts,
-                created_at=created_at.timestamp(),
+                created_at=created(created_at),
                 fifo=endpoint.fifo,
                 rate_limit=endpoint.rate_limit,
                 hidden_headers=target.hidden_headers,
             )
         )
     return jobs
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as read in SQL: text on SQLite and PostgreSQL alike (Django reads jsonb as text, too)."""
+    return None if value is None else json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _unix_time(value: str | datetime) -> float:
+    """A datetime column of SQLite (text) as Unix seconds, read as Django's own converter reads it."""
+    convert = connection.ops.convert_datetimefield_value  # type: ignore[attr-defined]  # SQLite's own
+    return float(convert(value, None, connection).timestamp())
 
 
 def release(worker_id: str, delivery_ids: Iterable[int]) -> int:

@@ -72,11 +72,15 @@ class Dispatcher:
         self.sent = 0
         self.recorded = 0
         self.last_claim = -1  # how many the latest claim got; -1 before the first
+        #: The endpoints left out of the latest claim, if it found nothing, and when it was made: see ``_pointless``.
+        self.barren: tuple[frozenset[str], float] | None = None
 
     @property
     def idle(self) -> bool:
-        """Nothing was due at the latest claim, and nothing is in flight or waiting to be written."""
-        return self.last_claim == 0 and not self.tasks and not self.results and not self.in_hand
+        """Nothing was due at the latest claim (one that left no endpoint out), and nothing is in flight or waiting
+        to be written."""
+        nothing_due = self.last_claim == 0 and self.barren is not None and not self.barren[0]
+        return nothing_due and not self.tasks and not self.results and not self.in_hand
 
     @staticmethod
     def _default_transport() -> Transport:
@@ -126,17 +130,30 @@ class Dispatcher:
             await self._db(connections.close_all)
             self.db.shutdown(wait=True)
 
+    def _pointless(self, exclude: frozenset[str]) -> bool:
+        """Whether a claim now would find nothing, like the latest one: it found nothing, left out the same
+        endpoints, and since then only outcomes of those endpoints were written (which free no work, as they stay
+        left out) and less than a poll interval passed (new messages are found as soon as by an idle worker).
+
+        Such a claim is not cheap: it walks every due delivery of the endpoints it leaves out, and with a backlog
+        for one endpoint, repeating it after each write of outcomes took most of the database thread's time."""
+        if self.barren is None:
+            return False
+        excluded, at = self.barren
+        return excluded == exclude and time.monotonic() - at < POLL_INTERVAL
+
     async def _claim_and_start(self, transport: Transport) -> int:
         room = conf.MAX_IN_FLIGHT - len(self.tasks)
         if room <= 0:
             await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
             return 1
+        exclude = frozenset(self._saturated())
+        if self._pointless(exclude):
+            return 0
+        started = time.monotonic()
         try:
             jobs = await self._db(
-                deliveries.claim,
-                self.worker_id,
-                min(room, conf.DELIVERY_BATCH_SIZE),
-                exclude_endpoints=self._saturated(),
+                deliveries.claim, self.worker_id, min(room, conf.DELIVERY_BATCH_SIZE), exclude_endpoints=exclude
             )
         except DatabaseError:
             logger.exception("hookhub dispatcher: could not claim deliveries; retrying")
@@ -144,6 +161,7 @@ class Dispatcher:
             await asyncio.sleep(1.0)
             return 0
         self.last_claim = len(jobs)
+        self.barren = None if jobs else (exclude, started)
         for job in jobs:
             self.in_hand[job.endpoint_id] += 1
             if job.rate_limit:
@@ -200,8 +218,11 @@ class Dispatcher:
             # Not written: the leases expire and the deliveries are sent again (at least once, never lost).
             logger.exception("hookhub dispatcher: could not record %s outcomes", len(batch))
             await self._db(connections.close_all)
+        barren = self.barren
         for result in batch:
             self._done(result.job)
+            if barren is not None and result.job.endpoint_id not in barren[0]:
+                self.barren = None  # its outcome may free work (the next delivery of a FIFO endpoint)
         self.wake.set()
 
 

@@ -50,7 +50,8 @@ redacts the headers and waits for its row to be durable; group commit removed mo
 (see ingest-sqlite), and what is left is CPU in the request path and the wait for the commit, with the worker and
 wrk on the same two cores. Reaching half of the do-nothing view would take a receive path outside Django's request
 handling; hookhub keeps the receiver a Django view, so that it works in any project with its middleware, and does
-not chase this target further.
+not chase this target further. The profile of the web processes during this same gateway's run is in the
+ingest-sqlite section.
 """
 
 _DELIVERY = """

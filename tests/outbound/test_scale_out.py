@@ -16,6 +16,7 @@ import pytest
 
 import hookhub
 from hookhub.models import Application, Delivery, Endpoint
+from tests.processes import terminate
 
 from .conftest import Sink
 from .test_publish import subprocess_env
@@ -41,15 +42,7 @@ class Workers:
         return process
 
     def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        terminate(self.processes)
 
 
 @pytest.fixture

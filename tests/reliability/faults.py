@@ -27,6 +27,7 @@ from typing import Any
 import psycopg
 
 from tests.outbound.test_publish import subprocess_env
+from tests.processes import terminate
 from tests.server.conftest import Gateway
 from tests.sink import Received, Sink, _Handler
 
@@ -109,15 +110,7 @@ class Workers:
         return "\n".join(path.read_text(errors="replace") for path in sorted(self.tmp.glob("worker-*.log")))
 
     def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        terminate(self.processes)
 
 
 def sigkill(process: subprocess.Popen[bytes]) -> None:

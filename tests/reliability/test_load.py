@@ -148,7 +148,6 @@ class Capacity:
     sustained: tuple[float, float]
     drain_seconds: float  # after the burst, until nothing was pending
     caught_up: bool
-    inbound: Run
 
 
 async def mixed_capacity(gw: Gateway, url: str, publisher: Publisher) -> Capacity:
@@ -185,7 +184,6 @@ async def mixed_capacity(gw: Gateway, url: str, publisher: Publisher) -> Capacit
         ),
         drain_seconds=total - (burst_end - began),
         caught_up=caught_up,
-        inbound=inbound,
     )
 
 

@@ -6,6 +6,7 @@ event loop that does the HTTP never waits on the database and the database sees 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections import defaultdict
@@ -116,6 +117,12 @@ _LEASE = (
 
 
 def _tables() -> dict[str, str]:
+    """The quoted table names the claim's statements use, worked out once per database vendor (not per claim)."""
+    return _quoted_tables(connection.vendor)
+
+
+@functools.cache
+def _quoted_tables(vendor: str) -> dict[str, str]:
     quote = connection.ops.quote_name
     models = {"d": Delivery, "e": Endpoint, "m": Message, "a": Application}
     return {alias: quote(model._meta.db_table) for alias, model in models.items()}

@@ -174,8 +174,8 @@ def test_messages_with_nothing_to_run_are_finished_together(make_message: MakeMe
         assert row.processed_at is not None
         assert (row.locked_by, row.locked_until, row.next_attempt_at) == ("", None, None)
     writes = [q for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("UPDATE")]
-    # The claim (exhausted leases, the idle ones finished, the rest leased), then a renew and a finish per handled one.
-    assert len(writes) == 3 + 2 * len(handled)
+    # The claim (the idle ones finished, the rest leased), then a renew and a finish per handled one.
+    assert len(writes) == 2 + 2 * len(handled)
     assert {reload(m).attempts for m in handled + nobody} == {1}
 
 
@@ -479,6 +479,55 @@ def test_concurrent_claims_never_lease_a_message_twice(source: Source) -> None:
     assert set(every_claim) == set(InboundMessage.objects.values_list("pk", flat=True))
     for worker_id, pks in claimed.items():
         assert InboundMessage.objects.filter(pk__in=pks).exclude(locked_by=worker_id).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_sqlite_the_claim_holds_the_write_lock_only_for_its_updates(
+    make_message: MakeMessage, hookhub_settings: Any
+) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL locks the rows it reads (SKIP LOCKED) in the leasing transaction, and has no one lock")
+    hookhub_settings(INBOUND_RETRY_SCHEDULE=[1])
+    idle = [make_message(event_type="nobody.listens") for _ in range(3)]
+    exhausted = make_message(status=Status.PROCESSING, attempts=2, locked_until=later(-1))
+    statements: list[tuple[str, bool]] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append((sql.split(maxsplit=1)[0].upper(), connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        assert process_batch("worker-a") == 3
+
+    # Every read, the ORM building it and the handlers' lookup happen before the write lock is taken (BEGIN
+    # IMMEDIATE): inside, only the UPDATEs that give up on the exhausted lease and finish the idle messages.
+    begin = [sql for sql, _ in statements].index("BEGIN")
+    assert not any(atomic for _, atomic in statements[:begin]), statements
+    assert [sql for sql, _ in statements[begin:]] == ["BEGIN", "UPDATE", "UPDATE"], statements
+    assert {reload(m).status for m in idle} == {Status.PROCESSED}
+    assert reload(exhausted).status == Status.FAILED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sqlite_claim_leases_none_of_the_rows_another_worker_took_after_its_read(
+    make_message: MakeMessage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hookhub.inbound import processing
+
+    messages = [make_message() for _ in range(4)]
+    read = processing._candidates
+
+    def then_another_worker_claims(*args: Any, **kwargs: Any) -> list[tuple[int, int, str]]:
+        rows = read(*args, **kwargs)
+        monkeypatch.setattr(processing, "_candidates", read)
+        assert [m.pk for m in claim("worker-b", 2)] == [m.pk for m in messages[:2]]
+        return rows
+
+    monkeypatch.setattr(processing, "_candidates", then_another_worker_claims)
+    # worker-a read all four as due; worker-b leased the first two before worker-a's transaction began.
+    assert [m.pk for m in claim("worker-a", 10)] == [m.pk for m in messages[2:]]
+    assert [reload(m).locked_by for m in messages] == ["worker-b", "worker-b", "worker-a", "worker-a"]
+    assert {reload(m).attempts for m in messages} == {1}
 
 
 @pytest.mark.django_db

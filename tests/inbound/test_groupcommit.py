@@ -5,11 +5,12 @@ its own requests. Real threads, each with its own database connection, against t
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from hookhub.inbound import groupcommit
@@ -90,6 +91,39 @@ def test_rows_that_arrive_during_a_commit_share_the_next_one(
     assert InboundMessage.objects.filter(source=source).count() == 21
 
 
+def test_rows_that_arrive_while_the_leader_waits_for_the_write_lock_join_its_commit(source: Source) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's one write lock: PostgreSQL's commits do not wait for each other")
+    holding, release = threading.Event(), threading.Event()
+
+    def another_writer(i: int) -> None:  # another process's commit, or the worker's, in progress
+        with transaction.atomic():
+            holding.set()
+            assert release.wait(30)
+
+    [other] = run_threads(1, another_writer)
+    assert holding.wait(30)
+    committer = GroupCommitter()
+    outcomes: dict[int, Outcome] = {}
+    leader = run_threads(1, lambda i: outcomes.__setitem__(100, committer.store(message(source, "first"))))
+    while not committer._leading:
+        threading.Event().wait(0.01)
+    followers = run_threads(20, lambda i: outcomes.__setitem__(i, committer.store(message(source, f"evt_{i}"))))
+    deadline = time.monotonic() + 30
+    while len(committer._queue) < 20 and time.monotonic() < deadline:  # the twenty have queued
+        threading.Event().wait(0.01)
+    assert not outcomes
+    release.set()
+    for t in [other, *leader, *followers]:
+        t.join(30)
+    assert set(outcomes.values()) == {Outcome.STORED}
+    assert len(outcomes) == 21
+    # One commit for all of them: taking the rows before the lock was had, the leader wrote its own row alone and
+    # the twenty waited for the lock a second time.
+    assert (committer.rounds, committer.rows) == (1, 21)
+    assert InboundMessage.objects.filter(source=source).count() == 21
+
+
 def test_a_duplicate_in_a_round_is_answered_as_one_and_its_neighbours_are_stored(
     source: Source, held_first_round: tuple[threading.Event, threading.Event]
 ) -> None:
@@ -133,10 +167,10 @@ def test_a_failed_round_fails_every_request_in_it_and_the_next_round_works(
 ) -> None:
     committer = GroupCommitter()
 
-    def outage(model: Any, messages: Any) -> None:
+    def outage(parts: Any) -> None:
         raise DatabaseError("the database went away")
 
-    monkeypatch.setattr(groupcommit, "insert_rows", outage)
+    monkeypatch.setattr(groupcommit, "insert_prepared", outage)
     with pytest.raises(DatabaseError, match="went away"):
         committer.store(message(source, "x"))
     monkeypatch.undo()

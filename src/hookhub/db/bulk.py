@@ -46,11 +46,37 @@ class PreparedInsert[M: Model]:
 
 def prepare_insert[M: Model](model: type[M], objs: Sequence[M], *, returning: bool = True) -> PreparedInsert[M]:
     """The INSERT statements for new instances ``objs``; with ``returning``, ``execute()`` sets their pks."""
+    return insert_prepared([prepare_rows(model, objs)], returning=returning)
+
+
+@dataclass
+class PreparedRows[M: Model]:
+    """New instances of one model, their values already adapted for the database: what ``insert_prepared`` writes
+    together with others' later (the group committer prepares each request's row on its own thread)."""
+
+    model: type[M]
+    objs: list[M]
+    rows: list[list[Any]]
+    alias: str
+
+
+def prepare_rows[M: Model](model: type[M], objs: Sequence[M]) -> PreparedRows[M]:
     alias = router.db_for_write(model)
     conn = connections[alias]
-    fields = _fields(model)
-    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection=conn) for f in fields] for obj in objs]
-    return PreparedInsert(objs, alias, _statements(model, conn, fields, rows, returning), returning)
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection=conn) for f in _fields(model)] for obj in objs]
+    return PreparedRows(model, list(objs), rows, alias)
+
+
+def insert_prepared[M: Model](parts: Sequence[PreparedRows[M]], *, returning: bool = True) -> PreparedInsert[M]:
+    """The INSERT statements for every row of ``parts`` (one model, one database): joining prepared values into
+    statement text is all that is left to do, cheap enough to happen once the write lock is held."""
+    first = parts[0]
+    objs = [obj for part in parts for obj in part.objs]
+    rows = [row for part in parts for row in part.rows]
+    conn = connections[first.alias]
+    return PreparedInsert(
+        objs, first.alias, _statements(first.model, conn, _fields(first.model), rows, returning), returning
+    )
 
 
 def prepare_values(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> PreparedInsert[Model]:

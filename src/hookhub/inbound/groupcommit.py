@@ -2,10 +2,12 @@
 
 A durable commit is the expensive part of receiving a webhook: an fsync of the WAL on SQLite (``synchronous=FULL``),
 a WAL flush and a round trip on PostgreSQL, and on SQLite commits are serialized by one write lock whose waiters
-poll with growing sleeps. So the request threads of a web process take turns as *leader*: the leader writes every
-row that is waiting (one multi-row INSERT, one commit) while the others queue behind it; when it is done, each of
-them has its answer, and one of those that arrived meanwhile leads the next round. Nobody waits on a timer: an idle
-server commits each request on its own, a busy one commits many per fsync.
+queue. So the request threads of a web process take turns as *leader*: the leader begins a transaction and, once
+it holds the write lock, writes every row waiting by then (one multi-row INSERT, one commit) while the others queue
+behind it; when it is done, each of them has its answer, and one of those that arrived meanwhile leads the next
+round. A row that arrives while the leader waits for the lock (behind the other web processes' commits or the
+worker's) joins that commit instead of waiting for the lock again. Nobody waits on a timer: an idle server commits
+each request on its own, a busy one commits many per fsync.
 
 Each request is still answered only after its own row is durable, so nothing acknowledged is ever lost. A
 duplicate external id (a provider retrying) makes the multi-row INSERT fail as a whole; the round then writes its
@@ -22,7 +24,7 @@ from enum import StrEnum
 
 from django.db import DatabaseError, IntegrityError, transaction
 
-from hookhub.db.bulk import insert_rows
+from hookhub.db.bulk import PreparedRows, insert_prepared, prepare_rows
 from hookhub.models import InboundMessage
 
 MAX_ROWS = 256  # per round; a round holds SQLite's write lock, so keep it short
@@ -36,6 +38,7 @@ class Outcome(StrEnum):
 @dataclass(eq=False)
 class _Pending:
     message: InboundMessage
+    row: PreparedRows[InboundMessage]  # its values, adapted by the request's own thread
     done: bool = False
     outcome: Outcome | None = None
     error: DatabaseError | None = None
@@ -57,7 +60,7 @@ class GroupCommitter:
 
         Raises the ``DatabaseError`` of its round when the database failed; nothing of that round was kept.
         """
-        pending = _Pending(message)
+        pending = _Pending(message, prepare_rows(InboundMessage, [message]))
         with self._cond:
             self._queue.append(pending)
             while self._leading and not pending.done:
@@ -67,10 +70,9 @@ class GroupCommitter:
             self._leading = True  # not done, so still queued: lead until it is written
         try:
             while not pending.done:
-                with self._cond:
-                    batch, self._queue = self._queue[: self.max_rows], self._queue[self.max_rows :]
+                batch: list[_Pending] = []
                 try:
-                    _write(batch)
+                    self._round(batch, pending.row.alias)
                 finally:
                     with self._cond:
                         self.rounds += 1
@@ -86,6 +88,34 @@ class GroupCommitter:
                 self._cond.notify_all()
         return _result(pending)
 
+    def _take(self, batch: list[_Pending]) -> None:
+        with self._cond:
+            batch[:], self._queue = self._queue[: self.max_rows], self._queue[self.max_rows :]
+
+    def _round(self, batch: list[_Pending], alias: str) -> None:
+        """One transaction: the rows queued by the time it holds the write lock, so that those which arrive while
+        the leader waits for it (behind another process's commit or the worker's) join this commit rather than
+        wait for the lock again in the next. Fills ``batch`` with them and sets their outcomes."""
+        try:
+            with transaction.atomic(using=alias):  # SQLite: BEGIN IMMEDIATE, which waits for the write lock
+                self._take(batch)
+                _write(batch)
+        except IntegrityError:
+            # A duplicate external id: write the rows one by one so that only the duplicate is answered as one.
+            for item in batch:
+                try:
+                    item.outcome = insert_one(item.message)
+                except DatabaseError as one:
+                    item.error = one
+        except DatabaseError as exc:
+            if not batch:  # the transaction could not begin (the lock not had in time, the database gone)
+                self._take(batch)
+            for item in batch:
+                item.error = exc
+        else:
+            for item in batch:
+                item.outcome = Outcome.STORED
+
 
 def _result(pending: _Pending) -> Outcome:
     if pending.error is not None:
@@ -95,22 +125,8 @@ def _result(pending: _Pending) -> Outcome:
 
 
 def _write(batch: Sequence[_Pending]) -> None:
-    try:
-        insert_rows(InboundMessage, [p.message for p in batch])
-    except DatabaseError as exc:
-        if not isinstance(exc, IntegrityError):
-            for pending in batch:
-                pending.error = exc
-            return
-        # A duplicate external id: write the rows one by one so that only the duplicate is answered as one.
-        for pending in batch:
-            try:
-                pending.outcome = insert_one(pending.message)
-            except DatabaseError as one:
-                pending.error = one
-        return
-    for pending in batch:
-        pending.outcome = Outcome.STORED
+    """The round's INSERT, inside its transaction; the statement text is all that is built under the lock."""
+    insert_prepared([item.row for item in batch]).execute()
 
 
 def insert_one(message: InboundMessage) -> Outcome:

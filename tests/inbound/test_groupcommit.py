@@ -162,6 +162,34 @@ def test_a_row_the_database_refuses_fails_alone(source: Source) -> None:
     assert list(InboundMessage.objects.values_list("external_id", flat=True)) == ["fine"]
 
 
+def test_a_refused_row_in_a_round_fails_alone_and_its_neighbours_are_stored(
+    source: Source, held_first_round: tuple[threading.Event, threading.Event]
+) -> None:
+    # On PostgreSQL the foreign key is checked at COMMIT, after the INSERT gave every row its id.
+    entered, release = held_first_round
+    committer = GroupCommitter()
+    missing_source = (Source.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1000
+    results: dict[str, Outcome | str] = {}
+
+    def store(name: str, source_id: int | None = None) -> None:
+        try:
+            results[name] = committer.store(message(source, name, source_id=source_id))
+        except DatabaseError as exc:
+            results[name] = type(exc).__name__
+
+    leader = run_threads(1, lambda i: store("lead"))
+    assert entered.wait(30)
+    followers = run_threads(3, lambda i: store(*[("a", None), ("orphan", missing_source), ("b", None)][i]))
+    while len(committer._queue) < 3:
+        threading.Event().wait(0.01)
+    release.set()
+    for t in leader + followers:
+        t.join(30)
+    assert results == {"lead": Outcome.STORED, "a": Outcome.STORED, "b": Outcome.STORED, "orphan": "IntegrityError"}
+    stored = InboundMessage.objects.filter(source=source).values_list("external_id", flat=True)
+    assert sorted(s or "" for s in stored) == ["a", "b", "lead"]
+
+
 def test_a_failed_round_fails_every_request_in_it_and_the_next_round_works(
     source: Source, monkeypatch: pytest.MonkeyPatch
 ) -> None:

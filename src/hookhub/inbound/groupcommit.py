@@ -103,6 +103,10 @@ class GroupCommitter:
         except IntegrityError:
             # A duplicate external id: write the rows one by one so that only the duplicate is answered as one.
             for item in batch:
+                # A constraint checked at COMMIT (PostgreSQL's deferred foreign keys) fails after the INSERT gave
+                # the instances their ids: those rows were rolled back, so each is inserted afresh.
+                item.message.pk = None
+                item.message._state.adding = True
                 try:
                     item.outcome = insert_one(item.message)
                 except DatabaseError as one:

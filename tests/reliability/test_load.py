@@ -376,22 +376,15 @@ def test_overload_at_200_percent_sheds_with_503_loses_nothing_and_recovers(gatew
     async def main() -> tuple[float, Run, Run, Run]:
         cap, cap_run = await capacity(url)
         async with loadgen.session(2000) as client:
-            over = await loadgen.open_loop(
-                client,
-                url,
-                HmacSender(url, SECRET, "over").request,
-                rate=2 * cap,
-                seconds=OVERLOAD_SECONDS,
-                max_in_flight=2000,
-            )
-            after = await loadgen.open_loop(
-                client,
-                url,
-                HmacSender(url, SECRET, "after").request,
-                rate=0.3 * cap,
-                seconds=RECOVERY_SECONDS,
-                max_in_flight=2000,
-            )
+
+            async def phase(prefix: str, rate: float, seconds: float) -> Run:
+                sender = HmacSender(url, SECRET, prefix)
+                return await loadgen.open_loop(
+                    client, url, sender.request, rate=rate, seconds=seconds, max_in_flight=2000
+                )
+
+            over = await phase("over", 2 * cap, OVERLOAD_SECONDS)
+            after = await phase("after", 0.3 * cap, RECOVERY_SECONDS)
         return cap, cap_run, over, after
 
     cap, cap_run, over, after = asyncio.run(main())

@@ -63,7 +63,8 @@ class PreparedRows[M: Model]:
 def prepare_rows[M: Model](model: type[M], objs: Sequence[M]) -> PreparedRows[M]:
     alias = router.db_for_write(model)
     conn = connections[alias]
-    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection=conn) for f in _fields(model)] for obj in objs]
+    fields = _fields(model)
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection=conn) for f in fields] for obj in objs]
     return PreparedRows(model, list(objs), rows, alias)
 
 

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+import pytest
+from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
+from hookhub.api.tokens import create_token
 from hookhub.models import Application, Delivery, EventType, Message
 
 from .conftest import Api, error_of, make_endpoint
@@ -80,3 +85,35 @@ def test_an_event_type_schema_that_cannot_be_applied_is_a_422(api: Api, app_a: A
     response = api.post(BASE, {"event_type": "broken", "payload": {}})
     assert response.status_code == 422
     assert (error_of(response)["code"], error_of(response)["field"]) == ("invalid_schema", "event_type")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("key", [None, "key-1"])
+def test_publishing_reads_and_validates_before_the_transaction_that_writes(key: str | None) -> None:
+    app = Application.objects.create(uid="app-a", name="A")
+    token, _ = create_token(name="t")
+    api = Api(Client(), token)
+    EventType.objects.create(name="invoice.paid", schema={"type": "object"})
+    endpoint = make_endpoint(app)
+    statements: list[tuple[str, bool]] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append((sql.split(maxsplit=1)[0].upper(), connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        response = api.post(
+            BASE, {"event_type": "invoice.paid", "payload": {}}, headers={"Idempotency-Key": key} if key else None
+        )
+
+    assert response.status_code == 201, response.content
+    # SQLite's write lock is held from BEGIN to COMMIT: inside, the message, its deliveries and (with a key) the
+    # stored response are written; the token, application, schema and endpoints were read before. The answer is
+    # made from the rows just written, not read back.
+    inside = [sql for sql, atomic in statements if atomic and sql not in {"SAVEPOINT", "RELEASE"}]
+    expected = ["INSERT", "INSERT", *(["INSERT"] if key else [])]
+    assert inside in (expected, ["BEGIN", *expected]), statements
+    delivery = Delivery.objects.get()
+    assert [(d["id"], d["endpoint_id"], d["status"]) for d in response.json()["deliveries"]] == [
+        (delivery.pk, endpoint.pk, "pending")
+    ]

@@ -230,3 +230,50 @@ def test_model_events_listen_only_to_the_configured_models() -> None:
 
     assert post_delete.has_listeners(User)
     assert not post_delete.has_listeners(Source)  # Django's fast delete stays on for everything else
+
+
+def statements_of(run: Any) -> list[tuple[str, bool]]:
+    """The first word of each statement ``run`` executes, and whether a transaction (atomic block) was open."""
+    statements: list[tuple[str, bool]] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append((sql.split(maxsplit=1)[0].upper(), connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        run()
+    return statements
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("key", [None, "k-1"])
+def test_send_reads_before_its_transaction_which_only_inserts(key: str | None) -> None:
+    app = Application.objects.create(uid="acme")
+    EventType.objects.create(name="invoice.paid", schema={"type": "object"})
+    endpoint(app)
+    endpoint(app, event_types=["invoice.*"])
+
+    statements = statements_of(lambda: hookhub.send("invoice.paid", {"id": 1}, application="acme", idempotency_key=key))
+
+    # The application, the idempotency key, the schema and the endpoints are read outside: on SQLite a transaction
+    # holds the one write lock from its BEGIN, and every receive request waits for it.
+    inside = [sql for sql, atomic in statements if atomic and sql not in {"SAVEPOINT", "RELEASE"}]
+    assert inside in (["INSERT", "INSERT"], ["BEGIN", "INSERT", "INSERT"]), statements
+    assert [sql for sql, atomic in statements if not atomic].count("SELECT") == 3 + bool(key), statements
+    assert Delivery.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_deleted_between_the_read_and_the_write_gets_no_delivery() -> None:
+    from hookhub.outbound.publish import prepare
+
+    app = Application.objects.create(uid="acme")
+    kept, deleted = endpoint(app), endpoint(app)
+    pending = prepare("invoice.paid", {"id": 1}, application=app)
+    deleted.delete()  # after prepare read it: the first write fails its foreign key and is done again
+
+    message, deliveries = pending.write()
+
+    assert [d.endpoint_id for d in deliveries] == [kept.pk]
+    assert list(Delivery.objects.values_list("message_id", "endpoint_id")) == [(message.pk, kept.pk)]
+    assert Message.objects.count() == 1

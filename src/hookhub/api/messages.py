@@ -3,6 +3,7 @@ subscribed, enabled endpoint, written in one transaction (the outbox); the worke
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from hookhub.models import Delivery, Message
-from hookhub.outbound.publish import PayloadInvalid, SchemaUnusable, send
+from hookhub.outbound.publish import PayloadInvalid, SchemaUnusable, prepare
 
 from . import idempotency
 from .auth import get_application
@@ -83,8 +84,12 @@ def delivery_state(delivery: Delivery) -> DeliveryState:
 
 
 def message_detail(message: Message, uid: str) -> MessageDetail:
-    deliveries = [delivery_state(d) for d in message.deliveries.order_by("id")]
-    return MessageDetail(**message_out(message, uid).model_dump(), deliveries=deliveries)
+    return detail(message, uid, message.deliveries.order_by("id"))
+
+
+def detail(message: Message, uid: str, deliveries: Iterable[Delivery]) -> MessageDetail:
+    states = [delivery_state(d) for d in deliveries]
+    return MessageDetail(**message_out(message, uid).model_dump(), deliveries=states)
 
 
 def payload_error(exc: PayloadInvalid) -> Exception:
@@ -113,21 +118,22 @@ def create_message(
     """The ``Idempotency-Key`` is also the message's idempotency key: the outbox sends it at most once."""
     application = get_application(request, uid)
     headers = check_headers(body.headers)
+    try:  # the reading and validating, before the transaction that writes (SQLite's write lock is held for it)
+        pending = prepare(
+            body.event_type,
+            body.payload,
+            application=application,
+            idempotency_key=idempotency_key or None,
+            headers=headers,
+        )
+    except PayloadInvalid as exc:
+        raise payload_error(exc) from None
+    except SchemaUnusable:
+        raise schema_unusable(body.event_type) from None
 
     def build() -> MessageDetail:
-        try:
-            message = send(
-                body.event_type,
-                body.payload,
-                application=application,
-                idempotency_key=idempotency_key or None,
-                headers=headers,
-            )
-        except PayloadInvalid as exc:
-            raise payload_error(exc) from None
-        except SchemaUnusable:
-            raise schema_unusable(body.event_type) from None
-        return message_detail(message, application.uid)
+        message, deliveries = pending.write()
+        return detail(message, application.uid, deliveries)
 
     return idempotency.create(request, idempotency_key, build)
 

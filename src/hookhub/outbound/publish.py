@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, ParamSpec
 
 import jsonschema
@@ -60,6 +61,86 @@ def _application(application: Application | str) -> Application:
         raise LookupError(f"No application with uid {application!r}.") from None
 
 
+@dataclass
+class Pending:
+    """A message read for and checked, not yet written: ``prepare`` makes one, ``write`` stores it.
+
+    The two halves exist for SQLite, whose one write lock is taken when a transaction begins (``BEGIN IMMEDIATE``)
+    and held until it ends: every receive and every delivery record waits for it. ``prepare`` does the reading
+    (an earlier message with the idempotency key, the event type's schema and its validation, the subscribed
+    endpoints) before any transaction, so a caller can begin its own only around ``write``, which is two INSERTs.
+    """
+
+    application: Application
+    event_type: str
+    payload: Any
+    idempotency_key: str | None
+    headers: dict[str, str]
+    endpoints: list[Endpoint]
+    existing: Message | None = None  # the key was used before: this message is the answer, nothing is written
+
+    def write(self) -> tuple[Message, list[Delivery]]:
+        """The Message and a Delivery per subscribed endpoint, in one transaction (a savepoint inside a caller's).
+
+        An endpoint deleted since ``prepare`` read it fails the foreign key: the write is then done again with the
+        endpoints read inside its transaction. The same idempotency key sent concurrently: the first one wins.
+        """
+        if self.existing is not None:
+            return self.existing, list(self.existing.deliveries.order_by("id"))
+        try:
+            return self._insert(self.endpoints)
+        except IntegrityError:
+            if self.idempotency_key:
+                existing = _existing(self.application, self.idempotency_key)
+                if existing is not None:
+                    return existing, list(existing.deliveries.order_by("id"))
+            with transaction.atomic():
+                return self._insert(_subscribed(self.application, self.event_type))
+
+    def _insert(self, endpoints: list[Endpoint]) -> tuple[Message, list[Delivery]]:
+        with transaction.atomic():
+            message = Message.objects.create(
+                application=self.application,
+                event_type=self.event_type,
+                payload=self.payload,
+                idempotency_key=self.idempotency_key,
+                headers=self.headers,
+            )
+            now = timezone.now()
+            deliveries = Delivery.objects.bulk_create(
+                [Delivery(message=message, endpoint=e, next_attempt_at=now) for e in endpoints]
+            )
+        return message, deliveries
+
+
+def _existing(app: Application, idempotency_key: str) -> Message | None:
+    return Message.objects.filter(application=app, idempotency_key=idempotency_key).first()
+
+
+def _subscribed(app: Application, event_type: str) -> list[Endpoint]:
+    # Only what a Delivery needs: the encrypted columns (secret, headers) are not read, so not decrypted.
+    enabled = Endpoint.objects.filter(application=app, enabled=True).only("id", "event_types")
+    return [e for e in enabled if subscribed(e, event_type)]
+
+
+def prepare(
+    event_type: str,
+    payload: Any,
+    *,
+    application: Application | str,
+    idempotency_key: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Pending:
+    """Everything ``send`` reads and checks; raises what ``send`` raises. ``Pending.write`` stores the message."""
+    app = _application(application)
+    key = idempotency_key or None
+    existing = _existing(app, key) if key else None
+    if existing is None:
+        validate(event_type, payload)
+    endpoints = _subscribed(app, event_type) if existing is None else []
+    return Pending(app, event_type, payload, key, headers or {}, endpoints, existing)
+
+
 def send(
     event_type: str,
     payload: Any,
@@ -74,34 +155,12 @@ def send(
     application, returns the first message and sends nothing new. Raises ``PayloadInvalid`` when the event type has
     a JSON Schema that the payload does not satisfy, and ``LookupError`` for an unknown application uid.
     ``headers`` travel with every delivery of this message (the endpoint's own headers win on a clash).
+
+    Outside a transaction, the endpoints are those subscribed just before the message is written; an endpoint
+    disabled in between still gets this delivery, as if it had been published a moment earlier.
     """
-    app = _application(application)
-    if idempotency_key:
-        existing = Message.objects.filter(application=app, idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return existing
-    validate(event_type, payload)
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                application=app,
-                event_type=event_type,
-                payload=payload,
-                idempotency_key=idempotency_key or None,
-                headers=headers or {},
-            )
-            now = timezone.now()
-            endpoints = [e for e in Endpoint.objects.filter(application=app, enabled=True) if subscribed(e, event_type)]
-            Delivery.objects.bulk_create(
-                [Delivery(message=message, endpoint=e, next_attempt_at=now) for e in endpoints]
-            )
-    except IntegrityError:
-        if idempotency_key:  # the same key, sent concurrently: the first one wins
-            existing = Message.objects.filter(application=app, idempotency_key=idempotency_key).first()
-            if existing is not None:
-                return existing
-        raise
-    return message
+    pending = prepare(event_type, payload, application=application, idempotency_key=idempotency_key, headers=headers)
+    return pending.write()[0]
 
 
 def hook(

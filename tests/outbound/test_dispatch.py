@@ -369,3 +369,44 @@ def test_a_hanging_endpoint_does_not_hold_up_the_others(
     # meanwhile, so when all of its deliveries are in, the slow endpoint has had only a few of its own tried.
     assert len(sink.to("/ok")) == 30
     assert len(sink.to("/slow")) < 30
+
+
+def test_recording_runs_only_prepared_writes_inside_its_transaction(app: Application) -> None:
+    """On SQLite the record's transaction holds the one write lock from its BEGIN: its statements are built before
+    it, and inside, only the disabling of endpoints (which reads them as they are then) is left to the ORM."""
+    from hookhub.outbound.transport import Outcome
+
+    healthy = endpoint(
+        app, "http://127.0.0.1:9/ok", event_types=["a.*"], failing_since=timezone.now() - dt.timedelta(hours=1)
+    )
+    failing = endpoint(app, "http://127.0.0.1:9/down", event_types=["b.*"])
+    hookhub.send("a.b", {}, application=app)
+    hookhub.send("b.c", {}, application=app)
+    jobs = {job.endpoint_id: job for job in deliveries.claim("worker-a", 10)}
+    ok = deliveries.Result(jobs[healthy.pk], Outcome(200, b"", {}, 0.01))
+    down = deliveries.Result(jobs[failing.pk], Outcome(500, b"", {}, 0.01))
+    statements: list[tuple[str, bool]] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append((sql.split(maxsplit=1)[0].upper(), connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        deliveries.record("worker-a", [ok])
+        inside_ok = [sql for sql, atomic in statements if atomic]
+        statements.clear()
+        deliveries.record("worker-a", [down])
+        inside_down = [sql for sql, atomic in statements if atomic]
+
+    # The attempt, the delivery, the endpoint's last success, its recovery (UPDATE ... RETURNING).
+    assert [s for s in inside_ok if s != "BEGIN"] == ["INSERT", "UPDATE", "UPDATE", "UPDATE"], inside_ok
+    # The attempt, the delivery, since when the endpoint fails, whether it has failed long enough to be disabled.
+    assert [s for s in inside_down if s != "BEGIN"] == ["INSERT", "UPDATE", "UPDATE", "SELECT"], inside_down
+    healthy.refresh_from_db()
+    failing.refresh_from_db()
+    assert (healthy.failing_since, healthy.last_success_at is not None) == (None, True)
+    assert failing.failing_since is not None
+    assert failing.enabled
+    assert list(Delivery.objects.filter(endpoint=healthy).values_list("status", flat=True)) == [Status.SUCCEEDED]
+    assert list(Delivery.objects.filter(endpoint=failing).values_list("status", flat=True)) == [Status.PENDING]
+    assert Attempt.objects.count() == 2

@@ -62,25 +62,32 @@ def cell(value: object) -> str:
 SOAK_TAIL = """
 ## What limits the soak's p99
 
-The soak's p99 is not within 2× of the idle run's. On SQLite every received webhook's commit and every one of the
-worker's queue for one write lock. Timed at each acquisition (a temporary probe in the SQLite backend, 16 s of the
-soak at 210 webhooks/s and 35 messages/s, 12 runs on 2 cores, some with the variations tried below):
+The soak's p99 is not within 2× of the idle run's. On SQLite every received webhook's commit, every publish and
+every one of the worker's writes queue for one write lock. Timed at each acquisition (a temporary probe in the
+SQLite backend, the soak's mix at 200-210 webhooks/s and 25-35 messages/s for 15-16 s, on 2 cores):
 
-- The lock was held 40-45 % of the time: the web processes' commits 27-34 % (0.7-0.9 ms median, 6-8 ms p99, about
-  0.5 ms of it the COMMIT; an fsync alone takes 0.2 ms on this disk), the dispatcher's claims and records 8-12 %
-  (2.0-2.4 ms median), the inbound claim 1-3 %.
-- A receive request waited for it 10-17 ms at p99. Its latency at the client matches the time it spent inside the
+- The lock is held about 40 % of the time. After the changes below: the web processes' group commits 19-22 %
+  (1.0 ms median, 7 ms p99; an fsync alone takes 0.2 ms on this disk), the dispatcher's records 7-9 % (4.2 ms
+  median), publishes through the API 6-7 % (2.7 ms median), the inbound and delivery claims 2-4 % each.
+- A receive request waits for it 12-20 ms at p99. Its latency at the client matches the time it spent inside the
   WSGI application to within 10 %: the load generator is not the tail.
 - In holds over 5 ms (one run reading the thread's scheduler statistics at each acquisition and release), the
   holder was on a core half of the time, waiting for one 28 %, and for its process's GIL or the disk 23 %.
-- p99 ÷ idle p99 over the 12 runs: 2.9-13.6×, median 5×. A run sometimes settles into a congested state (larger
-  batches, longer holds, p50 three times higher) at the same offered load.
+- p99 ÷ idle p99 varies from run to run by a factor of 3-4 at the same offered load (2.9-13.6× over 12 runs before
+  the publish change). A run sometimes settles into a congested state: larger batches, longer holds, p50 three
+  times higher.
 
 A queue at this utilisation has a p99 several times its service time, so 2× is out of reach while one lock
-serializes every commit. What was changed for it: the inbound claim reads before it takes the lock (hold 6.8 → 2.4 ms
-median), and group commit takes its rows once it holds the lock (7-8 % fewer commits). Lowering the interpreter's
-switch interval, `nice` for the worker and `gc.freeze()` made no measurable difference or made it worse. PostgreSQL
-has no such lock; its tail is CPU: the web processes, the worker and PostgreSQL's backends share the two cores.
+serializes every commit. What was changed for it, each measured with the probe:
+
+- The inbound claim reads before it takes the lock: its hold 6.8 → 2.4 ms median.
+- Group commit takes its rows once it holds the lock: 7-8 % fewer commits.
+- Publishing reads and validates before its transaction: its hold 6.8 → 2.7 ms median, its share of the lock
+  14.7 → 6.3 %. Receive p99 at 200 webhooks/s with 25 messages/s published: 40-107 → 19-52 ms over 4 runs each.
+
+Lowering the interpreter's switch interval (0.5 ms: record and publish holds unchanged), `nice` for the worker and
+`gc.freeze()` made no measurable difference or made it worse. PostgreSQL has no such lock; its tail is CPU: the
+web processes, the worker and PostgreSQL's backends share the two cores.
 """  # noqa: RUF001 - the page writes ratios with the multiplication sign
 
 

@@ -1,16 +1,18 @@
 """Multi-row INSERTs for the hot paths (received webhooks, delivery attempts): what ``bulk_create`` does, less its
 generic machinery, with every value prepared *before* the transaction begins, so that on SQLite the one write lock
-is held only while the statement runs and commits, not while Python builds it."""
+is held only while the statement runs and commits, not while Python builds it. ``prepare_update`` does the same for
+a ``QuerySet.update``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import DatabaseError, connections, models, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model
+from django.db.models import Model, QuerySet
+from django.db.models.sql import UpdateQuery
 
 # SQLite allows 32,766 parameters per statement; stay well below it.
 MAX_PARAMS = 30_000
@@ -99,8 +101,43 @@ def prepare_values(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> Pre
     return PreparedInsert([], alias, _statements(model, conn, fields, prepared, False), False)
 
 
+@dataclass(frozen=True)
+class PreparedUpdate:
+    """An UPDATE compiled ahead of its transaction."""
+
+    sql: str
+    params: tuple[Any, ...]
+    alias: str
+
+    def execute(self) -> int:
+        """Run it (in the caller's transaction, if any); returns how many rows it changed."""
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            return int(cursor.rowcount)
+
+    def returning(self, column: str) -> list[Any]:
+        """Run it and return ``column`` of each row it changed (``RETURNING``: SQLite 3.35+, PostgreSQL)."""
+        conn = connections[self.alias]
+        with conn.cursor() as cursor:
+            cursor.execute(f"{self.sql} RETURNING {conn.ops.quote_name(column)}", self.params)
+            return [row[0] for row in cursor.fetchall()]
+
+
+def prepare_update(queryset: QuerySet[Any], **values: Any) -> PreparedUpdate:
+    """What ``queryset.update(**values)`` runs, compiled now. For filters on the queryset's own table only: Django
+    reads the matching ids first for an update across a join, and that read would then happen now, not later."""
+    query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
+    query.add_update_values(values)
+    if query.get_related_updates() or query.count_active_tables() > 1:
+        raise ValueError("prepare_update() takes a filter on the updated table only")
+    sql, params = query.get_compiler(queryset.db).as_sql()
+    return PreparedUpdate(sql, tuple(params), queryset.db)
+
+
 def _fields(model: type[Model]) -> list[models.Field[Any, Any]]:
-    return [f for f in model._meta.concrete_fields if not f.primary_key]
+    """The columns an INSERT gives values for: all but an auto-incremented primary key."""
+    auto = model._meta.auto_field
+    return [f for f in model._meta.concrete_fields if auto is None or f is not auto]
 
 
 def _same(value: Any) -> Any:

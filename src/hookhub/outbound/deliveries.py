@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from hookhub import signals
 from hookhub.conf import conf
-from hookhub.db.bulk import prepare_values
+from hookhub.db.bulk import PreparedUpdate, prepare_update, prepare_values
 from hookhub.models import Application, Attempt, Delivery, Endpoint, Message
 from hookhub.signing import StandardWebhook
 
@@ -378,23 +378,49 @@ def record(worker_id: str, results: list[Result]) -> None:
         failures.append((result, outcome.retry_after))
 
     limit = conf.RESPONSE_BODY_LIMIT
-    attempts = prepare_values(Attempt, [_attempt(r, limit) for r in results])  # before taking the lock
+    # Every statement is built before the transaction: on SQLite it holds the one write lock from its BEGIN, and the
+    # web processes' commits wait for it. Inside, only what must read the rows as they are now is left to the ORM.
+    attempts = prepare_values(Attempt, [_attempt(r, limit) for r in results])
+    owned = Delivery.objects.filter(status=Status.SENDING, locked_by=worker_id)
+    updates = [
+        prepare_update(
+            owned.filter(id__in=ids),
+            status=Status.SUCCEEDED,
+            last_status_code=code,
+            last_error="",
+            finished_at=now,
+            locked_by="",
+            locked_until=None,
+            next_attempt_at=None,
+        )
+        for code, ids in successes.items()
+    ]
+    exhausted = _failure_updates(owned, failures, effects, now, updates)
+    healthy = effects.succeeded - effects.failed
+    recover = (
+        prepare_update(Endpoint.objects.filter(id__in=healthy, failing_since__isnull=False), failing_since=None)
+        if healthy
+        else None
+    )
+    updates += _endpoint_updates(effects, now)
     with transaction.atomic():
         attempts.execute()
-        owned = Delivery.objects.filter(status=Status.SENDING, locked_by=worker_id)
-        for code, ids in successes.items():
-            owned.filter(id__in=ids).update(
-                status=Status.SUCCEEDED, last_status_code=code, last_error="", finished_at=now, locked_by="",
-                locked_until=None, next_attempt_at=None,
-            )  # fmt: skip
-        exhausted = _record_failures(owned, failures, effects, now)
-        recovered, disabled = _update_endpoints(effects, now)
+        for update in updates:
+            update.execute()
+        recovered_ids = recover.returning("id") if recover is not None else []
+        disabled = _disable(effects, now) if effects.failed else []
+    recovered = list(Endpoint.objects.filter(id__in=recovered_ids)) if recovered_ids else []
     _announce(failures, exhausted, recovered, disabled)
 
 
-def _record_failures(
-    owned: QuerySet[Delivery], failures: list[tuple[Result, float | None]], effects: _Effects, now: datetime
+def _failure_updates(
+    owned: QuerySet[Delivery],
+    failures: list[tuple[Result, float | None]],
+    effects: _Effects,
+    now: datetime,
+    updates: list[PreparedUpdate],
 ) -> set[int]:
+    """Adds each failed delivery's UPDATE to ``updates``; returns the deliveries that have no try left."""
     exhausted: set[int] = set()
     for result, retry_after in failures:
         job, outcome = result.job, result.outcome
@@ -406,28 +432,41 @@ def _record_failures(
             delay = retry_delay(job.attempt, retry_after)
         if delay is None:
             exhausted.add(job.delivery_id)
-            owned.filter(id=job.delivery_id).update(
-                status=Status.FAILED, last_status_code=outcome.status, last_error=error[:500], finished_at=now,
-                locked_by="", locked_until=None, next_attempt_at=None,
-            )  # fmt: skip
+            updates.append(prepare_update(
+                owned.filter(id=job.delivery_id), status=Status.FAILED, last_status_code=outcome.status,
+                last_error=error[:500], finished_at=now, locked_by="", locked_until=None, next_attempt_at=None,
+            ))  # fmt: skip
         else:
-            owned.filter(id=job.delivery_id).update(
-                status=Status.PENDING, last_status_code=outcome.status, last_error=error[:500], locked_by="",
-                locked_until=None, next_attempt_at=now + timedelta(seconds=delay),
-            )  # fmt: skip
+            updates.append(prepare_update(
+                owned.filter(id=job.delivery_id), status=Status.PENDING, last_status_code=outcome.status,
+                last_error=error[:500], locked_by="", locked_until=None,
+                next_attempt_at=now + timedelta(seconds=delay),
+            ))  # fmt: skip
     return exhausted
 
 
-def _update_endpoints(effects: _Effects, now: datetime) -> tuple[list[Endpoint], list[Endpoint]]:
-    recovered = list(Endpoint.objects.filter(id__in=effects.succeeded - effects.failed, failing_since__isnull=False))
-    if effects.succeeded:
-        Endpoint.objects.filter(id__in=effects.succeeded - effects.failed).update(
-            last_success_at=now, failing_since=None
+def _endpoint_updates(effects: _Effects, now: datetime) -> list[PreparedUpdate]:
+    """The endpoints' health: the last success, since when they fail, and a pause after throttling."""
+    updates = []
+    if effects.succeeded - effects.failed:  # recovering from failures is recorded apart: it is announced
+        updates.append(
+            prepare_update(Endpoint.objects.filter(id__in=effects.succeeded - effects.failed), last_success_at=now)
         )
     if effects.failed:
-        Endpoint.objects.filter(id__in=effects.failed, failing_since__isnull=True).update(failing_since=now)
+        updates.append(
+            prepare_update(
+                Endpoint.objects.filter(id__in=effects.failed, failing_since__isnull=True), failing_since=now
+            )
+        )
     for endpoint_id, seconds in effects.pause.items():
-        Endpoint.objects.filter(id=endpoint_id).update(paused_until=now + timedelta(seconds=seconds))
+        updates.append(
+            prepare_update(Endpoint.objects.filter(id=endpoint_id), paused_until=now + timedelta(seconds=seconds))
+        )
+    return updates
+
+
+def _disable(effects: _Effects, now: datetime) -> list[Endpoint]:
+    """Disable the endpoints that answered 410 and those failing for ``DISABLE_AFTER``, read as they are now."""
     dead_since = now - timedelta(seconds=conf.DISABLE_AFTER)
     to_disable = dict.fromkeys(effects.gone, "The endpoint answered 410 Gone.")
     for endpoint_id in Endpoint.objects.filter(
@@ -440,7 +479,7 @@ def _update_endpoints(effects: _Effects, now: datetime) -> tuple[list[Endpoint],
             enabled=False, disabled_reason=reason, disabled_at=now
         ):
             disabled.append(Endpoint.objects.get(id=endpoint_id))
-    return recovered, disabled
+    return disabled
 
 
 def _announce(

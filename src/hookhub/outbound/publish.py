@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ParamSpec
 
 import jsonschema
@@ -18,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from hookhub.db.bulk import PreparedInsert, prepare_insert
 from hookhub.models import Application, Delivery, Endpoint, EventType, Message
 
 P = ParamSpec("P")
@@ -63,12 +64,13 @@ def _application(application: Application | str) -> Application:
 
 @dataclass
 class Pending:
-    """A message read for and checked, not yet written: ``prepare`` makes one, ``write`` stores it.
+    """A message read for, checked and built, not yet written: ``prepare`` makes one, ``write`` stores it.
 
     The two halves exist for SQLite, whose one write lock is taken when a transaction begins (``BEGIN IMMEDIATE``)
     and held until it ends: every receive and every delivery record waits for it. ``prepare`` does the reading
     (an earlier message with the idempotency key, the event type's schema and its validation, the subscribed
-    endpoints) before any transaction, so a caller can begin its own only around ``write``, which is two INSERTs.
+    endpoints) and builds the INSERTs before any transaction, so a caller can begin its own only around ``write``,
+    which runs them.
     """
 
     application: Application
@@ -78,6 +80,11 @@ class Pending:
     headers: dict[str, str]
     endpoints: list[Endpoint]
     existing: Message | None = None  # the key was used before: this message is the answer, nothing is written
+    rows: _Rows | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.existing is None:
+            self.rows = self._build(self.endpoints)
 
     def write(self) -> tuple[Message, list[Delivery]]:
         """The Message and a Delivery per subscribed endpoint, in one transaction (a savepoint inside a caller's).
@@ -85,32 +92,54 @@ class Pending:
         An endpoint deleted since ``prepare`` read it fails the foreign key: the write is then done again with the
         endpoints read inside its transaction. The same idempotency key sent concurrently: the first one wins.
         """
-        if self.existing is not None:
+        if self.rows is None:
+            assert self.existing is not None
             return self.existing, list(self.existing.deliveries.order_by("id"))
         try:
-            return self._insert(self.endpoints)
+            return self.rows.insert()
         except IntegrityError:
             if self.idempotency_key:
                 existing = _existing(self.application, self.idempotency_key)
                 if existing is not None:
                     return existing, list(existing.deliveries.order_by("id"))
             with transaction.atomic():
-                return self._insert(_subscribed(self.application, self.event_type))
+                return self._build(_subscribed(self.application, self.event_type)).insert()
 
-    def _insert(self, endpoints: list[Endpoint]) -> tuple[Message, list[Delivery]]:
-        with transaction.atomic():
-            message = Message.objects.create(
-                application=self.application,
-                event_type=self.event_type,
-                payload=self.payload,
-                idempotency_key=self.idempotency_key,
-                headers=self.headers,
-            )
-            now = timezone.now()
-            deliveries = Delivery.objects.bulk_create(
-                [Delivery(message=message, endpoint=e, next_attempt_at=now) for e in endpoints]
-            )
-        return message, deliveries
+    def _build(self, endpoints: list[Endpoint]) -> _Rows:
+        message = Message(
+            application=self.application,
+            event_type=self.event_type,
+            payload=self.payload,
+            idempotency_key=self.idempotency_key,
+            headers=self.headers,
+        )
+        now = timezone.now()
+        deliveries = [Delivery(message=message, endpoint=e, next_attempt_at=now) for e in endpoints]
+        return _Rows(
+            message,
+            deliveries,
+            prepare_insert(Message, [message], returning=False),
+            prepare_insert(Delivery, deliveries) if deliveries else None,
+        )
+
+
+@dataclass
+class _Rows:
+    """A message and its deliveries, with their INSERTs built."""
+
+    message: Message
+    deliveries: list[Delivery]
+    insert_message: PreparedInsert[Message]
+    insert_deliveries: PreparedInsert[Delivery] | None
+
+    def insert(self) -> tuple[Message, list[Delivery]]:
+        alias = self.insert_message.alias
+        with transaction.atomic(using=alias):
+            self.insert_message.execute()
+            if self.insert_deliveries is not None:
+                self.insert_deliveries.execute()
+        self.message._state.adding, self.message._state.db = False, alias
+        return self.message, self.deliveries
 
 
 def _existing(app: Application, idempotency_key: str) -> Message | None:

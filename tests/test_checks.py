@@ -121,3 +121,18 @@ def test_w003_no_encryption_key_of_its_own() -> None:
         found = sorted(m.id for m in run_checks(tags=["hookhub"]) if m.id and m.id.startswith("hookhub."))
     assert found == ["hookhub.W003"]
     assert ids({"ENCRYPTION_KEYS": f" {KEY} , "}) == []
+
+
+def test_e010_sqlite_without_returning(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from django.db import connection
+
+    def database_ids() -> list[str]:
+        with override_settings(HOOKHUB={"ENCRYPTION_KEYS": [KEY]}):
+            return [m.id for m in run_checks(tags=["hookhub"], databases=["default"]) if m.id == "hookhub.E010"]
+
+    assert database_ids() == []
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
+    monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
+    assert database_ids() == (["hookhub.E010"] if connection.vendor == "sqlite" else [])

@@ -9,6 +9,7 @@
 - ``hookhub.E007``: ``RETRY_SCHEDULE`` is not a list of positive numbers.
 - ``hookhub.E008``: ``ENCRYPTION_KEYS`` is not a list of Fernet keys.
 - ``hookhub.E009``: ``MAX_RECEIVING`` is not a whole number ≥ 0.
+- ``hookhub.E010``: a database is SQLite older than 3.35, which has no ``UPDATE/INSERT ... RETURNING``.
 - ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
 - ``hookhub.W002``: ``ALLOW_PRIVATE_DESTINATIONS`` is on: deliveries may reach private and loopback addresses.
 - ``hookhub.W003``: no ``ENCRYPTION_KEYS``: stored secrets are encrypted with a key derived from ``SECRET_KEY``.
@@ -136,3 +137,28 @@ def check_encryption_keys(app_configs: Sequence[Any] | None = None, **kwargs: An
             )
         ]
     return []
+
+
+SQLITE_MINIMUM = (3, 35, 0)  # RETURNING: group commit, the claims and the record read back what they wrote
+
+
+@register(Tags.database, "hookhub")
+def check_sqlite_version(
+    app_configs: Sequence[Any] | None = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Run with the databases a command uses (``migrate``, so ``hookhub serve``; ``check --database``)."""
+    import sqlite3
+
+    from django.db import connections
+
+    aliases = [alias for alias in databases or () if connections[alias].vendor == "sqlite"]
+    if not aliases or sqlite3.sqlite_version_info >= SQLITE_MINIMUM:
+        return []
+    return [
+        Error(
+            f"DATABASES {', '.join(map(repr, aliases))}: SQLite {sqlite3.sqlite_version}; hookhub needs 3.35 or "
+            "later (its statements use RETURNING).",
+            hint="Use a Python built with a newer SQLite, or PostgreSQL.",
+            id="hookhub.E010",
+        )
+    ]

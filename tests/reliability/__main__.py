@@ -66,13 +66,16 @@ The soak's p99 is not within 2× of the idle run's. On SQLite every received web
 every one of the worker's writes queue for one write lock. Timed at each acquisition (a temporary probe in the
 SQLite backend, the soak's mix at 200-210 webhooks/s and 25-35 messages/s for 15-16 s, on 2 cores):
 
-- The lock is held about 40 % of the time. After the changes below: the web processes' group commits 19-22 %
-  (1.0 ms median, 7 ms p99; an fsync alone takes 0.2 ms on this disk), the dispatcher's records 7-9 % (4.2 ms
-  median), publishes through the API 6-7 % (2.7 ms median), the inbound and delivery claims 2-4 % each.
+- The lock is held about 40 % of the time. After the changes below: the web processes' group commits 22-25 %
+  (1.0-1.2 ms median, 9-11 ms p99; an fsync alone takes 0.2 ms on this disk), publishes through the API 5-6 %
+  (2.0-2.2 ms median), the dispatcher's records 3-4 % (1.3-1.6 ms median), the inbound and delivery claims 3-4 %
+  each.
 - A receive request waits for it 12-20 ms at p99. Its latency at the client matches the time it spent inside the
   WSGI application to within 10 %: the load generator is not the tail.
 - In holds over 5 ms (one run reading the thread's scheduler statistics at each acquisition and release), the
   holder was on a core half of the time, waiting for one 28 %, and for its process's GIL or the disk 23 %.
+- The slowest 1 % come in bursts: in 12 s at 200 webhooks/s, the requests over 40 ms were sent within a few
+  100 ms windows (up to 12 in one). One stall of the machine of that length sets a short run's p99.
 - p99 ÷ idle p99 varies from run to run by a factor of 3-4 at the same offered load (2.9-13.6× over 12 runs before
   the publish change). A run sometimes settles into a congested state: larger batches, longer holds, p50 three
   times higher.
@@ -82,8 +85,11 @@ serializes every commit. What was changed for it, each measured with the probe:
 
 - The inbound claim reads before it takes the lock: its hold 6.8 → 2.4 ms median.
 - Group commit takes its rows once it holds the lock: 7-8 % fewer commits.
-- Publishing reads and validates before its transaction: its hold 6.8 → 2.7 ms median, its share of the lock
-  14.7 → 6.3 %. Receive p99 at 200 webhooks/s with 25 messages/s published: 40-107 → 19-52 ms over 4 runs each.
+- Publishing reads and validates before its transaction, and builds its INSERTs before it: its hold 6.8 → 2.0-2.2 ms
+  median, its share of the lock 14.7 → 5-6 %. Receive p99 at 200 webhooks/s with 25 messages/s published: 40-107 →
+  19-52 ms over 4 runs each.
+- The dispatcher's record compiles its UPDATEs before its transaction: its hold 4.2 → 1.3-1.6 ms median, 8.5 → 3-4 %
+  of the lock (at 30 webhooks/s, with no one else waiting: 3.9 → 1.1 ms).
 
 Lowering the interpreter's switch interval (0.5 ms: record and publish holds unchanged), `nice` for the worker and
 `gc.freeze()` made no measurable difference or made it worse. PostgreSQL has no such lock; its tail is CPU: the

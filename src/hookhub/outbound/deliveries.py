@@ -395,14 +395,9 @@ def record(worker_id: str, results: list[Result]) -> None:
         )
         for code, ids in successes.items()
     ]
-    exhausted = _failure_updates(owned, failures, effects, now, updates)
-    healthy = effects.succeeded - effects.failed
-    recover = (
-        prepare_update(Endpoint.objects.filter(id__in=healthy, failing_since__isnull=False), failing_since=None)
-        if healthy
-        else None
-    )
-    updates += _endpoint_updates(effects, now)
+    failed, exhausted = _failure_updates(owned, failures, effects, now)
+    health, recover = _endpoint_updates(effects, now)
+    updates += failed + health
     with transaction.atomic():
         attempts.execute()
         for update in updates:
@@ -418,9 +413,9 @@ def _failure_updates(
     failures: list[tuple[Result, float | None]],
     effects: _Effects,
     now: datetime,
-    updates: list[PreparedUpdate],
-) -> set[int]:
-    """Adds each failed delivery's UPDATE to ``updates``; returns the deliveries that have no try left."""
+) -> tuple[list[PreparedUpdate], set[int]]:
+    """Each failed delivery's UPDATE, and the deliveries among them that have no try left."""
+    updates: list[PreparedUpdate] = []
     exhausted: set[int] = set()
     for result, retry_after in failures:
         job, outcome = result.job, result.outcome
@@ -442,16 +437,19 @@ def _failure_updates(
                 last_error=error[:500], locked_by="", locked_until=None,
                 next_attempt_at=now + timedelta(seconds=delay),
             ))  # fmt: skip
-    return exhausted
+    return updates, exhausted
 
 
-def _endpoint_updates(effects: _Effects, now: datetime) -> list[PreparedUpdate]:
-    """The endpoints' health: the last success, since when they fail, and a pause after throttling."""
+def _endpoint_updates(effects: _Effects, now: datetime) -> tuple[list[PreparedUpdate], PreparedUpdate | None]:
+    """The endpoints' health (the last success, since when they fail, a pause after throttling), and the UPDATE that
+    ends the failing of those that succeeded, to be run with ``returning`` (a recovery is announced)."""
     updates = []
-    if effects.succeeded - effects.failed:  # recovering from failures is recorded apart: it is announced
-        updates.append(
-            prepare_update(Endpoint.objects.filter(id__in=effects.succeeded - effects.failed), last_success_at=now)
-        )
+    recover = None
+    healthy = effects.succeeded - effects.failed
+    if healthy:
+        endpoints = Endpoint.objects.filter(id__in=healthy)
+        updates.append(prepare_update(endpoints, last_success_at=now))
+        recover = prepare_update(endpoints.filter(failing_since__isnull=False), failing_since=None)
     if effects.failed:
         updates.append(
             prepare_update(
@@ -462,7 +460,7 @@ def _endpoint_updates(effects: _Effects, now: datetime) -> list[PreparedUpdate]:
         updates.append(
             prepare_update(Endpoint.objects.filter(id=endpoint_id), paused_until=now + timedelta(seconds=seconds))
         )
-    return updates
+    return updates, recover
 
 
 def _disable(effects: _Effects, now: datetime) -> list[Endpoint]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ParamSpec
 
 import jsonschema
@@ -78,13 +78,8 @@ class Pending:
     payload: Any
     idempotency_key: str | None
     headers: dict[str, str]
-    endpoints: list[Endpoint]
     existing: Message | None = None  # the key was used before: this message is the answer, nothing is written
-    rows: _Rows | None = field(init=False, default=None)
-
-    def __post_init__(self) -> None:
-        if self.existing is None:
-            self.rows = self._build(self.endpoints)
+    rows: _Rows | None = None  # what ``write`` inserts (``prepare`` builds it unless there is ``existing``)
 
     def write(self) -> tuple[Message, list[Delivery]]:
         """The Message and a Delivery per subscribed endpoint, in one transaction (a savepoint inside a caller's).
@@ -94,18 +89,18 @@ class Pending:
         """
         if self.rows is None:
             assert self.existing is not None
-            return self.existing, list(self.existing.deliveries.order_by("id"))
+            return _as_written(self.existing)
         try:
             return self.rows.insert()
         except IntegrityError:
             if self.idempotency_key:
                 existing = _existing(self.application, self.idempotency_key)
                 if existing is not None:
-                    return existing, list(existing.deliveries.order_by("id"))
+                    return _as_written(existing)
             with transaction.atomic():
-                return self._build(_subscribed(self.application, self.event_type)).insert()
+                return self.build(_subscribed(self.application, self.event_type)).insert()
 
-    def _build(self, endpoints: list[Endpoint]) -> _Rows:
+    def build(self, endpoints: list[Endpoint]) -> _Rows:
         message = Message(
             application=self.application,
             event_type=self.event_type,
@@ -142,6 +137,10 @@ class _Rows:
         return self.message, self.deliveries
 
 
+def _as_written(message: Message) -> tuple[Message, list[Delivery]]:
+    return message, list(message.deliveries.order_by("id"))
+
+
 def _existing(app: Application, idempotency_key: str) -> Message | None:
     return Message.objects.filter(application=app, idempotency_key=idempotency_key).first()
 
@@ -164,10 +163,11 @@ def prepare(
     app = _application(application)
     key = idempotency_key or None
     existing = _existing(app, key) if key else None
+    pending = Pending(app, event_type, payload, key, headers or {}, existing)
     if existing is None:
         validate(event_type, payload)
-    endpoints = _subscribed(app, event_type) if existing is None else []
-    return Pending(app, event_type, payload, key, headers or {}, endpoints, existing)
+        pending.rows = pending.build(_subscribed(app, event_type))
+    return pending
 
 
 def send(

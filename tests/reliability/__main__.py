@@ -99,6 +99,16 @@ What was changed for it, each measured with the probe:
 Lowering the interpreter's switch interval (0.5 ms: record and publish holds unchanged), `nice` for the worker and
 `gc.freeze()` made no measurable difference or made it worse. PostgreSQL has no such lock; its tail is CPU: the
 web processes, the worker and PostgreSQL's backends share the two cores.
+
+Which part of the mix makes the tail: `python -m bench.soak_parts` runs the soak's mix at a fixed 250 webhooks/s
+and 20 messages/s in alternating 12 s phases, with the worker running, niced to 19 or stopped (`SIGSTOP`). No one
+part accounts for it, and identical phases differ by up to 4× in the same run:
+
+- SQLite (idle p99 5.7 ms): worker running 16.7-32.1 ms, stopped 11.7-42.9 ms. Publishing at 20 messages/s against
+  0.5 (five alternating pairs): 18.8-36.0 ms (median 24.7) against 10.6-45.2 ms (median 17.8).
+- PostgreSQL (idle p99 10.9-17.2 ms): worker running 111-243 ms, stopped 26-47 ms in one run, but 162 against 150 ms
+  in another (30 s phases); niced to 19, 70-561 ms. The worker and PostgreSQL's backends took 0.2-0.3 of a core each
+  while the web processes took 0.7-1.2.
 """  # noqa: RUF001 - the page writes ratios with the multiplication sign
 
 

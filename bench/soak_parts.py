@@ -8,8 +8,9 @@ machine's drift falls on both sides alike. Each prints the receive p50 and p99 (
 soak does).
 
 ``PHASES`` lists them as ``worker:messages/s``, the worker ``run``, ``nice`` or ``stop`` (``run:20,stop:20`` by
-default, three times); ``RATE`` is webhooks/s (250), ``SECONDS`` a phase's length (12). Every phase is bounded in
-time and the gateway stops at the end.
+default, three times); ``RATE`` is webhooks/s (250), ``SECONDS`` a phase's length (12), ``SERVE_ARGS`` more
+arguments for ``hookhub serve`` (``--threads 10``, say). Every phase is bounded in time and the gateway stops at the
+end.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tests.server.conftest import Gateway, running_gateway
 RATE = float(os.environ.get("RATE", "250"))
 SECONDS = float(os.environ.get("SECONDS", "12"))
 PHASES = os.environ.get("PHASES", ",".join(["run:20", "stop:20"] * 3)).split(",")
+SERVE_ARGS = os.environ.get("SERVE_ARGS", "").split()
 
 
 def receive_percentiles(run: Run, skip: int) -> tuple[float, float]:
@@ -94,7 +96,7 @@ async def measure(gw: Gateway) -> None:
 
 def main() -> None:
     os.environ["HOOKHUB_ALLOW_PRIVATE_DESTINATIONS"] = "1"  # the delivery endpoint is on 127.0.0.1
-    with tempfile.TemporaryDirectory() as directory, running_gateway(Path(directory)) as gw:
+    with tempfile.TemporaryDirectory() as directory, running_gateway(Path(directory), *SERVE_ARGS) as gw:
         asyncio.run(measure(gw))
 
 

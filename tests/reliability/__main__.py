@@ -83,10 +83,13 @@ SQLite backend, the soak's mix at 200-210 webhooks/s and 25-35 messages/s for 15
 Even an ideal server would barely make 2× here. `python -m bench.queueing` simulates two servers taking random
 (Poisson) arrivals in order, each request taking a service time drawn like the idle run's latency (median 4.1 ms,
 p99 9 ms), with no lock, GIL or scheduler: its p99 is 1.7× the idle p99 at 60 % utilisation, 2.2× at 70 % and
-3.4× at 80 %. The two cores were 55-70 % busy during the soak's mix (`vmstat`), with the load generator and the
-delivery endpoint on them too. On top of that queue, SQLite's one write lock is a second queue with one server,
-each web process runs its Python on one core at a time (the GIL), and the worker's batches arrive as bursts.
-What was changed for it, each measured with the probe:
+3.4× at 80 %. That is one queue both servers share, the best any design does on two cores. Two web processes
+with one GIL each come closer to two queues of one server, each request sent to one of them at random (it arrives
+on a kept-alive connection that one process accepted, and waits for that process while the other may be idle): the
+same simulation gives 3.0× at 60 %, 4.1× at 70 % and 6.1× at 80 %. The two cores were 55-70 % busy during the
+soak's mix (`vmstat`), with the load generator and the delivery endpoint on them too. On top of that, SQLite's one
+write lock is a further queue with one server, and the worker's batches arrive as bursts. What was changed for it,
+each measured with the probe:
 
 - The inbound claim reads before it takes the lock: its hold 6.8 → 2.4 ms median.
 - Group commit takes its rows once it holds the lock: 7-8 % fewer commits.
@@ -109,6 +112,25 @@ part accounts for it, and identical phases differ by up to 4× in the same run:
 - PostgreSQL (idle p99 10.9-17.2 ms): worker running 111-243 ms, stopped 26-47 ms in one run, but 162 against 150 ms
   in another (30 s phases); niced to 19, 70-561 ms. The worker and PostgreSQL's backends took 0.2-0.3 of a core each
   while the web processes took 0.7-1.2.
+
+Four more suspects, measured with `bench.soak_parts` at 350 webhooks/s and 30 messages/s on SQLite (12 s phases)
+and at 250 webhooks/s with the worker stopped; none of them is the tail:
+
+- SQLite's own WAL checkpoints, which run inside the commit that crosses 1,000 pages and hold the write lock
+  meanwhile: over 5,542 group commits (a temporary probe) the longest commit took 16.0 ms and 9 took over 10 ms. A
+  background checkpointer (PASSIVE, every second, off the write lock) gave receive p99s of 15.6-136.8 ms over six
+  phases against 16.5-154.2 ms without it, so it was not kept.
+- Fewer request threads (10, with 6 let in at once, against 40 and 32): p99 8.3-29.6 ms against 8.0-28.3 ms with the
+  worker stopped, and 2-12 requests shed per phase.
+- The interpreter's switch interval in the web processes (0.5 ms against 5 ms): group-commit holds p50 0.8-1.0 against
+  0.7-0.9 ms, p99 6.3-8.9 against 6.0-7.8 ms; receive p99 25.8-75.1 against 30.1-44.1 ms.
+- More web processes (`--web-workers 4` against 2, two runs of three phases each): p99 33.2-432.0 against
+  47.3-480.2 ms. The machine swung more than that between runs: with 2 web processes, the p50 was 51-84 ms in one
+  run and 10-11 ms in the next.
+
+A group commit's hold stays short (p50 under 1 ms); what grows is the wait for the lock (7.4-10.8 s summed over the
+5,000-6,700 rounds of a 24 s run), behind the other holders and the CPU they share. With the worker stopped, at about
+half the capacity, the p99 was 1.2-4.7× the idle p99 from one phase to the next.
 """  # noqa: RUF001 - the page writes ratios with the multiplication sign
 
 

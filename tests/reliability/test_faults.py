@@ -482,6 +482,11 @@ def test_hostile_endpoints_get_their_documented_outcome_and_the_healthy_one_ever
             outcome = f"failed after {len(schedule) + 1} tries each"
         elif case == "410 Gone":
             outcome = f"endpoint disabled ({endpoint.disabled_reason!r}), deliveries held"
+        elif statuses[Delivery.Status.FAILED]:
+            outcome = (
+                f"endpoint paused for the Retry-After, deliveries waiting; {statuses[Delivery.Status.FAILED]} "
+                f"failed once their {len(schedule) + 1} tries were used"
+            )
         else:
             outcome = "endpoint paused for the Retry-After, deliveries waiting"
         record(
@@ -564,7 +569,13 @@ def check_outcome(case: str, endpoint: Endpoint, schedule: list[float]) -> list[
         expect(all(d.status == Delivery.Status.PENDING for d in deliveries), "deliveries not held")
     elif case == "429 with Retry-After":
         expect(endpoint.paused_until is not None, "endpoint not paused")
-        expect(not any(d.status in (Delivery.Status.FAILED, Delivery.Status.SUCCEEDED) for d in deliveries), "done")
+        expect(not any(d.status == Delivery.Status.SUCCEEDED for d in deliveries), "a delivery succeeded")
+        # Retry-After adds no tries (docs/sending.md): on a machine slow enough that the other cases take longer than
+        # two pauses to settle, a delivery uses up the schedule's tries and fails, which is the documented outcome.
+        expect(
+            all(d.attempts == len(schedule) + 1 for d in deliveries if d.status == Delivery.Status.FAILED),
+            "a delivery failed before the schedule's tries were used",
+        )
         last = {a.delivery_id: a for a in sorted(attempts, key=lambda a: a.created_at)}
         for d in deliveries:
             tried = last.get(d.pk)

@@ -37,11 +37,10 @@ def simulate(servers: int, utilisation: float, rng: random.Random, *, routed: bo
         service = rng.lognormvariate(mu, sigma)
         if routed:
             i = rng.randrange(servers)
-            free[i] = max(now, free[i]) + service
-            latencies.append(free[i] - now)
-            continue
-        end = max(now, heapq.heappop(free)) + service
-        heapq.heappush(free, end)
+            end = free[i] = max(now, free[i]) + service
+        else:
+            end = max(now, heapq.heappop(free)) + service
+            heapq.heappush(free, end)
         latencies.append(end - now)
     return latencies
 

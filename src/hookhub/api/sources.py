@@ -149,6 +149,10 @@ def _option_types(verifier: str, options: dict[str, Any]) -> None:
 
 
 def _check(source: Source, forward_to: str | None) -> None:
+    try:
+        sources.check_secrets(source.secrets)
+    except sources.BlankSecret as exc:
+        raise invalid(f"secrets.{exc.index}", str(exc)) from None
     for index, secret in enumerate(source.secrets):
         if not 1 <= len(secret) <= 1000:
             raise invalid(f"secrets.{index}", "A secret is 1-1000 characters.")

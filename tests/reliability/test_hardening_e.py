@@ -3,6 +3,8 @@ timestamp; what each checked is recorded for docs/reliability.md."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 
 import pytest
@@ -11,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
 from hookhub.api.tokens import create_token
-from hookhub.models import Source
+from hookhub.models import InboundMessage, Source
 from tests.api.conftest import Api
 
 from .results import Result, record
@@ -127,3 +129,67 @@ def test_blank_secrets_are_refused_at_every_front_door(
     assert accepted == []
     assert unclear == []
     assert stored == 0
+
+
+# Replays under a scheme without a timestamp --------------------------------------------------------------------
+
+GITHUB_SECRET = "It's a Secret to Everybody"
+
+
+def github_post(client: Client, slug: str, body: bytes, delivery: str) -> int:
+    digest = hmac.new(GITHUB_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"X-Hub-Signature-256": f"sha256={digest}", "X-GitHub-Event": "push", "X-GitHub-Delivery": delivery}
+    response = client.post(f"/webhooks/code/{slug}/", data=body, content_type="application/json", headers=headers)
+    return response.status_code
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replayed_body_with_a_new_delivery_id_is_stored_once_with_dedupe_by_body() -> None:
+    """GitHub signs the body only: a captured request sent again under a new ``X-GitHub-Delivery`` verifies. By
+    default it is stored (and processed) again, as the provider's id is the dedupe key; with ``dedupe_by_body`` the
+    body's digest is, so the replay is answered 200 and not stored. A provider's retry (same id, same body) is
+    deduplicated either way, and a different body still is a message of its own."""
+    Source.objects.create(name="plain", slug="plain-slug", verifier="github", secrets=[GITHUB_SECRET])
+    Source.objects.create(
+        name="guarded", slug="guarded-slug", verifier="github", secrets=[GITHUB_SECRET],
+        options={"dedupe_by_body": True},
+    )  # fmt: skip
+    client = Client()
+    captured = b'{"ref": "refs/heads/main", "after": "6113728f27ae82c7b1a177c8d03f9e96e0adf246"}'
+    other = b'{"ref": "refs/heads/main", "after": "59b20b8d5c6ff8d09518454d4dd8b7b30f095ab5"}'
+    sent: list[tuple[str, int]] = []
+    for slug in ("plain-slug", "guarded-slug"):
+        for body, delivery in ((captured, "d-1"), (captured, "d-1"), (captured, "d-2"), (captured, "d-3"),
+                               (other, "d-4")):  # fmt: skip
+            sent.append((slug, github_post(client, slug, body, delivery)))
+    assert {status for _, status in sent} == {200}
+
+    def stored(name: str) -> list[bytes]:
+        rows = InboundMessage.objects.filter(source__name=name).order_by("pk")
+        return [bytes(m.body) for m in rows]
+
+    plain, guarded = stored("plain"), stored("guarded")
+    replays_stored_plain = plain.count(captured) - 1
+    replays_stored_guarded = guarded.count(captured) - 1
+    record(
+        Result(
+            section="hostile",
+            case="Replayed body with a new delivery id (no-timestamp scheme)",
+            requests=len(sent),
+            acknowledged=len(sent),
+            stored=len(plain) + len(guarded),
+            duplicates=replays_stored_guarded,
+            lost=0,
+            outcome=f"a captured GitHub body replayed twice under new delivery ids: stored twice more by default, "
+            f"{replays_stored_guarded} times with dedupe_by_body; the provider's retry stored once either way",
+            figures={"stored twice (default)": replays_stored_plain, "stored twice (dedupe_by_body)": 0},
+        )
+    )
+    assert plain == [captured, captured, captured, other]  # the default: the delivery id is the key
+    assert replays_stored_plain == 2
+    assert guarded == [captured, other]
+    assert replays_stored_guarded == 0
+    guarded_ids = list(
+        InboundMessage.objects.filter(source__name="guarded").order_by("pk").values_list("external_id", flat=True)
+    )
+    assert guarded_ids == ["sha256:" + hashlib.sha256(b).hexdigest() for b in (captured, other)]

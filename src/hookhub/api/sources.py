@@ -21,7 +21,7 @@ from pydantic import Field
 from hookhub.conf import conf
 from hookhub.inbound import sources
 from hookhub.inbound.ratelimit import parse_rate
-from hookhub.inbound.verifiers import available, get_verifier_class
+from hookhub.inbound.verifiers import COMMON_OPTIONS, available, get_verifier_class
 from hookhub.models import Application, Source
 
 from . import idempotency
@@ -124,16 +124,12 @@ def source_out(source: Source) -> SourceOut:
     )
 
 
-# The options every verifier has (``Verifier.__init__``): strings.
-_COMMON_OPTIONS = ("event_type_field", "event_type_header", "id_field", "id_header")
-
-
 def _option_types(verifier: str, options: dict[str, Any]) -> None:
     try:
         cls = get_verifier_class(verifier)
     except (ImproperlyConfigured, ImportError) as exc:  # a dotted path from settings or the CLI that broke since
         raise invalid("verifier", str(exc)) from None
-    defaults = dict.fromkeys(_COMMON_OPTIONS, "") | cls.default_options
+    defaults = COMMON_OPTIONS | cls.default_options
     for name, value in options.items():
         if name not in defaults:
             raise invalid(f"options.{name}", f"Unknown option {name!r} for the {verifier} verifier.")

@@ -206,7 +206,7 @@ def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpRespons
         payload=payload,
         content_type=request.content_type,
         event_type=verifier.event_type(request, payload)[:200],
-        external_id=(verifier.external_id(request, payload) or None),
+        external_id=(verifier.dedupe_key(request, payload) or None),
         remote_addr=request.remote_addr,
         status=status,
         next_attempt_at=timezone.now() if status == InboundMessage.Status.PENDING else None,

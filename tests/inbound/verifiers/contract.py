@@ -9,6 +9,7 @@ schemes (sign with a private key, configure the public key) and ``malform`` when
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import secrets
 import time
@@ -214,6 +215,17 @@ class VerifierContract:
             assert verifier.event_type(request, payload) == self.expected_event_type
         if self.expected_external_id is not None:
             assert verifier.external_id(request, payload) == self.expected_external_id
+
+    def test_dedupe_by_body_makes_the_bodys_digest_the_external_id(self) -> None:
+        key, secret = self.credentials()
+        signed = self.signed(key)
+        request = self.to_request(signed)
+        payload = json.loads(signed.body) if signed.content_type == "application/json" else None
+        default = self.make(secret)
+        assert default.dedupe_key(request, payload) == default.external_id(request, payload)
+        by_body = get_verifier_class(self.verifier)([secret], {**self.options, "dedupe_by_body": True}, now=lambda: NOW)
+        by_body.verify(request)
+        assert by_body.dedupe_key(request, payload) == "sha256:" + hashlib.sha256(signed.body).hexdigest()
 
     @pytest.mark.django_db(transaction=True)
     def test_end_to_end_through_the_receive_view(self) -> None:

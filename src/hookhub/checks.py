@@ -33,7 +33,7 @@ URL_SIGNED_VERIFIERS = frozenset({"twilio", "square"})
 @register(Tags.security, "hookhub")
 def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     from hookhub.inbound.ratelimit import parse_rate
-    from hookhub.inbound.sources import parse_networks, settings_secrets
+    from hookhub.inbound.sources import check_settings_secrets, parse_networks, settings_secrets
     from hookhub.inbound.verifiers import get_verifier_class
 
     errors: list[CheckMessage] = []
@@ -49,6 +49,7 @@ def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
             )
         try:
             cls = get_verifier_class(str(declared.get("VERIFIER", "")))
+            check_settings_secrets(declared)
             if not missing_env:  # with its environment unset (W001), the secret cannot be judged yet
                 cls(settings_secrets(declared), declared.get("OPTIONS"))
         except (ImproperlyConfigured, ImportError, TypeError, ValueError) as exc:

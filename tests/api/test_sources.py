@@ -61,6 +61,10 @@ def test_creates_lists_gets_updates_and_deletes_a_source(api: Api, app_a: Applic
         ({"name": "a", "verifier": "token"}, "secrets"),
         ({"name": "a", "verifier": "token", "secrets": ["s"], "options": {"nope": 1}}, "options.nope"),
         ({"name": "a", "verifier": "stripe", "secrets": ["s"], "options": {"tolerance": "x"}}, "options.tolerance"),
+        (
+            {"name": "a", "verifier": "github", "secrets": ["s"], "options": {"dedupe_by_body": "yes"}},
+            "options.dedupe_by_body",
+        ),
         ({"name": "a", "verifier": "token", "secrets": ["s"], "rate_limit": "fast"}, "rate_limit"),
         ({"name": "a", "verifier": "token", "secrets": ["s"], "allowed_ips": ["1.2.3.4", "x"]}, "allowed_ips.1"),
         ({"name": "a", "verifier": "token", "secrets": ["s"], "forward_to": "nope"}, "forward_to"),
@@ -74,6 +78,13 @@ def test_validation_errors_name_the_field(api: Api, app_a: Application, body: di
     assert response.status_code == 422, response.content
     assert error_of(response)["field"] == field
     assert not Source.objects.exists()
+
+
+def test_dedupe_by_body_is_an_option_of_every_verifier(api: Api) -> None:
+    body = {"name": "gh", "verifier": "github", "secrets": ["s"], "options": {"dedupe_by_body": True}}
+    created = api.post("/sources", body)
+    assert created.status_code == 201, created.content
+    assert Source.objects.get().options == {"dedupe_by_body": True}
 
 
 def test_refuses_duplicates_and_deleting_a_source_with_messages(api: Api) -> None:

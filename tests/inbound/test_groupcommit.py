@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
 from hookhub.inbound import groupcommit
@@ -88,6 +88,62 @@ def test_rows_that_arrive_during_a_commit_share_the_next_one(
     assert len(outcomes) == 21
     assert committer.rows == 21
     assert committer.rounds == 2  # the twenty followers were written by one transaction
+    assert InboundMessage.objects.filter(source=source).count() == 21
+
+
+def test_no_request_is_answered_before_its_rounds_commit(source: Source, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second round is held inside COMMIT, after its INSERT: none of its twenty requests may have an answer, and
+    no other connection sees their rows; once COMMIT goes through, every one is answered."""
+    first_entered, first_release = threading.Event(), threading.Event()
+    at_commit, commit_release = threading.Event(), threading.Event()
+    rounds: list[list[Any]] = []
+    held_connection: list[Any] = []
+    write = groupcommit._write
+
+    def observed(batch: Any) -> None:
+        rounds.append(list(batch))
+        if len(rounds) == 1:  # hold the first round so that the twenty queue behind it and share the second
+            first_entered.set()
+            assert first_release.wait(30)
+        write(batch)
+        if len(rounds) == 2:
+            held_connection.append(connections[DEFAULT_DB_ALIAS])  # the second round's leader's own connection
+
+    commit = type(connections[DEFAULT_DB_ALIAS]).commit
+
+    def held_commit(self: Any) -> None:
+        if held_connection and self is held_connection[0] and not at_commit.is_set():
+            at_commit.set()
+            assert commit_release.wait(30)
+        commit(self)
+
+    monkeypatch.setattr(groupcommit, "_write", observed)
+    monkeypatch.setattr(type(connections[DEFAULT_DB_ALIAS]), "commit", held_commit)
+    committer = GroupCommitter()
+    outcomes: dict[int, Outcome] = {}
+    threads: list[threading.Thread] = []
+    try:
+        threads += run_threads(1, lambda i: outcomes.__setitem__(100, committer.store(message(source, "first"))))
+        assert first_entered.wait(30)
+        threads += run_threads(20, lambda i: outcomes.__setitem__(i, committer.store(message(source, f"evt_{i}"))))
+        while len(committer._queue) < 20:
+            threading.Event().wait(0.01)
+        first_release.set()
+        assert at_commit.wait(30)
+        # Between the second round's INSERT and its COMMIT:
+        assert len(rounds) == 2
+        assert len(rounds[1]) == 20
+        assert [(p.done, p.outcome, p.error) for p in rounds[1]] == [(False, None, None)] * 20
+        assert all(p.message.pk is not None for p in rounds[1])  # the INSERT ran and gave each row its id
+        assert list(outcomes) == [100]  # only the first round's request, committed, is answered
+        assert list(InboundMessage.objects.values_list("external_id", flat=True)) == ["first"]
+    finally:
+        first_release.set()
+        commit_release.set()
+        for t in threads:
+            t.join(30)
+    assert len(outcomes) == 21
+    assert set(outcomes.values()) == {Outcome.STORED}
     assert InboundMessage.objects.filter(source=source).count() == 21
 
 

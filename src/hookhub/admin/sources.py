@@ -119,7 +119,19 @@ class SourceForm(SourceFormBase):
         return self._clean_options("confirmer_options")
 
     def clean_secrets(self) -> list[str]:
-        return lines(self.cleaned_data.get("secrets") or "") or [str(s) for s in self.instance.secrets or []]
+        text = self.cleaned_data.get("secrets") or ""
+        entered = lines(text)  # one per line: blank lines are layout, not secrets
+        if text and not entered:
+            raise ValidationError(
+                "Only whitespace was entered: a blank secret is a key anyone can sign with. "
+                "Leave the field empty to keep the current secrets."
+            )
+        secrets = entered or [str(s) for s in self.instance.secrets or []]
+        try:
+            sources.check_secrets(secrets)  # a blank secret stored before the rule existed is refused too
+        except sources.BlankSecret as exc:
+            raise ValidationError(str(exc)) from None
+        return secrets
 
     def clean_rate_limit(self) -> str:
         value = str(self.cleaned_data.get("rate_limit") or "").strip()

@@ -21,7 +21,7 @@ from pydantic import Field
 from hookhub.conf import conf
 from hookhub.inbound import sources
 from hookhub.inbound.ratelimit import parse_rate
-from hookhub.inbound.verifiers import available, get_verifier_class
+from hookhub.inbound.verifiers import COMMON_OPTIONS, available, get_verifier_class
 from hookhub.models import Application, Source
 
 from . import idempotency
@@ -124,16 +124,12 @@ def source_out(source: Source) -> SourceOut:
     )
 
 
-# The options every verifier has (``Verifier.__init__``): strings.
-_COMMON_OPTIONS = ("event_type_field", "event_type_header", "id_field", "id_header")
-
-
 def _option_types(verifier: str, options: dict[str, Any]) -> None:
     try:
         cls = get_verifier_class(verifier)
     except (ImproperlyConfigured, ImportError) as exc:  # a dotted path from settings or the CLI that broke since
         raise invalid("verifier", str(exc)) from None
-    defaults = dict.fromkeys(_COMMON_OPTIONS, "") | cls.default_options
+    defaults = COMMON_OPTIONS | cls.default_options
     for name, value in options.items():
         if name not in defaults:
             raise invalid(f"options.{name}", f"Unknown option {name!r} for the {verifier} verifier.")
@@ -149,6 +145,10 @@ def _option_types(verifier: str, options: dict[str, Any]) -> None:
 
 
 def _check(source: Source, forward_to: str | None) -> None:
+    try:
+        sources.check_secrets(source.secrets)
+    except sources.BlankSecret as exc:
+        raise invalid(f"secrets.{exc.index}", str(exc)) from None
     for index, secret in enumerate(source.secrets):
         if not 1 <= len(secret) <= 1000:
             raise invalid(f"secrets.{index}", "A secret is 1-1000 characters.")

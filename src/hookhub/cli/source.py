@@ -85,6 +85,7 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
     if options["slug"]:
         source.slug = options["slug"]
     try:
+        sources.check_secrets(source.secrets)
         get_verifier_class(source.verifier)(source.secrets, verifier_options)
         if source.rate_limit:
             parse_rate(source.rate_limit)

@@ -51,6 +51,35 @@ class LoadedSource:
         return any(ip in net for net in self.allowed_networks)
 
 
+class BlankSecret(ValueError):
+    """A source's secret that is empty or only whitespace; ``index`` says which (0-based)."""
+
+    def __init__(self, index: int, where: str = "") -> None:
+        super().__init__(
+            f"{where or 'Secret'} {index + 1} is empty or only whitespace: a blank secret is a key anyone can "
+            "sign with. Remove it, or give a real secret."
+        )
+        self.index = index
+
+
+def check_secrets(secrets: Sequence[Any], where: str = "") -> None:
+    """The one rule for a source's secrets, whichever door they come through: each is a string with something
+    besides whitespace in it. (``Verifier`` also drops empty secrets, as a last line; this refuses them early.)"""
+    for index, secret in enumerate(secrets):
+        if not isinstance(secret, str) or not secret.strip():
+            raise BlankSecret(index, where)
+
+
+def check_settings_secrets(declared: Mapping[str, Any]) -> None:
+    """``check_secrets`` for a source declared in settings: its ``SECRETS`` and its ``SECRETS_ENV`` values that
+    are set (an unset variable is a warning of its own)."""
+    check_secrets(list(declared.get("SECRETS", [])), "SECRETS item")
+    for var in declared.get("SECRETS_ENV", []):
+        value = os.environ.get(var)
+        if value and not value.strip():
+            raise ValueError(f"Environment variable {var} (SECRETS_ENV) holds only whitespace: not a secret.")
+
+
 def settings_secrets(declared: Mapping[str, Any]) -> list[str]:
     secrets = [str(s) for s in declared.get("SECRETS", [])]
     secrets += [os.environ.get(var, "") for var in declared.get("SECRETS_ENV", [])]

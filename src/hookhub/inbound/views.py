@@ -139,12 +139,14 @@ def _checked(request: HttpRequest, source: sources.LoadedSource, method: str) ->
     if method == "POST":
         read = _read_body(request, source.max_body_size)
         if isinstance(read, HttpResponse):
+            signals.message_refused.send(sender=InboundMessage, source=source.name, reason=read.content.decode())
             return read
         body = read
     # Limits apply to GET handshakes too: they compare a token or sign a challenge, so they must not be free to probe.
     if source.rate is not None:
         wait = ratelimit.hit(f"source:{source.id}", source.rate)
         if wait is not None:
+            signals.message_refused.send(sender=InboundMessage, source=source.name, reason="Rate limit exceeded.")
             return _text("Rate limit exceeded.", 429, Retry_After=str(max(1, math.ceil(wait))))
     remote_addr = client_address(request)
     if not source.allows(remote_addr):
@@ -204,7 +206,7 @@ def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpRespons
         payload=payload,
         content_type=request.content_type,
         event_type=verifier.event_type(request, payload)[:200],
-        external_id=(verifier.external_id(request, payload) or None),
+        external_id=(verifier.dedupe_key(request, payload) or None),
         remote_addr=request.remote_addr,
         status=status,
         next_attempt_at=timezone.now() if status == InboundMessage.Status.PENDING else None,

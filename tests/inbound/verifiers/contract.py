@@ -9,6 +9,7 @@ schemes (sign with a private key, configure the public key) and ``malform`` when
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import secrets
 import time
@@ -195,6 +196,15 @@ class VerifierContract:
         else:
             self.make(secret).verify(self.to_request(tampered))
 
+    def test_a_signature_over_an_empty_body_does_not_verify_a_non_empty_body(self) -> None:
+        if not self.body_is_signed:
+            pytest.skip("the scheme does not sign the body")
+        key, secret = self.credentials()
+        over_nothing = self.signed(key, body=b"")
+        with_body = replace(over_nothing, body=self.signed(key).body)
+        assert with_body.body
+        self.assert_refused(self.make(secret), with_body, secret)
+
     def test_extracts_event_type_and_external_id(self) -> None:
         key, secret = self.credentials()
         signed = self.signed(key)
@@ -205,6 +215,17 @@ class VerifierContract:
             assert verifier.event_type(request, payload) == self.expected_event_type
         if self.expected_external_id is not None:
             assert verifier.external_id(request, payload) == self.expected_external_id
+
+    def test_dedupe_by_body_makes_the_bodys_digest_the_external_id(self) -> None:
+        key, secret = self.credentials()
+        signed = self.signed(key)
+        request = self.to_request(signed)
+        payload = json.loads(signed.body) if signed.content_type == "application/json" else None
+        default = self.make(secret)
+        assert default.dedupe_key(request, payload) == default.external_id(request, payload)
+        by_body = get_verifier_class(self.verifier)([secret], {**self.options, "dedupe_by_body": True}, now=lambda: NOW)
+        by_body.verify(request)
+        assert by_body.dedupe_key(request, payload) == "sha256:" + hashlib.sha256(signed.body).hexdigest()
 
     @pytest.mark.django_db(transaction=True)
     def test_end_to_end_through_the_receive_view(self) -> None:
@@ -270,3 +291,30 @@ class TimestampContract(VerifierContract):
     def test_accepts_timestamp_within_tolerance(self) -> None:
         key, secret = self.credentials()
         self.make(secret).verify(self.to_request(self.signed(key, NOW - self.tolerance + 5)))
+
+    def make_with_tolerance(self, tolerance: int, secret: str) -> Verifier:
+        options = {**self.options, "tolerance": tolerance}
+        return get_verifier_class(self.verifier)([secret], options, now=lambda: NOW)
+
+    def test_the_tolerance_is_an_option(self) -> None:
+        assert "tolerance" in get_verifier_class(self.verifier).default_options
+
+    def test_honours_a_wider_non_default_tolerance(self) -> None:
+        key, secret = self.credentials()
+        wider = self.tolerance * 2 + 60
+        for timestamp in (NOW - wider + 5, NOW + wider - 5):
+            signed = self.signed(key, timestamp)
+            self.assert_refused(self.make(secret), signed, secret)  # outside the default window
+            self.make_with_tolerance(wider, secret).verify(self.to_request(signed))
+        for timestamp in (NOW - wider - 5, NOW + wider + 5):
+            self.assert_refused(self.make_with_tolerance(wider, secret), self.signed(key, timestamp), secret)
+
+    def test_honours_a_narrower_non_default_tolerance(self) -> None:
+        key, secret = self.credentials()
+        narrower = self.tolerance // 3
+        for timestamp in (NOW - narrower - 5, NOW + narrower + 5):
+            signed = self.signed(key, timestamp)
+            self.make(secret).verify(self.to_request(signed))  # inside the default window
+            self.assert_refused(self.make_with_tolerance(narrower, secret), signed, secret)
+        for timestamp in (NOW - narrower + 5, NOW + narrower - 5):
+            self.make_with_tolerance(narrower, secret).verify(self.to_request(self.signed(key, timestamp)))

@@ -30,8 +30,9 @@ class TestLinear(TimestampContract):
         return json.dumps({"action": "create", "type": "Issue", "data": {"id": "iss_1", "estimate": 4200}}).encode()
 
     def sign(self, body: bytes, key: Any, timestamp: int, url: str) -> SignedRequest:
-        # Linear puts the timestamp in the signed body, in milliseconds.
-        body = json.dumps({**json.loads(body), "webhookTimestamp": timestamp * 1000}).encode()
+        # Linear puts the timestamp in the signed body, in milliseconds (an empty body is signed as it is).
+        if body:
+            body = json.dumps({**json.loads(body), "webhookTimestamp": timestamp * 1000}).encode()
         digest = hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
         return SignedRequest(body, {"Linear-Signature": digest, "Linear-Event": "Issue", "Linear-Delivery": DELIVERY})
 

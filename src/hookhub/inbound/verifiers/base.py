@@ -11,6 +11,7 @@ verifier's name with ``-`` spelled ``_``), and a test class that inherits the co
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -113,6 +114,17 @@ def _same_kind(value: Any, default: Any) -> bool:
     return isinstance(value, type(default))
 
 
+#: The options every verifier accepts, with their defaults. ``dedupe_by_body`` makes the SHA-256 of the body the
+#: external id (see :meth:`Verifier.dedupe_key`).
+COMMON_OPTIONS: dict[str, Any] = {
+    "event_type_field": "type",
+    "event_type_header": "",
+    "id_field": "",
+    "id_header": "",
+    "dedupe_by_body": False,
+}
+
+
 class Verifier:
     """Base class for every verifier. Subclasses set ``name`` and implement :meth:`verify`.
 
@@ -145,8 +157,7 @@ class Verifier:
         *,
         now: Callable[[], float] = time.time,
     ) -> None:
-        common = {"event_type_field": "type", "event_type_header": "", "id_field": "", "id_header": ""}
-        allowed = common | self.default_options
+        allowed = COMMON_OPTIONS | self.default_options
         options = dict(options or {})
         unknown = sorted(set(options) - set(allowed))
         if unknown:
@@ -189,6 +200,17 @@ class Verifier:
             value = _json_path(payload, path)
             return str(value) if isinstance(value, str | int) and value != "" else None
         return None
+
+    def dedupe_key(self, request: WebhookRequest, payload: Any) -> str | None:
+        """The external id the message is stored under (unique per source, so a repeat is answered, not stored).
+
+        The provider's delivery id (:meth:`external_id`), or with ``dedupe_by_body`` the SHA-256 of the body: for
+        schemes without a signed timestamp, where a captured body can be sent again under a new delivery id and still
+        verify, this makes a byte-identical replay a duplicate. Not for subclasses to override.
+        """
+        if self.options["dedupe_by_body"]:
+            return "sha256:" + hashlib.sha256(request.body).hexdigest()
+        return self.external_id(request, payload)
 
     def handshake(self, request: WebhookRequest) -> Reply | None:
         return None

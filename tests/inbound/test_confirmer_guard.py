@@ -7,7 +7,11 @@ them, whatever the front doors let through.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -199,3 +203,14 @@ def test_transport_get_is_guarded_and_bounded(listener: Listener) -> None:
     allowed = transport.get(listener.base + "/x", {"X-Test": "1"}, allow_private=True, **options)
     assert (allowed.status, allowed.body) == (200, b'{"id": "ev')
     assert listener.received[0].startswith(b"GET /x HTTP/1.1\r\n")
+
+
+def test_the_gateway_reads_the_allowlist_from_its_environment(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "HOOKHUB_DATA_DIR": str(tmp_path),
+        "HOOKHUB_CONFIRMER_ENV_ALLOWLIST": " STRIPE_API_KEY, PROVIDER_KEY ,",
+    }
+    code = "from hookhub.server import settings; print(settings.HOOKHUB['CONFIRMER_ENV_ALLOWLIST'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['STRIPE_API_KEY', 'PROVIDER_KEY']"

@@ -136,3 +136,26 @@ def test_e010_sqlite_without_returning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
     monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
     assert database_ids() == (["hookhub.E010"] if connection.vendor == "sqlite" else [])
+
+
+@pytest.mark.parametrize("allowlist", ["STRIPE_API_KEY", ["STRIPE_API_KEY", "not a name"], [42], {"a": "b"}])
+def test_e013_confirmer_env_allowlist_that_is_not_a_list_of_names(allowlist: object) -> None:
+    assert ids({"CONFIRMER_ENV_ALLOWLIST": allowlist}) == ["hookhub.E013"]
+    assert ids({"CONFIRMER_ENV_ALLOWLIST": ["STRIPE_API_KEY", "_OTHER_1"]}) == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"CONFIRMER": "stripe", "CONFIRMER_OPTIONS": {"api_key_env": "K", "colour": "blue"}},
+        {"CONFIRMER": "stripe", "CONFIRMER_OPTIONS": {"api_key": "k", "api_base": "http://api.example.com"}},
+        {"CONFIRMER": "http", "CONFIRMER_OPTIONS": {"url": "https://api.example.com/events"}},
+    ],
+)
+def test_e001_confirmer_options_that_the_confirmer_does_not_take(fields: dict[str, Any]) -> None:
+    assert ids(source(**fields)) == ["hookhub.E001"]
+
+
+def test_settings_sources_may_name_any_environment_variable() -> None:
+    options = {"api_key_env": "HOOKHUB_SECRET_KEY_OR_ANY_OTHER"}
+    assert ids(source(CONFIRMER="stripe", CONFIRMER_OPTIONS=options)) == []

@@ -1,6 +1,7 @@
 """System checks, one stable id per misconfiguration (tests assert the ids).
 
-- ``hookhub.E001``: a source in ``HOOKHUB["SOURCES"]`` cannot be built (unknown verifier, bad option, no secret).
+- ``hookhub.E001``: a source in ``HOOKHUB["SOURCES"]`` cannot be built (unknown verifier, bad option, no secret,
+  a confirmer option its confirmer does not take).
 - ``hookhub.E002``: a source's ``RATE_LIMIT`` or ``ALLOWED_IPS`` does not parse.
 - ``hookhub.E003``: a URL-signing verifier (twilio, square) is used but ``PUBLIC_URL`` is not set.
 - ``hookhub.E004``: ``INBOUND_RETRY_SCHEDULE`` is not a list of positive numbers.
@@ -10,6 +11,7 @@
 - ``hookhub.E008``: ``ENCRYPTION_KEYS`` is not a list of Fernet keys.
 - ``hookhub.E009``: ``MAX_RECEIVING`` is not a whole number ≥ 0.
 - ``hookhub.E010``: a database is SQLite older than 3.35, which has no ``UPDATE/INSERT ... RETURNING``.
+- ``hookhub.E013``: ``CONFIRMER_ENV_ALLOWLIST`` is not a list of environment variable names.
 - ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
 - ``hookhub.W002``: ``ALLOW_PRIVATE_DESTINATIONS`` is on: deliveries may reach private and loopback addresses.
 - ``hookhub.W003``: no ``ENCRYPTION_KEYS``: stored secrets are encrypted with a key derived from ``SECRET_KEY``.
@@ -33,7 +35,13 @@ URL_SIGNED_VERIFIERS = frozenset({"twilio", "square"})
 @register(Tags.security, "hookhub")
 def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     from hookhub.inbound.ratelimit import parse_rate
-    from hookhub.inbound.sources import check_settings_secrets, parse_networks, settings_secrets
+    from hookhub.inbound.sources import (
+        SourceRefused,
+        check_confirmer,
+        check_settings_secrets,
+        parse_networks,
+        settings_secrets,
+    )
     from hookhub.inbound.verifiers import get_verifier_class
 
     errors: list[CheckMessage] = []
@@ -63,6 +71,10 @@ def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
                         id="hookhub.E003",
                     )
                 )
+        try:
+            check_confirmer(str(declared.get("CONFIRMER") or ""), declared.get("CONFIRMER_OPTIONS", {}), declared=True)
+        except SourceRefused as exc:
+            errors.append(Error(f"{where}: {exc.field}: {exc.message}", id="hookhub.E001"))
         try:
             if declared.get("RATE_LIMIT"):
                 parse_rate(str(declared["RATE_LIMIT"]))
@@ -96,6 +108,19 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 "HOOKHUB['ALLOW_PRIVATE_DESTINATIONS'] is on: deliveries may reach loopback and private addresses.",
                 hint="Use it for development and tests only: it turns the SSRF guard off.",
                 id="hookhub.W002",
+            )
+        )
+    from hookhub.inbound.sources import ENV_NAME
+
+    allowlist = conf._get("CONFIRMER_ENV_ALLOWLIST")
+    if not isinstance(allowlist, list | tuple | set | frozenset) or not all(
+        isinstance(v, str) and ENV_NAME.fullmatch(v) for v in allowlist
+    ):
+        errors.append(
+            Error(
+                f"HOOKHUB['CONFIRMER_ENV_ALLOWLIST'] is {allowlist!r}: use a list of environment variable names.",
+                hint="e.g. ['STRIPE_API_KEY']: sources stored in the database may then name them in *_env options.",
+                id="hookhub.E013",
             )
         )
     max_receiving = conf._get("MAX_RECEIVING")

@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_RECEIVING": 32,
     "INBOUND_RETRY_SCHEDULE": [10, 60, 300, 1800, 7200, 21600],
     "CONFIRMER_TIMEOUT": 10.0,
+    "CONFIRMER_ENV_ALLOWLIST": [],
     "STRIPE_API_BASE": "https://api.stripe.com",
     # Send side
     "RETRY_SCHEDULE": [5, 300, 1800, 7200, 18000, 36000, 36000],
@@ -101,6 +102,15 @@ class Settings:
     @property
     def CONFIRMER_TIMEOUT(self) -> float:
         return float(self._get("CONFIRMER_TIMEOUT"))
+
+    @property
+    def CONFIRMER_ENV_ALLOWLIST(self) -> frozenset[str]:
+        """Environment variables that a source stored in the database (API, admin, CLI) may name in a confirmer's
+        ``*_env`` option. Sources declared in ``SOURCES`` may name any; the rest none unless listed here."""
+        value = self._get("CONFIRMER_ENV_ALLOWLIST")
+        if not isinstance(value, list | tuple | set | frozenset):
+            return frozenset()  # malformed: hookhub.E011 says so; meanwhile, allow nothing
+        return frozenset(v for v in value if isinstance(v, str) and v)
 
     @property
     def STRIPE_API_BASE(self) -> str:

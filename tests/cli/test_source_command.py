@@ -30,7 +30,7 @@ def test_add_parses_options_limits_and_confirmer() -> None:
         "source", "add", "code", "--verifier", "token", "--secret", "abc123",
         "--option", "header=Codeunderscored-Webhook-Token", "--rate-limit", "100/s", "--allow-ip", "10.0.0.0/8",
         "--max-body-size", "2048", "--retention-days", "3", "--confirmer", "http",
-        "--confirmer-option", "url=http://127.0.0.1:1/{external_id}",
+        "--confirmer-option", "url=https://api.example.com/events/{external_id}",
     )  # fmt: skip
     source = Source.objects.get(name="code")
     assert source.options == {"header": "Codeunderscored-Webhook-Token"}
@@ -40,7 +40,7 @@ def test_add_parses_options_limits_and_confirmer() -> None:
         2048,
         3,
     )
-    assert source.confirmer_options == {"url": "http://127.0.0.1:1/{external_id}"}
+    assert source.confirmer_options == {"url": "https://api.example.com/events/{external_id}"}
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Confirmers against a real HTTP server on 127.0.0.1 standing in for the provider's API."""
+"""Confirmers against a real HTTP server on 127.0.0.1 standing in for the provider's API, so with
+``ALLOW_PRIVATE_DESTINATIONS`` on, as tests/outbound do (test_confirmer_guard.py runs them with the guard on)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ Status = InboundMessage.Status
 PROVIDER_COPY = {"id": "evt_1", "object": "event", "type": "invoice.paid", "data": {"object": {"amount_paid": 4200}}}
 
 
+@pytest.fixture(autouse=True)
+def local_provider(provider: Provider, hookhub_settings: Callable[..., None]) -> None:
+    hookhub_settings(ALLOW_PRIVATE_DESTINATIONS=True, STRIPE_API_BASE=provider.url)
+
+
 @pytest.fixture
 def received() -> list[Any]:
     """The payloads that handlers of stripe/invoice.paid were given."""
@@ -34,7 +40,7 @@ def stripe_source(provider: Provider, **options: Any) -> Source:
         name="stripe-confirmed",
         verifier="stripe",
         confirmer="stripe",
-        confirmer_options={"api_key": "sk_test_x", "api_base": provider.url, **options},
+        confirmer_options={"api_key": "sk_test_x", **options},
     )
 
 
@@ -82,15 +88,19 @@ def test_stripe_uses_the_stripe_api_base_setting_without_api_base_option(
 
 
 def test_stripe_reads_the_api_key_from_the_environment(
-    provider: Provider, make_message: MakeMessage, monkeypatch: pytest.MonkeyPatch
+    provider: Provider,
+    make_message: MakeMessage,
+    monkeypatch: pytest.MonkeyPatch,
+    hookhub_settings: Callable[..., None],
 ) -> None:
+    hookhub_settings(CONFIRMER_ENV_ALLOWLIST=["STRIPE_KEY_FOR_TESTS"])
     monkeypatch.setenv("STRIPE_KEY_FOR_TESTS", "sk_test_from_env")
     provider.routes["/v1/events/evt_1"] = (200, PROVIDER_COPY)
     source = Source.objects.create(
         name="stripe-confirmed",
         verifier="stripe",
         confirmer="stripe",
-        confirmer_options={"api_key_env": "STRIPE_KEY_FOR_TESTS", "api_base": provider.url},
+        confirmer_options={"api_key_env": "STRIPE_KEY_FOR_TESTS"},
     )
     make_message(source, external_id="evt_1")
 
@@ -104,7 +114,9 @@ def test_stripe_quotes_the_event_id_into_the_path(provider: Provider, make_messa
 
     process_batch("worker-a")
 
-    assert [r.path for r in provider.requests] == ["/v1/events/evt_1%2F..%2F..%2Fv1%2Fcharges%3Fx%3D1"]
+    # "/" and "?" stay quoted, so the id cannot leave its path segment; "=" may be sent as is (the transport's URL
+    # normalisation), which means the same in a path.
+    assert [r.path for r in provider.requests] == ["/v1/events/evt_1%2F..%2F..%2Fv1%2Fcharges%3Fx=1"]
 
 
 def test_stripe_404_marks_the_message_unconfirmed_without_running_handlers(
@@ -155,9 +167,10 @@ def test_stripe_retries_after_a_500_and_processes_once_the_provider_answers(
 
 
 def test_unreachable_provider_retries_the_message(
-    make_message: MakeMessage, provider: Provider, received: list[Any]
+    make_message: MakeMessage, provider: Provider, received: list[Any], hookhub_settings: Callable[..., None]
 ) -> None:
-    source = stripe_source(provider, api_base="http://127.0.0.1:9")  # discard port: nothing listens
+    hookhub_settings(STRIPE_API_BASE="http://127.0.0.1:9")  # discard port: nothing listens
+    source = stripe_source(provider)
     message = make_message(source, external_id="evt_1")
 
     process_batch("worker-a")
@@ -260,8 +273,12 @@ def test_http_gets_the_url_template_with_the_auth_header(
 
 
 def test_http_reads_the_auth_value_from_the_environment(
-    provider: Provider, make_message: MakeMessage, monkeypatch: pytest.MonkeyPatch
+    provider: Provider,
+    make_message: MakeMessage,
+    monkeypatch: pytest.MonkeyPatch,
+    hookhub_settings: Callable[..., None],
 ) -> None:
+    hookhub_settings(CONFIRMER_ENV_ALLOWLIST=["CONFIRM_KEY_FOR_TESTS"])
     monkeypatch.setenv("CONFIRM_KEY_FOR_TESTS", "key-from-env")
     source = http_source(provider, auth_value="", auth_value_env="CONFIRM_KEY_FOR_TESTS")
     make_message(source, external_id="ord-7")

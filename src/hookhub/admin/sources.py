@@ -164,6 +164,12 @@ class SourceForm(SourceFormBase):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        if "confirmer" not in self.errors and "confirmer_options" not in self.errors:
+            try:
+                sources.check_confirmer(cleaned.get("confirmer") or "", cleaned.get("confirmer_options") or {})
+            except sources.SourceRefused as exc:
+                key = exc.field.partition(".")[2]
+                self.add_error("confirmer_options", f"{key}: {exc.message}" if key else exc.message)
         cls = self.verifier_class
         if cls is None or "options" in self.errors or "secrets" in self.errors:
             return cleaned

@@ -3,7 +3,8 @@ are and how long each is, never a value.
 
 Validation is the CLI's (``hookhub source add``), a little stricter: only built-in verifiers and confirmers (a dotted
 path would let an API caller choose code to import), and option values must have the type of the option's default,
-which is what the verifiers read them as.
+which is what the verifiers read them as. Confirmer options follow ``sources.check_confirmer``, as in the admin and
+the CLI: only documented keys, no environment variable outside ``CONFIRMER_ENV_ALLOWLIST``, an https ``api_base``.
 """
 
 from __future__ import annotations
@@ -157,6 +158,10 @@ def _check(source: Source, forward_to: str | None) -> None:
         get_verifier_class(source.verifier)(source.secrets, source.options)
     except (ImproperlyConfigured, ValueError) as exc:
         raise invalid("secrets" if "secret" in str(exc) else "options", str(exc)) from None
+    try:
+        sources.check_confirmer(source.confirmer, source.confirmer_options)
+    except sources.SourceRefused as exc:
+        raise invalid(exc.field, exc.message, exc.code) from None
     try:
         if source.rate_limit:
             parse_rate(source.rate_limit)

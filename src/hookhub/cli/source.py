@@ -90,7 +90,11 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
         if source.rate_limit:
             parse_rate(source.rate_limit)
         sources.parse_networks(source.allowed_ips)
+        sources.check_confirmer(source.confirmer, source.confirmer_options)
         source.full_clean()
+    except sources.SourceRefused as exc:
+        key = exc.field.partition(".")[2]
+        raise CommandError(f"--confirmer-option {key}: {exc.message}" if key else exc.message) from None
     except (ImproperlyConfigured, ValueError) as exc:
         raise CommandError(str(exc)) from None
     except Exception as exc:

@@ -5,14 +5,17 @@ raises, and the message is retried on the schedule.
 
 Built in: ``stripe`` (GET /v1/events/<id>) and ``http`` (GET a URL template filled with the external id). A dotted
 path names your own: a callable ``(source, message) -> payload | None``.
+
+The built-in ones check their options again each time (``sources.check_confirmer``: a row stored before that rule
+existed gets no further) and ask through ``transport.get``, the SSRF guard of deliveries: a refused address is never
+connected to, redirects are never followed, the whole request has ``CONFIRMER_TIMEOUT`` and the answer at most
+``MAX_RESPONSE_BYTES``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -21,15 +24,27 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from hookhub.conf import conf
+from hookhub.outbound import transport
 
-from .sources import confirmer_options_of
+from .sources import SourceRefused, check_confirmer, confirmer_options_of, declared_in_settings
 
 if TYPE_CHECKING:
     from hookhub.models import InboundMessage, Source
 
+MAX_RESPONSE_BYTES = 1024 * 1024
+
 
 class ConfirmationError(Exception):
     pass
+
+
+def _options(source: Source) -> dict[str, Any]:
+    options = confirmer_options_of(source)
+    try:
+        check_confirmer(source.confirmer, options, declared=declared_in_settings(source))
+    except SourceRefused as exc:
+        raise ImproperlyConfigured(f"Source {source.name!r}: {exc.field}: {exc.message}") from None
+    return options
 
 
 def _option(options: Mapping[str, Any], name: str) -> str:
@@ -40,32 +55,35 @@ def _option(options: Mapping[str, Any], name: str) -> str:
     return ""
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # urllib would resend our credentials to wherever a redirect points; a 3xx is a failure instead.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 def _get_json(url: str, headers: Mapping[str, str]) -> Any | None:
     if not url.startswith(("http://", "https://")):
         raise ImproperlyConfigured(f"confirmer URL must be http(s): {url!r}")
-    request = urllib.request.Request(url, headers={"Accept": "application/json", **headers})  # noqa: S310
+    outcome = transport.get(
+        url,
+        {"Accept": "application/json", **headers},
+        timeout=conf.CONFIRMER_TIMEOUT,
+        connect_timeout=min(conf.CONNECT_TIMEOUT, conf.CONFIRMER_TIMEOUT),
+        max_response_bytes=MAX_RESPONSE_BYTES + 1,
+        allow_private=conf.ALLOW_PRIVATE_DESTINATIONS,
+    )
+    if outcome.status is None:
+        raise ConfirmationError(outcome.error)
+    if outcome.status in (404, 410):
+        return None
+    if not 200 <= outcome.status < 300:
+        raise ConfirmationError(f"provider answered {outcome.status}")
+    if len(outcome.body) > MAX_RESPONSE_BYTES:
+        raise ConfirmationError(f"the provider's answer is larger than {MAX_RESPONSE_BYTES} bytes")
     try:
-        with _opener.open(request, timeout=conf.CONFIRMER_TIMEOUT) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        if exc.code in (404, 410):
-            return None
-        raise ConfirmationError(f"provider answered {exc.code}") from None
+        return json.loads(outcome.body)
+    except ValueError:
+        raise ConfirmationError(f"provider answered {outcome.status} with a body that is not JSON") from None
 
 
 def stripe(source: Source, message: InboundMessage) -> Any | None:
     if not message.external_id:
         return None
-    options = confirmer_options_of(source)
+    options = _options(source)
     api_key = _option(options, "api_key")
     if not api_key:
         raise ImproperlyConfigured(f"Source {source.name!r}: the stripe confirmer needs api_key or api_key_env.")
@@ -74,12 +92,10 @@ def stripe(source: Source, message: InboundMessage) -> Any | None:
 
 
 def http(source: Source, message: InboundMessage) -> Any | None:
-    options = confirmer_options_of(source)
-    template = str(options.get("url", ""))
-    if "{external_id}" not in template:
-        raise ImproperlyConfigured(f"Source {source.name!r}: the http confirmer's url needs {{external_id}}.")
+    options = _options(source)
     if not message.external_id:
         return None
+    template = str(options["url"])
     headers = {}
     if header := options.get("auth_header"):
         headers[str(header)] = _option(options, "auth_value")

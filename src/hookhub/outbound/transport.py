@@ -10,16 +10,21 @@ are the addresses that are connected to: a DNS answer that changes between a che
 cannot slip through. IP-literal hosts never reach a resolver, so ``post`` checks those itself. Redirects are never
 followed (the 3xx is the outcome), and proxies from the environment are ignored (``trust_env=False``), since either
 would send the request somewhere that was not checked.
+
+Confirmers, which run in synchronous code, make their requests with ``get``: the same guard on a ``Transport`` of
+their own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
 import socket
 import ssl
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -167,6 +172,10 @@ class Transport:
             self._guard = None
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
+        return await self.request("POST", url, headers, body)
+
+    async def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None) -> Outcome:
+        """One try of any method (deliveries POST; confirmers GET), guarded, time-limited and never redirected."""
         session = self._session
         if session is None:
             raise RuntimeError("Transport is not open: use `async with Transport(...) as transport`")
@@ -180,7 +189,7 @@ class Transport:
         retry_after: float | None = None
         chunks: list[bytes] = []
         try:
-            async with session.post(target, data=body, headers=headers, allow_redirects=False) as response:
+            async with session.request(method, target, data=body, headers=headers, allow_redirects=False) as response:
                 status = response.status
                 response_headers = _plain_headers(response.headers)
                 retry_after = parse_retry_after(response_headers.get("retry-after"))
@@ -287,3 +296,37 @@ def _plain_headers(raw: Mapping[str, str]) -> dict[str, str]:
 
 def _message(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
+
+
+def get(
+    url: str,
+    headers: Mapping[str, str],
+    *,
+    timeout: float,
+    connect_timeout: float,
+    max_response_bytes: int,
+    allow_private: bool,
+    resolver: AbstractResolver | None = None,
+) -> Outcome:
+    """One guarded GET from synchronous code (confirmers), through a ``Transport`` of its own: the same guard, pinning,
+    timeouts, body bound and refusal to redirect as deliveries. Never raises for a network problem."""
+
+    async def once() -> Outcome:
+        async with Transport(
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_response_bytes=max_response_bytes,
+            allow_private=allow_private,
+            limit=1,
+            dns_cache_ttl=0,
+            resolver=resolver,
+        ) as transport:
+            return await transport.request("GET", url, headers)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(once())
+    # Called from a coroutine's thread: a loop of its own, on a thread of its own.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookhub-get") as pool:
+        return pool.submit(asyncio.run, once()).result()

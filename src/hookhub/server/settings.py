@@ -4,7 +4,9 @@
 (generated and kept in the data dir when absent), ``HOOKHUB_ENCRYPTION_KEYS`` (comma-separated Fernet keys, the first
 encrypting; generated and kept in the data dir when absent), ``HOOKHUB_ALLOWED_HOSTS`` (comma-separated),
 ``HOOKHUB_DEBUG`` (off by default), ``HOOKHUB_PUBLIC_URL``, ``HOOKHUB_SOURCES_FILE`` (a JSON file of sources),
-``HOOKHUB_MAX_RECEIVING`` (requests each web process receives at once; past it, 503).
+``HOOKHUB_MAX_RECEIVING`` (requests each web process receives at once; past it, 503),
+``HOOKHUB_CONFIRMER_ENV_ALLOWLIST`` (comma-separated environment variables that sources made through the API, admin
+or CLI may name in a confirmer's ``*_env`` option).
 """
 
 from __future__ import annotations
@@ -139,3 +141,5 @@ HOOKHUB: dict[str, Any] = {
 if max_receiving := os.environ.get("HOOKHUB_MAX_RECEIVING", "").strip():
     # Not a number stays as given, for the hookhub.E009 check to name it.
     HOOKHUB["MAX_RECEIVING"] = int(max_receiving) if max_receiving.isdigit() else max_receiving
+if confirmer_env := os.environ.get("HOOKHUB_CONFIRMER_ENV_ALLOWLIST", "").strip():
+    HOOKHUB["CONFIRMER_ENV_ALLOWLIST"] = [name.strip() for name in confirmer_env.split(",") if name.strip()]

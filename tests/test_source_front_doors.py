@@ -1,0 +1,159 @@
+"""One rule for a source's confirmer (``hookhub.inbound.sources.check_confirmer``), one refusal at every front door:
+the same bad input through the REST API (global token), the admin and ``hookhub source add`` is refused with the same
+reason, and nothing is stored."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
+from django.test import Client, override_settings
+
+from hookhub.api.tokens import create_token
+from hookhub.models import Source
+from tests.api.conftest import Api, error_of
+
+pytestmark = pytest.mark.django_db
+
+URL = "https://api.example.com/events/{external_id}"
+
+#: (confirmer, options, the option at fault, API error code, words of the reason)
+CASES: list[tuple[str, dict[str, Any], str, str, str]] = [
+    ("http", {"url": URL, "colour": "blue"}, "colour", "validation_error", "Unknown option 'colour'"),
+    ("stripe", {"api_key": "k", "header_env": "HOME"}, "header_env", "validation_error", "Unknown option"),
+    ("stripe", {"api_key": 42}, "api_key", "validation_error", "must be a string"),
+    (
+        "http",
+        {"url": URL, "auth_header": "X-Leak", "auth_value_env": "HOOKHUB_SECRET_KEY"},
+        "auth_value_env",
+        "environment_refused",
+        "'HOOKHUB_SECRET_KEY' may not be read here",
+    ),
+    ("stripe", {"api_key_env": "DATABASE_URL"}, "api_key_env", "environment_refused", "may not be read here"),
+    ("stripe", {"api_key": "k", "api_base": "http://api.example.com"}, "api_base", "validation_error", "https"),
+    ("http", {"url": "http://127.0.0.1:8080/{external_id}"}, "url", "destination_refused", "loopback address"),
+    ("http", {"url": "http://169.254.169.254/{external_id}"}, "url", "destination_refused", "link-local address"),
+    ("stripe", {"api_key": "k", "api_base": "https://[::1]"}, "api_base", "destination_refused", "loopback address"),
+    ("http", {"url": "https://api.example.com/events"}, "url", "validation_error", "needs {external_id}"),
+    ("http", {"url": URL, "auth_header": "X Bad"}, "auth_header", "validation_error", "Not a header name"),
+    ("http", {"url": URL, "auth_header": "X-Key", "auth_value": "a\nb"}, "auth_value", "validation_error", "ASCII"),
+    ("", {"api_key": "k"}, "", "validation_error", "need a confirmer"),
+]
+
+
+@pytest.fixture
+def admin_client(client: Client) -> Client:
+    """Logged in without a password (pytest-django's hashes one: about a second per test)."""
+    user = User.objects.create_superuser("admin", "admin@example.com", password=None)
+    admin = Client()
+    admin.force_login(user)
+    return admin
+
+
+def ids(case: tuple[str, dict[str, Any], str, str, str]) -> str:
+    return f"{case[0] or 'none'}-{case[2] or 'options'}"
+
+
+def api_create(client: Client, confirmer: str, options: dict[str, Any]) -> Any:
+    api = Api(client, create_token(name="global")[0])
+    body = {"name": "src", "verifier": "token", "secrets": ["s3cret"], "confirmer": confirmer}
+    return api.post("/sources", body | {"confirmer_options": options})
+
+
+def admin_create(client: Client, confirmer: str, options: dict[str, Any]) -> Any:
+    data = {
+        "name": "src",
+        "slug": "src-slug",
+        "enabled": "on",
+        "verifier": "token",
+        "options": "{}",
+        "secrets": "s3cret",
+        "confirmer": confirmer,
+        "confirmer_options": json.dumps(options),
+        "_save": "Save",
+    }
+    return client.post("/admin/hookhub/source/add/", data)
+
+
+def cli_create(confirmer: str, options: dict[str, Any]) -> None:
+    args = ["source", "add", "src", "--verifier", "token", "--secret", "s3cret", "--confirmer", confirmer]
+    for key, value in options.items():
+        args += ["--confirmer-option", f"{key}={value if isinstance(value, str) else json.dumps(value)}"]
+    call_command("hookhub", *args, stdout=io.StringIO())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[ids(c) for c in CASES])
+def test_the_same_confirmer_options_are_refused_by_the_api_the_admin_and_the_cli(
+    client: Client, admin_client: Client, case: tuple[str, dict[str, Any], str, str, str]
+) -> None:
+    confirmer, options, key, code, reason = case
+    response = api_create(client, confirmer, options)
+    assert response.status_code == 422, response.content
+    error = error_of(response)
+    assert (error["field"], error["code"]) == (f"confirmer_options.{key}" if key else "confirmer_options", code)
+    assert reason in error["message"]
+
+    page = admin_create(admin_client, confirmer, options)
+    assert page.status_code == 200
+    errors = page.context["adminform"].form.errors
+    assert list(errors) == ["confirmer_options"]
+    assert reason in errors["confirmer_options"][0]
+    assert errors["confirmer_options"][0].startswith(f"{key}: " if key else "Confirmer options")
+
+    with pytest.raises(CommandError) as refused:
+        cli_create(confirmer, options)
+    assert reason in str(refused.value)
+    assert str(refused.value).startswith(f"--confirmer-option {key}: " if key else "Confirmer options")
+
+    assert not Source.objects.exists()
+
+
+def test_unknown_verifier_options_are_refused_by_every_front_door_too(client: Client, admin_client: Client) -> None:
+    api = Api(client, create_token(name="global")[0])
+    body = {"name": "src", "verifier": "token", "secrets": ["s3cret"], "options": {"colour": "blue"}}
+    assert error_of(api.post("/sources", body))["field"] == "options.colour"
+    page = admin_client.post(
+        "/admin/hookhub/source/add/",
+        {"name": "src", "slug": "s", "verifier": "token", "options": '{"colour": "blue"}', "secrets": "s3cret"},
+    )
+    assert "colour" in str(page.context["adminform"].form.errors["options"])
+    with pytest.raises(CommandError, match="colour"):
+        call_command("hookhub", "source", "add", "src", "--verifier", "token", "--secret", "s", "--option", "colour=1")
+    assert not Source.objects.exists()
+
+
+@override_settings(HOOKHUB={"PUBLIC_URL": "https://hooks.example.com", "CONFIRMER_ENV_ALLOWLIST": ["PROVIDER_API_KEY"]})
+def test_an_allowlisted_variable_is_accepted_by_every_front_door(client: Client, admin_client: Client) -> None:
+    options = {"url": URL, "auth_header": "X-Key", "auth_value_env": "PROVIDER_API_KEY"}
+    assert api_create(client, "http", options).status_code == 201
+    Source.objects.all().delete()
+    assert admin_create(admin_client, "http", options).status_code == 302
+    Source.objects.all().delete()
+    cli_create("http", options)
+    assert Source.objects.get().confirmer_options == options
+
+
+@override_settings(HOOKHUB={"PUBLIC_URL": "https://hooks.example.com", "ALLOW_PRIVATE_DESTINATIONS": True})
+def test_private_destinations_are_accepted_when_the_guard_is_off(client: Client) -> None:
+    response = api_create(client, "http", {"url": "http://127.0.0.1:8080/{external_id}"})
+    assert response.status_code == 201, response.content
+
+
+def test_a_patch_is_checked_against_the_stored_options(client: Client) -> None:
+    Source.objects.create(
+        name="src",
+        verifier="token",
+        secrets=["s3cret"],
+        confirmer="http",
+        confirmer_options={"url": URL, "auth_header": "X-Key", "auth_value_env": "HOOKHUB_SECRET_KEY"},
+    )
+    api = Api(client, create_token(name="global")[0])
+    response = api.patch("/sources/src", {"enabled": False})
+    assert response.status_code == 422
+    assert error_of(response)["field"] == "confirmer_options.auth_value_env"
+    fixed = api.patch("/sources/src", {"confirmer_options": {"url": URL}, "enabled": False})
+    assert fixed.status_code == 200, fixed.content

@@ -18,6 +18,8 @@ from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
+from hookhub import payloads
+
 from .errors import ApiError
 
 CONTENT_TYPE = "application/json; charset=utf-8"
@@ -57,13 +59,11 @@ def _constant(name: str) -> Any:
 
 
 def clean_text(value: str, where: str = "") -> str:
-    if "\x00" in value:
-        raise ApiError(400, "invalid_characters", "NUL characters are not accepted.", where or None)
+    """``hookhub.payloads``' rule for stored text (no NUL, no lone surrogate), as the API's 400."""
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ApiError(400, "invalid_characters", "Unpaired surrogates are not accepted.", where or None) from None
-    return value
+        return payloads.check_text(value, where)
+    except payloads.Unstorable as exc:
+        raise ApiError(400, "invalid_characters", f"Not storable: {exc.problem}.", where or None) from None
 
 
 def check_json(data: Any) -> None:

@@ -28,6 +28,7 @@ MAX_HEADER_VALUE = 4000
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 class Unstorable(ValueError):
@@ -51,7 +52,9 @@ def _char(c: str) -> str:
 
 
 def _key_path(where: str, key: str) -> str:
-    return f"{where}.{key}" if key.isidentifier() else f"{where}[{json.dumps(key, ensure_ascii=True)}]"
+    if key.isidentifier():
+        return f"{where}.{key}" if where else key
+    return f"{where}[{json.dumps(key, ensure_ascii=True)}]"
 
 
 def check_text(value: str, where: str) -> str:
@@ -81,19 +84,20 @@ def _walk(payload: Any, where: str) -> None:
             continue
         elif isinstance(item, float):
             if not math.isfinite(item):
-                raise Unstorable(path, f"{item} is not a JSON number")
+                raise Unstorable(path, f"{_NON_FINITE[str(item)]} is not a JSON number")
         elif isinstance(item, Mapping):
             entries = []
             for key, value in item.items():
-                if not isinstance(key, str):
+                if isinstance(key, str):
+                    check_text(key, _key_path(path, key))
+                elif not (key is None or isinstance(key, (int, float))):  # those JSON writes as strings
                     raise Unstorable(path, f"key {key!r} is not a string")
-                check_text(key, _key_path(path, key))
-                entries.append((value, _key_path(path, key)))
+                entries.append((value, _key_path(path, str(key))))
             stack.extend(reversed(entries))
         elif isinstance(item, (list, tuple)):
             stack.extend(reversed([(value, f"{path}[{index}]") for index, value in enumerate(item)]))
         else:
-            raise Unstorable(path, f"a {type(item).__name__} is not JSON")
+            raise Unstorable(path, f"{type(item).__name__} is not JSON")
 
 
 def check_payload(payload: Any, where: str = "payload") -> Any:

@@ -67,19 +67,11 @@ def clean_text(value: str, where: str = "") -> str:
 
 
 def check_json(data: Any) -> None:
-    """Every string (keys included) in ``data`` is storable text; an error names where the bad one is."""
-    stack: list[tuple[Any, str]] = [(data, "")]
-    while stack:
-        item, where = stack.pop()
-        if isinstance(item, str):
-            clean_text(item, where)
-        elif isinstance(item, dict):
-            for key, value in item.items():
-                path = f"{where}.{key}" if where else str(key)
-                clean_text(key, path)
-                stack.append((value, path))
-        elif isinstance(item, list):
-            stack.extend((value, f"{where}.{index}" if where else str(index)) for index, value in enumerate(item))
+    """Every string (keys included) in ``data`` is storable text (``hookhub.payloads``); an error names where."""
+    try:
+        payloads.check_payload(data, "")
+    except payloads.Unstorable as exc:
+        raise ApiError(400, "invalid_characters", f"Not storable: {exc.problem}.", exc.where or None) from None
 
 
 def loads(body: bytes) -> Any:

@@ -126,7 +126,7 @@ def create_message(
             headers=body.headers,
         )
     except Unstorable as exc:
-        raise invalid(exc.where, str(exc), "invalid_characters") from None
+        raise invalid(exc.where, str(exc)) from None  # the body's parser refused the payload's own already
     except PayloadInvalid as exc:
         raise payload_error(exc) from None
     except SchemaUnusable:

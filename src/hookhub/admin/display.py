@@ -10,6 +10,8 @@ from typing import Any
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from hookhub import payloads
+
 MASK = "********"
 # Option names that hold credentials (the stripe confirmer's api_key, the http confirmer's auth_value, ...).
 # ``*_env`` options name an environment variable, which is not a secret.
@@ -56,9 +58,9 @@ def pretty_json(value: Any) -> SafeString | str:
     if value is None:
         return "-"
     try:
-        return pre(json.dumps(value, indent=2, ensure_ascii=False))
+        return pre(payloads.display_json(value))
     except (TypeError, ValueError, RecursionError):
-        return pre(repr(value))
+        return pre(payloads.display_text(repr(value)))
 
 
 def pretty_body(body: bytes | memoryview | None) -> SafeString | str:
@@ -71,7 +73,7 @@ def pretty_body(body: bytes | memoryview | None) -> SafeString | str:
         note = f"Binary body ({len(raw):,} bytes): shown as UTF-8, undecodable bytes replaced."
         return format_html("<p>{}</p>{}", note, pre(raw.decode("utf-8", errors="replace")))
     with contextlib.suppress(ValueError, RecursionError):
-        text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        text = payloads.display_json(json.loads(text))
     return pre(text)
 
 
@@ -81,6 +83,9 @@ def headers_table(headers: dict[str, Any] | None) -> SafeString | str:
     rows = format_html_join(
         "",
         "<tr><th>{}</th><td><code>{}</code></td></tr>",
-        sorted((str(k), v if isinstance(v, str) else json.dumps(v)) for k, v in headers.items()),
+        sorted(
+            (payloads.display_text(str(k)), payloads.display_text(v) if isinstance(v, str) else json.dumps(v))
+            for k, v in headers.items()
+        ),
     )
     return format_html("<table>{}</table>", rows)

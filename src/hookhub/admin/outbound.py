@@ -19,6 +19,7 @@ from django.db.models import OuterRef, QuerySet
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
+from hookhub import payloads
 from hookhub.models import Application, Endpoint, EventType, Message
 
 from . import outbound_deliveries, outbound_endpoints
@@ -85,6 +86,12 @@ class EventTypeForm(EventTypeFormBase):
         except jsonschema.SchemaError as exc:
             raise ValidationError(f"Not a valid JSON Schema (draft 2020-12): {exc.message}") from None
         return schema
+
+    def clean_example(self) -> Any:
+        try:  # the example is shown in the portal and is a payload like any other
+            return payloads.check_payload(self.cleaned_data.get("example"), "example")
+        except payloads.Unstorable as exc:
+            raise ValidationError(f"{exc}.") from None
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from hookhub import payloads
 from hookhub.models import Delivery
 
 if TYPE_CHECKING:
@@ -67,7 +68,8 @@ class PrettyJSONField(forms.JSONField):
     def prepare_value(self, value: Any) -> Any:
         if isinstance(value, InvalidJSONInput):
             return value
-        return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
+        # A lone surrogate (a form redisplayed with one) shows as its JSON escape, which reads back as the same.
+        return payloads.display_text(json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder))
 
 
 JSON_TEXTAREA = forms.Textarea(attrs={"rows": 8, "cols": 80, "style": "font-family: monospace"})

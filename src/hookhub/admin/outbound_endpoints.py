@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from hookhub import payloads
 from hookhub.conf import conf
 from hookhub.models import Delivery, Endpoint
 from hookhub.outbound import deliveries
@@ -103,10 +104,10 @@ class EndpointForm(EndpointFormBase):
         value = self.cleaned_data.get("headers") or {}
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise ValidationError('Enter a JSON object of header names and string values, e.g. {"X-Tenant": "42"}.')
-        reserved = sorted(k for k in value if k.lower() in deliveries.RESERVED_HEADERS)
-        if reserved:
-            raise ValidationError(f"hookhub sets {', '.join(reserved)} itself.")
-        return value
+        try:
+            return payloads.check_headers(value)
+        except payloads.Unstorable as exc:
+            raise ValidationError(f"{exc}.") from None
 
     def clean_rate_limit(self) -> float | None:
         value = self.cleaned_data.get("rate_limit")

@@ -1,13 +1,12 @@
 """Endpoints: an application's URLs, the event types they subscribe to, and how deliveries to them are made.
 
 The validation is the CLI's (``hookhub endpoint add``): http(s) URLs only, an IP-literal host must be a public
-address unless ``ALLOW_PRIVATE_DESTINATIONS`` (hostnames are judged when the worker resolves them), header names are
-HTTP tokens that hookhub does not set itself, and values have no line breaks.
+address unless ``ALLOW_PRIVATE_DESTINATIONS`` (hostnames are judged when the worker resolves them); headers follow the
+rule of ``hookhub.payloads`` (names are HTTP tokens that hookhub does not set itself, values printable).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
@@ -19,9 +18,10 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
+from hookhub import payloads
 from hookhub.conf import conf
 from hookhub.models import Application, Endpoint
-from hookhub.outbound import deliveries, ssrf
+from hookhub.outbound import ssrf
 from hookhub.signing import generate_ed25519_keypair, public_key
 
 from . import idempotency
@@ -32,7 +32,6 @@ from .pagination import ListQuery, Page, paginate
 
 router = Router(tags=["endpoints"])
 
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _url_validator = URLValidator(schemes=["http", "https"])
 
 
@@ -140,16 +139,10 @@ def check_url(value: str) -> str:
 
 
 def check_headers(headers: dict[str, str], field: str = "headers") -> dict[str, str]:
-    if len(headers) > 50:
-        raise invalid(field, "At most 50 extra headers.")
-    for name, value in headers.items():
-        if not _HEADER_NAME.match(name) or len(name) > 100:
-            raise invalid(f"{field}.{name}", f"{name!r} is not a valid header name.")
-        if name.lower() in deliveries.RESERVED_HEADERS:
-            raise invalid(f"{field}.{name}", f"{name} is set by hookhub and cannot be overridden.")
-        if any(c in value for c in "\r\n\0") or len(value) > 4000:
-            raise invalid(f"{field}.{name}", f"The value of {name} contains a line break or is too long.")
-    return headers
+    try:
+        return payloads.check_headers(headers, field)
+    except payloads.Unstorable as exc:
+        raise invalid(exc.where, str(exc)) from None
 
 
 def check_event_types(patterns: list[str]) -> list[str]:

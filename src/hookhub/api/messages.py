@@ -13,10 +13,10 @@ from pydantic import Field
 
 from hookhub.models import Delivery, Message
 from hookhub.outbound.publish import PayloadInvalid, SchemaUnusable, prepare
+from hookhub.payloads import Unstorable
 
 from . import idempotency
 from .auth import get_application
-from .endpoints import check_headers
 from .errors import invalid, not_found, responses
 from .pagination import Page, TimeRangeQuery, paginate, time_range
 
@@ -117,15 +117,16 @@ def create_message(
 ) -> HttpResponse:
     """The ``Idempotency-Key`` is also the message's idempotency key: the outbox sends it at most once."""
     application = get_application(request, uid)
-    headers = check_headers(body.headers)
     try:  # the reading and validating, before the transaction that writes (SQLite's write lock is held for it)
         pending = prepare(
             body.event_type,
             body.payload,
             application=application,
             idempotency_key=idempotency_key or None,
-            headers=headers,
+            headers=body.headers,
         )
+    except Unstorable as exc:
+        raise invalid(exc.where, str(exc)) from None  # the body's parser refused the payload's own already
     except PayloadInvalid as exc:
         raise payload_error(exc) from None
     except SchemaUnusable:

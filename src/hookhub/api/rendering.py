@@ -18,6 +18,8 @@ from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
+from hookhub import payloads
+
 from .errors import ApiError
 
 CONTENT_TYPE = "application/json; charset=utf-8"
@@ -57,29 +59,19 @@ def _constant(name: str) -> Any:
 
 
 def clean_text(value: str, where: str = "") -> str:
-    if "\x00" in value:
-        raise ApiError(400, "invalid_characters", "NUL characters are not accepted.", where or None)
+    """``hookhub.payloads``' rule for stored text (no NUL, no lone surrogate), as the API's 400."""
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ApiError(400, "invalid_characters", "Unpaired surrogates are not accepted.", where or None) from None
-    return value
+        return payloads.check_text(value, where)
+    except payloads.Unstorable as exc:
+        raise ApiError(400, "invalid_characters", f"Not storable: {exc.problem}.", where or None) from None
 
 
 def check_json(data: Any) -> None:
-    """Every string (keys included) in ``data`` is storable text; an error names where the bad one is."""
-    stack: list[tuple[Any, str]] = [(data, "")]
-    while stack:
-        item, where = stack.pop()
-        if isinstance(item, str):
-            clean_text(item, where)
-        elif isinstance(item, dict):
-            for key, value in item.items():
-                path = f"{where}.{key}" if where else str(key)
-                clean_text(key, path)
-                stack.append((value, path))
-        elif isinstance(item, list):
-            stack.extend((value, f"{where}.{index}" if where else str(index)) for index, value in enumerate(item))
+    """Every string (keys included) in ``data`` is storable text (``hookhub.payloads``); an error names where."""
+    try:
+        payloads.check_payload(data, "")
+    except payloads.Unstorable as exc:
+        raise ApiError(400, "invalid_characters", f"Not storable: {exc.problem}.", exc.where or None) from None
 
 
 def loads(body: bytes) -> Any:

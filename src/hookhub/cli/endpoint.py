@@ -4,7 +4,6 @@ import argparse
 import fnmatch
 import json
 import math
-import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import BaseCommand, CommandError
 from django.db.models import Count
 
+from hookhub import payloads
 from hookhub.conf import conf
 from hookhub.models import Delivery, Endpoint, EventType
 from hookhub.outbound import deliveries, ssrf
@@ -27,8 +27,6 @@ from ._util import validation_message
 from .app import get_application
 
 help = "Manage endpoints: add, list, show, enable, disable, rotate-secret."
-
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,14 +101,13 @@ def _headers(items: list[str]) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         name, value = name.strip(), value.strip()
-        if not sep or not _TOKEN.match(name):
+        if not sep or not name:
             raise CommandError(f"--header must look like Name=value, got {item!r}.")
-        if name.lower() in deliveries.RESERVED_HEADERS:
-            raise CommandError(f"--header: {name} is set by hookhub and cannot be overridden.")
-        if any(c in value for c in "\r\n\0"):
-            raise CommandError(f"--header: the value of {name} contains a line break or NUL.")
         headers[name] = value
-    return headers
+    try:
+        return payloads.check_headers(headers)
+    except payloads.Unstorable as exc:
+        raise CommandError(f"--header: {exc}.") from None
 
 
 def _rate(value: str | None) -> float | None:

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from hookhub.models import EventType, Message
 from hookhub.outbound.publish import PayloadInvalid, send
+from hookhub.payloads import Unstorable
 
 from ._util import count, json_argument
 
@@ -28,7 +29,7 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     try:
         with transaction.atomic():
             message = send(event_type, payload, application=uid, idempotency_key=key)
-    except (LookupError, PayloadInvalid) as exc:
+    except (LookupError, PayloadInvalid, Unstorable) as exc:
         raise CommandError(str(exc)) from None
     if EventType.objects.filter(name=event_type, deprecated=True).exists():
         command.stderr.write(f"Note: event type {event_type!r} is deprecated.")

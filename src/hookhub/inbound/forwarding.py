@@ -3,6 +3,10 @@ send side delivers it (re-signed with Standard Webhooks, retried, logged) to the
 
 It runs inside the message's processing transaction, so the message is forwarded exactly when it is marked
 processed; the idempotency key ``inbound:<id>`` means a replay does not forward it twice.
+
+What a provider sent is never refused here: the payload, the event type and the travelling headers are made to fit
+``send()``'s rule (``hookhub.payloads``) first: a NUL or a lone surrogate escaped as text (``"\\u0000"``), NaN and
+Infinity made null, a non-printable character in the event type or a header escaped the same way.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
+from hookhub import payloads
 from hookhub.models import InboundMessage, Message, Source
 
 #: Provider headers worth keeping: what the event is and which delivery it was (never a signature or a secret).
@@ -33,24 +38,29 @@ def wanted(source: Source, event_type: str) -> bool:
     return not patterns or any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
 
 
+def _printable(value: str) -> str:
+    return payloads.escape_text(value, printable=True)
+
+
 def forward(message: InboundMessage, payload: Any) -> Message | None:
     source = message.source
     if source.forward_to_id is None or not wanted(source, message.event_type):
         return None
     from hookhub.outbound.publish import send
 
-    stored = {k.lower(): v for k, v in (message.headers or {}).items()}
+    stored = {k.lower(): v for k, v in (message.headers or {}).items() if isinstance(v, str)}
     headers = {
         f"X-Hookhub-Original-{name}": stored[name.lower()] for name in TRAVELLING_HEADERS if name.lower() in stored
     }
     headers |= {"X-Hookhub-Source": source.name, "X-Hookhub-Inbound-Id": str(message.pk)}
     if message.external_id:
         headers["X-Hookhub-External-Id"] = message.external_id
+    headers = {name: _printable(value)[: payloads.MAX_HEADER_VALUE] for name, value in headers.items()}
     if payload is None:
         payload = {"body": bytes(message.body).decode("utf-8", errors="replace"), "content_type": message.content_type}
     return send(
-        message.event_type or "inbound.received",
-        payload,
+        _printable(message.event_type)[: payloads.MAX_EVENT_TYPE] or "inbound.received",
+        payloads.storable(payload),
         application=source.forward_to,  # type: ignore[arg-type]  # not None: checked above
         idempotency_key=f"inbound:{message.pk}",
         headers=headers,

@@ -11,21 +11,26 @@ each request on its own, a busy one commits many per fsync.
 
 Each request is still answered only after its own row is durable, so nothing acknowledged is ever lost. A
 duplicate external id (a provider retrying) makes the multi-row INSERT fail as a whole; the round then writes its
-rows one at a time so the duplicate, and only it, is answered as one. A database error fails the whole round: every
-request in it answers 503, and the sender retries.
+rows one at a time so the duplicate, and only it, is answered as one. So does a row the database refuses for its
+content (a ``DataError``: PostgreSQL refuses a NUL in text, a lone surrogate or NaN in jsonb): it fails alone, and
+the others of its round are stored. Any other database error fails the whole round: every request in it answers
+503, and the sender retries.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, IntegrityError, transaction
 
 from hookhub.db.bulk import PreparedRows, insert_prepared, prepare_rows
 from hookhub.models import InboundMessage
+
+logger = logging.getLogger("hookhub.inbound")
 
 MAX_ROWS = 256  # per round; a round holds SQLite's write lock, so keep it short
 
@@ -100,8 +105,22 @@ class GroupCommitter:
             with transaction.atomic(using=alias):  # SQLite: BEGIN IMMEDIATE, which waits for the write lock
                 self._take(batch)
                 _write(batch)
-        except IntegrityError:
-            # A duplicate external id: write the rows one by one so that only the duplicate is answered as one.
+        except (IntegrityError, DataError, ValueError) as exc:
+            # A duplicate external id, or a row refused for its content (a value the database cannot hold, or one
+            # the driver cannot even encode): write the rows one by one so that only that row is answered so.
+            if not batch:  # raised before the rows were taken: a failure of the transaction itself
+                self._take(batch)
+                for item in batch:
+                    item.error = exc if isinstance(exc, DatabaseError) else DataError(str(exc))
+                return
+            if not isinstance(exc, IntegrityError):
+                logger.warning(
+                    "hookhub: the database refused a row of a group commit of %d for its content (%s: %s); "
+                    "writing them one by one",
+                    len(batch),
+                    type(exc).__name__,
+                    _first_line(exc),
+                )
             for item in batch:
                 # A constraint checked at COMMIT (PostgreSQL's deferred foreign keys) fails after the INSERT gave
                 # the instances their ids: those rows were rolled back, so each is inserted afresh.
@@ -111,6 +130,8 @@ class GroupCommitter:
                     item.outcome = insert_one(item.message)
                 except DatabaseError as one:
                     item.error = one
+                except ValueError as one:  # the driver could not encode a value: that row's content
+                    item.error = DataError(str(one))
         except DatabaseError as exc:
             if not batch:  # the transaction could not begin (the lock not had in time, the database gone)
                 self._take(batch)
@@ -119,6 +140,11 @@ class GroupCommitter:
         else:
             for item in batch:
                 item.outcome = Outcome.STORED
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def _result(pending: _Pending) -> Outcome:

@@ -13,13 +13,13 @@ import math
 from typing import Any
 
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, DataError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.datastructures import CaseInsensitiveMapping
 from django.views.decorators.csrf import csrf_exempt
 
-from hookhub import signals
+from hookhub import payloads, signals
 from hookhub.conf import conf
 from hookhub.models import InboundMessage
 
@@ -185,6 +185,24 @@ def _insert(message: InboundMessage) -> bool:
     return outcome is groupcommit.Outcome.STORED
 
 
+def _raw_only(message: InboundMessage, error: str) -> InboundMessage:
+    """The same request with nothing parsed kept: its raw body, its source, when and from where."""
+    return InboundMessage(
+        source_id=message.source_id,
+        received_at=message.received_at,
+        body=message.body,
+        headers={},
+        payload=None,
+        content_type="",
+        event_type="",
+        external_id=None,
+        remote_addr=message.remote_addr,
+        status=InboundMessage.Status.INVALID,
+        next_attempt_at=None,
+        last_error=error[:2000],
+    )
+
+
 def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpResponse:
     verifier = source.verifier
     status = InboundMessage.Status.PENDING
@@ -198,25 +216,42 @@ def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpRespons
     if reply is not None and not reply.store:
         return _reply(reply)
 
+    # The provider's bytes are kept as they came (``body``); what is parsed from them is made storable: a NUL or a
+    # lone surrogate escaped as text, NaN and Infinity made null (hookhub.payloads), so no body is refused for it.
+    external_id = verifier.dedupe_key(request, payload) or None
     message = InboundMessage(
         source_id=source.id,
         received_at=timezone.now(),
         body=request.body,
-        headers=redact_headers(request.headers, verifier.secret_headers),
-        payload=payload,
-        content_type=request.content_type,
-        event_type=verifier.event_type(request, payload)[:200],
-        external_id=(verifier.dedupe_key(request, payload) or None),
+        headers=payloads.storable_headers(redact_headers(request.headers, verifier.secret_headers)),
+        payload=payloads.storable(payload),
+        content_type=payloads.escape_text(request.content_type, printable=True)[:200],
+        event_type=payloads.escape_text(verifier.event_type(request, payload), printable=True)[:200],
+        external_id=payloads.escape_text(external_id)[:255] if external_id else None,
         remote_addr=request.remote_addr,
         status=status,
         next_attempt_at=timezone.now() if status == InboundMessage.Status.PENDING else None,
         last_error=error,
     )
-    if message.external_id:
-        message.external_id = message.external_id[:255]
     try:
         if not _insert(message):
             return _text("Duplicate delivery, already received.", 200)
+    except DataError as exc:
+        # The database refused this row for its content (never for its availability): keep the raw body alone.
+        logger.warning(
+            "hookhub: the database refused the parsed content of an inbound message from source %s (%s); "
+            "storing its raw body only, as invalid",
+            source.name,
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+        )
+        status, error = InboundMessage.Status.INVALID, f"The database refused the parsed body: {exc}".strip()
+        message = _raw_only(message, error)
+        try:
+            if not _insert(message):
+                return _text("Duplicate delivery, already received.", 200)
+        except DatabaseError:
+            logger.exception("hookhub: database error while storing an inbound message's raw body")
+            return _text("Temporarily unavailable, retry later.", 503, Retry_After="5")
     except DatabaseError:
         logger.exception("hookhub: database unavailable while storing an inbound message")
         return _text("Temporarily unavailable, retry later.", 503, Retry_After="5")

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
-from hookhub import signals
+from hookhub import payloads, signals
 from hookhub.conf import conf
 from hookhub.db.bulk import PreparedUpdate, prepare_update, prepare_values
 from hookhub.models import Application, Attempt, Delivery, Endpoint, Message
@@ -32,7 +32,7 @@ from .transport import Outcome
 logger = logging.getLogger("hookhub.outbound")
 Status = Delivery.Status
 THROTTLING = frozenset({429, 502, 503, 504})
-RESERVED_HEADERS = frozenset({"content-type", "webhook-id", "webhook-timestamp", "webhook-signature", "host"})
+RESERVED_HEADERS = payloads.RESERVED_HEADERS
 
 
 @dataclass

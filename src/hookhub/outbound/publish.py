@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from hookhub.db.bulk import PreparedInsert, prepare_insert
 from hookhub.models import Application, Delivery, Endpoint, EventType, Message
+from hookhub.payloads import check_event_type, check_headers, check_payload
 
 P = ParamSpec("P")
 
@@ -51,6 +52,14 @@ def validate(event_type: str, payload: Any) -> None:
             raise SchemaUnusable(f"The JSON Schema of event type {event_type!r} is broken: {exc}") from None
         if error is not None:
             raise PayloadInvalid(event_type, error)
+
+
+def check(event_type: str, payload: Any, headers: dict[str, str] | None = None) -> None:
+    """The rule of ``hookhub.payloads`` for what a message may hold; raises ``Unstorable`` saying what and where."""
+    check_event_type(event_type)
+    check_payload(payload)
+    if headers:
+        check_headers(headers)
 
 
 def _application(application: Application | str) -> Application:
@@ -160,6 +169,7 @@ def prepare(
     headers: dict[str, str] | None = None,
 ) -> Pending:
     """Everything ``send`` reads and checks; raises what ``send`` raises. ``Pending.write`` stores the message."""
+    check(event_type, payload, headers)
     app = _application(application)
     key = idempotency_key or None
     existing = _existing(app, key) if key else None
@@ -182,7 +192,10 @@ def send(
 
     Runs in the caller's transaction (a savepoint inside it). With an ``idempotency_key`` already used for this
     application, returns the first message and sends nothing new. Raises ``PayloadInvalid`` when the event type has
-    a JSON Schema that the payload does not satisfy, and ``LookupError`` for an unknown application uid.
+    a JSON Schema that the payload does not satisfy, ``LookupError`` for an unknown application uid, and
+    ``Unstorable`` (a ``ValueError``) for what no delivery can carry: a NUL or a lone surrogate in a string of the
+    payload (keys too), ``NaN`` or ``Infinity``, a value that is not JSON, a non-printable character in the event
+    type or a header, a header name that is not an HTTP token or that hookhub sets itself.
     ``headers`` travel with every delivery of this message (the endpoint's own headers win on a clash).
 
     Outside a transaction, the endpoints are those subscribed just before the message is written; an endpoint

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET
 
+from hookhub import payloads
 from hookhub.models import Application, Attempt, Delivery, Endpoint, EventType
 from hookhub.outbound import deliveries
 
@@ -100,7 +101,7 @@ class AttemptView:
 def pretty(text: str) -> tuple[str, bool]:
     """JSON indented for reading, and whether it was JSON; anything else as it came."""
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False), True
+        return payloads.display_json(json.loads(text)), True
     except ValueError:
         return text, False
 
@@ -139,7 +140,7 @@ def _delivery(application: Application, delivery_id: int) -> Delivery:
 def delivery_detail(request: HttpRequest, application: Application, delivery_id: int) -> HttpResponse:
     delivery = _delivery(application, delivery_id)
     message = delivery.message
-    payload = "" if message.payload_purged else json.dumps(message.payload, indent=2, ensure_ascii=False)
+    payload = "" if message.payload_purged else payloads.display_json(message.payload)
     context = {
         "application": application,
         "delivery": delivery,

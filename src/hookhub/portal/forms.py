@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 from django.core.management import CommandError
 
+from hookhub import payloads
 from hookhub.cli.endpoint import _url as check_url
 from hookhub.models import Endpoint, EventType
 
@@ -28,7 +28,7 @@ class Choice:
 def choices_for(endpoint: Endpoint | None) -> list[Choice]:
     current = set(endpoint.event_types if endpoint else [])
     catalogue = [
-        Choice(e.name, e.description, json.dumps(e.example, indent=2) if e.example is not None else "")
+        Choice(e.name, e.description, payloads.display_json(e.example) if e.example is not None else "")
         for e in EventType.objects.order_by("name")
         if not e.deprecated or e.name in current
     ]

@@ -118,7 +118,12 @@ LOGGING: dict[str, Any] = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {"hookhub": {"handlers": ["console"], "level": os.environ.get("HOOKHUB_LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "hookhub": {"handlers": ["console"], "level": os.environ.get("HOOKHUB_LOG_LEVEL", "INFO")},
+        # Every 500 with its traceback: Django sends it to django.request, whose own handlers only print with DEBUG
+        # on (and mail ADMINS, which a gateway does not have). 4xx are warnings, not logged here.
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
+    },
 }
 
 

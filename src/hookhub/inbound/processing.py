@@ -1,4 +1,10 @@
-"""Processing inbound messages: claim due ones with a lease, run their handlers in a transaction, retry, purge."""
+"""Processing inbound messages: claim due ones with a lease, run their handlers in a transaction, retry, purge.
+
+One message's trouble stays that message's: what raises while it is loaded, processed or recorded becomes its
+recorded outcome (retried on the schedule, then failed), and the batch goes on. A message this worker cannot
+decrypt (its source's confirmer options, under a key it does not hold) is put back untried. A lease that runs out
+without an outcome counts as a try: after the schedule's tries the message is failed as ``abandoned``.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +15,30 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import BooleanField, F, Q
+from cryptography.fernet import InvalidToken
+from django.db import DatabaseError, connection, transaction
+from django.db.models import BooleanField, Case, F, Q, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from hookhub import signals
 from hookhub.conf import conf
+from hookhub.crypto import DecryptionError
 from hookhub.metrics import Stats
 from hookhub.models import InboundMessage, Source
+from hookhub.storable import storable
 
 from . import confirmers, forwarding
 from .handlers import handlers_for
 
 logger = logging.getLogger("hookhub.inbound")
 Status = InboundMessage.Status
+#: What a key that this worker does not hold raises when a secret is read: the message is put back, not failed.
+UNREADABLE = (DecryptionError, InvalidToken)
+#: The reason of a message whose every try ended with its lease running out (its worker died or hung).
+ABANDONED = "abandoned: its worker stopped before finishing, on every attempt (the lease expired)"
+#: How long a message this worker cannot decrypt waits before it is claimed again.
+UNDECRYPTABLE_DELAY = 60.0
 
 
 # Pending or retrying, written as literals: SQLite uses the partial index ``hookhub_inbound_due`` only when the query
@@ -91,7 +106,7 @@ def _give_up(exhausted: Q) -> None:
         next_attempt_at=None,
         locked_by="",
         locked_until=None,
-        last_error="Its worker stopped before finishing, on every attempt (the lease expired).",
+        last_error=ABANDONED,
     )
 
 
@@ -111,7 +126,8 @@ def _split(rows: list[tuple[int, int, str]], *, finish_idle: bool) -> tuple[set[
     """The candidates with nothing to run (with ``finish_idle``), and the rest."""
     idle: set[int] = set()
     if finish_idle and rows:
-        sources = Source.objects.in_bulk({source_id for _, source_id, _ in rows})
+        # Only what ``nothing_to_run`` reads: no secret is decrypted here (a key this worker lacks stops nothing).
+        sources = Source.objects.only("name", "confirmer", "forward_to").in_bulk({s for _, s, _ in rows})
         idle = {pk for pk, source_id, event_type in rows if nothing_to_run(sources[source_id], event_type)}
     return idle, [pk for pk, _, _ in rows if pk not in idle]
 
@@ -142,10 +158,48 @@ def _lease(
 
 
 def _load(ids: list[int], worker_id: str) -> list[InboundMessage]:
+    """The leased messages, with their sources (less the verifying secrets, which processing does not need).
+
+    One query; should it fail, one per message: a message that cannot be decrypted is put back untried, one that
+    cannot be loaded for another reason gets that as its outcome, and the others are processed.
+    """
     if not ids:
         return []
     leased = InboundMessage.objects.filter(id__in=ids, status=Status.PROCESSING, locked_by=worker_id)
-    return list(leased.select_related("source").order_by("received_at", "id"))
+    query = leased.select_related("source").defer("source__secrets", "source__options").order_by("received_at", "id")
+    try:
+        return list(query)
+    except Exception:  # one row at a time below
+        logger.exception("hookhub: could not load %s inbound messages together; one by one", len(ids))
+    loaded: list[InboundMessage] = []
+    unreadable: list[int] = []
+    for pk in ids:
+        try:
+            loaded += query.filter(pk=pk)
+        except UNREADABLE:
+            unreadable.append(pk)
+        except Exception as exc:  # noqa: BLE001 - its outcome
+            _record_failure(pk, worker_id, f"Could not be loaded: {type(exc).__name__}: {exc}", traceback.format_exc())
+    if unreadable:
+        _put_back(unreadable, worker_id)
+    return loaded
+
+
+def _put_back(ids: list[int], worker_id: str) -> None:
+    """Give back messages this worker cannot decrypt: not processed, not failed, no try counted; one error logged."""
+    InboundMessage.objects.filter(id__in=ids, status=Status.PROCESSING, locked_by=worker_id).update(
+        status=Case(When(attempts__gt=1, then=Value(Status.RETRYING)), default=Value(Status.PENDING)),
+        locked_by="",
+        locked_until=None,
+        next_attempt_at=timezone.now() + timedelta(seconds=UNDECRYPTABLE_DELAY),
+        attempts=F("attempts") - 1,
+    )
+    logger.error(
+        "hookhub: inbound messages %s not processed, tried again in %g s: their source's secrets cannot be decrypted "
+        "with any key in HOOKHUB['ENCRYPTION_KEYS']",
+        ids,
+        UNDECRYPTABLE_DELAY,
+    )
 
 
 def _rows(qs: Any, limit: int) -> list[tuple[int, int, str]]:
@@ -183,6 +237,17 @@ def process(message: InboundMessage, worker_id: str) -> str:
     except LeaseLost:
         logger.warning("hookhub: lease on inbound message %s was lost; another worker has it", message.pk)
         return Status.PROCESSING
+    except UNREADABLE:
+        _put_back([message.pk], worker_id)
+        return Status.PENDING
+    except Exception as exc:  # outside the handlers (confirming, recording): its outcome all the same
+        logger.exception("hookhub: inbound message %s could not be processed", message.pk)
+        try:
+            return _record_failure(
+                message.pk, worker_id, f"{type(exc).__name__}: {exc}", traceback.format_exc(), bare=True
+            )
+        except LeaseLost:
+            return Status.PROCESSING
 
 
 def _process(message: InboundMessage, worker_id: str) -> str:
@@ -247,24 +312,46 @@ def _finish(message: InboundMessage, worker_id: str, status: str, *, error: str 
         raise LeaseLost
 
 
-def _fail(message: InboundMessage, worker_id: str, error: str, trace: str) -> str:
-    attempts = message.attempts
+def _record_failure(
+    pk: int, worker_id: str, error: str, trace: str, *, bare: bool = False, attempts: int | None = None
+) -> str:
+    """Retry or fail one leased message, known by its id alone; returns its new status. Its words come from an
+    exception, so they are made ``storable``; with ``bare`` (recording them already failed once) only the error's
+    first line is kept, and if even that cannot be written the message is left to its lease (logged)."""
+    owned = InboundMessage.objects.filter(pk=pk, status=Status.PROCESSING, locked_by=worker_id)
+    if attempts is None:
+        attempts = owned.values_list("attempts", flat=True).first()
+        if attempts is None:
+            raise LeaseLost
     delay = retry_delay(attempts)
     status = Status.FAILED if delay is None else Status.RETRYING
-    updated = _owned(message, worker_id).update(
-        status=status,
-        next_attempt_at=None if delay is None else timezone.now() + timedelta(seconds=delay),
-        locked_by="",
-        locked_until=None,
-        last_error=error[:10_000],
-        traceback=trace[-50_000:],
-    )
+    fields = {
+        "status": status,
+        "next_attempt_at": None if delay is None else timezone.now() + timedelta(seconds=delay),
+        "locked_by": "",
+        "locked_until": None,
+    }
+    if bare:
+        error, trace = f"Its outcome could not be recorded in full: {storable(error.splitlines()[0][:500])}", ""
+    try:
+        updated = owned.update(**fields, last_error=storable(error[:10_000]), traceback=storable(trace[-50_000:]))
+    except DatabaseError:
+        if not bare:
+            raise
+        logger.exception("hookhub: could not record the outcome of inbound message %s", pk)
+        return Status.PROCESSING
     if not updated:
         raise LeaseLost
+    return status
+
+
+def _fail(message: InboundMessage, worker_id: str, error: str, trace: str) -> str:
+    attempts = message.attempts
+    status = _record_failure(message.pk, worker_id, error, trace, attempts=attempts)
     message.refresh_from_db()
-    logger.warning("hookhub: inbound message %s failed (attempt %s): %s", message.pk, attempts, error)
+    logger.warning("hookhub: inbound message %s failed (attempt %s): %s", message.pk, attempts, storable(error))
     for receiver, result in signals.message_failed.send_robust(
-        sender=InboundMessage, message=message, error=error, final=delay is None
+        sender=InboundMessage, message=message, error=error, final=status == Status.FAILED
     ):
         if isinstance(result, Exception):
             # A broken alerting hook must not stop the worker or hide the rest of the batch.
@@ -283,7 +370,7 @@ def process_batch(worker_id: str, limit: int | None = None, *, stats: Stats | No
     if stats is not None:
         stats.inbound(Status.PROCESSED, count=finished)
     for message in _load(ids, worker_id):
-        status = process(message, worker_id)
+        status = process(message, worker_id)  # never raises for one message's trouble
         if stats is not None:
             stats.inbound(status)
     return finished + len(ids)

@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.fernet import InvalidToken
 from django.db import DatabaseError, connection, transaction
-from django.db.models import BooleanField, Case, F, Q, Value, When
+from django.db.models import BooleanField, Case, F, Q, TextField, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -35,8 +35,9 @@ logger = logging.getLogger("hookhub.inbound")
 Status = InboundMessage.Status
 #: What a key that this worker does not hold raises when a secret is read: the message is put back, not failed.
 UNREADABLE = (DecryptionError, InvalidToken)
-#: The reason of a message whose every try ended with its lease running out (its worker died or hung).
-ABANDONED = "abandoned: its worker stopped before finishing, on every attempt (the lease expired)"
+#: The last error of a message whose lease ran out without an outcome (its worker died or hung), set when it is
+#: claimed again; the reason of one failed because that happened on its last tries.
+ABANDONED = "abandoned: its worker stopped before finishing (the lease expired)"
 #: How long a message this worker cannot decrypt waits before it is claimed again.
 UNDECRYPTABLE_DELAY = 60.0
 
@@ -75,9 +76,13 @@ def _claim(worker_id: str, limit: int, now: datetime, *, finish_idle: bool) -> t
     # idle worker must not queue the web processes' inserts behind it.
     if not InboundMessage.objects.filter(due).exists():
         return [], 0
-    # A message whose every try ended with its worker dying (out of memory, killed, hung) would otherwise be picked
-    # up forever: give up on it like on one whose handlers kept raising.
-    exhausted = Q(abandoned, attempts__gt=len(conf.INBOUND_RETRY_SCHEDULE))
+    # A lease that ran out counts as a try (``attempts`` counts tries started), and the message's last error says so
+    # when it is claimed again. Should that lease run out too, the message is a suspect: it may be what kills its
+    # worker (out of memory, a crash), taking its batch down with it every time. A suspect is claimed alone, in a
+    # batch of its own, and one that kept doing so through the schedule's tries is given up on, like one whose
+    # handlers kept raising. A worker killed once costs the messages it held one try.
+    suspect = Q(abandoned, last_error=ABANDONED)
+    exhausted = Q(suspect, attempts__gt=len(conf.INBOUND_RETRY_SCHEDULE))
     give_up = InboundMessage.objects.filter(exhausted).exists()
     if connection.features.has_select_for_update_skip_locked:
         # PostgreSQL: concurrent workers skip each other's rows, so the reads lock what they return, in the
@@ -85,13 +90,13 @@ def _claim(worker_id: str, limit: int, now: datetime, *, finish_idle: bool) -> t
         with transaction.atomic():
             if give_up:
                 _give_up(exhausted)
-            idle, busy = _split(_candidates(abandoned, now, limit), finish_idle=finish_idle)
+            idle, busy = _split(_candidates(abandoned, suspect, now, limit), finish_idle=finish_idle)
             return _lease(idle, busy, due, now, worker_id=worker_id, locked_until=locked_until)
     # SQLite: one writer at a time, and the write lock is what every received webhook's INSERT queues for. So read
     # the candidates first (WAL readers take no lock), and hold the lock only for the UPDATEs, which repeat the due
     # condition: a row another worker leased in between is left out of them (and ``_load`` reads back only the rows
     # this worker holds). With the reads inside, a claim held the lock 6.8 ms at the median under load, now 2.4 ms.
-    idle, busy = _split(_candidates(abandoned, now, limit), finish_idle=finish_idle)
+    idle, busy = _split(_candidates(abandoned, suspect, now, limit), finish_idle=finish_idle)
     if not idle and not busy and not give_up:
         return [], 0
     with transaction.atomic():
@@ -110,11 +115,14 @@ def _give_up(exhausted: Q) -> None:
     )
 
 
-def _candidates(abandoned: Q, now: datetime, limit: int) -> list[tuple[int, int, str]]:
-    """Up to ``limit`` due rows, abandoned leases first (less those the claim gives up on). Two queries, each walking
-    one partial index in order and stopping at the limit: one query with an OR gathered and sorted every due row on
-    each claim, quadratic in the backlog."""
-    leases = InboundMessage.objects.filter(abandoned, attempts__lte=len(conf.INBOUND_RETRY_SCHEDULE))
+def _candidates(abandoned: Q, suspect: Q, now: datetime, limit: int) -> list[tuple[int, int, str]]:
+    """Up to ``limit`` due rows: a suspect alone (less those the claim gives up on), or abandoned leases first. Each
+    query walks one partial index in order and stops at the limit: one query with an OR gathered and sorted every due
+    row on each claim, quadratic in the backlog."""
+    suspects = InboundMessage.objects.filter(suspect, attempts__lte=len(conf.INBOUND_RETRY_SCHEDULE))
+    if rows := _rows(suspects.order_by("locked_until", "id"), 1):
+        return rows
+    leases = InboundMessage.objects.filter(abandoned).exclude(last_error=ABANDONED)
     rows = _rows(leases.order_by("locked_until", "id"), limit)
     if len(rows) < limit:
         waiting = InboundMessage.objects.filter(_WAITING, next_attempt_at__lte=now)
@@ -152,7 +160,13 @@ def _lease(
     if busy:
         # attempts counts tries started, so a try that never finishes still counts.
         InboundMessage.objects.filter(due, id__in=busy).update(
-            status=Status.PROCESSING, locked_by=worker_id, locked_until=locked_until, attempts=F("attempts") + 1
+            status=Status.PROCESSING,
+            locked_by=worker_id,
+            locked_until=locked_until,
+            attempts=F("attempts") + 1,
+            last_error=Case(
+                When(status=Status.PROCESSING, then=Value(ABANDONED)), default=F("last_error"), output_field=TextField()
+            ),
         )
     return busy, finished
 

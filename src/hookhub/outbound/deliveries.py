@@ -39,8 +39,9 @@ THROTTLING = frozenset({429, 502, 503, 504})
 RESERVED_HEADERS = frozenset({"content-type", "webhook-id", "webhook-timestamp", "webhook-signature", "host"})
 #: What a key that this worker does not hold raises when a secret is read: the row is skipped, not failed.
 UNREADABLE = (DecryptionError, InvalidToken)
-#: The reason of a delivery whose every try ended with its lease running out (its worker died or hung).
-ABANDONED = "abandoned: the lease expired without an outcome on every try (its worker stopped or hung)"
+#: The last error of a delivery whose lease ran out without an outcome (its worker died or hung), set when it is
+#: claimed again; the reason of one failed because that happened on its last tries.
+ABANDONED = "abandoned: the lease ran out without an outcome (its worker stopped or hung)"
 #: How long a delivery this worker cannot decrypt waits before it is claimed again.
 UNDECRYPTABLE_DELAY = 60.0
 
@@ -96,9 +97,21 @@ def _due(c: str) -> str:
 _READY = "e.enabled = %s AND (e.paused_until IS NULL OR e.paused_until <= %s)"
 # Abandoned leases first, then pending deliveries oldest first: one statement each, walking one partial index in
 # order and stopping at the limit (one query with an OR sorted the whole backlog on every claim).
+#
+# A lease that ran out is a try (``attempts`` counts tries started). Claimed again, its last error says so; should
+# that lease run out too, the delivery is a *suspect*: it may be what kills its worker (out of memory, a crash), and
+# it would take whatever shares the worker with it down again, every time. Suspects are left out of the claims
+# below and taken one at a time by a worker with nothing else in hand (``alone``), so a row that kills its worker
+# kills only itself; on its last try it is failed as abandoned. A worker killed once costs its deliveries one try.
 _ABANDONED = (
     "SELECT c.id FROM {d} c INNER JOIN {e} e ON c.endpoint_id = e.id "  # noqa: S608 - constants, no input
-    f"WHERE c.status = '{_SENDING}' AND c.locked_until < %s AND {_READY} AND e.fifo = %s{{excluded}}",
+    f"WHERE c.status = '{_SENDING}' AND c.locked_until < %s AND c.last_error <> %s AND {_READY} "
+    "AND e.fifo = %s{excluded}",
+    "ORDER BY c.locked_until, c.id",
+)
+_SUSPECT = (
+    "SELECT c.id FROM {d} c INNER JOIN {e} e ON c.endpoint_id = e.id "  # noqa: S608 - constants, no input
+    f"WHERE c.status = '{_SENDING}' AND c.locked_until < %s AND c.last_error = %s AND {_READY}{{excluded}}",
     "ORDER BY c.locked_until, c.id",
 )
 _REGULAR = (
@@ -112,7 +125,7 @@ _REGULAR = (
 _FIFO = (
     "SELECT c.id FROM {e} e CROSS JOIN {d} c "  # noqa: S608 - constants, no input
     f"WHERE e.fifo = %s AND {_READY} AND c.endpoint_id = e.id AND c.status IN ('{_PENDING}', '{_SENDING}') "
-    f"AND {_due('c.')} "
+    f"AND {_due('c.')} AND NOT (c.status = '{_SENDING}' AND c.last_error = %s) "
     f"AND NOT EXISTS (SELECT 1 FROM {{d}} f WHERE f.endpoint_id = e.id AND f.status = '{_SENDING}' "
     "AND f.locked_until >= %s) "
     f"AND NOT EXISTS (SELECT 1 FROM {{d}} o WHERE o.endpoint_id = e.id AND o.status IN ('{_PENDING}', '{_SENDING}') "
@@ -120,10 +133,9 @@ _FIFO = (
     "ORDER BY c.id",
 )
 # The UPDATE repeats the due condition, so a row another worker took meanwhile is not taken twice; RETURNING saves
-# reading the leased rows again. ``attempts`` counts tries started, so a lease that ran out counts as a try: a row
-# that is still ``sending`` here (an expired lease) and has had every try of the schedule is failed in this same
+# reading the leased rows again. A suspect (see above) that has had every try of the schedule is failed in this same
 # statement, before anything reads its payload, so a row that kills its worker stops being claimed.
-_EXHAUSTED = f"CASE WHEN status = '{_SENDING}' AND attempts >= %s THEN"  # the schedule's tries as parameter
+_EXHAUSTED = f"CASE WHEN status = '{_SENDING}' AND attempts >= %s AND last_error = %s THEN"
 # Each column's new value: (when exhausted, otherwise), and the parameters they take.
 _SETS = (
     ("status", f"'{_FAILED}'", f"'{_SENDING}'"),
@@ -132,11 +144,11 @@ _SETS = (
     ("attempts", "attempts", "attempts + 1"),
     ("next_attempt_at", "NULL", "next_attempt_at"),
     ("finished_at", "%s", "finished_at"),
-    ("last_error", "%s", "last_error"),
 )
 _LEASE = (
     "UPDATE {d} SET "  # noqa: S608 - constants, no input
     + ", ".join(f"{column} = {_EXHAUSTED} {spent} ELSE {live} END" for column, spent, live in _SETS)
+    + f", last_error = CASE WHEN status = '{_SENDING}' THEN %s ELSE last_error END"
     + f" WHERE id IN ({{candidates}} LIMIT %s{{lock}}) AND {_due('')} "
     "RETURNING id, message_id, endpoint_id, attempts, status"
 )
@@ -144,8 +156,8 @@ _LEASE = (
 
 def _lease_params(tries: int, worker_id: str, until: Any, now: Any) -> list[Any]:
     """The parameters of ``_LEASE``'s SET clause, in order."""
-    values = {"locked_by": [worker_id], "locked_until": [until], "finished_at": [now], "last_error": [ABANDONED]}
-    return [p for column, _, _ in _SETS for p in [tries, *values.get(column, [])]]
+    values = {"locked_by": [worker_id], "locked_until": [until], "finished_at": [now]}
+    return [p for column, _, _ in _SETS for p in [tries, ABANDONED, *values.get(column, [])]] + [ABANDONED]
 
 
 def _tables() -> dict[str, str]:
@@ -184,12 +196,19 @@ def _lease(
 
 
 def claim(
-    worker_id: str, limit: int, *, exclude_endpoints: Collection[str] = (), now: datetime | None = None
+    worker_id: str,
+    limit: int,
+    *,
+    exclude_endpoints: Collection[str] = (),
+    now: datetime | None = None,
+    alone: bool = False,
 ) -> list[Job]:
     """Lease up to ``limit`` due deliveries to ``worker_id`` and turn them into signed, ready-to-send jobs.
 
     Skips disabled and paused endpoints (their deliveries are held, not dropped) and ``exclude_endpoints`` (those
-    this worker already has enough of in hand, so one slow endpoint cannot fill every slot).
+    this worker already has enough of in hand, so one slow endpoint cannot fill every slot). With ``alone`` (the
+    worker has nothing else in hand), only one suspect: a delivery whose lease ran out again after it was taken
+    over (see ``suspects_waiting``); on its last try it is failed as abandoned instead.
     """
     now = now or timezone.now()
     at = connection.ops.adapt_datetimefield_value(now)
@@ -202,12 +221,18 @@ def claim(
         if cursor.fetchone() is None:
             return []
     leased: list[tuple[int, str, str, int, str]] = []
-    with transaction.atomic(), connection.cursor() as cursor:
-        for candidates, params in (
-            (_ABANDONED, [at, True, at, False]),
+    queries = (
+        [(_SUSPECT, [at, ABANDONED, True, at])]
+        if alone
+        else [
+            (_ABANDONED, [at, ABANDONED, True, at, False]),
             (_REGULAR, [at, True, at, False]),
-            (_FIFO, [True, True, at, at, at, at]),
-        ):
+            (_FIFO, [True, True, at, at, at, ABANDONED, at]),
+        ]
+    )
+    limit = 1 if alone else limit
+    with transaction.atomic(), connection.cursor() as cursor:
+        for candidates, params in queries:
             if len(leased) < limit:
                 leased += _lease(
                     cursor, candidates, params=params, excluded=excluded, limit=limit - len(leased),
@@ -221,6 +246,19 @@ def claim(
     if unreadable:
         _put_back(worker_id, unreadable, now)
     return jobs
+
+
+def suspects_waiting(now: datetime | None = None) -> bool:
+    """Whether a delivery waits to be claimed ``alone``: its lease ran out after it was claimed again over a lease
+    that ran out (it may be what kills its worker)."""
+    at = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {_tables()['d']} WHERE status = '{_SENDING}' AND locked_until < %s "  # noqa: S608
+            "AND last_error = %s LIMIT 1",
+            [at, ABANDONED],
+        )
+        return cursor.fetchone() is not None
 
 
 def _put_back(worker_id: str, unreadable: dict[int, tuple[str, str]], now: datetime) -> None:

@@ -39,6 +39,7 @@ T = TypeVar("T")
 
 FLUSH_EVERY = 0.02  # seconds: how long an outcome may wait to be written with others
 POLL_INTERVAL = 0.05  # seconds between claims when there is nothing to send
+SUSPECTS_EVERY = 5.0  # seconds between looks for deliveries to claim alone (see ``deliveries.suspects_waiting``)
 
 
 class _Bucket:
@@ -80,6 +81,9 @@ class Dispatcher:
         self.last_claim = -1  # how many the latest claim got; -1 before the first
         #: The endpoints left out of the latest claim, if it found nothing, and when it was made: see ``_pointless``.
         self.barren: tuple[frozenset[str], float] | None = None
+        #: Suspects wait: claim nothing else until nothing is in hand, then them, one at a time (see ``_isolate``).
+        self.isolating = False
+        self.next_suspects_look = 0.0
 
     @property
     def idle(self) -> bool:
@@ -148,7 +152,37 @@ class Dispatcher:
         excluded, at = self.barren
         return excluded == exclude and time.monotonic() - at < POLL_INTERVAL
 
+    async def _isolate(self, transport: Transport) -> int | None:
+        """Claim a suspect alone when one waits: a delivery whose lease ran out again after it was taken over may be
+        what kills its worker, and must not take other deliveries down with it. Returns how many were claimed, or
+        ``None`` to claim as usual."""
+        if not self.isolating and time.monotonic() >= self.next_suspects_look:
+            self.next_suspects_look = time.monotonic() + SUSPECTS_EVERY
+            try:
+                self.isolating = await self._db(deliveries.suspects_waiting)
+            except Exception:
+                logger.exception("hookhub dispatcher: could not look for abandoned deliveries")
+        if not self.isolating:
+            return None
+        if self.tasks or self.results or self.in_hand:
+            return 0  # wait for them to be recorded
+        try:
+            jobs = await self._db(deliveries.claim, self.worker_id, 1, alone=True)
+        except Exception:
+            logger.exception("hookhub dispatcher: could not claim an abandoned delivery; retrying")
+            await self._db(connections.close_all)
+            await asyncio.sleep(1.0)
+            return 0
+        if not jobs:
+            self.isolating = False
+            return None
+        self._start(transport, jobs)
+        return len(jobs)
+
     async def _claim_and_start(self, transport: Transport) -> int:
+        isolated = await self._isolate(transport)
+        if isolated is not None:
+            return isolated
         room = conf.MAX_IN_FLIGHT - len(self.tasks)
         if room <= 0:
             await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -168,6 +202,10 @@ class Dispatcher:
             return 0
         self.last_claim = len(jobs)
         self.barren = None if jobs else (exclude, started)
+        self._start(transport, jobs)
+        return len(jobs)
+
+    def _start(self, transport: Transport, jobs: list[Job]) -> None:
         for job in jobs:
             self.in_hand[job.endpoint_id] += 1
             if job.rate_limit:
@@ -175,7 +213,6 @@ class Dispatcher:
             task = asyncio.create_task(self._send(transport, job))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
-        return len(jobs)
 
     def _limit(self, job: Job) -> asyncio.Semaphore:
         limit = self.limits.get(job.endpoint_id)

@@ -106,13 +106,15 @@ def _claim(worker_id: str, limit: int, now: datetime, *, finish_idle: bool) -> t
 
 
 def _give_up(exhausted: Q) -> None:
-    InboundMessage.objects.filter(exhausted).update(
+    given_up = InboundMessage.objects.filter(exhausted).update(
         status=Status.FAILED,
         next_attempt_at=None,
         locked_by="",
         locked_until=None,
         last_error=ABANDONED,
     )
+    if given_up:
+        logger.warning("hookhub: %s inbound messages failed as abandoned (their worker died on every try)", given_up)
 
 
 def _candidates(abandoned: Q, suspect: Q, now: datetime, limit: int) -> list[tuple[int, int, str]]:

@@ -257,6 +257,8 @@ def process(message: InboundMessage, worker_id: str) -> str:
         _put_back([message.pk], worker_id)
         return Status.PENDING
     except Exception as exc:  # outside the handlers (confirming, recording): its outcome all the same
+        if isinstance(exc, DatabaseError) and not _database_answers():
+            raise  # the database went away, not this message: the worker's loop waits for it
         logger.exception("hookhub: inbound message %s could not be processed", message.pk)
         try:
             return _record_failure(
@@ -298,6 +300,16 @@ def _process(message: InboundMessage, worker_id: str) -> str:
     except Exception as exc:  # noqa: BLE001 - user code: store the traceback and retry
         return _fail(message, worker_id, f"{type(exc).__name__}: {exc}", traceback.format_exc())
     return Status.PROCESSED
+
+
+def _database_answers() -> bool:
+    try:
+        connection.close_if_unusable_or_obsolete()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return False
+    return True
 
 
 def _owned(message: InboundMessage, worker_id: str) -> Any:

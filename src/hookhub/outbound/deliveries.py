@@ -629,8 +629,12 @@ def record(worker_id: str, results: list[Result]) -> None:
             update.execute()
         recovered_ids = recover.returning("id") if recover is not None else []
         disabled = _disable(effects, now) if effects.failed else []
-    recovered = list(Endpoint.objects.filter(id__in=recovered_ids)) if recovered_ids else []
-    _announce(failures, exhausted, recovered, disabled)
+    # Written: from here on nothing may raise, or the caller would write these outcomes a second time.
+    try:
+        recovered = list(_announced(Endpoint.objects.filter(id__in=recovered_ids))) if recovered_ids else []
+        _announce(failures, exhausted, recovered, disabled)
+    except Exception:
+        logger.exception("hookhub: could not announce the outcomes of %s deliveries", len(results))
 
 
 def _failure_updates(
@@ -704,8 +708,14 @@ def _disable(effects: _Effects, now: datetime) -> list[Endpoint]:
         if Endpoint.objects.filter(id=endpoint_id, enabled=True).update(
             enabled=False, disabled_reason=reason, disabled_at=now
         ):
-            disabled.append(Endpoint.objects.get(id=endpoint_id))
+            disabled.append(_announced(Endpoint.objects.filter(id=endpoint_id)).get())
     return disabled
+
+
+def _announced(endpoints: QuerySet[Endpoint]) -> QuerySet[Endpoint]:
+    """Endpoints for signals and operational events, their secrets left unread until a receiver asks: a key this
+    worker lacks must not stop outcomes being written."""
+    return endpoints.defer("secret", "previous_secrets", "headers")
 
 
 def _announce(

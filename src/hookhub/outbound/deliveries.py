@@ -386,16 +386,18 @@ def _targets(endpoint_ids: set[str], now: datetime) -> tuple[dict[str, _Target |
     """Each endpoint's target (or why its deliveries cannot be sent), and the endpoints whose secrets this worker
     cannot decrypt (one query for all; one per endpoint only when that one fails)."""
     unreadable: dict[str, str] = {}
+    targets: dict[str, _Target | _Unsendable] = {}
     try:
         endpoints = list(Endpoint.objects.filter(pk__in=endpoint_ids))
-    except UNREADABLE:
+    except Exception:  # noqa: BLE001 - one by one below
         endpoints = []
         for pk in endpoint_ids:
             try:
                 endpoints += Endpoint.objects.filter(pk=pk)
             except UNREADABLE as exc:
                 unreadable[pk] = f"its secrets cannot be decrypted: {exc}"
-    targets: dict[str, _Target | _Unsendable] = {}
+            except Exception as exc:  # noqa: BLE001 - its deliveries' outcome
+                targets[pk] = _Unsendable(f"its endpoint cannot be loaded: {type(exc).__name__}: {exc}", "internal")
     for endpoint in endpoints:
         try:
             targets[endpoint.pk] = _Target.of(endpoint, now)

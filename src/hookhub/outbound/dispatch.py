@@ -246,7 +246,7 @@ class Dispatcher:
             outcome = Outcome(None, b"", {}, time.perf_counter() - started, error, kind)
         self.results.append(Result(job, outcome, headers))
         self.stats.delivery(ok=outcome.ok, attempt=job.attempt, latency=time.time() - job.created_at)
-        self.sent += 1
+        self.sent += job.problem is None
         if len(self.results) >= conf.DELIVERY_BATCH_SIZE:
             self.wake.set()
 
@@ -258,7 +258,10 @@ class Dispatcher:
     async def _flush_forever(self, stop: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(FLUSH_EVERY)
-            await self._flush()
+            try:
+                await self._flush()
+            except Exception:  # never expected (``_flush`` handles its rows' trouble): keep flushing all the same
+                logger.exception("hookhub dispatcher: could not write outcomes")
 
     async def _flush(self) -> None:
         if not self.results:

@@ -42,6 +42,42 @@ def poisoned(sink: Sink, uid: str, *, payload: Any = None, message_headers: Any 
     return Delivery.objects.create(message=message, endpoint=target, next_attempt_at=timezone.now())
 
 
+def forwarded_poison(sink: Sink) -> InboundMessage:
+    """An inbound message on a forwarding source whose provider sent what a delivery cannot carry as it is: a
+    control character in a travelling header and, where the database stores one (SQLite), a lone surrogate."""
+    app = Application.objects.create(uid="a-forward")
+    Endpoint.objects.create(application=app, url=sink.url("/a-forward"))
+    source = Source.objects.create(name="forwarder", verifier="token", secrets=["t"], forward_to=app)
+    payload = {"x": "\ud800"} if connection.vendor == "sqlite" else {"x": 1}
+    now = timezone.now()
+    return InboundMessage.objects.create(
+        source=source,
+        received_at=now,
+        body=b"{}",
+        payload=payload,
+        headers={"User-Agent": "a\x01b"},
+        content_type="application/json",
+        event_type="order.created",
+        next_attempt_at=now,
+    )
+
+
+def settled_forwarding(message: InboundMessage) -> str | None:
+    """How the forwarded poison ended, once it has: it reached its endpoint, or it (or its delivery) failed with a
+    reason. None while it is still on its way."""
+    row = InboundMessage.objects.get(pk=message.pk)
+    if row.status in (InboundMessage.Status.RETRYING, InboundMessage.Status.FAILED):
+        return f"inbound message {row.status}: {row.last_error[:80]}"
+    if row.status != InboundMessage.Status.PROCESSED:
+        return None
+    delivery = Delivery.objects.filter(message__application__uid="a-forward").first()
+    if delivery is None or delivery.status in (Status.PENDING, Status.SENDING):
+        return None
+    if delivery.status == Status.SUCCEEDED:
+        return "delivered"
+    return f"delivery {delivery.status}: {delivery.last_error[:80]}"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_poisoned_deliveries_beside_healthy_ones_fail_alone_and_the_worker_keeps_running(
     sink: Sink, workers: MakeWorkers
@@ -56,6 +92,7 @@ def test_poisoned_deliveries_beside_healthy_ones_fail_alone_and_the_worker_keeps
         }
         if connection.vendor == "sqlite":  # jsonb refuses a lone surrogate: on PostgreSQL it cannot be stored
             poisons["lone surrogate in the payload"] = poisoned(sink, "a-payload", payload={"x": "\ud800"})
+        forwarded = forwarded_poison(sink)
         healthy = {hookhub.send("invoice.paid", {"n": n}, application="app-b").id for n in range(HEALTHY)}
 
     worker = pool.start()
@@ -65,9 +102,11 @@ def test_poisoned_deliveries_beside_healthy_ones_fail_alone_and_the_worker_keeps
         lambda: (
             len(sink.to("/b")) == HEALTHY
             and Delivery.objects.filter(pk__in=ids, status=Status.FAILED).count() == len(ids)
+            and settled_forwarding(forwarded) is not None
         ),
         timeout=60,
     )
+    through_forwarding = settled_forwarding(forwarded)
 
     received = {r.headers["webhook-id"] for r in sink.to("/b")}
     outcomes = {case: Delivery.objects.get(pk=d.pk).last_error for case, d in poisons.items()}
@@ -79,7 +118,8 @@ def test_poisoned_deliveries_beside_healthy_ones_fail_alone_and_the_worker_keeps
             section="hostile",
             case="Poisoned delivery beside a healthy one (one transaction, a real worker)",
             outcome=f"{len(poisons)} poisoned deliveries failed with their reason on the first try, "
-            f"{len(received)} of {HEALTHY} healthy ones delivered; worker restarts: {restarts}",
+            f"{len(received)} of {HEALTHY} healthy ones delivered; worker restarts: {restarts}; "
+            f"through a forwarding source: {(through_forwarding or '')[:60]}",
             requests=HEALTHY + len(poisons),
             acknowledged=HEALTHY + len(poisons),
             delivered=len(received),
@@ -88,6 +128,7 @@ def test_poisoned_deliveries_beside_healthy_ones_fail_alone_and_the_worker_keeps
                 "worker restarts": restarts,
                 "requests sent for poisoned rows": poison_requests,
                 "outcomes": {case: error[:90] for case, error in outcomes.items()},
+                "through a forwarding source": through_forwarding,
             },
         )
     )
@@ -95,6 +136,8 @@ def test_poisoned_deliveries_beside_healthy_ones_fail_alone_and_the_worker_keeps
     assert restarts == 0
     assert lost == 0
     assert poison_requests == 0
+    assert through_forwarding is not None
+    assert through_forwarding == "delivered" or ": " in through_forwarding  # arrived, or ended with a reason
     assert Delivery.objects.filter(pk__in=ids, attempts=1).count() == len(ids)
     assert outcomes["control character in an endpoint header"].startswith("invalid request:")
     assert outcomes["control character in a message header"].startswith("invalid request:")

@@ -8,6 +8,7 @@ without an outcome counts as a try: after the schedule's tries the message is fa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import traceback
@@ -195,7 +196,9 @@ def _load(ids: list[int], worker_id: str) -> list[InboundMessage]:
         except UNREADABLE:
             unreadable.append(pk)
         except Exception as exc:  # noqa: BLE001 - its outcome
-            _record_failure(pk, worker_id, f"Could not be loaded: {type(exc).__name__}: {exc}", traceback.format_exc())
+            error = f"Could not be loaded: {type(exc).__name__}: {exc}"
+            with contextlib.suppress(LeaseLost):
+                _record_failure(pk, worker_id, error, traceback.format_exc(), bare=True)
     if unreadable:
         _put_back(unreadable, worker_id)
     return loaded
@@ -360,7 +363,8 @@ def _record_failure(
         "locked_until": None,
     }
     if bare:
-        error, trace = f"Its outcome could not be recorded in full: {storable(error.splitlines()[0][:500])}", ""
+        first_line = (error.splitlines() or [""])[0][:500]
+        error, trace = f"Its outcome could not be recorded in full: {storable(first_line)}", ""
     try:
         updated = owned.update(**fields, last_error=storable(error[:10_000]), traceback=storable(trace[-50_000:]))
     except DatabaseError:

@@ -86,7 +86,9 @@ class _Handler(BaseHTTPRequestHandler):
             status, headers = 429, {"Retry-After": "7"}
         elif path.startswith("/redirect"):  # /redirect?to=<Location>
             status, headers = 302, {"Location": parse_qs(urlsplit(self.path).query)["to"][0]}
-        payload = b"ok" if status < 300 else b"nope"
+        elif path.startswith("/dirty"):  # what a database may refuse to store: NUL, a byte that is not UTF-8
+            headers = {"X-Dirty": "a\xffb"}
+        payload = (b"ok\x00\xff" if path.startswith("/dirty") else b"ok") if status < 300 else b"nope"
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)

@@ -131,6 +131,12 @@ class Worker:
                 connections.close_all()
                 self.stopping.wait(min(5.0, conf.WORKER_POLL_INTERVAL * 5))
                 continue
+            except Exception:
+                # A bug outside any one row (each row's own trouble is its outcome): a restart would not fix it, and
+                # what was leased is taken over when its lease runs out, which counts as a try.
+                logger.exception("hookhub worker: unexpected error; retrying")
+                self.stopping.wait(min(5.0, conf.WORKER_POLL_INTERVAL * 5))
+                continue
             if not done:
                 self.stopping.wait(conf.WORKER_POLL_INTERVAL)
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from hookhub import receiver, signals
-from hookhub.inbound.processing import claim, process, process_batch, retry_delay
+from hookhub.inbound.processing import ABANDONED, claim, process, process_batch, retry_delay
 from hookhub.models import InboundMessage, Source
 from tests.plans import full_scans, sqlite_plans
 
@@ -489,7 +489,8 @@ def test_on_sqlite_the_claim_holds_the_write_lock_only_for_its_updates(
         pytest.skip("PostgreSQL locks the rows it reads (SKIP LOCKED) in the leasing transaction, and has no one lock")
     hookhub_settings(INBOUND_RETRY_SCHEDULE=[1])
     idle = [make_message(event_type="nobody.listens") for _ in range(3)]
-    exhausted = make_message(status=Status.PROCESSING, attempts=2, locked_until=later(-1))
+    # Abandoned on its last tries: its last error says a lease of it ran out before.
+    exhausted = make_message(status=Status.PROCESSING, attempts=2, locked_until=later(-1), last_error=ABANDONED)
     statements: list[tuple[str, bool]] = []
 
     def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:

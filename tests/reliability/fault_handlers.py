@@ -62,6 +62,15 @@ def flaky(message: InboundMessage, payload: Any) -> None:
     note("end", message)
 
 
+def killer(message: InboundMessage, payload: Any) -> None:
+    """Kills its worker on a message that asks for it (what an out-of-memory kill or a crash in C code does)."""
+    note("start", message)
+    if isinstance(payload, dict) and payload.get("kill"):
+        os._exit(70)
+    effect(message)
+    note("end", message)
+
+
 class FaultHandlers(AppConfig):
     name = "tests.reliability.fault_handlers"
     label = "fault_handlers"
@@ -71,3 +80,4 @@ class FaultHandlers(AppConfig):
 
         receiver("slow", "*")(slow)
         receiver("flaky", "*")(flaky)
+        receiver("killer", "*")(killer)

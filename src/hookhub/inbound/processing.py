@@ -1,7 +1,14 @@
-"""Processing inbound messages: claim due ones with a lease, run their handlers in a transaction, retry, purge."""
+"""Processing inbound messages: claim due ones with a lease, run their handlers in a transaction, retry, purge.
+
+One message's trouble stays that message's: what raises while it is loaded, processed or recorded becomes its
+recorded outcome (retried on the schedule, then failed), and the batch goes on. A message this worker cannot
+decrypt (its source's confirmer options, under a key it does not hold) is put back untried. A lease that runs out
+without an outcome counts as a try: after the schedule's tries the message is failed as ``abandoned``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import traceback
@@ -9,21 +16,31 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import BooleanField, F, Q
+from cryptography.fernet import InvalidToken
+from django.db import DatabaseError, connection, transaction
+from django.db.models import BooleanField, Case, F, Q, TextField, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from hookhub import signals
 from hookhub.conf import conf
+from hookhub.crypto import DecryptionError
 from hookhub.metrics import Stats
 from hookhub.models import InboundMessage, Source
+from hookhub.storable import storable
 
 from . import confirmers, forwarding
 from .handlers import handlers_for
 
 logger = logging.getLogger("hookhub.inbound")
 Status = InboundMessage.Status
+#: What a key that this worker does not hold raises when a secret is read: the message is put back, not failed.
+UNREADABLE = (DecryptionError, InvalidToken)
+#: The last error of a message whose lease ran out without an outcome (its worker died or hung), set when it is
+#: claimed again; the reason of one failed because that happened on its last tries.
+ABANDONED = "abandoned: its worker stopped before finishing (the lease expired)"
+#: How long a message this worker cannot decrypt waits before it is claimed again.
+UNDECRYPTABLE_DELAY = 60.0
 
 
 # Pending or retrying, written as literals: SQLite uses the partial index ``hookhub_inbound_due`` only when the query
@@ -60,9 +77,13 @@ def _claim(worker_id: str, limit: int, now: datetime, *, finish_idle: bool) -> t
     # idle worker must not queue the web processes' inserts behind it.
     if not InboundMessage.objects.filter(due).exists():
         return [], 0
-    # A message whose every try ended with its worker dying (out of memory, killed, hung) would otherwise be picked
-    # up forever: give up on it like on one whose handlers kept raising.
-    exhausted = Q(abandoned, attempts__gt=len(conf.INBOUND_RETRY_SCHEDULE))
+    # A lease that ran out counts as a try (``attempts`` counts tries started), and the message's last error says so
+    # when it is claimed again. Should that lease run out too, the message is a suspect: it may be what kills its
+    # worker (out of memory, a crash), taking its batch down with it every time. A suspect is claimed alone, in a
+    # batch of its own, and one that kept doing so through the schedule's tries is given up on, like one whose
+    # handlers kept raising. A worker killed once costs the messages it held one try.
+    suspect = Q(abandoned, last_error=ABANDONED)
+    exhausted = Q(suspect, attempts__gt=len(conf.INBOUND_RETRY_SCHEDULE))
     give_up = InboundMessage.objects.filter(exhausted).exists()
     if connection.features.has_select_for_update_skip_locked:
         # PostgreSQL: concurrent workers skip each other's rows, so the reads lock what they return, in the
@@ -70,13 +91,13 @@ def _claim(worker_id: str, limit: int, now: datetime, *, finish_idle: bool) -> t
         with transaction.atomic():
             if give_up:
                 _give_up(exhausted)
-            idle, busy = _split(_candidates(abandoned, now, limit), finish_idle=finish_idle)
+            idle, busy = _split(_candidates(abandoned, suspect, now, limit), finish_idle=finish_idle)
             return _lease(idle, busy, due, now, worker_id=worker_id, locked_until=locked_until)
     # SQLite: one writer at a time, and the write lock is what every received webhook's INSERT queues for. So read
     # the candidates first (WAL readers take no lock), and hold the lock only for the UPDATEs, which repeat the due
     # condition: a row another worker leased in between is left out of them (and ``_load`` reads back only the rows
     # this worker holds). With the reads inside, a claim held the lock 6.8 ms at the median under load, now 2.4 ms.
-    idle, busy = _split(_candidates(abandoned, now, limit), finish_idle=finish_idle)
+    idle, busy = _split(_candidates(abandoned, suspect, now, limit), finish_idle=finish_idle)
     if not idle and not busy and not give_up:
         return [], 0
     with transaction.atomic():
@@ -86,20 +107,25 @@ def _claim(worker_id: str, limit: int, now: datetime, *, finish_idle: bool) -> t
 
 
 def _give_up(exhausted: Q) -> None:
-    InboundMessage.objects.filter(exhausted).update(
+    given_up = InboundMessage.objects.filter(exhausted).update(
         status=Status.FAILED,
         next_attempt_at=None,
         locked_by="",
         locked_until=None,
-        last_error="Its worker stopped before finishing, on every attempt (the lease expired).",
+        last_error=ABANDONED,
     )
+    if given_up:
+        logger.warning("hookhub: %s inbound messages failed as abandoned (their worker died on every try)", given_up)
 
 
-def _candidates(abandoned: Q, now: datetime, limit: int) -> list[tuple[int, int, str]]:
-    """Up to ``limit`` due rows, abandoned leases first (less those the claim gives up on). Two queries, each walking
-    one partial index in order and stopping at the limit: one query with an OR gathered and sorted every due row on
-    each claim, quadratic in the backlog."""
-    leases = InboundMessage.objects.filter(abandoned, attempts__lte=len(conf.INBOUND_RETRY_SCHEDULE))
+def _candidates(abandoned: Q, suspect: Q, now: datetime, limit: int) -> list[tuple[int, int, str]]:
+    """Up to ``limit`` due rows: a suspect alone (less those the claim gives up on), or abandoned leases first. Each
+    query walks one partial index in order and stops at the limit: one query with an OR gathered and sorted every due
+    row on each claim, quadratic in the backlog."""
+    suspects = InboundMessage.objects.filter(suspect, attempts__lte=len(conf.INBOUND_RETRY_SCHEDULE))
+    if rows := _rows(suspects.order_by("locked_until", "id"), 1):
+        return rows
+    leases = InboundMessage.objects.filter(abandoned).exclude(last_error=ABANDONED)
     rows = _rows(leases.order_by("locked_until", "id"), limit)
     if len(rows) < limit:
         waiting = InboundMessage.objects.filter(_WAITING, next_attempt_at__lte=now)
@@ -111,7 +137,8 @@ def _split(rows: list[tuple[int, int, str]], *, finish_idle: bool) -> tuple[set[
     """The candidates with nothing to run (with ``finish_idle``), and the rest."""
     idle: set[int] = set()
     if finish_idle and rows:
-        sources = Source.objects.in_bulk({source_id for _, source_id, _ in rows})
+        # Only what ``nothing_to_run`` reads: no secret is decrypted here (a key this worker lacks stops nothing).
+        sources = Source.objects.only("name", "confirmer", "forward_to").in_bulk({s for _, s, _ in rows})
         idle = {pk for pk, source_id, event_type in rows if nothing_to_run(sources[source_id], event_type)}
     return idle, [pk for pk, _, _ in rows if pk not in idle]
 
@@ -136,16 +163,62 @@ def _lease(
     if busy:
         # attempts counts tries started, so a try that never finishes still counts.
         InboundMessage.objects.filter(due, id__in=busy).update(
-            status=Status.PROCESSING, locked_by=worker_id, locked_until=locked_until, attempts=F("attempts") + 1
+            status=Status.PROCESSING,
+            locked_by=worker_id,
+            locked_until=locked_until,
+            attempts=F("attempts") + 1,
+            last_error=Case(
+                When(status=Status.PROCESSING, then=Value(ABANDONED)), default=F("last_error"), output_field=TextField()
+            ),
         )
     return busy, finished
 
 
 def _load(ids: list[int], worker_id: str) -> list[InboundMessage]:
+    """The leased messages, with their sources (less the verifying secrets, which processing does not need).
+
+    One query; should it fail, one per message: a message that cannot be decrypted is put back untried, one that
+    cannot be loaded for another reason gets that as its outcome, and the others are processed.
+    """
     if not ids:
         return []
     leased = InboundMessage.objects.filter(id__in=ids, status=Status.PROCESSING, locked_by=worker_id)
-    return list(leased.select_related("source").order_by("received_at", "id"))
+    query = leased.select_related("source").defer("source__secrets", "source__options").order_by("received_at", "id")
+    try:
+        return list(query)
+    except Exception:  # one row at a time below
+        logger.exception("hookhub: could not load %s inbound messages together; one by one", len(ids))
+    loaded: list[InboundMessage] = []
+    unreadable: list[int] = []
+    for pk in ids:
+        try:
+            loaded += query.filter(pk=pk)
+        except UNREADABLE:
+            unreadable.append(pk)
+        except Exception as exc:  # noqa: BLE001 - its outcome
+            error = f"Could not be loaded: {type(exc).__name__}: {exc}"
+            with contextlib.suppress(LeaseLost):
+                _record_failure(pk, worker_id, error, traceback.format_exc(), bare=True)
+    if unreadable:
+        _put_back(unreadable, worker_id)
+    return loaded
+
+
+def _put_back(ids: list[int], worker_id: str) -> None:
+    """Give back messages this worker cannot decrypt: not processed, not failed, no try counted; one error logged."""
+    InboundMessage.objects.filter(id__in=ids, status=Status.PROCESSING, locked_by=worker_id).update(
+        status=Case(When(attempts__gt=1, then=Value(Status.RETRYING)), default=Value(Status.PENDING)),
+        locked_by="",
+        locked_until=None,
+        next_attempt_at=timezone.now() + timedelta(seconds=UNDECRYPTABLE_DELAY),
+        attempts=F("attempts") - 1,
+    )
+    logger.error(
+        "hookhub: inbound messages %s not processed, tried again in %g s: their source's secrets cannot be decrypted "
+        "with any key in HOOKHUB['ENCRYPTION_KEYS']",
+        ids,
+        UNDECRYPTABLE_DELAY,
+    )
 
 
 def _rows(qs: Any, limit: int) -> list[tuple[int, int, str]]:
@@ -183,6 +256,19 @@ def process(message: InboundMessage, worker_id: str) -> str:
     except LeaseLost:
         logger.warning("hookhub: lease on inbound message %s was lost; another worker has it", message.pk)
         return Status.PROCESSING
+    except UNREADABLE:
+        _put_back([message.pk], worker_id)
+        return Status.PENDING
+    except Exception as exc:  # outside the handlers (confirming, recording): its outcome all the same
+        if isinstance(exc, DatabaseError) and not _database_answers():
+            raise  # the database went away, not this message: the worker's loop waits for it
+        logger.exception("hookhub: inbound message %s could not be processed", message.pk)
+        try:
+            return _record_failure(
+                message.pk, worker_id, f"{type(exc).__name__}: {exc}", traceback.format_exc(), bare=True
+            )
+        except LeaseLost:
+            return Status.PROCESSING
 
 
 def _process(message: InboundMessage, worker_id: str) -> str:
@@ -219,6 +305,16 @@ def _process(message: InboundMessage, worker_id: str) -> str:
     return Status.PROCESSED
 
 
+def _database_answers() -> bool:
+    try:
+        connection.close_if_unusable_or_obsolete()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return False
+    return True
+
+
 def _owned(message: InboundMessage, worker_id: str) -> Any:
     return InboundMessage.objects.filter(pk=message.pk, status=Status.PROCESSING, locked_by=worker_id)
 
@@ -247,24 +343,47 @@ def _finish(message: InboundMessage, worker_id: str, status: str, *, error: str 
         raise LeaseLost
 
 
-def _fail(message: InboundMessage, worker_id: str, error: str, trace: str) -> str:
-    attempts = message.attempts
+def _record_failure(
+    pk: int, worker_id: str, error: str, trace: str, *, bare: bool = False, attempts: int | None = None
+) -> str:
+    """Retry or fail one leased message, known by its id alone; returns its new status. Its words come from an
+    exception, so they are made ``storable``; with ``bare`` (recording them already failed once) only the error's
+    first line is kept, and if even that cannot be written the message is left to its lease (logged)."""
+    owned = InboundMessage.objects.filter(pk=pk, status=Status.PROCESSING, locked_by=worker_id)
+    if attempts is None:
+        attempts = owned.values_list("attempts", flat=True).first()
+        if attempts is None:
+            raise LeaseLost
     delay = retry_delay(attempts)
     status = Status.FAILED if delay is None else Status.RETRYING
-    updated = _owned(message, worker_id).update(
-        status=status,
-        next_attempt_at=None if delay is None else timezone.now() + timedelta(seconds=delay),
-        locked_by="",
-        locked_until=None,
-        last_error=error[:10_000],
-        traceback=trace[-50_000:],
-    )
+    fields = {
+        "status": status,
+        "next_attempt_at": None if delay is None else timezone.now() + timedelta(seconds=delay),
+        "locked_by": "",
+        "locked_until": None,
+    }
+    if bare:
+        first_line = (error.splitlines() or [""])[0][:500]
+        error, trace = f"Its outcome could not be recorded in full: {storable(first_line)}", ""
+    try:
+        updated = owned.update(**fields, last_error=storable(error[:10_000]), traceback=storable(trace[-50_000:]))
+    except DatabaseError:
+        if not bare:
+            raise
+        logger.exception("hookhub: could not record the outcome of inbound message %s", pk)
+        return Status.PROCESSING
     if not updated:
         raise LeaseLost
+    return status
+
+
+def _fail(message: InboundMessage, worker_id: str, error: str, trace: str) -> str:
+    attempts = message.attempts
+    status = _record_failure(message.pk, worker_id, error, trace, attempts=attempts)
     message.refresh_from_db()
-    logger.warning("hookhub: inbound message %s failed (attempt %s): %s", message.pk, attempts, error)
+    logger.warning("hookhub: inbound message %s failed (attempt %s): %s", message.pk, attempts, storable(error))
     for receiver, result in signals.message_failed.send_robust(
-        sender=InboundMessage, message=message, error=error, final=delay is None
+        sender=InboundMessage, message=message, error=error, final=status == Status.FAILED
     ):
         if isinstance(result, Exception):
             # A broken alerting hook must not stop the worker or hide the rest of the batch.
@@ -283,7 +402,7 @@ def process_batch(worker_id: str, limit: int | None = None, *, stats: Stats | No
     if stats is not None:
         stats.inbound(Status.PROCESSED, count=finished)
     for message in _load(ids, worker_id):
-        status = process(message, worker_id)
+        status = process(message, worker_id)  # never raises for one message's trouble
         if stats is not None:
             stats.inbound(status)
     return finished + len(ids)

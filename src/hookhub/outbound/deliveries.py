@@ -9,30 +9,41 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from cryptography.fernet import InvalidToken
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
 from hookhub import payloads, signals
 from hookhub.conf import conf
+from hookhub.crypto import DecryptionError
 from hookhub.db.bulk import PreparedUpdate, prepare_update, prepare_values
 from hookhub.models import Application, Attempt, Delivery, Endpoint, Message
 from hookhub.signing import StandardWebhook
+from hookhub.storable import storable, storable_json
 
 from .schedule import retry_delay, throttle_pause
-from .transport import Outcome
+from .transport import ErrorKind, Outcome
 
 logger = logging.getLogger("hookhub.outbound")
 Status = Delivery.Status
 THROTTLING = frozenset({429, 502, 503, 504})
 RESERVED_HEADERS = payloads.RESERVED_HEADERS
+#: What a key that this worker does not hold raises when a secret is read: the row is skipped, not failed.
+UNREADABLE = (DecryptionError, InvalidToken)
+#: The last error of a delivery whose lease ran out without an outcome (its worker died or hung), set when it is
+#: claimed again; the reason of one failed because that happened on its last tries.
+ABANDONED = "abandoned: the lease ran out without an outcome (its worker stopped or hung)"
+#: How long a delivery this worker cannot decrypt waits before it is claimed again.
+UNDECRYPTABLE_DELAY = 60.0
 
 
 @dataclass
@@ -47,7 +58,7 @@ class Job:
     url: str
     body: bytes
     headers: dict[str, str]
-    signer: StandardWebhook
+    signer: StandardWebhook | None  # None only for a job with a ``problem``
     attempt: int
     created_at: float  # the message's commit time (Unix seconds), for the delivery latency
     fifo: bool
@@ -55,6 +66,8 @@ class Job:
     #: Lower-cased names of the endpoint's own headers: an operator may have put a credential there, so the attempt
     #: log keeps their names only (their values are encrypted on the endpoint, not copied in clear into every attempt).
     hidden_headers: frozenset[str] = frozenset()
+    #: Why it cannot be sent (its payload does not encode, its secret cannot sign...): recorded as its outcome.
+    problem: Outcome | None = None
 
 
 @dataclass
@@ -72,7 +85,7 @@ class Result:
 # cost more CPU than running them. Table names are filled in by ``_lease``; the status values are written in (they
 # are this module's constants), so that SQLite sees the conditions of the partial indexes on status. Each SELECT of
 # candidates ends with its WHERE clause, where ``_lease`` adds the endpoints left out, and its ORDER BY.
-_PENDING, _SENDING = str(Status.PENDING), str(Status.SENDING)
+_PENDING, _SENDING, _FAILED = str(Status.PENDING), str(Status.SENDING), str(Status.FAILED)
 
 
 def _due(c: str) -> str:
@@ -84,9 +97,21 @@ def _due(c: str) -> str:
 _READY = "e.enabled = %s AND (e.paused_until IS NULL OR e.paused_until <= %s)"
 # Abandoned leases first, then pending deliveries oldest first: one statement each, walking one partial index in
 # order and stopping at the limit (one query with an OR sorted the whole backlog on every claim).
+#
+# A lease that ran out is a try (``attempts`` counts tries started). Claimed again, its last error says so; should
+# that lease run out too, the delivery is a *suspect*: it may be what kills its worker (out of memory, a crash), and
+# it would take whatever shares the worker with it down again, every time. Suspects are left out of the claims
+# below and taken one at a time by a worker with nothing else in hand (``alone``), so a row that kills its worker
+# kills only itself; on its last try it is failed as abandoned. A worker killed once costs its deliveries one try.
 _ABANDONED = (
     "SELECT c.id FROM {d} c INNER JOIN {e} e ON c.endpoint_id = e.id "  # noqa: S608 - constants, no input
-    f"WHERE c.status = '{_SENDING}' AND c.locked_until < %s AND {_READY} AND e.fifo = %s{{excluded}}",
+    f"WHERE c.status = '{_SENDING}' AND c.locked_until < %s AND c.last_error <> %s AND {_READY} "
+    "AND e.fifo = %s{excluded}",
+    "ORDER BY c.locked_until, c.id",
+)
+_SUSPECT = (
+    "SELECT c.id FROM {d} c INNER JOIN {e} e ON c.endpoint_id = e.id "  # noqa: S608 - constants, no input
+    f"WHERE c.status = '{_SENDING}' AND c.locked_until < %s AND c.last_error = %s AND {_READY}{{excluded}}",
     "ORDER BY c.locked_until, c.id",
 )
 _REGULAR = (
@@ -100,7 +125,7 @@ _REGULAR = (
 _FIFO = (
     "SELECT c.id FROM {e} e CROSS JOIN {d} c "  # noqa: S608 - constants, no input
     f"WHERE e.fifo = %s AND {_READY} AND c.endpoint_id = e.id AND c.status IN ('{_PENDING}', '{_SENDING}') "
-    f"AND {_due('c.')} "
+    f"AND {_due('c.')} AND NOT (c.status = '{_SENDING}' AND c.last_error = %s) "
     f"AND NOT EXISTS (SELECT 1 FROM {{d}} f WHERE f.endpoint_id = e.id AND f.status = '{_SENDING}' "
     "AND f.locked_until >= %s) "
     f"AND NOT EXISTS (SELECT 1 FROM {{d}} o WHERE o.endpoint_id = e.id AND o.status IN ('{_PENDING}', '{_SENDING}') "
@@ -108,12 +133,31 @@ _FIFO = (
     "ORDER BY c.id",
 )
 # The UPDATE repeats the due condition, so a row another worker took meanwhile is not taken twice; RETURNING saves
-# reading the leased rows again.
-_LEASE = (
-    f"UPDATE {{d}} SET status = '{_SENDING}', locked_by = %s, locked_until = %s, attempts = attempts + 1 "  # noqa: S608
-    f"WHERE id IN ({{candidates}} LIMIT %s{{lock}}) AND {_due('')} "
-    "RETURNING id, message_id, endpoint_id, attempts"
+# reading the leased rows again. A suspect (see above) that has had every try of the schedule is failed in this same
+# statement, before anything reads its payload, so a row that kills its worker stops being claimed.
+_EXHAUSTED = f"CASE WHEN status = '{_SENDING}' AND attempts >= %s AND last_error = %s THEN"
+# Each column's new value: (when exhausted, otherwise), and the parameters they take.
+_SETS = (
+    ("status", f"'{_FAILED}'", f"'{_SENDING}'"),
+    ("locked_by", "''", "%s"),
+    ("locked_until", "NULL", "%s"),
+    ("attempts", "attempts", "attempts + 1"),
+    ("next_attempt_at", "NULL", "next_attempt_at"),
+    ("finished_at", "%s", "finished_at"),
 )
+_LEASE = (
+    "UPDATE {d} SET "  # noqa: S608 - constants, no input
+    + ", ".join(f"{column} = {_EXHAUSTED} {spent} ELSE {live} END" for column, spent, live in _SETS)
+    + f", last_error = CASE WHEN status = '{_SENDING}' THEN %s ELSE last_error END"
+    + f" WHERE id IN ({{candidates}} LIMIT %s{{lock}}) AND {_due('')} "
+    "RETURNING id, message_id, endpoint_id, attempts, status"
+)
+
+
+def _lease_params(tries: int, worker_id: str, until: Any, now: Any) -> list[Any]:
+    """The parameters of ``_LEASE``'s SET clause, in order."""
+    values = {"locked_by": [worker_id], "locked_until": [until], "finished_at": [now]}
+    return [p for column, _, _ in _SETS for p in [tries, ABANDONED, *values.get(column, [])]] + [ABANDONED]
 
 
 def _tables() -> dict[str, str]:
@@ -136,28 +180,35 @@ def _lease(
     excluded: list[str],
     limit: int,
     lease: tuple[str, Any, Any],
-) -> list[tuple[int, str, str, int]]:
+) -> list[tuple[int, str, str, int, str]]:
     """Lease up to ``limit`` of the deliveries that ``candidates`` selects, oldest first (on PostgreSQL, skipping
-    rows that another worker's claim has locked). ``lease`` is (worker id, lease end, now)."""
+    rows that another worker's claim has locked), and fail those of them that were abandoned on their last try.
+    ``lease`` is (worker id, lease end, now). Rows are (id, message id, endpoint id, attempts, status)."""
     where, order = candidates
     marks = f" AND c.endpoint_id NOT IN ({', '.join(['%s'] * len(excluded))})" if excluded else ""
     lock = " FOR UPDATE OF c SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     tables = _tables()
     select = f"{where.format(**tables, excluded=marks)} {order}"
     worker_id, until, now = lease
-    cursor.execute(
-        _LEASE.format(**tables, candidates=select, lock=lock), [worker_id, until, *params, *excluded, limit, now, now]
-    )
-    return [(row[0], row[1], row[2], row[3]) for row in cursor.fetchall()]
+    sets = _lease_params(len(conf.RETRY_SCHEDULE) + 1, worker_id, until, now)
+    cursor.execute(_LEASE.format(**tables, candidates=select, lock=lock), [*sets, *params, *excluded, limit, now, now])
+    return [(row[0], row[1], row[2], row[3], row[4]) for row in cursor.fetchall()]
 
 
 def claim(
-    worker_id: str, limit: int, *, exclude_endpoints: Collection[str] = (), now: datetime | None = None
+    worker_id: str,
+    limit: int,
+    *,
+    exclude_endpoints: Collection[str] = (),
+    now: datetime | None = None,
+    alone: bool = False,
 ) -> list[Job]:
     """Lease up to ``limit`` due deliveries to ``worker_id`` and turn them into signed, ready-to-send jobs.
 
     Skips disabled and paused endpoints (their deliveries are held, not dropped) and ``exclude_endpoints`` (those
-    this worker already has enough of in hand, so one slow endpoint cannot fill every slot).
+    this worker already has enough of in hand, so one slow endpoint cannot fill every slot). With ``alone`` (the
+    worker has nothing else in hand), only one suspect: a delivery whose lease ran out again after it was taken
+    over (see ``suspects_waiting``); on its last try it is failed as abandoned instead.
     """
     now = now or timezone.now()
     at = connection.ops.adapt_datetimefield_value(now)
@@ -169,20 +220,109 @@ def claim(
         cursor.execute(f"SELECT 1 FROM {_tables()['d']} WHERE {_due('')} LIMIT 1", [at, at])  # noqa: S608
         if cursor.fetchone() is None:
             return []
-    leased: list[tuple[int, str, str, int]] = []
-    with transaction.atomic(), connection.cursor() as cursor:
-        for candidates, params in (
-            (_ABANDONED, [at, True, at, False]),
+    leased: list[tuple[int, str, str, int, str]] = []
+    queries = (
+        [(_SUSPECT, [at, ABANDONED, True, at])]
+        if alone
+        else [
+            (_ABANDONED, [at, ABANDONED, True, at, False]),
             (_REGULAR, [at, True, at, False]),
-            (_FIFO, [True, True, at, at, at, at]),
-        ):
+            (_FIFO, [True, True, at, at, at, ABANDONED, at]),
+        ]
+    )
+    limit = 1 if alone else limit
+    with transaction.atomic(), connection.cursor() as cursor:
+        for candidates, params in queries:
             if len(leased) < limit:
                 leased += _lease(
                     cursor, candidates, params=params, excluded=excluded, limit=limit - len(leased),
                     lease=(worker_id, until, at),
                 )  # fmt: skip
     leased.sort()  # in delivery order, as they were claimed
-    return _jobs(leased, now)
+    abandoned = [row[:4] for row in leased if row[4] == _FAILED]
+    if abandoned:
+        _record_abandoned(abandoned, now)
+    jobs, unreadable = _jobs([row[:4] for row in leased if row[4] != _FAILED], now)
+    if unreadable:
+        _put_back(worker_id, unreadable, now)
+    return jobs
+
+
+def suspects_waiting(now: datetime | None = None) -> bool:
+    """Whether a delivery waits to be claimed ``alone``: its lease ran out after it was claimed again over a lease
+    that ran out (it may be what kills its worker)."""
+    at = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {_tables()['d']} WHERE status = '{_SENDING}' AND locked_until < %s "  # noqa: S608
+            "AND last_error = %s LIMIT 1",
+            [at, ABANDONED],
+        )
+        return cursor.fetchone() is not None
+
+
+def _put_back(worker_id: str, unreadable: dict[int, tuple[str, str]], now: datetime) -> None:
+    """Give back the deliveries whose secrets this worker cannot decrypt (delivery id → (endpoint id, why)): not
+    sent, not failed, no try counted; one error logged for the batch."""
+    Delivery.objects.filter(id__in=list(unreadable), status=Status.SENDING, locked_by=worker_id).update(
+        status=Status.PENDING,
+        locked_by="",
+        locked_until=None,
+        next_attempt_at=now + timedelta(seconds=UNDECRYPTABLE_DELAY),
+        attempts=F("attempts") - 1,
+    )
+    logger.error(
+        "hookhub dispatcher: %s deliveries (endpoints %s) not sent, tried again in %g s: %s",
+        len(unreadable),
+        ", ".join(sorted({endpoint_id for endpoint_id, _ in unreadable.values()})),
+        UNDECRYPTABLE_DELAY,
+        next(iter(unreadable.values()))[1],
+    )
+
+
+def _record_abandoned(rows: list[tuple[int, str, str, int]], now: datetime) -> None:
+    """The attempt log and the signals of the deliveries the claim failed as abandoned (their status is already
+    written). Best effort: what fails here is logged, the deliveries stay failed."""
+    try:
+        urls = dict(Endpoint.objects.filter(pk__in={r[2] for r in rows}).values_list("pk", "url"))
+        messages = {
+            m: (uid, event_type)
+            for m, uid, event_type in Message.objects.filter(pk__in={r[1] for r in rows}).values_list(
+                "pk", "application__uid", "event_type"
+            )
+        }
+        results = []
+        for delivery_id, message_id, endpoint_id, attempts in rows:
+            uid, event_type = messages.get(message_id, ("", ""))
+            outcome = Outcome(None, b"", {}, 0.0, ABANDONED, "internal")
+            job = _problem_job(delivery_id, message_id, endpoint_id, attempts, outcome)
+            job.application_uid, job.event_type, job.url = uid, event_type, urls.get(endpoint_id, "")
+            results.append(Result(job, outcome, at=now))
+        prepare_values(Attempt, [_attempt(r, 0) for r in results]).execute()
+        logger.warning("hookhub dispatcher: %s deliveries failed as abandoned: %s", len(rows), [r[0] for r in rows])
+        _announce([(r, None) for r in results], {r[0] for r in rows}, [], [])
+    except Exception:
+        logger.exception("hookhub dispatcher: could not log the abandoned deliveries %s", [r[0] for r in rows])
+
+
+def _problem_job(delivery_id: int, message_id: str, endpoint_id: str, attempts: int, problem: Outcome) -> Job:
+    """A job that is not to be sent: ``problem`` is its outcome."""
+    return Job(
+        delivery_id=delivery_id,
+        message_id=message_id,
+        application_uid="",
+        event_type="",
+        endpoint_id=endpoint_id,
+        url="",
+        body=b"",
+        headers={},
+        signer=None,
+        attempt=attempts,
+        created_at=time.time(),
+        fifo=False,
+        rate_limit=None,
+        problem=problem,
+    )
 
 
 def signing_keys(endpoint: Endpoint, now: datetime) -> list[str]:
@@ -205,6 +345,8 @@ def encode_body(payload: Any, body_format: str) -> bytes:
 def signed_headers(job: Job) -> dict[str, str]:
     """The job's headers with a signature made now: a job may wait (rate limits, FIFO) after its claim, and the
     timestamp must be fresh when it leaves, or receivers would refuse it as a replay."""
+    if job.signer is None:
+        raise ValueError("this job has no signer: it is not to be sent")
     return {**job.headers, **job.signer.headers(job.message_id, job.body)}
 
 
@@ -232,16 +374,54 @@ class _Target:
         return cls(endpoint, StandardWebhook(signing_keys(endpoint, now)), headers, hidden)
 
 
-def _jobs(leased: list[tuple[int, str, str, int]], now: datetime) -> list[Job]:
-    """The jobs of the deliveries just leased: (id, message id, endpoint id, attempts), in delivery order.
+class _Unsendable(Exception):
+    """Why one delivery cannot be sent, as its outcome: ``invalid`` when trying again cannot help."""
+
+    def __init__(self, reason: str, kind: ErrorKind = "invalid") -> None:
+        super().__init__(reason)
+        self.reason, self.kind = reason, kind
+
+
+def _targets(endpoint_ids: set[str], now: datetime) -> tuple[dict[str, _Target | _Unsendable], dict[str, str]]:
+    """Each endpoint's target (or why its deliveries cannot be sent), and the endpoints whose secrets this worker
+    cannot decrypt (one query for all; one per endpoint only when that one fails)."""
+    unreadable: dict[str, str] = {}
+    targets: dict[str, _Target | _Unsendable] = {}
+    try:
+        endpoints = list(Endpoint.objects.filter(pk__in=endpoint_ids))
+    except Exception:  # noqa: BLE001 - one by one below
+        endpoints = []
+        for pk in endpoint_ids:
+            try:
+                endpoints += Endpoint.objects.filter(pk=pk)
+            except UNREADABLE as exc:
+                unreadable[pk] = f"its secrets cannot be decrypted: {exc}"
+            except Exception as exc:  # noqa: BLE001 - its deliveries' outcome
+                targets[pk] = _Unsendable(f"its endpoint cannot be loaded: {type(exc).__name__}: {exc}", "internal")
+    for endpoint in endpoints:
+        try:
+            targets[endpoint.pk] = _Target.of(endpoint, now)
+        except (ValueError, TypeError) as exc:  # never the secret in the reason: it goes to the attempt log
+            targets[endpoint.pk] = _Unsendable(
+                f"cannot sign: the endpoint's secret is not a usable key ({type(exc).__name__})"
+            )
+    return targets, unreadable
+
+
+def _jobs(leased: list[tuple[int, str, str, int]], now: datetime) -> tuple[list[Job], dict[int, tuple[str, str]]]:
+    """The jobs of the deliveries just leased: (id, message id, endpoint id, attempts), in delivery order; and the
+    deliveries this worker cannot decrypt (delivery id → (endpoint id, why)).
 
     Rows, not model instances, for the messages, read in SQL: a claim of 500 built 2,000 instances (with their
     signals and every datetime column parsed) to read a handful of fields. Endpoints are few, so they are loaded
     as instances once each, and a message's body is encoded once per body format, however many endpoints get it.
+
+    Whatever one delivery raises while its job is made becomes that job's ``problem`` (its recorded outcome), so
+    one bad row never strands the others, whose leases this claim has already committed.
     """
     if not leased:
-        return []
-    targets = {e.pk: _Target.of(e, now) for e in Endpoint.objects.filter(pk__in={row[2] for row in leased})}
+        return [], {}
+    targets, unreadable_endpoints = _targets({row[2] for row in leased}, now)
     message_ids = list({row[1] for row in leased})
     tables = _tables()
     with connection.cursor() as cursor:
@@ -253,39 +433,77 @@ def _jobs(leased: list[tuple[int, str, str, int]], now: datetime) -> list[Job]:
         )
         messages = {row[0]: row for row in cursor.fetchall()}
     created = _unix_time if connection.vendor == "sqlite" else datetime.timestamp
-    bodies: dict[tuple[str, str], bytes] = {}
+    bodies: dict[tuple[str, str], bytes | _Unsendable] = {}
     jobs = []
+    unreadable: dict[int, tuple[str, str]] = {}
     for delivery_id, message_id, endpoint_id, attempts in leased:
-        target = targets[endpoint_id]
-        endpoint = target.endpoint
-        _, application_uid, event_type, payload, message_headers, created_at = messages[message_id]
-        key = (message_id, endpoint.body_format)
-        body = bodies.get(key)
-        if body is None:  # a fan-out encodes its payload once per batch, not once per endpoint
+        if endpoint_id in unreadable_endpoints:
+            unreadable[delivery_id] = (endpoint_id, unreadable_endpoints[endpoint_id])
+            continue
+        try:
+            message = messages.get(message_id)
+            jobs.append(_job(delivery_id, attempts, targets.get(endpoint_id), message, bodies, created))
+        except UNREADABLE as exc:
+            unreadable[delivery_id] = (endpoint_id, f"cannot be decrypted: {exc}")
+        except Exception as exc:  # noqa: BLE001 - becomes this delivery's outcome, whatever it is
+            kind: ErrorKind = exc.kind if isinstance(exc, _Unsendable) else "internal"
+            reason = exc.reason if isinstance(exc, _Unsendable) else f"{type(exc).__name__}: {exc}"
+            logger.warning("hookhub dispatcher: delivery %s cannot be sent: %s", delivery_id, reason)
+            problem = Outcome(None, b"", {}, 0.0, storable(reason), kind)
+            job = _problem_job(delivery_id, message_id, endpoint_id, attempts, problem)
+            target = targets.get(endpoint_id)
+            if isinstance(target, _Target):
+                job.url, job.hidden_headers = target.endpoint.url, target.hidden_headers
+            if message_id in messages:
+                job.application_uid, job.event_type = messages[message_id][1], messages[message_id][2]
+            jobs.append(job)
+    return jobs, unreadable
+
+
+def _job(  # noqa: PLR0917 - one private call site
+    delivery_id: int,
+    attempts: int,
+    target: _Target | _Unsendable | None,
+    message: tuple[Any, ...] | None,
+    bodies: dict[tuple[str, str], bytes | _Unsendable],
+    created: Callable[[Any], float],
+) -> Job:
+    """One delivery's job; raises ``_Unsendable`` (or anything) when it cannot be made."""
+    if target is None or message is None:
+        raise _Unsendable("its endpoint or message is gone", "internal")
+    if isinstance(target, _Unsendable):
+        raise target
+    endpoint = target.endpoint
+    message_id, application_uid, event_type, payload, message_headers, created_at = message
+    key = (message_id, endpoint.body_format)
+    body = bodies.get(key)
+    if body is None:  # a fan-out encodes its payload once per batch, not once per endpoint
+        try:
             body = bodies[key] = encode_body(_json(payload), endpoint.body_format)
-        headers = target.headers
-        extra = _json(message_headers) if message_headers != "{}" else None  # "{}": most messages, no decoding
-        if extra:  # the endpoint's own headers win over the message's
-            headers = _headers({**extra, **(endpoint.headers or {})}, target.headers["Content-Type"])
-        jobs.append(
-            Job(
-                delivery_id=delivery_id,
-                message_id=message_id,
-                application_uid=application_uid,
-                event_type=event_type,
-                endpoint_id=endpoint_id,
-                url=endpoint.url,
-                body=body,
-                headers=headers,  # shared between the jobs of an endpoint: read, never changed
-                signer=target.signer,
-                attempt=attempts,
-                created_at=created(created_at),
-                fifo=endpoint.fifo,
-                rate_limit=endpoint.rate_limit,
-                hidden_headers=target.hidden_headers,
-            )
-        )
-    return jobs
+        except (ValueError, TypeError) as exc:  # a lone surrogate, say: the same payload never encodes
+            body = bodies[key] = _Unsendable(f"the payload cannot be encoded: {exc}")
+    if isinstance(body, _Unsendable):
+        raise body
+    headers = target.headers
+    extra = _json(message_headers) if message_headers != "{}" else None  # "{}": most messages, no decoding
+    if extra:  # the endpoint's own headers win over the message's
+        headers = _headers({**extra, **(endpoint.headers or {})}, target.headers["Content-Type"])
+    return Job(
+        delivery_id=delivery_id,
+        message_id=message_id,
+        application_uid=application_uid,
+        event_type=event_type,
+        endpoint_id=endpoint.pk,
+        url=endpoint.url,
+        body=body,
+        headers=headers,  # shared between the jobs of an endpoint: read, never changed
+        signer=target.signer,
+        attempt=attempts,
+        created_at=created(created_at),
+        fifo=endpoint.fifo,
+        rate_limit=endpoint.rate_limit,
+        hidden_headers=target.hidden_headers,
+    )
 
 
 def _json(value: Any) -> Any:
@@ -319,11 +537,13 @@ _SIGNATURE = frozenset({"webhook-signature"})
 def _logged_headers(result: Result) -> dict[str, str]:
     sent = result.sent_headers or result.job.headers
     hidden = result.job.hidden_headers | _SIGNATURE if result.job.hidden_headers else _SIGNATURE
-    return {k: ("[redacted]" if k.lower() in hidden else v) for k, v in sent.items()}
+    return {storable(k): ("[redacted]" if k.lower() in hidden else storable(v)) for k, v in sent.items()}
 
 
 def _attempt(result: Result, body_limit: int) -> dict[str, Any]:
-    """An ``Attempt`` row, as field values (instances cost more than the INSERT)."""
+    """An ``Attempt`` row, as field values (instances cost more than the INSERT). Text that came from the endpoint
+    or from an exception is made ``storable``: a NUL in a response must not stop the batch's outcomes being written.
+    """
     outcome = result.outcome
     return {
         "delivery_id": result.job.delivery_id,
@@ -331,10 +551,10 @@ def _attempt(result: Result, body_limit: int) -> dict[str, Any]:
         "url": result.job.url,
         "request_headers": _logged_headers(result),
         "response_status": outcome.status,
-        "response_headers": dict(outcome.headers),
-        "response_body": outcome.body[:body_limit].decode("utf-8", errors="replace"),
+        "response_headers": storable_json(outcome.headers),
+        "response_body": storable(outcome.body[:body_limit].decode("utf-8", errors="replace")),
         "duration_ms": round(outcome.duration * 1000),
-        "error": (outcome.error or _redirect_reason(outcome))[:500],
+        "error": storable(outcome.error or _redirect_reason(outcome))[:500],
     }
 
 
@@ -344,6 +564,10 @@ def _redirect_reason(outcome: Outcome) -> str:
         return ""
     location = outcome.headers.get("location")
     return f"HTTP {outcome.status}: redirects are not followed" + (f" (Location: {location})" if location else "")
+
+
+#: Failures that say nothing about the endpoint's health (nothing was sent): they neither pause nor disable it.
+_NOT_THE_ENDPOINT = frozenset({"invalid", "internal"})
 
 
 @dataclass
@@ -369,6 +593,9 @@ def record(worker_id: str, results: list[Result]) -> None:
         if outcome.status is not None and 200 <= outcome.status < 300:
             successes[outcome.status].append(result.job.delivery_id)
             effects.succeeded.add(endpoint_id)
+            continue
+        if outcome.error_kind in _NOT_THE_ENDPOINT:
+            failures.append((result, None))
             continue
         effects.failed.add(endpoint_id)
         if outcome.status == 410:
@@ -404,8 +631,12 @@ def record(worker_id: str, results: list[Result]) -> None:
             update.execute()
         recovered_ids = recover.returning("id") if recover is not None else []
         disabled = _disable(effects, now) if effects.failed else []
-    recovered = list(Endpoint.objects.filter(id__in=recovered_ids)) if recovered_ids else []
-    _announce(failures, exhausted, recovered, disabled)
+    # Written: from here on nothing may raise, or the caller would write these outcomes a second time.
+    try:
+        recovered = list(_announced(Endpoint.objects.filter(id__in=recovered_ids))) if recovered_ids else []
+        _announce(failures, exhausted, recovered, disabled)
+    except Exception:
+        logger.exception("hookhub: could not announce the outcomes of %s deliveries", len(results))
 
 
 def _failure_updates(
@@ -419,10 +650,13 @@ def _failure_updates(
     exhausted: set[int] = set()
     for result, retry_after in failures:
         job, outcome = result.job, result.outcome
-        error = outcome.error or _redirect_reason(outcome) or f"HTTP {outcome.status}"
-        if job.endpoint_id in effects.gone:
+        error = storable(outcome.error or _redirect_reason(outcome) or f"HTTP {outcome.status}")
+        delay: float | None
+        if outcome.error_kind == "invalid":
+            delay = None  # the same request would be refused again: failed now, with the reason
+        elif job.endpoint_id in effects.gone:
             # The endpoint is being disabled: hold the delivery, to be sent if it is ever enabled again.
-            delay: float | None = 0.0
+            delay = 0.0
         else:
             delay = retry_delay(job.attempt, retry_after)
         if delay is None:
@@ -476,8 +710,14 @@ def _disable(effects: _Effects, now: datetime) -> list[Endpoint]:
         if Endpoint.objects.filter(id=endpoint_id, enabled=True).update(
             enabled=False, disabled_reason=reason, disabled_at=now
         ):
-            disabled.append(Endpoint.objects.get(id=endpoint_id))
+            disabled.append(_announced(Endpoint.objects.filter(id=endpoint_id)).get())
     return disabled
+
+
+def _announced(endpoints: QuerySet[Endpoint]) -> QuerySet[Endpoint]:
+    """Endpoints for signals and operational events, their secrets left unread until a receiver asks: a key this
+    worker lacks must not stop outcomes being written."""
+    return endpoints.defer("secret", "previous_secrets", "headers")
 
 
 def _announce(
@@ -490,13 +730,25 @@ def _announce(
         final = result.job.delivery_id in exhausted
         _robust(signals.delivery_failed, job=result.job, outcome=result.outcome, final=final)
         if final or result.job.attempt == 1:
-            operational("delivery.exhausted" if final else "delivery.failed", _delivery_event(result), result.job)
+            try:
+                operational("delivery.exhausted" if final else "delivery.failed", _delivery_event(result), result.job)
+            except Exception:  # the outcome is written: telling the operator must not undo or repeat it
+                logger.exception(
+                    "hookhub: could not send the operational event for delivery %s", result.job.delivery_id
+                )
     for endpoint in disabled:
         _robust(signals.endpoint_disabled, endpoint=endpoint, reason=endpoint.disabled_reason)
-        operational("endpoint.disabled", _endpoint_event(endpoint), None)
+        _operational_robust("endpoint.disabled", endpoint)
     for endpoint in recovered:
         _robust(signals.endpoint_recovered, endpoint=endpoint)
-        operational("endpoint.recovered", _endpoint_event(endpoint), None)
+        _operational_robust("endpoint.recovered", endpoint)
+
+
+def _operational_robust(event_type: str, endpoint: Endpoint) -> None:
+    try:
+        operational(event_type, _endpoint_event(endpoint), None)
+    except Exception:
+        logger.exception("hookhub: could not send the operational event %s", event_type)
 
 
 def _robust(signal: Any, **kwargs: Any) -> None:

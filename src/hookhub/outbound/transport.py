@@ -37,7 +37,9 @@ from yarl import URL
 
 from hookhub.outbound import ssrf
 
-type ErrorKind = Literal["", "refused", "timeout", "connect", "tls", "reset", "protocol"]
+#: ``invalid``: the request cannot be made from what is stored (a body that does not encode, a header value aiohttp
+#: refuses), so trying again cannot help; ``internal``: hookhub itself failed preparing or sending it (retried).
+type ErrorKind = Literal["", "refused", "timeout", "connect", "tls", "reset", "protocol", "invalid", "internal"]
 
 _RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
@@ -217,6 +219,11 @@ class Transport:
                 error_kind,
                 retry_after,
             )
+        except (ValueError, TypeError) as exc:  # after ClientError: a certificate error is a ValueError too
+            if status is not None:
+                raise
+            # Refused before anything was sent: a header with a control character, a URL aiohttp cannot write.
+            return Outcome(None, b"", {}, time.perf_counter() - started, f"invalid request: {exc}", "invalid")
         return Outcome(
             status,
             chunks[0] if len(chunks) == 1 else b"".join(chunks),

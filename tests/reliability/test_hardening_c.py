@@ -124,7 +124,7 @@ def test_secrets_at_rest_copies(client: Client, admin_client: Client, tmp_path: 
     api = Api(client, create_token(name="global")[0])
     app = Application.objects.create(uid="acme")
     secrets: list[str] = [CREDENTIAL]
-    endpoints = 10
+    endpoints = 4
     for n in range(endpoints):
         created = api.post(
             "/applications/acme/endpoints", {"url": f"https://example.com/{n}"}, headers={"Idempotency-Key": f"k{n}"}

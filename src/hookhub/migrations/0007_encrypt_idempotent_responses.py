@@ -29,12 +29,22 @@ def encrypt_rows(apps: Any, schema_editor: Any) -> None:
             tied.append(response)
     responses.bulk_update(tied, ["endpoint"], batch_size=500)
     hookhub.crypto.reencrypt([responses.model], using=alias)
+    _checked_now(schema_editor)
+
+
+def _checked_now(schema_editor: Any) -> None:
+    """PostgreSQL: run the deferred foreign key checks of the rows just written, so the index this migration adds
+    afterwards (deferred SQL) is not refused for "pending trigger events"."""
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        schema_editor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def decrypt_rows(apps: Any, schema_editor: Any) -> None:
     manager = apps.get_model("hookhub", "IdempotentResponse")._base_manager.db_manager(schema_editor.connection.alias)
     with hookhub.crypto.plaintext_writes():
         manager.bulk_update(list(manager.only("pk", "body")), ["body"], batch_size=500)
+    _checked_now(schema_editor)
 
 
 class Migration(migrations.Migration):

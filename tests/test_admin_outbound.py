@@ -69,6 +69,12 @@ def shown_messages(response: Any) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
 
+def revealed(response: Any) -> str:
+    """The rotated secret's one showing: on the endpoint's page, from the server (never in a message cookie)."""
+    assert any("shown below, only this once" in m for m in shown_messages(response))
+    return str(response.context["revealed_secret"])
+
+
 def form_errors(response: Any) -> dict[str, Any]:
     assert response.status_code == 200, response.status_code
     return dict(response.context["adminform"].form.errors)
@@ -302,7 +308,8 @@ def test_rotate_secret_button_shows_the_new_secret_once(admin_client: Client, en
     assert endpoint.secret != old
     assert [p["secret"] for p in endpoint.previous_secrets] == [old]
     assert response.redirect_chain == [(change_url, 302)]
-    [shown] = [m for m in shown_messages(response) if "shown only this once" in m]
+    shown = revealed(response)
+    assert "shown only this once" in shown
     assert endpoint.secret in shown
     assert response.content.decode().count(endpoint.secret) == 1
     assert endpoint.secret not in admin_client.get(change_url).content.decode()
@@ -316,7 +323,7 @@ def test_rotating_an_ed25519_endpoint_reveals_only_the_public_key(admin_client: 
     response = admin_client.post(f"{ENDPOINTS_URL}{quote(endpoint.pk)}/rotate-secret/", follow=True)
     endpoint.refresh_from_db()
     assert endpoint.secret.startswith("whsk_")
-    [shown] = [m for m in shown_messages(response) if "shown only this once" in m]
+    shown = revealed(response)
     assert endpoint.secret not in response.content.decode()
     public = shown.split("<code>")[1].split("</code>")[0]
     assert public.startswith("whpk_")
@@ -650,6 +657,6 @@ def test_changing_the_scheme_switches_to_a_new_key_of_that_scheme(admin_client: 
     endpoint.refresh_from_db()
     assert endpoint.secret.startswith("whsk_")
     assert [p["secret"] for p in endpoint.previous_secrets] == [old]
-    [shown] = [m for m in shown_messages(response) if "shown only this once" in m]
+    shown = revealed(response)
     assert "whpk_" in shown
     assert endpoint.secret not in response.content.decode()

@@ -122,12 +122,12 @@ def test_event_type_list_prints_name_state_schema_and_description() -> None:
     ("args", "message"),
     [
         (["--schema", "{'type': 'object'}"], "--schema: not valid JSON"),
-        (["--schema", '{"type": "wibble"}'], "--schema is not a valid JSON Schema at /type:"),
+        (["--schema", '{"type": "wibble"}'], "--schema: Not a valid JSON Schema (draft 2020-12) at /type:"),
         (["--schema", "@/nonexistent/schema.json"], "--schema: cannot read"),
         (["--example", "nope"], "--example: not valid JSON"),
         (
             ["--schema", json.dumps(INVOICE_SCHEMA), "--example", '{"invoice": {"amount": "ten"}}'],
-            "--example: Payload for 'invoice.paid' does not match its schema at /invoice/amount: 'ten' is not of type",
+            "--example: The example does not match the schema at /invoice/amount: 'ten' is not of type",
         ),
     ],
 )

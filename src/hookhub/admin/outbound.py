@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import OuterRef, QuerySet
 from django.http import HttpRequest
@@ -21,6 +19,7 @@ from django.utils.safestring import SafeString
 
 from hookhub import payloads
 from hookhub.models import Application, Endpoint, EventType, Message
+from hookhub.outbound import schemas
 
 from . import outbound_deliveries, outbound_endpoints
 from .outbound_common import JSON_TEXTAREA, PrettyJSONField, admin_url, count_of, link
@@ -75,18 +74,6 @@ class EventTypeForm(EventTypeFormBase):
         model = EventType
         fields = "__all__"
 
-    def clean_schema(self) -> Any:
-        schema = self.cleaned_data.get("schema")
-        if schema is None:
-            return None
-        if not isinstance(schema, dict):
-            raise ValidationError('Enter a JSON Schema object, e.g. {"type": "object"}; or leave it empty.')
-        try:
-            jsonschema.Draft202012Validator.check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            raise ValidationError(f"Not a valid JSON Schema (draft 2020-12): {exc.message}") from None
-        return schema
-
     def clean_example(self) -> Any:
         try:  # the example is shown in the portal and is a payload like any other
             return payloads.check_payload(self.cleaned_data.get("example"), "example")
@@ -95,14 +82,11 @@ class EventTypeForm(EventTypeFormBase):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        schema, example = cleaned.get("schema"), cleaned.get("example")
-        if schema and example is not None and "schema" not in self.errors:
-            validator = jsonschema.Draft202012Validator(schema)
-            error = jsonschema.exceptions.best_match(validator.iter_errors(example))
-            if error is not None:
-                path = "/".join(str(p) for p in error.absolute_path)
-                where = f" at /{path}" if path else ""
-                self.add_error("example", f"The example does not match the schema{where}: {error.message}")
+        if "schema" not in self.errors and "example" not in self.errors:
+            try:
+                schemas.check(cleaned.get("schema"), cleaned.get("example"))
+            except schemas.SchemaRefused as exc:
+                self.add_error(exc.field, exc.message)
         return cleaned
 
 

@@ -12,9 +12,10 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -60,16 +61,48 @@ def _recent_finished() -> QuerySet[Delivery, Any]:
     )
 
 
+_REVEAL = "hookhub.endpoint_reveal"
+
+
+def _shown(secret: str) -> str:
+    return salted_hmac(_REVEAL, secret, algorithm="sha256").hexdigest()
+
+
+def _what(endpoint: Endpoint) -> str:
+    if endpoint.scheme == Endpoint.Scheme.ED25519:
+        return "public key (receivers verify with it; the private key stays here)"
+    return "signing secret"
+
+
+def mark_rotated(request: HttpRequest, endpoint: Endpoint, secret: str) -> None:
+    """Have the endpoint's page show ``secret`` once, keeping it server-side.
+
+    Django's messages may travel in a cookie (signed, not encrypted), and so may the session: neither holds the
+    secret. The session holds the endpoint's id and a keyed digest of the new secret; the next view of the
+    endpoint's page reads the secret from its (encrypted) row, shows it if it is still that one, and forgets the mark.
+    """
+    request.session[_REVEAL] = {"endpoint": endpoint.pk, "digest": _shown(secret)}
+    messages.success(request, f"New {_what(endpoint)} for {endpoint.pk}: shown below, only this once.")
+
+
+def take_rotated(request: HttpRequest, endpoint: Endpoint) -> SafeString | None:
+    """The reveal that ``mark_rotated`` left for ``endpoint``, once; None when there is none."""
+    mark = request.session.get(_REVEAL)
+    if not isinstance(mark, dict) or mark.get("endpoint") != endpoint.pk:
+        return None
+    del request.session[_REVEAL]
+    if not constant_time_compare(str(mark.get("digest")), _shown(endpoint.secret)):
+        return None  # rotated again since: that secret was never shown here, and this one is not the one announced
+    return reveal(endpoint, endpoint.secret)
+
+
 def reveal(endpoint: Endpoint, secret: str) -> SafeString:
     hours = f"{conf.SECRET_ROTATION_OVERLAP / 3600:g}"
-    if endpoint.scheme == Endpoint.Scheme.ED25519:
-        what, value = "public key (receivers verify with it; the private key stays here)", public_key(secret)
-    else:
-        what, value = "signing secret", secret
+    value = public_key(secret) if endpoint.scheme == Endpoint.Scheme.ED25519 else secret
     return format_html(
         "New {} for {}: <code>{}</code> — shown only this once: copy it now. "
         "The previous secret keeps signing for {} h, so the receiver can switch without missing a delivery.",
-        what,
+        _what(endpoint),
         endpoint.pk,
         value,
         hours,
@@ -163,7 +196,13 @@ class EndpointAdmin(EndpointAdminBase):
         new_key = deliveries.rotate_secret(obj) if change and "scheme" in form.changed_data else None
         super().save_model(request, obj, form, change)
         if new_key is not None:
-            self.message_user(request, reveal(obj, new_key), messages.SUCCESS)
+            mark_rotated(request, obj, new_key)
+
+    def response_change(self, request: HttpRequest, obj: Endpoint) -> HttpResponse:
+        response = super().response_change(request, obj)
+        if request.session.get(_REVEAL, {}).get("endpoint") == obj.pk:  # the new key is shown on its page
+            return HttpResponseRedirect(admin_url(self.admin_site.name, Endpoint, "change", obj.pk))
+        return response
 
     # Per-object buttons ----------------------------------------------------------------------------------------
 
@@ -179,6 +218,10 @@ class EndpointAdmin(EndpointAdminBase):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
         context = dict(extra_context or {})
+        if request.method == "GET" and _REVEAL in request.session:
+            endpoint = self.get_object(request, unquote(object_id))
+            if endpoint is not None and self.has_view_or_change_permission(request, endpoint):
+                context["revealed_secret"] = take_rotated(request, endpoint)
         if self.has_change_permission(request):
             for name in self._BUTTONS:
                 context[f"{name.replace('-', '_')}_url"] = admin_url(
@@ -190,7 +233,7 @@ class EndpointAdmin(EndpointAdminBase):
         def rotate(endpoint: Endpoint) -> None:
             secret = deliveries.rotate_secret(endpoint)
             self.log_change(request, endpoint, "Rotated the signing secret.")
-            self.message_user(request, reveal(endpoint, secret), messages.SUCCESS)
+            mark_rotated(request, endpoint, secret)
 
         return object_button(self, request, object_id, rotate, allowed=self.has_change_permission(request))
 

@@ -10,11 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Router, Schema
 from pydantic import Field
-from referencing.exceptions import Unresolvable
 
 from hookhub.models import Delivery, EventType, Message
 from hookhub.outbound import deliveries
-from hookhub.outbound.publish import PayloadInvalid, validate
+from hookhub.outbound.publish import PayloadInvalid, SchemaUnusable, validate
 
 from . import idempotency
 from .endpoints import EndpointOut, endpoint_out, get_endpoint, verification_key
@@ -107,7 +106,7 @@ def send_test_event(
         validate(body.event_type, payload)
     except PayloadInvalid as exc:
         raise payload_error(exc) from None
-    except (Unresolvable, RecursionError):
+    except SchemaUnusable:
         raise schema_unusable(body.event_type) from None
 
     def build() -> MessageDetail:

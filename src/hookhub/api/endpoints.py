@@ -182,7 +182,7 @@ def create_endpoint(
         out = endpoint_out(endpoint, application.uid)
         return EndpointCreated(**out.model_dump(), secret=verification_key(endpoint))
 
-    return idempotency.create(request, idempotency_key, build)
+    return idempotency.create(request, idempotency_key, build, endpoint_of=lambda created: created.id)
 
 
 @router.get("/applications/{uid}/endpoints/{endpoint_id}", response=responses({200: EndpointOut}, 404))

@@ -1,7 +1,8 @@
 """Event types: the catalogue of what can be sent. Every token reads it; only a global token writes it.
 
-Validation is the CLI's (``hookhub event-type add``): the schema must be a valid JSON Schema (draft 2020-12) and the
-example must satisfy it.
+Validation is ``hookhub.outbound.schemas.check``, as for the CLI and the admin: the schema must be a valid JSON Schema
+(draft 2020-12) that refers to nothing outside itself (a remote ``$ref`` is refused, never fetched), and the example
+must satisfy it.
 """
 
 from __future__ import annotations
@@ -9,14 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import jsonschema
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
-from referencing.exceptions import Unresolvable
 
 from hookhub.models import EventType
+from hookhub.outbound import schemas
 
 from . import idempotency
 from .auth import require_global
@@ -62,31 +62,11 @@ def event_type_out(event_type: EventType) -> EventTypeOut:
     )
 
 
-def first_error(schema: dict[str, Any], instance: Any) -> str | None:
-    """Why ``instance`` does not satisfy ``schema``, or None. A schema that cannot be applied is a 422 on it."""
-    try:
-        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(instance))
-    except (Unresolvable, RecursionError) as exc:
-        message = f"The schema cannot be applied ({type(exc).__name__}): a $ref leads nowhere or to itself."
-        raise invalid("schema", message, "invalid_schema") from None
-    if error is None:
-        return None
-    where = "/".join(str(p) for p in error.absolute_path)
-    return f"does not match the schema{f' at /{where}' if where else ''}: {error.message}"
-
-
 def check_schema(schema: dict[str, Any] | None, example: Any) -> None:
-    if schema is None:
-        return
     try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path)
-        raise invalid("schema", f"Not a valid JSON Schema at /{where}: {exc.message}", "invalid_schema") from None
-    # Applied once now (to the example, or to {}), so a $ref that leads nowhere is refused here, not on every send.
-    problem = first_error(schema, {} if example is None else example)
-    if example is not None and problem is not None:
-        raise invalid("example", f"The example {problem}", "example_invalid")
+        schemas.check(schema, example)
+    except schemas.SchemaRefused as exc:
+        raise invalid(exc.field, exc.message, exc.code) from None
 
 
 def get_event_type(name: str) -> EventType:

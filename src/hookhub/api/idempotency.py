@@ -1,9 +1,11 @@
 """``Idempotency-Key`` on creates: a retried request gets the first response instead of a second object.
 
-The first successful response (status and body) is stored per (token, key) with a digest of the request, in the same
-transaction as the object it describes, so either both exist or neither does. A repeat with the same key and the
-same request replays it (``Idempotent-Replayed: true``); the same key with another request is a 409. Errors are not
-stored: a request that failed may be corrected and retried with the same key.
+The first successful response (status and body, encrypted at rest) is stored per (token, key) with a digest of the
+request, in the same transaction as the object it describes, so either both exist or neither does. A repeat with
+the same key and the same request replays it (``Idempotent-Replayed: true``); the same key with another request is a
+409. Errors are not stored: a request that failed may be corrected and retried with the same key. A stored endpoint
+create (it shows the signing secret) is dropped when that secret is rotated: a retry after the rotation creates
+another endpoint.
 """
 
 from __future__ import annotations
@@ -67,8 +69,20 @@ def _stored(token: ApiToken, key: str) -> IdempotentResponse | None:
     return IdempotentResponse.objects.filter(token=token, key=key).first()
 
 
-def create(request: HttpRequest, key: str | None, build: Callable[[], BaseModel], *, status: int = 201) -> HttpResponse:
-    """Run ``build`` (which writes and returns the response schema) once per key, in one transaction."""
+def create[Out: BaseModel](
+    request: HttpRequest,
+    key: str | None,
+    build: Callable[[], Out],
+    *,
+    status: int = 201,
+    endpoint_of: Callable[[Out], str] | None = None,
+) -> HttpResponse:
+    """Run ``build`` (which writes and returns the response schema) once per key, in one transaction.
+
+    The stored response is encrypted. ``endpoint_of`` names the endpoint whose signing secret the response shows:
+    the stored response is then dropped with that endpoint, and when its secret is rotated, so no copy of a
+    replaced secret is kept.
+    """
     if not key:
         with transaction.atomic():
             out = build()
@@ -85,7 +99,12 @@ def create(request: HttpRequest, key: str | None, build: Callable[[], BaseModel]
             try:
                 with transaction.atomic():
                     IdempotentResponse.objects.create(
-                        token=token, key=key, request_digest=digest, status=status, body=body
+                        token=token,
+                        key=key,
+                        request_digest=digest,
+                        status=status,
+                        body=body,
+                        endpoint_id=endpoint_of(out) if endpoint_of else None,
                     )
             except IntegrityError:
                 raise _KeyTaken from None

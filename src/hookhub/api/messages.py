@@ -98,7 +98,10 @@ def payload_error(exc: PayloadInvalid) -> Exception:
 
 
 def schema_unusable(event_type: str) -> Exception:
-    message = f"The schema of event type {event_type!r} cannot be applied: a $ref leads nowhere or to itself."
+    message = (
+        f"The schema of event type {event_type!r} cannot be applied: a $ref leads nowhere, to itself, or outside the "
+        "schema (hookhub never fetches one)."
+    )
     return invalid("event_type", message, "invalid_schema")
 
 

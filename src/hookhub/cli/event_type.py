@@ -3,12 +3,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import jsonschema
 from django.core.exceptions import ValidationError
 from django.core.management import BaseCommand, CommandError
 
 from hookhub.models import EventType
-from hookhub.outbound.publish import PayloadInvalid
+from hookhub.outbound import schemas
 
 from ._util import json_argument, validation_message
 
@@ -34,16 +33,10 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
         raise CommandError(f"An event type named {name!r} already exists.")
     schema = json_argument(options["schema"], "--schema") if options["schema"] else None
     example = json_argument(options["example"], "--example") if options["example"] is not None else None
-    if schema is not None:
-        try:
-            jsonschema.Draft202012Validator.check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path)
-            raise CommandError(f"--schema is not a valid JSON Schema at /{where}: {exc.message}") from None
-        if example is not None:
-            error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(example))
-            if error is not None:
-                raise CommandError(f"--example: {PayloadInvalid(name, error)}")
+    try:
+        schemas.check(schema, example)
+    except schemas.SchemaRefused as exc:
+        raise CommandError(f"--{exc.field}: {exc.message}") from None
     event_type = EventType(
         name=name,
         description=options["description"],

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.db import models
 
-from .outbound import Application
+from hookhub.crypto import EncryptedBinaryField
+
+from .outbound import Application, Endpoint
 
 
 class ApiToken(models.Model):
@@ -32,13 +34,25 @@ class ApiToken(models.Model):
 
 
 class IdempotentResponse(models.Model):
-    """The first response to an API create sent with an ``Idempotency-Key``, replayed for repeats of that key."""
+    """The first response to an API create sent with an ``Idempotency-Key``, replayed for repeats of that key.
+
+    The body is encrypted: an endpoint's is the only copy of its signing secret outside the endpoint row. It is
+    dropped with that endpoint, and when the endpoint's secret is rotated.
+    """
 
     token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=200)
     request_digest = models.CharField(max_length=64)
     status = models.PositiveSmallIntegerField()
-    body = models.BinaryField()
+    body = EncryptedBinaryField()
+    endpoint = models.ForeignKey(
+        Endpoint,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="The endpoint whose secret the body shows: the response is dropped when that secret rotates.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -101,7 +101,10 @@ class Message(models.Model):
     event_type = models.CharField(max_length=200)
     payload = models.JSONField(null=True)
     payload_purged = models.BooleanField(default=False)
-    headers = models.JSONField(default=dict, blank=True, help_text="Extra headers sent with every delivery.")
+    # Encrypted (an application may pass a credential): empty, as most messages are, it is stored as it is.
+    headers = EncryptedJSONField(
+        default=dict, blank=True, empty_in_clear=True, help_text="Extra headers sent with every delivery."
+    )
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no key
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

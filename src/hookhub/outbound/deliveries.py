@@ -22,11 +22,11 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
-from hookhub import payloads, signals
+from hookhub import crypto, payloads, signals
 from hookhub.conf import conf
 from hookhub.crypto import DecryptionError
 from hookhub.db.bulk import PreparedUpdate, prepare_update, prepare_values
-from hookhub.models import Application, Attempt, Delivery, Endpoint, Message
+from hookhub.models import Application, Attempt, Delivery, Endpoint, IdempotentResponse, Message
 from hookhub.signing import StandardWebhook
 from hookhub.storable import storable, storable_json
 
@@ -63,8 +63,8 @@ class Job:
     created_at: float  # the message's commit time (Unix seconds), for the delivery latency
     fifo: bool
     rate_limit: float | None
-    #: Lower-cased names of the endpoint's own headers: an operator may have put a credential there, so the attempt
-    #: log keeps their names only (their values are encrypted on the endpoint, not copied in clear into every attempt).
+    #: Lower-cased names of the endpoint's and the message's own headers: either may hold a credential, so the attempt
+    #: log keeps their names only (their values are encrypted where they are kept, not copied in clear into attempts).
     hidden_headers: frozenset[str] = frozenset()
     #: Why it cannot be sent (its payload does not encode, its secret cannot sign...): recorded as its outcome.
     problem: Outcome | None = None
@@ -484,10 +484,11 @@ def _job(  # noqa: PLR0917 - one private call site
             body = bodies[key] = _Unsendable(f"the payload cannot be encoded: {exc}")
     if isinstance(body, _Unsendable):
         raise body
-    headers = target.headers
-    extra = _json(message_headers) if message_headers != "{}" else None  # "{}": most messages, no decoding
-    if extra:  # the endpoint's own headers win over the message's
+    headers, hidden = target.headers, target.hidden_headers
+    extra = crypto.decrypt_json(_json(message_headers)) if message_headers != "{}" else None  # "{}": most messages
+    if extra:  # the endpoint's own headers win over the message's; both stay out of the attempt log
         headers = _headers({**extra, **(endpoint.headers or {})}, target.headers["Content-Type"])
+        hidden = hidden | {n.lower() for n in extra if n.lower() not in RESERVED_HEADERS}
     return Job(
         delivery_id=delivery_id,
         message_id=message_id,
@@ -502,7 +503,7 @@ def _job(  # noqa: PLR0917 - one private call site
         created_at=created(created_at),
         fifo=endpoint.fifo,
         rate_limit=endpoint.rate_limit,
-        hidden_headers=target.hidden_headers,
+        hidden_headers=hidden,
     )
 
 
@@ -840,6 +841,7 @@ def rotate_secret(endpoint: Endpoint, new_secret: str | None = None) -> str:
     endpoint.previous_secrets = [{"secret": endpoint.secret, "expires_at": expires}, *kept]
     endpoint.secret = new_secret
     endpoint.save(update_fields=["secret", "previous_secrets", "updated_at"])
+    IdempotentResponse.objects.filter(endpoint=endpoint).delete()  # a stored create response shows the old secret
     return new_secret
 
 

@@ -22,6 +22,8 @@ from hookhub.db.bulk import PreparedInsert, prepare_insert
 from hookhub.models import Application, Delivery, Endpoint, EventType, Message
 from hookhub.payloads import check_event_type, check_headers, check_payload
 
+from . import schemas
+
 P = ParamSpec("P")
 
 
@@ -46,9 +48,14 @@ def subscribed(endpoint: Endpoint, event_type: str) -> bool:
 def validate(event_type: str, payload: Any) -> None:
     schema = EventType.objects.filter(name=event_type).values_list("schema", flat=True).first()
     if schema:
-        try:
-            error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(payload))
-        except (jsonschema.exceptions.SchemaError, referencing.exceptions.Unresolvable, RecursionError) as exc:
+        try:  # the validator is built once per schema, and never fetches a $ref (see schemas.py)
+            error = schemas.first_error(schema, payload)
+        except (
+            jsonschema.exceptions.SchemaError,
+            schemas.SchemaRefused,
+            referencing.exceptions.Unresolvable,
+            RecursionError,
+        ) as exc:
             raise SchemaUnusable(f"The JSON Schema of event type {event_type!r} is broken: {exc}") from None
         if error is not None:
             raise PayloadInvalid(event_type, error)

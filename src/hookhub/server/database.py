@@ -9,6 +9,8 @@ SQLite both keep connections open between requests (``CONN_MAX_AGE``) with healt
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +34,26 @@ def sqlite_options() -> dict[str, Any]:
     return {"init_command": SQLITE_INIT, "transaction_mode": "IMMEDIATE", "timeout": 20}
 
 
+def private_file(path: Path) -> None:
+    """Create the database file readable and writable by its owner only (0600), unless it exists.
+
+    SQLite gives the ``-wal`` and ``-shm`` files the mode of the database file, so they are 0600 too. An existing file
+    keeps its mode: ``chmod 600`` one made by an older release (see docs/security.md).
+    """
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+
+
 def database_from_url(url: str, default_sqlite_path: Path) -> dict[str, Any]:
+    """The ``DATABASES`` entry for ``url``; without one, SQLite at ``default_sqlite_path``, in a directory made 0700."""
     if not url:
-        default_sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        default_sqlite_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         url = f"sqlite:///{default_sqlite_path}"
     config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["ENGINE"] = SQLITE_ENGINE
         config["OPTIONS"] = {**sqlite_options(), **config.get("OPTIONS", {})}
+        name = str(config.get("NAME") or "")
+        if name and name != ":memory:" and not name.startswith("file:"):
+            private_file(Path(name))
     return config

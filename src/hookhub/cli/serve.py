@@ -22,6 +22,7 @@ from django.core.management import BaseCommand, call_command
 from hookhub.conf import conf
 
 from . import demo
+from ._util import check_database
 
 help = "Run the gateway: the web app and the worker together."
 
@@ -153,6 +154,7 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
         )
     if not options["no_migrate"]:
         call_command("migrate", interactive=False, verbosity=0)
+    check_database(command)
     if settings.STATIC_ROOT:  # the admin's, the portal's and the API docs' assets, served by granian itself
         call_command("collectstatic", interactive=False, verbosity=0)
     base = f"http://{options['host']}:{options['port']}"

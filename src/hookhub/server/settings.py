@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "hookhub.server.middleware.content_security_policy",
+    "hookhub.server.middleware.UndecryptableSecrets",
 ]
 
 ROOT_URLCONF = "hookhub.server.urls"

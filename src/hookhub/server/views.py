@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from hookhub import metrics
+from hookhub import crypto, metrics
 from hookhub.models import Delivery, InboundMessage, WorkerHeartbeat
 
 #: A worker heartbeat older than this means no worker is running.
@@ -29,7 +29,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 while the database answers (with the age of the freshest worker heartbeat); 503 when it does not.
+    """200 while the database answers (with the age of the freshest worker heartbeat); 503 when it does not, or
+    when stored secrets cannot be decrypted with the configured keys (check hookhub.E011: nothing can be verified).
 
     A stale worker makes the status ``degraded`` but not 503: the web process can still receive and store webhooks,
     which is what a load balancer asks this page about.
@@ -38,8 +39,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         latest = WorkerHeartbeat.objects.aggregate(latest=Max("seen_at"))["latest"]
+        undecryptable = crypto.undecryptable()
     except DatabaseError:
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+    if undecryptable:
+        models = sorted({p.model._meta.label for p in undecryptable})
+        return JsonResponse(
+            {"status": "unavailable", "database": "ok", "encryption": "wrong or lost key", "undecryptable": models},
+            status=503,
+        )
     age = (timezone.now() - latest).total_seconds() if latest else None
     healthy = age is not None and age <= STALE_AFTER.total_seconds()
     return JsonResponse(

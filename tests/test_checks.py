@@ -136,3 +136,28 @@ def test_e010_sqlite_without_returning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
     monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
     assert database_ids() == (["hookhub.E010"] if connection.vendor == "sqlite" else [])
+
+
+@pytest.mark.django_db
+def test_stored_secrets_that_no_key_opens_are_e011_naming_the_model() -> None:
+    from cryptography.fernet import Fernet
+
+    from hookhub.models import Application, Endpoint, Source
+
+    def database_errors(keys: list[str]) -> list[tuple[str | None, str]]:
+        with override_settings(HOOKHUB={"ENCRYPTION_KEYS": keys}):
+            found = run_checks(tags=["database"], databases=["default"])
+        return [(m.id, m.msg) for m in found if m.id == "hookhub.E011"]
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with override_settings(HOOKHUB={"ENCRYPTION_KEYS": [old]}):
+        Source.objects.create(name="gh", verifier="github", secrets=["s3cret"])
+        Endpoint.objects.create(application=Application.objects.create(uid="acme"), url="https://example.com/h")
+    assert database_errors([old]) == []
+    assert database_errors([new, old]) == []  # rotating: the old key still opens them
+    found = sorted(msg for _, msg in database_errors([new]))
+    assert [msg.split(" ")[0] for msg in found] == ["hookhub.Endpoint", "hookhub.Source"]
+    assert "its secret, previous_secrets, headers cannot be decrypted" in found[0]
+    assert "its options, secrets, confirmer_options cannot be decrypted" in found[1]
+    with override_settings(HOOKHUB={"ENCRYPTION_KEYS": [new]}):  # a database check: only with the databases
+        assert [m.id for m in run_checks() if m.id == "hookhub.E011"] == []

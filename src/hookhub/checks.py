@@ -166,7 +166,9 @@ def check_sqlite_version(
     ]
 
 
-@register(Tags.database, "hookhub")
+# Tagged "database" only: ``run_checks(tags=["hookhub"])`` runs tagged checks against every database, and this one
+# reads rows.
+@register(Tags.database)
 def check_stored_secrets(
     app_configs: Sequence[Any] | None = None, databases: Sequence[str] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:

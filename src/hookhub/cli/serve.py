@@ -164,6 +164,7 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     if options["demo"]:
         # Demo endpoints are on this machine: let deliveries reach it (the W002 check says so).
         supervisor.env["HOOKHUB_ALLOW_PRIVATE_DESTINATIONS"] = "1"
+        supervisor.env["HOOKHUB_DEMO"] = "1"  # mounts the demo receiver
         seeded = demo.seed(base)
         source_url = seeded.source_url if seeded else demo.source_url(base)
         extra.append([sys.executable, "-m", "hookhub.server.cli", "demo-traffic", source_url])

@@ -159,3 +159,28 @@ def test_e001_confirmer_options_that_the_confirmer_does_not_take(fields: dict[st
 def test_settings_sources_may_name_any_environment_variable() -> None:
     options = {"api_key_env": "HOOKHUB_SECRET_KEY_OR_ANY_OTHER"}
     assert ids(source(CONFIRMER="stripe", CONFIRMER_OPTIONS=options)) == []
+
+
+@pytest.mark.django_db
+def test_stored_secrets_that_no_key_opens_are_e011_naming_the_model() -> None:
+    from cryptography.fernet import Fernet
+
+    from hookhub.models import Application, Endpoint, Source
+
+    def database_errors(keys: list[str]) -> list[tuple[str | None, str]]:
+        with override_settings(HOOKHUB={"ENCRYPTION_KEYS": keys}):
+            found = run_checks(tags=["database"], databases=["default"])
+        return [(m.id, m.msg) for m in found if m.id == "hookhub.E011"]
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with override_settings(HOOKHUB={"ENCRYPTION_KEYS": [old]}):
+        Source.objects.create(name="gh", verifier="github", secrets=["s3cret"])
+        Endpoint.objects.create(application=Application.objects.create(uid="acme"), url="https://example.com/h")
+    assert database_errors([old]) == []
+    assert database_errors([new, old]) == []  # rotating: the old key still opens them
+    found = sorted(msg for _, msg in database_errors([new]))
+    assert [msg.split(" ")[0] for msg in found] == ["hookhub.Endpoint", "hookhub.Source"]
+    assert "its secret, previous_secrets, headers cannot be decrypted" in found[0]
+    assert "its options, secrets, confirmer_options cannot be decrypted" in found[1]
+    with override_settings(HOOKHUB={"ENCRYPTION_KEYS": [new]}):  # a database check: only with the databases
+        assert [m.id for m in run_checks() if m.id == "hookhub.E011"] == []

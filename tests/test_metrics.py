@@ -3,7 +3,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.test import RequestFactory
+from django.db import connection
+from django.test import RequestFactory, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from hookhub.metrics import LATENCY_BUCKETS, Stats, render
@@ -38,6 +40,7 @@ def test_render_is_prometheus_text() -> None:
 
 
 @pytest.mark.django_db
+@override_settings(HOOKHUB={"METRICS_WORKER_HOSTS": True})
 def test_metrics_and_health_pages(rf: RequestFactory) -> None:
     now = timezone.now()
     stats = Stats()
@@ -51,3 +54,33 @@ def test_metrics_and_health_pages(rf: RequestFactory) -> None:
     assert b'"status": "ok"' in health.content
     WorkerHeartbeat.objects.update(seen_at=now - dt.timedelta(minutes=5))
     assert b'"status": "degraded"' in views.healthz(rf.get("/healthz")).content
+
+
+@pytest.mark.django_db
+def test_metrics_show_no_host_name_or_process_id_unless_asked(rf: RequestFactory) -> None:
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(worker_id="db-host-7:4242:9f8e7d6c", seen_at=now, started_at=now, stats={})
+    with override_settings(HOOKHUB={}):
+        hidden = views.metrics_view(rf.get("/metrics")).content.decode()
+    label = views.worker_label("db-host-7:4242:9f8e7d6c")
+    assert f'hookhub_deliveries_succeeded_total{{worker="{label}"}} 0' in hidden
+    assert "db-host-7" not in hidden
+    assert "4242" not in hidden
+    with override_settings(HOOKHUB={"METRICS_WORKER_HOSTS": True}):
+        shown = views.metrics_view(rf.get("/metrics")).content.decode()
+    assert 'hookhub_deliveries_succeeded_total{worker="db-host-7:4242:9f8e7d6c"} 0' in shown
+
+
+@pytest.mark.django_db
+def test_scrapes_read_the_database_once_per_window_and_count_only_filtered_sets(rf: RequestFactory) -> None:
+    with override_settings(HOOKHUB={"METRICS_CACHE_SECONDS": 60}):
+        with CaptureQueriesContext(connection) as first:
+            views.metrics_view(rf.get("/metrics"))
+        with CaptureQueriesContext(connection) as later:
+            for _ in range(5):
+                page = views.metrics_view(rf.get("/metrics"))
+    counts = [q["sql"] for q in first.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert len(counts) == 4
+    assert all("WHERE" in sql and '"status"' in sql.split("WHERE", 1)[1] for sql in counts), counts  # no whole table
+    assert later.captured_queries == []
+    assert b"hookhub_deliveries_due 0" in page.content

@@ -11,6 +11,8 @@
 - ``hookhub.E008``: ``ENCRYPTION_KEYS`` is not a list of Fernet keys.
 - ``hookhub.E009``: ``MAX_RECEIVING`` is not a whole number ≥ 0.
 - ``hookhub.E010``: a database is SQLite older than 3.35, which has no ``UPDATE/INSERT ... RETURNING``.
+- ``hookhub.E011``: stored secrets that no key in ``ENCRYPTION_KEYS`` decrypts (a wrong or lost key); ``serve`` and
+  ``worker`` refuse to start on it.
 - ``hookhub.E013``: ``CONFIRMER_ENV_ALLOWLIST`` is not a list of environment variable names.
 - ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
 - ``hookhub.W002``: ``ALLOW_PRIVATE_DESTINATIONS`` is on: deliveries may reach private and loopback addresses.
@@ -188,3 +190,36 @@ def check_sqlite_version(
             id="hookhub.E010",
         )
     ]
+
+
+# Tagged "database" only: ``run_checks(tags=["hookhub"])`` runs tagged checks against every database, and this one
+# reads rows.
+@register(Tags.database)
+def check_stored_secrets(
+    app_configs: Sequence[Any] | None = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Decrypt the oldest and newest row of each model with encrypted columns (``hookhub.crypto.undecryptable``).
+
+    Run with the databases a command uses, like E010; ``serve`` and ``worker`` run it before they start anything.
+    """
+    from hookhub.crypto import undecryptable
+
+    errors: list[CheckMessage] = []
+    for alias in databases or ():
+        try:
+            problems = undecryptable(alias)
+        except ImproperlyConfigured:  # the keys themselves are wrong: hookhub.E008 says so
+            continue
+        errors.extend(
+            Error(
+                f"{p.model._meta.label} row {p.pk!r} (database {alias!r}): its {', '.join(p.fields)} cannot be "
+                "decrypted with any key in HOOKHUB['ENCRYPTION_KEYS'] (HOOKHUB_ENCRYPTION_KEYS for the gateway, or "
+                "the encryption_key file in its data directory). The key it was encrypted with is wrong or was lost.",
+                hint="Put that key back in the list, after the current one, and run `hookhub rotate-encryption-key` "
+                "before removing it. Until then hookhub cannot verify webhooks or sign deliveries with these secrets.",
+                obj=p.model,
+                id="hookhub.E011",
+            )
+            for p in problems
+        )
+    return errors

@@ -50,6 +50,9 @@ DEFAULTS: dict[str, Any] = {
     "PURGE_BATCH_SIZE": 2000,
     # Secrets at rest (hookhub.crypto)
     "ENCRYPTION_KEYS": [],
+    # The gateway's /metrics page
+    "METRICS_WORKER_HOSTS": False,
+    "METRICS_CACHE_SECONDS": 10.0,
 }
 
 
@@ -201,6 +204,16 @@ class Settings:
     def ENCRYPTION_KEYS(self) -> Any:
         """Fernet keys, first one encrypting: a list or a comma-separated string (``hookhub.crypto`` parses it)."""
         return self._get("ENCRYPTION_KEYS")
+
+    @property
+    def METRICS_WORKER_HOSTS(self) -> bool:
+        """Label /metrics series with workers' ids (host name, process id) rather than an opaque hash of them."""
+        return bool(self._get("METRICS_WORKER_HOSTS"))
+
+    @property
+    def METRICS_CACHE_SECONDS(self) -> float:
+        """How long a web process serves the same /metrics page before reading the database again."""
+        return float(self._get("METRICS_CACHE_SECONDS"))
 
 
 conf = Settings()

@@ -21,6 +21,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -29,7 +30,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
-from django.db import models, transaction
+from django.db import DatabaseError, models, transaction
 
 if TYPE_CHECKING:
     from django.db.models.expressions import Combinable
@@ -333,3 +334,53 @@ def _stored_text(value: str | None) -> str:
             if isinstance(decoded, str):
                 return decoded
     return value or ""
+
+
+@dataclass(frozen=True)
+class Undecryptable:
+    """A stored row whose encrypted columns no configured key opens."""
+
+    model: type[models.Model]
+    pk: Any
+    fields: tuple[str, ...]
+
+
+def undecryptable(using: str = "default") -> list[Undecryptable]:
+    """The oldest and newest row of each model with encrypted columns, where no configured key opens them.
+
+    A wrong key fails every row; a key removed before ``reencrypt`` has run fails the oldest. Two primary-key reads
+    per model, the values cast to text so that no field converter runs (and raises). A table that does not exist
+    yet (before ``migrate``) is skipped.
+    """
+    from django.apps import apps
+
+    ring = keyring()
+    found: list[Undecryptable] = []
+    for model in apps.get_models():
+        fields = encrypted_fields(model)
+        if not fields:
+            continue
+        stored = {f"stored_{name}": Cast(name, models.TextField()) for name in fields}
+        rows = model._base_manager.db_manager(using).annotate(**stored)
+        try:
+            ends = [rows.order_by(order).values_list("pk", *stored).first() for order in ("pk", "-pk")]
+        except DatabaseError:
+            continue
+        for row in dict.fromkeys(r for r in ends if r is not None):
+            pk, *values = row
+            failing = tuple(name for name, value in zip(fields, values, strict=True) if not _opens(ring, value))
+            if failing:
+                found.append(Undecryptable(model, pk, failing))
+                break
+    return found
+
+
+def _opens(ring: Keyring, value: str | None) -> bool:
+    text = _stored_text(value)
+    if not is_encrypted(text):
+        return True  # legacy plaintext: readable as it is
+    try:
+        ring.decrypt(text)
+    except DecryptionError:
+        return False
+    return True

@@ -15,6 +15,7 @@ Requests refused before storage (bad signature, IP not allowed) are never in the
 
 from __future__ import annotations
 
+import json
 import operator
 import re
 import time
@@ -163,8 +164,31 @@ def attempt_record(row: Mapping[str, Any]) -> Record:
     )
 
 
+# Every C0 control, DEL, every C1 control (U+0080-U+009F: a terminal may read U+009B as CSI), and the invisible marks
+# that reorder text on screen (bidirectional embeddings, overrides and isolates).
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``, ``\\u202e``): event types, ids, names,
+    URLs and errors come from senders and endpoints, and an ESC sequence printed as it is would drive the terminal
+    (retitle it, clear it, rewrite earlier lines, make links)."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def json_line(record: Record) -> str:
+    """One JSON object: the values as they are, with the control characters that JSON leaves raw escaped too."""
+    text = json.dumps(record.as_json(), ensure_ascii=False)  # escapes C0; DEL, C1 and bidi marks stay raw
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def one_line(text: str, limit: int = 200) -> str:
-    flat = " ".join(text.split())
+    flat = printable(" ".join(text.split()))
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
@@ -192,7 +216,7 @@ def format_line(record: Record) -> str:
         ]
     if record.error:
         fields.append(one_line(record.error))
-    return " ".join(fields)
+    return printable(" ".join(fields))
 
 
 def wildcard_regex(pattern: str) -> str:

@@ -574,3 +574,40 @@ def test_a_late_row_far_above_an_empty_tables_start_is_still_watched(stripe: Sou
     late_row.save(force_insert=True)  # now it commits, below the newest id
     assert [r.external_id for r in tail.poll()[0]] == ["late"]
     assert fresh.pk > late.pk
+
+
+# Control characters -------------------------------------------------------------------------------------------------
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J"
+SHOWN = "\\x1b]0;pwned\\x07\\x1b[2J"
+
+
+def test_control_characters_from_the_database_never_reach_the_terminal(acme: Application) -> None:
+    source = Source.objects.create(name="evil\x1b[1Asrc", slug="e", verifier="github", secrets=["x"])
+    message = received(source, "id\x9b2J\u202e", event_type=HOSTILE, status=Status.FAILED, error="boom\x7f\x1b[8m")
+    markup = attempted(delivery(acme, event_type="[link=https://evil.example]click[/link]"), 500, error="\x1b[31mred")
+    plain = run("--once")
+    assert lines(plain) == [
+        f"in  #{message.pk} evil\\x1b[1Asrc {SHOWN} id\\x9b2J\\u202e failed boom\\x7f\\x1b[8m",
+        f"out #{markup.pk} acme [link=https://evil.example]click[/link] {markup.delivery.message_id} "
+        "https://a.example/hook 500 12ms retrying \\x1b[31mred",
+    ]
+
+    raw = run("--once", "--json")
+    assert re.search(r"[\x00-\x1f\x7f-\x9f\u202e]", raw.replace("\n", "")) is None
+    event = json.loads(raw.splitlines()[0])  # the values themselves, escaped the JSON way
+    assert (event["event_type"], event["external_id"], event["source"]) == (HOSTILE, "id\x9b2J\u202e", source.name)
+
+    console = terminal()
+    assert run("--once", tty=True, console=console) == ""
+    text = console.export_text(clear=False)
+    table = console.export_text(styles=True)
+    assert SHOWN in table
+    assert "[link=" in text  # shown as text, never read as rich markup (a link)
+    # Only the table's own colour codes: no OSC (title, link), no screen clearing, no bell, no C1 CSI.
+    assert set(re.findall(r"\x1b\[[0-9;]*m", table)) >= {RED}
+    assert re.search(r"\x07|\x1b\]|\x1b\[[0-9;]*[A-HJKSTf]|\x9b|\x7f|\u202e", table) is None
+
+    err = io.StringIO()
+    tail_cli.LineOutput(OutputWrapper(io.StringIO()), OutputWrapper(err), str).problem(f"database error: {HOSTILE}")
+    assert err.getvalue() == f"database error: {SHOWN}\n"

@@ -96,7 +96,7 @@ def gateway(tmp_path: Path) -> Iterator[Gateway]:
 
 
 @contextlib.contextmanager
-def running_gateway(tmp_path: Path, *extra: str) -> Iterator[Gateway]:
+def running_gateway(tmp_path: Path, *extra: str, environ: dict[str, str] | None = None) -> Iterator[Gateway]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     db = database_url(tmp_path)
@@ -106,6 +106,7 @@ def running_gateway(tmp_path: Path, *extra: str) -> Iterator[Gateway]:
         "HOOKHUB_PUBLIC_URL": base,
         "DATABASE_URL": next(db),
         "PYTHONUNBUFFERED": "1",
+        **(environ or {}),
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     log = tmp_path / "serve.log"
@@ -122,7 +123,9 @@ def running_gateway(tmp_path: Path, *extra: str) -> Iterator[Gateway]:
         deadline = time.monotonic() + 120
         while True:
             try:
-                urllib.request.urlopen(f"{base}/admin/login/", timeout=10).close()
+                # As a TLS proxy would send it, in case the gateway is told it is served over HTTPS.
+                probe = urllib.request.Request(f"{base}/admin/login/", headers={"X-Forwarded-Proto": "https"})
+                urllib.request.urlopen(probe, timeout=10).close()
                 break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if process.poll() is not None or time.monotonic() > deadline:

@@ -50,6 +50,9 @@ def test_demo_brings_up_every_surface_and_traffic_flows(tmp_path: Path) -> None:
         assert get(gw.base + "/api/docs")[0] == 200
         assert get(gw.base + "/api/openapi.json")[0] == 200
         assert get(gw.base + "/static/hookhub/portal/portal.css")[0] == 200
+        receiver = urllib.request.Request(gw.base + "/demo/receiver/ok/", data=b"{}", method="POST")
+        with urllib.request.urlopen(receiver, timeout=10) as response:  # mounted with --demo only
+            assert response.status == 200
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())  # the portal keeps a session
         with browser.open(portal.group(1), timeout=10) as response:  # follows the redirect into the portal
             status, page = response.status, response.read().decode()

@@ -7,6 +7,7 @@ unparseable bodies) are converted here, so no response of this API has another s
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,8 +15,12 @@ from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from hookhub.crypto import DecryptionError
+
 if TYPE_CHECKING:
     from ninja import NinjaAPI
+
+logger = logging.getLogger("hookhub.api")
 
 STATUS_CODES = {
     400: "bad_request",
@@ -126,11 +131,22 @@ def install(api: NinjaAPI) -> None:
     def on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
         return respond(request, 404, "not_found", "Not found.")
 
+    def on_undecryptable(request: HttpRequest, exc: DecryptionError) -> HttpResponse:
+        logger.error("hookhub API %s %s: %s", request.method, request.path, exc)
+        message = (
+            "A stored secret cannot be decrypted with the configured encryption keys; the operator must restore "
+            "the key it was encrypted with (check hookhub.E011)."
+        )
+        response = respond(request, 503, "encryption_key_unavailable", message)
+        response["Retry-After"] = "60"
+        return response
+
     # The decorator form: ``add_exception_handler``'s annotation wants handlers that also accept the class itself.
     api.exception_handler(ApiError)(on_api_error)
     api.exception_handler(NinjaValidationError)(on_validation)
     api.exception_handler(HttpError)(on_http_error)
     api.exception_handler(Http404)(on_404)
+    api.exception_handler(DecryptionError)(on_undecryptable)
 
 
 def responses(ok: dict[int, Any], *errors: int) -> dict[int, Any]:

@@ -5,10 +5,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+from django.core.checks import Tags
 from django.core.exceptions import ValidationError
-from django.core.management import CommandError
+from django.core.management import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+
+
+def check_database(command: BaseCommand) -> None:
+    """The checks that read the database (hookhub.E010, E011): a command that would fail on every row refuses to
+    start instead, with the check's message on stderr and exit status 1."""
+    command.check(tags=[Tags.database], databases=list(settings.DATABASES), display_num_errors=False)
 
 
 def parse_assignments(items: list[str] | None, what: str) -> dict[str, Any]:

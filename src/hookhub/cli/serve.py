@@ -22,6 +22,7 @@ from django.core.management import BaseCommand, call_command
 from hookhub.conf import conf
 
 from . import demo
+from ._util import check_database
 
 help = "Run the gateway: the web app and the worker together."
 
@@ -153,6 +154,7 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
         )
     if not options["no_migrate"]:
         call_command("migrate", interactive=False, verbosity=0)
+    check_database(command)
     if settings.STATIC_ROOT:  # the admin's, the portal's and the API docs' assets, served by granian itself
         call_command("collectstatic", interactive=False, verbosity=0)
     base = f"http://{options['host']}:{options['port']}"
@@ -162,6 +164,7 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     if options["demo"]:
         # Demo endpoints are on this machine: let deliveries reach it (the W002 check says so).
         supervisor.env["HOOKHUB_ALLOW_PRIVATE_DESTINATIONS"] = "1"
+        supervisor.env["HOOKHUB_DEMO"] = "1"  # mounts the demo receiver
         seeded = demo.seed(base)
         source_url = seeded.source_url if seeded else demo.source_url(base)
         extra.append([sys.executable, "-m", "hookhub.server.cli", "demo-traffic", source_url])

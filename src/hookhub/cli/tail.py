@@ -3,7 +3,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import sys
 import time
@@ -21,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hookhub.models import Application, Endpoint, Source
-from hookhub.tail import Counts, Filters, Record, Tail, follow, format_line, one_line
+from hookhub.tail import Counts, Filters, Record, Tail, follow, format_line, json_line, one_line, printable
 
 from ._util import parse_when
 
@@ -110,7 +109,7 @@ def render(records: Iterable[Record], counts: Counts, note: str = "") -> Rendera
     table.add_column("error", no_wrap=True, overflow="ellipsis", ratio=3)
     for r in records:
         inbound = r.direction == "in"
-        table.add_row(
+        cells = (
             timezone.localtime(r.at).strftime("%H:%M:%S.%f")[:-3],
             r.direction,
             r.source if inbound else r.application,
@@ -120,9 +119,10 @@ def render(records: Iterable[Record], counts: Counts, note: str = "") -> Rendera
             r.status if inbound else f"{r.status} {r.outcome}",
             "" if inbound else str(r.duration_ms),
             one_line(r.error),
-            style=r.style or None,
         )
-    return Group(header, Text(note, style="bold red"), table) if note else Group(header, table)
+        # Text, not str: rich would read "[link=...]" or "[red]" in an event type as markup.
+        table.add_row(*(Text(printable(cell)) for cell in cells), style=r.style or None)
+    return Group(header, Text(printable(note), style="bold red"), table) if note else Group(header, table)
 
 
 class Output(Protocol):
@@ -151,7 +151,7 @@ class LineOutput:
             self.stdout.flush()
 
     def problem(self, message: str) -> None:
-        self.stderr.write(message)
+        self.stderr.write(printable(message))
         self.stderr.flush()
 
 
@@ -212,7 +212,7 @@ def _output(
     console: Console | None, tty: bool | None,
 ) -> Output:  # fmt: skip
     if options["json"]:
-        return LineOutput(stdout, stderr, lambda r: json.dumps(r.as_json(), ensure_ascii=False))
+        return LineOutput(stdout, stderr, json_line)
     if options["plain"] or not (stdout.isatty() if tty is None else tty):
         return LineOutput(stdout, stderr, format_line)
     return TableOutput(console or Console(file=cast(IO[str], _Stream(stdout))), counts, live=not options["once"])

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management import BaseCommand
 
+from hookhub.cli._util import check_database
 from hookhub.outbound.dispatch import drain
 from hookhub.worker import Worker
 
@@ -19,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def handle(command: BaseCommand, options: dict[str, Any]) -> None:
+    check_database(command)
     worker = Worker(purge=not options["no_purge"])
     if options["once"]:
         total = 0

@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from hookhub import payloads, signals
 from hookhub.conf import conf
+from hookhub.crypto import DecryptionError
 from hookhub.models import InboundMessage
 
 from . import admission, groupcommit, ratelimit, sources
@@ -31,6 +32,8 @@ logger = logging.getLogger("hookhub.inbound")
 
 RECEIVED = "Message received okay."
 ALLOWED_METHODS = "POST, HEAD"
+#: Seconds a sender is asked to wait when a source's secrets cannot be decrypted: an operator has to act first.
+UNDECRYPTABLE_RETRY_AFTER = 60
 
 
 def _text(body: str, status: int, **headers: str) -> HttpResponse:
@@ -114,6 +117,11 @@ def receive(request: HttpRequest, slug: str) -> HttpResponse:
     except DatabaseError:
         logger.exception("hookhub: database unavailable while loading source")
         return _text("Temporarily unavailable, retry later.", 503, Retry_After="5")
+    except DecryptionError as exc:
+        # A wrong or lost encryption key (check hookhub.E011): nothing can be verified until the operator puts the
+        # key back, so the sender keeps the webhook and retries.
+        logger.error("hookhub: source %r cannot be loaded: %s", slug, exc)
+        return _text("Temporarily unavailable, retry later.", 503, Retry_After=str(UNDECRYPTABLE_RETRY_AFTER))
     if source is None or not source.enabled:
         return _text("Unknown webhook source.", 404)
 

@@ -7,6 +7,12 @@ encrypting; generated and kept in the data dir when absent), ``HOOKHUB_ALLOWED_H
 ``HOOKHUB_MAX_RECEIVING`` (requests each web process receives at once; past it, 503),
 ``HOOKHUB_CONFIRMER_ENV_ALLOWLIST`` (comma-separated environment variables that sources made through the API, admin
 or CLI may name in a confirmer's ``*_env`` option).
+
+``HOOKHUB_HTTPS=1``, or a ``HOOKHUB_PUBLIC_URL`` that starts with ``https://``: the gateway is served over HTTPS by a
+proxy that sets ``X-Forwarded-Proto``; cookies are Secure, HSTS is sent (``HOOKHUB_HSTS_SECONDS``, default a year) and
+plain-HTTP requests are redirected, except /healthz and /metrics (probes reach the gateway directly).
+``HOOKHUB_DEMO=1`` (set by ``serve --demo``) mounts the demo receiver. ``HOOKHUB_METRICS_WORKER_HOSTS=1`` shows
+workers' host names and process ids on /metrics.
 """
 
 from __future__ import annotations
@@ -81,6 +87,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "hookhub.server.middleware.content_security_policy",
+    "hookhub.server.middleware.UndecryptableSecrets",
 ]
 
 ROOT_URLCONF = "hookhub.server.urls"
@@ -113,6 +120,20 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
+PUBLIC_URL = os.environ.get("HOOKHUB_PUBLIC_URL", "")
+HTTPS = _flag("HOOKHUB_HTTPS") or PUBLIC_URL.lower().startswith("https://")
+if HTTPS:
+    # Only behind a proxy that sets X-Forwarded-Proto itself (and drops the client's): see docs/gateway.md.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    # Health checks and scrapers talk to the gateway directly, without the proxy's header.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("HOOKHUB_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+
+DEMO = _flag("HOOKHUB_DEMO")  # the demo receiver's URLs, for `serve --demo`
+
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -136,12 +157,13 @@ def _sources() -> dict[str, Any]:
 
 
 HOOKHUB: dict[str, Any] = {
-    "PUBLIC_URL": os.environ.get("HOOKHUB_PUBLIC_URL", ""),
+    "PUBLIC_URL": PUBLIC_URL,
     "SOURCES": _sources(),
     "ALLOW_PRIVATE_DESTINATIONS": _flag("HOOKHUB_ALLOW_PRIVATE_DESTINATIONS"),
     "OPERATIONAL_APPLICATION": os.environ.get("HOOKHUB_OPERATIONAL_APPLICATION") or None,
     "GROUP_COMMIT": _flag("HOOKHUB_GROUP_COMMIT", default=True),
     "ENCRYPTION_KEYS": _encryption_keys(),
+    "METRICS_WORKER_HOSTS": _flag("HOOKHUB_METRICS_WORKER_HOSTS"),
 }
 if max_receiving := os.environ.get("HOOKHUB_MAX_RECEIVING", "").strip():
     # Not a number stays as given, for the hookhub.E009 check to name it.

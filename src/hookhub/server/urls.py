@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -11,5 +12,6 @@ urlpatterns = [
     path("portal/", include("hookhub.portal.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics_view, name="metrics"),
-    path("demo/receiver/<str:mode>/", views.demo_receiver, name="demo-receiver"),
 ]
+if getattr(settings, "DEMO", False):  # `serve --demo` only: an open endpoint that accepts anything
+    urlpatterns.append(path("demo/receiver/<str:mode>/", views.demo_receiver, name="demo-receiver"))

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
+import time
 from datetime import timedelta
+from typing import Any
 
+from django.core.signals import setting_changed
 from django.db import DatabaseError, connection
 from django.db.models import Max
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from hookhub import metrics
+from hookhub import crypto, metrics
+from hookhub.conf import conf
 from hookhub.models import Delivery, InboundMessage, WorkerHeartbeat
 
 #: A worker heartbeat older than this means no worker is running.
@@ -29,7 +35,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 while the database answers (with the age of the freshest worker heartbeat); 503 when it does not.
+    """200 while the database answers (with the age of the freshest worker heartbeat); 503 when it does not, or
+    when stored secrets cannot be decrypted with the configured keys (check hookhub.E011: nothing can be verified).
 
     A stale worker makes the status ``degraded`` but not 503: the web process can still receive and store webhooks,
     which is what a load balancer asks this page about.
@@ -38,8 +45,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         latest = WorkerHeartbeat.objects.aggregate(latest=Max("seen_at"))["latest"]
+        undecryptable = crypto.undecryptable()
     except DatabaseError:
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
+    if undecryptable:
+        models = sorted({p.model._meta.label for p in undecryptable})
+        return JsonResponse(
+            {"status": "unavailable", "database": "ok", "encryption": "wrong or lost key", "undecryptable": models},
+            status=503,
+        )
     age = (timezone.now() - latest).total_seconds() if latest else None
     healthy = age is not None and age <= STALE_AFTER.total_seconds()
     return JsonResponse(
@@ -48,11 +62,39 @@ def healthz(request: HttpRequest) -> JsonResponse:
     )
 
 
+class _Page:
+    """The /metrics text of this process, with the monotonic time until which it is served again."""
+
+    text = ""
+    until = 0.0
+    lock = threading.Lock()
+
+
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus text. The page is not authenticated, so what it costs is bounded: each web process reads the
+    database at most once per ``METRICS_CACHE_SECONDS``, whatever the scrape rate, and the counts it reads are over
+    partial indexes (due, leased) except the failed deliveries'."""
+    with _Page.lock:
+        if time.monotonic() >= _Page.until:
+            _Page.text = _metrics_text()
+            _Page.until = time.monotonic() + conf.METRICS_CACHE_SECONDS
+        text = _Page.text
+    return HttpResponse(text, content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def worker_label(worker_id: str) -> str:
+    """A worker's id names its host and process: shown only with ``METRICS_WORKER_HOSTS``, else a stable hash."""
+    if conf.METRICS_WORKER_HOSTS:
+        return worker_id
+    return "w-" + hashlib.sha256(worker_id.encode()).hexdigest()[:12]
+
+
+def _metrics_text() -> str:
     now = timezone.now()
     workers = [
-        (h.worker_id, h.stats) for h in WorkerHeartbeat.objects.filter(seen_at__gte=now - STALE_AFTER).order_by("id")
+        (worker_label(h.worker_id), h.stats)
+        for h in WorkerHeartbeat.objects.filter(seen_at__gte=now - STALE_AFTER).order_by("id")
     ]
     received = InboundMessage.objects.aggregate(top=Max("id"))["top"] or 0
     gauges = {
@@ -75,7 +117,13 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         ),
         "hookhub_workers": ("Workers with a fresh heartbeat.", float(len(workers))),
     }
-    return HttpResponse(metrics.render(workers, gauges), content_type="text/plain; version=0.0.4; charset=utf-8")
+    return metrics.render(workers, gauges)
+
+
+@receiver(setting_changed)
+def _settings_changed(setting: str, **kwargs: Any) -> None:
+    if setting == "HOOKHUB":
+        _Page.until = 0.0
 
 
 _seen: dict[str, int] = {}

@@ -10,6 +10,8 @@
 - ``hookhub.E008``: ``ENCRYPTION_KEYS`` is not a list of Fernet keys.
 - ``hookhub.E009``: ``MAX_RECEIVING`` is not a whole number ≥ 0.
 - ``hookhub.E010``: a database is SQLite older than 3.35, which has no ``UPDATE/INSERT ... RETURNING``.
+- ``hookhub.E011``: ``PORTAL_RATE_LIMIT`` does not parse as a rate.
+- ``hookhub.E012``: ``ALLOWED_DESTINATION_NETWORKS`` is not a list (or comma-separated string) of IP networks.
 - ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
 - ``hookhub.W002``: ``ALLOW_PRIVATE_DESTINATIONS`` is on: deliveries may reach private and loopback addresses.
 - ``hookhub.W003``: no ``ENCRYPTION_KEYS``: stored secrets are encrypted with a key derived from ``SECRET_KEY``.
@@ -106,6 +108,8 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="hookhub.E009",
             )
         )
+    errors.extend(_check_portal_rate_limit())
+    errors.extend(_check_allowed_networks())
     backend = conf.RATE_LIMIT_BACKEND
     if backend != "local" and backend not in settings.CACHES:
         errors.append(
@@ -115,6 +119,35 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             )
         )
     return errors
+
+
+def _check_portal_rate_limit() -> list[CheckMessage]:
+    from hookhub.inbound.ratelimit import parse_rate
+
+    try:
+        if conf.PORTAL_RATE_LIMIT:
+            parse_rate(conf.PORTAL_RATE_LIMIT)
+    except ValueError as exc:
+        return [
+            Error(
+                f"HOOKHUB['PORTAL_RATE_LIMIT']: {exc}.", hint="Use e.g. '10/m', or '' for no limit.", id="hookhub.E011"
+            )
+        ]
+    return []
+
+
+def _check_allowed_networks() -> list[CheckMessage]:
+    from hookhub.outbound.ssrf import parse_networks
+
+    raw = conf._get("ALLOWED_DESTINATION_NETWORKS")
+    hint = "Use networks such as '10.0.0.0/8' or 'fd00::/8', in a list or separated by commas."
+    if raw is not None and not isinstance(raw, str | list | tuple):
+        return [Error(f"HOOKHUB['ALLOWED_DESTINATION_NETWORKS'] is {raw!r}.", hint=hint, id="hookhub.E012")]
+    try:
+        parse_networks(conf.ALLOWED_DESTINATION_NETWORKS)
+    except ValueError as exc:
+        return [Error(f"HOOKHUB['ALLOWED_DESTINATION_NETWORKS']: {exc}.", hint=hint, id="hookhub.E012")]
+    return []
 
 
 @register(Tags.security, "hookhub")

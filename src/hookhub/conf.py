@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "CONNECT_TIMEOUT": 5.0,
     "RESPONSE_BODY_LIMIT": 4096,
     "ALLOW_PRIVATE_DESTINATIONS": False,
+    "ALLOWED_DESTINATION_NETWORKS": [],
     "SECRET_ROTATION_OVERLAP": 24 * 3600,
     "DISABLE_AFTER": 5 * 24 * 3600,
     "MAX_IN_FLIGHT": 256,
@@ -41,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "PAYLOAD_RETENTION_DAYS": 90,
     "OPERATIONAL_APPLICATION": None,
     "MODEL_EVENTS": {},
+    # Customer portal
+    "PORTAL_RATE_LIMIT": "10/m",
     # Worker
     "LEASE_SECONDS": 120,
     "WORKER_BATCH_SIZE": 50,
@@ -131,6 +134,15 @@ class Settings:
         return bool(self._get("ALLOW_PRIVATE_DESTINATIONS"))
 
     @property
+    def ALLOWED_DESTINATION_NETWORKS(self) -> tuple[str, ...]:
+        """Networks deliveries may reach although the SSRF guard refuses them (``"10.0.0.0/8"``, ``"fd00::/8"``):
+        a list, or a comma-separated string. ``hookhub.outbound.ssrf`` parses them; a check (hookhub.E012) names
+        any that does not parse."""
+        value = self._get("ALLOWED_DESTINATION_NETWORKS") or ()
+        items = value.split(",") if isinstance(value, str) else value
+        return tuple(str(item).strip() for item in items if str(item).strip())
+
+    @property
     def SECRET_ROTATION_OVERLAP(self) -> float:
         return float(self._get("SECRET_ROTATION_OVERLAP"))
 
@@ -166,6 +178,13 @@ class Settings:
     @property
     def MODEL_EVENTS(self) -> Mapping[str, Mapping[str, Any]]:
         return self._get("MODEL_EVENTS")  # type: ignore[no-any-return]
+
+    @property
+    def PORTAL_RATE_LIMIT(self) -> str:
+        """How many test events, and how many new endpoints, one application may make in the portal: a rate as
+        ``"10/m"`` (each action counted on its own), ``""`` for no limit."""
+        value = self._get("PORTAL_RATE_LIMIT")
+        return str(value).strip() if value else ""
 
     @property
     def LEASE_SECONDS(self) -> float:

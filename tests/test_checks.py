@@ -136,3 +136,23 @@ def test_e010_sqlite_without_returning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 34, 1))
     monkeypatch.setattr(sqlite3, "sqlite_version", "3.34.1")
     assert database_ids() == (["hookhub.E010"] if connection.vendor == "sqlite" else [])
+
+
+@pytest.mark.parametrize("value", ["lots", "10/fortnight", "0/m", 10])
+def test_e011_portal_rate_limit_that_does_not_parse(value: object) -> None:
+    assert ids({"PORTAL_RATE_LIMIT": value}) == ["hookhub.E011"]
+
+
+@pytest.mark.parametrize("value", ["10/m", "1/s", "", None])
+def test_portal_rate_limits_that_parse_or_turn_it_off_pass(value: object) -> None:
+    assert ids({"PORTAL_RATE_LIMIT": value}) == []
+
+
+@pytest.mark.parametrize("value", ["intranet", "10.0.0.0/8,10.0.0.1/8", ["fd00::/129"], 42, {"10.0.0.0/8": True}])
+def test_e012_allowed_destination_networks_that_do_not_parse(value: object) -> None:
+    assert ids({"ALLOWED_DESTINATION_NETWORKS": value}) == ["hookhub.E012"]
+
+
+@pytest.mark.parametrize("value", ["10.0.0.0/8, fd00::/8", ["192.168.1.10"], "", [], None])
+def test_allowed_destination_networks_that_parse_pass(value: object) -> None:
+    assert ids({"ALLOWED_DESTINATION_NETWORKS": value}) == []

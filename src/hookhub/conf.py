@@ -139,8 +139,11 @@ class Settings:
         a list, or a comma-separated string. ``hookhub.outbound.ssrf`` parses them; a check (hookhub.E012) names
         any that does not parse."""
         value = self._get("ALLOWED_DESTINATION_NETWORKS") or ()
-        items = value.split(",") if isinstance(value, str) else value
-        return tuple(str(item).strip() for item in items if str(item).strip())
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list | tuple):
+            return ()  # allows nothing; hookhub.E012 names it
+        return tuple(str(item).strip() for item in value if str(item).strip())
 
     @property
     def SECRET_ROTATION_OVERLAP(self) -> float:

@@ -145,6 +145,8 @@ def test_customer_adds_an_endpoint_sends_a_test_event_and_sees_the_attempt(
     history(application)
 
     page.goto(live_server.url + portal_link(application, 10))
+    expect(page.get_by_role("heading", name="Webhook settings for Acme Corp")).to_be_visible()
+    page.get_by_role("button", name="Continue as Acme Corp").click()
     expect(page.get_by_role("heading", name="Endpoints")).to_be_visible()
     expect(page.get_by_text("legacy.acme.example")).to_be_visible()
 
@@ -224,6 +226,7 @@ def test_the_portal_works_with_javascript_off(
     page.set_default_timeout(WAIT_MS)
     try:
         page.goto(live_server.url + portal_link(application, 10))
+        page.get_by_role("button", name="Continue as acme").click()
         page.get_by_role("link", name="Add endpoint").first.click()
         page.get_by_label("Endpoint URL").fill("ftp://example.com/")
         page.get_by_role("button", name="Add endpoint").click()

@@ -12,7 +12,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from hookhub.models import Application
-from hookhub.outbound.applications import revoke_portal_access
+from hookhub.outbound import applications as rules
 
 from . import idempotency
 from .auth import applications, get_application, require_global
@@ -110,8 +110,8 @@ def delete_application(request: HttpRequest, uid: str) -> Status[None]:
 
 
 @router.post("/applications/{uid}/revoke-portal-access", response=responses({200: PortalAccessOut}, 404))
-def revoke_portal_access_view(request: HttpRequest, uid: str) -> PortalAccessOut:
+def revoke_portal_access(request: HttpRequest, uid: str) -> PortalAccessOut:
     """Void every portal link made so far for this application and end its open portal sessions; links made
     afterwards work. A scoped token may do it for its own application."""
     application = get_application(request, uid)
-    return PortalAccessOut(uid=application.uid, portal_generation=revoke_portal_access(application))
+    return PortalAccessOut(uid=application.uid, portal_generation=rules.revoke_portal_access(application))

@@ -182,6 +182,7 @@ def test_a_name_that_rebinds_to_a_private_address_is_refused_once_it_does(sink: 
 
 @dataclass
 class AllowList:
+    destinations: int
     allowed: int  # deliveries to addresses inside the allow-list that arrived
     refused: int  # deliveries elsewhere refused with a recorded reason
     outside: list[Address]  # connections to addresses outside the allow-list
@@ -232,7 +233,7 @@ def deliver_with_allow_list(sink: Sink, outbound_settings: Callable[..., None]) 
     arrived = sum(len(sink.to(urlsplit(url).path)) for url in allowed)
     network = ipaddress.ip_network(INTERNAL)
     outside = [c for c in connects if ipaddress.ip_address(c[0]) not in network]
-    return AllowList(arrived, len(refused) - len([w for w in wrong if w[0] in refused]), outside, wrong)
+    return AllowList(len(by_id), arrived, len(refused) - len([w for w in wrong if w[0] in refused]), outside, wrong)
 
 
 def test_an_allowed_network_is_reached_with_the_guard_on_and_nothing_else_is(

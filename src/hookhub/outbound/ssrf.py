@@ -102,10 +102,10 @@ def parse_networks(values: Sequence[str]) -> tuple[IPNetwork, ...]:
 
 @lru_cache(maxsize=8)
 def _allowed_networks(values: tuple[str, ...]) -> tuple[IPNetwork, ...]:
-    networks = []
+    networks: list[IPNetwork] = []
     for value in values:
         try:
-            networks.append(ipaddress.ip_network(value))
+            networks.extend(parse_networks([value]))
         except ValueError:
             continue  # allows nothing: hookhub.E012 names it
     return tuple(networks)

@@ -184,3 +184,23 @@ def test_stored_secrets_that_no_key_opens_are_e011_naming_the_model() -> None:
     assert "its options, secrets, confirmer_options cannot be decrypted" in found[1]
     with override_settings(HOOKHUB={"ENCRYPTION_KEYS": [new]}):  # a database check: only with the databases
         assert [m.id for m in run_checks() if m.id == "hookhub.E011"] == []
+
+
+@pytest.mark.parametrize("value", ["lots", "10/fortnight", "0/m", 10])
+def test_e011_portal_rate_limit_that_does_not_parse(value: object) -> None:
+    assert ids({"PORTAL_RATE_LIMIT": value}) == ["hookhub.E014"]
+
+
+@pytest.mark.parametrize("value", ["10/m", "1/s", "", None])
+def test_portal_rate_limits_that_parse_or_turn_it_off_pass(value: object) -> None:
+    assert ids({"PORTAL_RATE_LIMIT": value}) == []
+
+
+@pytest.mark.parametrize("value", ["intranet", "10.0.0.0/8,10.0.0.1/8", ["fd00::/129"], 42, {"10.0.0.0/8": True}])
+def test_e012_allowed_destination_networks_that_do_not_parse(value: object) -> None:
+    assert ids({"ALLOWED_DESTINATION_NETWORKS": value}) == ["hookhub.E012"]
+
+
+@pytest.mark.parametrize("value", ["10.0.0.0/8, fd00::/8", ["192.168.1.10"], "", [], None])
+def test_allowed_destination_networks_that_parse_pass(value: object) -> None:
+    assert ids({"ALLOWED_DESTINATION_NETWORKS": value}) == []

@@ -14,6 +14,8 @@
 - ``hookhub.E011``: stored secrets that no key in ``ENCRYPTION_KEYS`` decrypts (a wrong or lost key); ``serve`` and
   ``worker`` refuse to start on it.
 - ``hookhub.E013``: ``CONFIRMER_ENV_ALLOWLIST`` is not a list of environment variable names.
+- ``hookhub.E014``: ``PORTAL_RATE_LIMIT`` does not parse as a rate.
+- ``hookhub.E012``: ``ALLOWED_DESTINATION_NETWORKS`` is not a list (or comma-separated string) of IP networks.
 - ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
 - ``hookhub.W002``: ``ALLOW_PRIVATE_DESTINATIONS`` is on: deliveries may reach private and loopback addresses.
 - ``hookhub.W003``: no ``ENCRYPTION_KEYS``: stored secrets are encrypted with a key derived from ``SECRET_KEY``.
@@ -134,6 +136,8 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="hookhub.E009",
             )
         )
+    errors.extend(_check_portal_rate_limit())
+    errors.extend(_check_allowed_networks())
     backend = conf.RATE_LIMIT_BACKEND
     if backend != "local" and backend not in settings.CACHES:
         errors.append(
@@ -143,6 +147,35 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             )
         )
     return errors
+
+
+def _check_portal_rate_limit() -> list[CheckMessage]:
+    from hookhub.inbound.ratelimit import parse_rate
+
+    try:
+        if conf.PORTAL_RATE_LIMIT:
+            parse_rate(conf.PORTAL_RATE_LIMIT)
+    except ValueError as exc:
+        return [
+            Error(
+                f"HOOKHUB['PORTAL_RATE_LIMIT']: {exc}.", hint="Use e.g. '10/m', or '' for no limit.", id="hookhub.E014"
+            )
+        ]
+    return []
+
+
+def _check_allowed_networks() -> list[CheckMessage]:
+    from hookhub.outbound.ssrf import parse_networks
+
+    raw = conf._get("ALLOWED_DESTINATION_NETWORKS")
+    hint = "Use networks such as '10.0.0.0/8' or 'fd00::/8', in a list or separated by commas."
+    if raw is not None and not isinstance(raw, str | list | tuple):
+        return [Error(f"HOOKHUB['ALLOWED_DESTINATION_NETWORKS'] is {raw!r}.", hint=hint, id="hookhub.E012")]
+    try:
+        parse_networks(conf.ALLOWED_DESTINATION_NETWORKS)
+    except ValueError as exc:
+        return [Error(f"HOOKHUB['ALLOWED_DESTINATION_NETWORKS']: {exc}.", hint=hint, id="hookhub.E012")]
+    return []
 
 
 @register(Tags.security, "hookhub")

@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "CONNECT_TIMEOUT": 5.0,
     "RESPONSE_BODY_LIMIT": 4096,
     "ALLOW_PRIVATE_DESTINATIONS": False,
+    "ALLOWED_DESTINATION_NETWORKS": [],
     "SECRET_ROTATION_OVERLAP": 24 * 3600,
     "DISABLE_AFTER": 5 * 24 * 3600,
     "MAX_IN_FLIGHT": 256,
@@ -42,6 +43,8 @@ DEFAULTS: dict[str, Any] = {
     "PAYLOAD_RETENTION_DAYS": 90,
     "OPERATIONAL_APPLICATION": None,
     "MODEL_EVENTS": {},
+    # Customer portal
+    "PORTAL_RATE_LIMIT": "10/m",
     # Worker
     "LEASE_SECONDS": 120,
     "WORKER_BATCH_SIZE": 50,
@@ -112,7 +115,7 @@ class Settings:
         ``*_env`` option. Sources declared in ``SOURCES`` may name any; the rest none unless listed here."""
         value = self._get("CONFIRMER_ENV_ALLOWLIST")
         if not isinstance(value, list | tuple | set | frozenset):
-            return frozenset()  # malformed: hookhub.E011 says so; meanwhile, allow nothing
+            return frozenset()  # malformed: hookhub.E013 says so; meanwhile, allow nothing
         return frozenset(v for v in value if isinstance(v, str) and v)
 
     @property
@@ -142,6 +145,18 @@ class Settings:
     @property
     def ALLOW_PRIVATE_DESTINATIONS(self) -> bool:
         return bool(self._get("ALLOW_PRIVATE_DESTINATIONS"))
+
+    @property
+    def ALLOWED_DESTINATION_NETWORKS(self) -> tuple[str, ...]:
+        """Networks deliveries may reach although the SSRF guard refuses them (``"10.0.0.0/8"``, ``"fd00::/8"``):
+        a list, or a comma-separated string. ``hookhub.outbound.ssrf`` parses them; a check (hookhub.E012) names
+        any that does not parse."""
+        value = self._get("ALLOWED_DESTINATION_NETWORKS") or ()
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list | tuple):
+            return ()  # allows nothing; hookhub.E012 names it
+        return tuple(str(item).strip() for item in value if str(item).strip())
 
     @property
     def SECRET_ROTATION_OVERLAP(self) -> float:
@@ -179,6 +194,13 @@ class Settings:
     @property
     def MODEL_EVENTS(self) -> Mapping[str, Mapping[str, Any]]:
         return self._get("MODEL_EVENTS")  # type: ignore[no-any-return]
+
+    @property
+    def PORTAL_RATE_LIMIT(self) -> str:
+        """How many test events, and how many new endpoints, one application may make in the portal: a rate as
+        ``"10/m"`` (each action counted on its own), ``""`` for no limit."""
+        value = self._get("PORTAL_RATE_LIMIT")
+        return str(value).strip() if value else ""
 
     @property
     def LEASE_SECONDS(self) -> float:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import pytest
+
 from hookhub.models import Application, Endpoint
+from hookhub.portal import access
 
 from .conftest import Api, error_of, make_endpoint
 
@@ -59,3 +62,16 @@ def test_validation_errors_name_the_field(api: Api, app_a: Application) -> None:
     response = api.patch("/applications/app-a", {"name": None})
     assert response.status_code == 422
     assert error_of(response)["field"] == "name"
+
+
+def test_revoking_portal_access_voids_the_links_made_before(api: Api, app_a: Application) -> None:
+    token = access.login_token(app_a.uid, 60, app_a.portal_generation)
+    assert access.read_token(token) == app_a
+
+    response = api.post(f"/applications/{app_a.uid}/revoke-portal-access")
+
+    assert (response.status_code, response.json()) == (200, {"uid": app_a.uid, "portal_generation": 1})
+    with pytest.raises(access.LinkRevoked):
+        access.read_token(token)
+    assert api.post(f"/applications/{app_a.uid}/revoke-portal-access").json()["portal_generation"] == 2
+    assert error_of(api.post("/applications/nobody/revoke-portal-access"))["code"] == "not_found"

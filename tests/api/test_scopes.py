@@ -24,6 +24,7 @@ ROUTES: list[tuple[str, str, Any, int, int | None]] = [
     ("get", "/applications/{uid}", None, 200, 404),
     ("patch", "/applications/{uid}", {"name": "x"}, 200, 404),
     ("delete", "/applications/{uid}", None, 403, 404),
+    ("post", "/applications/{uid}/revoke-portal-access", None, 200, 404),
     ("get", "/event-types", None, 200, 200),
     ("post", "/event-types", {"name": "new"}, 403, 403),
     ("get", "/event-types/{name}", None, 200, 200),
@@ -139,7 +140,7 @@ def snapshot(application: Application) -> dict[str, Any]:
     """Everything of an application that a route could change."""
     application.refresh_from_db()
     return {
-        "application": (application.uid, application.name),
+        "application": (application.uid, application.name, application.portal_generation),
         "endpoints": list(
             Endpoint.objects.filter(application=application)
             .order_by("pk")

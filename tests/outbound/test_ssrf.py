@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 
 import pytest
+from django.test import override_settings
 
-from hookhub.outbound.ssrf import _property_reason, check_host, refusal_reason
+from hookhub.outbound.ssrf import _property_reason, check_host, parse_networks, refusal_reason
 
 REFUSED = [
     # IPv4
@@ -195,3 +197,54 @@ def test_check_host_reads_numbers_as_the_resolver_does(host: str) -> None:
 def test_ipaddress_properties_back_up_the_explicit_ranges(address: str, reason: str | None) -> None:
     # Unreachable through refusal_reason today (the explicit ranges answer first); kept for ranges IANA adds later.
     assert _property_reason(ipaddress.ip_address(address)) == reason
+
+
+# ALLOWED_DESTINATION_NETWORKS ---------------------------------------------------------------------------------------
+
+ALLOWED = ["10.0.0.0/8", "fd00::/8", "192.168.7.7"]
+
+
+@pytest.mark.parametrize("setting", [ALLOWED, ", ".join(ALLOWED)], ids=["list", "comma-separated"])
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("10.1.2.3", None),
+        ("10.1", None),  # 10.0.0.1, spelled as resolvers read it
+        ("[fd00::1]", None),
+        ("[::ffff:10.1.2.3]", None),  # connected to over IPv4, so 10.0.0.0/8 judges it
+        ("192.168.7.7", None),
+        ("192.168.7.8", "private address"),
+        ("127.0.0.1", "loopback address"),
+        ("169.254.169.254", "link-local address"),
+        ("[fc00::1]", "unique local address"),
+        ("[::1]", "loopback address"),
+        ("[64:ff9b::a00:1]", "NAT64 address of private address"),  # reaches a translator, not 10.0.0.1
+        ("0.0.0.0", "unspecified address"),
+        ("8.8.8.8", None),
+    ],
+)
+def test_allowed_networks_are_allowed_and_nothing_else_changes(setting: object, host: str, reason: str | None) -> None:
+    with override_settings(HOOKHUB={"ALLOWED_DESTINATION_NETWORKS": setting}):
+        assert check_host(host) == reason
+    if reason is None and host != "8.8.8.8":
+        assert check_host(host) is not None  # refused again once the setting is gone
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["10.0.0.1/8"], "'10.0.0.1/8' is not a network (10.0.0.1/8 has host bits set)"),
+        (["10.0.0.0/33"], "'10.0.0.0/33' is not a network"),
+        (["intranet"], "'intranet' is not a network"),
+        (["10.0.0.0/8", ""], "'' is not a network"),
+    ],
+)
+def test_parse_networks_names_what_is_not_a_network(values: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_networks(values)
+
+
+def test_a_malformed_entry_allows_nothing_and_the_others_still_apply() -> None:
+    with override_settings(HOOKHUB={"ALLOWED_DESTINATION_NETWORKS": "10.0.0.1/8, 192.168.7.0/24"}):
+        assert check_host("10.0.0.1") == "private address"
+        assert check_host("192.168.7.1") is None

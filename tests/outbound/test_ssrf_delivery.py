@@ -178,3 +178,70 @@ def test_a_name_that_rebinds_to_a_private_address_is_refused_once_it_does(sink: 
     assert refused.error == "destination refused: rebind.example resolves to loopback address 127.0.0.1"
     statuses = sorted(Delivery.objects.values_list("status", flat=True))
     assert statuses == sorted([Delivery.Status.SUCCEEDED, Delivery.Status.PENDING])
+
+
+@dataclass
+class AllowList:
+    destinations: int
+    allowed: int  # deliveries to addresses inside the allow-list that arrived
+    refused: int  # deliveries elsewhere refused with a recorded reason
+    outside: list[Address]  # connections to addresses outside the allow-list
+    wrong: list[tuple[str, str]]
+
+
+#: An internal service's stand-in network. The test network routes its addresses to the sink on 127.0.0.1, so no
+#: packet leaves the machine, while the guard sees (and judges) the internal addresses.
+INTERNAL = "10.9.8.0/24"
+
+
+def deliver_with_allow_list(sink: Sink, outbound_settings: Callable[..., None]) -> AllowList:
+    """Deliveries with the guard on and ``INTERNAL`` (and one IPv6 network) allowed: to the allowed addresses, by
+    literal and by name, and to what stays refused (loopback where the sink really listens, a neighbouring private
+    network, the metadata address, a name answering one allowed and one refused address)."""
+    outbound_settings(ALLOW_PRIVATE_DESTINATIONS=False, ALLOWED_DESTINATION_NETWORKS=f"{INTERNAL}, fd00:9::/32")
+    port = urlsplit(sink.base).port
+    allowed = {
+        f"http://10.9.8.7:{port}/internal/literal": "",
+        f"http://billing.internal.example:{port}/internal/name": "",
+    }
+    refused = {
+        f"http://127.0.0.1:{port}/refused/loopback": "loopback address 127.0.0.1",
+        f"http://10.9.9.1:{port}/refused/neighbour": "private address 10.9.9.1",
+        f"http://169.254.169.254:{port}/refused/metadata": "link-local address 169.254.169.254",
+        f"http://[fd00:8::1]:{port}/refused/ula": "unique local address fd00:8::1",
+        f"http://half.internal.example:{port}/refused/half": "resolves to private address 192.168.1.1",
+    }
+    zone = {"billing.internal.example": ["10.9.8.8"], "half.internal.example": ["10.9.8.7", "192.168.1.1"]}
+    app = Application.objects.create(uid="allow-list")
+    destinations = allowed | refused
+    by_id = {Endpoint.objects.create(application=app, url=u).pk: (u, reason) for u, reason in destinations.items()}
+    hookhub.send("invoice.paid", {"n": 1}, application=app)
+    connects: list[Address] = []
+    deliver(
+        recorded(len(by_id)),
+        timeout=60,
+        transport=guarded_transport(lambda: ZoneResolver(zone)),
+        connects=connects,
+        routes={"10.9.8.7": "127.0.0.1", "10.9.8.8": "127.0.0.1"},
+    )
+    wrong = []
+    for attempt in Attempt.objects.filter(delivery__endpoint__application=app).select_related("delivery"):
+        url, reason = by_id[attempt.delivery.endpoint_id]
+        expected_ok = not reason
+        if (attempt.response_status == 200) != expected_ok or reason not in attempt.error:
+            wrong.append((url, attempt.error))
+    arrived = sum(len(sink.to(urlsplit(url).path)) for url in allowed)
+    network = ipaddress.ip_network(INTERNAL)
+    outside = [c for c in connects if ipaddress.ip_address(c[0]) not in network]
+    return AllowList(len(by_id), arrived, len(refused) - len([w for w in wrong if w[0] in refused]), outside, wrong)
+
+
+def test_an_allowed_network_is_reached_with_the_guard_on_and_nothing_else_is(
+    sink: Sink, outbound_settings: Callable[..., None]
+) -> None:
+    result = deliver_with_allow_list(sink, outbound_settings)
+    assert result.wrong == []
+    assert result.allowed == 2
+    assert result.refused == 5
+    assert result.outside == []
+    assert sink.to("/refused/loopback") == []

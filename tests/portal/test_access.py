@@ -15,9 +15,10 @@ from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
 from hookhub.models import Application
+from hookhub.outbound.applications import revoke_portal_access
 from hookhub.portal import access, portal_link
 
-from .conftest import login_path, make_endpoint, sign_in
+from .conftest import csrf_token, login_path, make_endpoint, sign_in
 
 pytestmark = [pytest.mark.urls("tests.portal.urls"), pytest.mark.django_db]
 HOME = "/customers/webhooks/"
@@ -67,10 +68,8 @@ def test_valid_link_signs_in_with_a_new_session_key(client: Client, app_a: Appli
     session.save()
     before = session.session_key
 
-    response = client.get(login_path(app_a))
+    sign_in(client, app_a)
 
-    assert response.status_code == 302
-    assert response["Location"] == HOME
     assert client.session.session_key != before
     assert client.session["unrelated"] == "kept"
     assert client.session[access.SESSION_KEY]["application"] == app_a.pk
@@ -79,16 +78,44 @@ def test_valid_link_signs_in_with_a_new_session_key(client: Client, app_a: Appli
     assert b"Acme Corp" in page.content
 
 
+def test_opening_a_link_only_offers_a_button_and_changes_no_session(
+    client: Client, app_a: Application, app_b: Application
+) -> None:
+    sign_in(client, app_b)
+    state, key = client.session[access.SESSION_KEY], client.session.session_key
+
+    page = client.get(login_path(app_a))  # a mail scanner, a prefetch, or a page planting the link
+
+    assert page.status_code == 200
+    assert b"Continue as Acme Corp" in page.content
+    assert b"You are signed in as Globex" in page.content
+    assert (client.session.session_key, client.session[access.SESSION_KEY]) == (key, state)
+    assert b"Globex" in client.get(HOME).content
+
+
+def test_the_button_needs_the_csrf_token(app_a: Application) -> None:
+    client = Client(enforce_csrf_checks=True)
+    path = login_path(app_a)
+    response = client.post(path)  # a cross-site form posting the link
+    assert response.status_code == 403
+    assert access.SESSION_KEY not in client.session
+    assert client.get(HOME).status_code == 403
+    response = client.post(path, {"csrfmiddlewaretoken": csrf_token(client.get(path).content)})
+    assert (response.status_code, response["Location"]) == (302, HOME)
+    assert client.get(HOME).status_code == 200
+
+
 def test_link_works_until_its_lifetime_ends(client: Client, app_a: Application, clock: Clock) -> None:
     path = login_path(app_a, minutes=30)
     clock.now += 30 * 60 - 1
-    assert client.get(path).status_code == 302
+    assert client.get(path).status_code == 200
+    assert client.post(path).status_code == 302
 
     clock.now += 2
-    response = client.get(path)
-    assert response.status_code == 403
-    assert b"This link has expired" in response.content
-    assert b"Acme" not in response.content
+    for response in (client.get(path), client.post(path)):
+        assert response.status_code == 403
+        assert b"This link has expired" in response.content
+        assert b"Acme" not in response.content
 
 
 @pytest.mark.parametrize(
@@ -116,15 +143,21 @@ def test_link_works_until_its_lifetime_ends(client: Client, app_a: Application, 
             id="minutes-not-a-number",
         ),
         pytest.param(lambda token: signing.TimestampSigner(salt=access.SALT).sign_object(["acme"]), id="not-an-object"),
+        pytest.param(
+            lambda token: signing.TimestampSigner(salt=access.SALT).sign_object(
+                {"uid": "acme", "minutes": 60, "generation": "0"}
+            ),
+            id="generation-not-a-number",
+        ),
         pytest.param(lambda token: access.login_token("deleted-customer", 60), id="unknown-application"),
     ],
 )
 def test_forged_or_damaged_links_are_refused(client: Client, app_a: Application, forge: object) -> None:
     token = access.login_token("acme", 60)
     forged = forge(token)  # type: ignore[operator]
-    response = client.get(f"{HOME}login/{forged}/")
-    assert response.status_code == 403
-    assert b"This link is not valid" in response.content
+    for response in (client.get(f"{HOME}login/{forged}/"), client.post(f"{HOME}login/{forged}/")):
+        assert response.status_code == 403
+        assert b"This link is not valid" in response.content
     assert access.SESSION_KEY not in client.session
     assert client.get(HOME).status_code == 403
 
@@ -164,8 +197,50 @@ def test_sign_out_ends_the_session(portal: Client) -> None:
 
 
 def test_login_and_logout_answer_only_their_methods(portal: Client, app_a: Application) -> None:
-    assert portal.post(login_path(app_a)).status_code == 405
+    assert portal.put(login_path(app_a)).status_code == 405
     assert portal.get(f"{HOME}logout/").status_code == 405
+
+
+# Revocation -----------------------------------------------------------------------------------------------------
+
+
+def test_revoking_voids_every_link_and_session_of_that_application_only(
+    client: Client, app_a: Application, app_b: Application
+) -> None:
+    unused_link = login_path(app_a)
+    opened_link = login_path(app_a)
+    signed_in = sign_in(Client(), app_a)
+    page_open = Client()
+    assert page_open.get(opened_link).status_code == 200  # the button is on screen
+    other = sign_in(Client(), app_b)
+
+    assert revoke_portal_access(app_a) == 1
+
+    response = signed_in.get(HOME)
+    assert response.status_code == 403
+    assert b"Your portal session has ended" in response.content
+    assert page_open.post(opened_link).status_code == 403
+    for response in (client.get(unused_link), client.post(unused_link)):
+        assert response.status_code == 403
+        assert b"This link is no longer valid" in response.content
+    assert access.SESSION_KEY not in client.session
+    assert b"Globex" in other.get(HOME).content  # another customer's session goes on
+    sign_in(client, app_a)  # a link made afterwards works
+    assert b"Acme Corp" in client.get(HOME).content
+
+
+def test_links_and_sessions_from_before_generations_belong_to_the_first(client: Client, app_a: Application) -> None:
+    token = signing.TimestampSigner(salt=access.SALT).sign_object({"uid": "acme", "minutes": 60})
+    assert client.post(f"{HOME}login/{token}/").status_code == 302
+    session = client.session
+    del session[access.SESSION_KEY]["generation"]
+    session.save()
+    assert client.get(HOME).status_code == 200
+
+    revoke_portal_access(app_a)
+
+    assert client.get(HOME).status_code == 403
+    assert client.post(f"{HOME}login/{token}/").status_code == 403
 
 
 # The CLI --------------------------------------------------------------------------------------------------------
@@ -180,13 +255,13 @@ def run(*args: str) -> str:
 def test_cli_prints_a_link_that_opens_the_portal(client: Client, app_a: Application) -> None:
     link = run("acme", "--minutes", "5")
     assert link.startswith("https://hooks.example.com/customers/webhooks/login/")
-    assert client.get(link.removeprefix("https://hooks.example.com")).status_code == 302
+    assert client.post(link.removeprefix("https://hooks.example.com")).status_code == 302
 
 
 def test_cli_link_lives_for_the_minutes_asked(client: Client, app_a: Application, clock: Clock) -> None:
     path = run("acme", "--minutes", "5").removeprefix("https://hooks.example.com")
     clock.now += 5 * 60 + 1
-    assert client.get(path).status_code == 403
+    assert client.post(path).status_code == 403
 
 
 def test_cli_prints_a_path_without_public_url(app_a: Application) -> None:
@@ -205,3 +280,18 @@ def test_cli_prints_a_path_without_public_url(app_a: Application) -> None:
 def test_cli_refuses_bad_input(app_a: Application, args: list[str], message: str) -> None:
     with pytest.raises(CommandError, match=re.escape(message)):
         run(*args)
+
+
+def test_cli_revoke_ends_every_session_and_link(client: Client, app_a: Application, app_b: Application) -> None:
+    link = login_path(app_a)
+    sign_in(client, app_a)
+    other = sign_in(Client(), app_b)
+
+    assert run("acme", "--revoke") == "Revoked every portal link and session of acme."
+
+    assert client.get(HOME).status_code == 403
+    assert client.post(link).status_code == 403
+    assert other.get(HOME).status_code == 200
+    assert client.post(run("acme").removeprefix("https://hooks.example.com")).status_code == 302
+    with pytest.raises(CommandError, match="No application with uid 'nobody'"):
+        run("nobody", "--revoke")

@@ -23,6 +23,7 @@ from pytest_django.live_server_helper import LiveServer
 
 from hookhub.models import Application, Delivery, Endpoint, EventType
 from hookhub.outbound import deliveries
+from hookhub.outbound.applications import revoke_portal_access
 from hookhub.outbound.dispatch import Dispatcher
 from hookhub.portal import portal_link
 from tests.sink import Sink, deliver, recorded
@@ -145,6 +146,8 @@ def test_customer_adds_an_endpoint_sends_a_test_event_and_sees_the_attempt(
     history(application)
 
     page.goto(live_server.url + portal_link(application, 10))
+    expect(page.get_by_role("heading", name="Webhook settings for Acme Corp")).to_be_visible()
+    page.get_by_role("button", name="Continue as Acme Corp").click()
     expect(page.get_by_role("heading", name="Endpoints")).to_be_visible()
     expect(page.get_by_text("legacy.acme.example")).to_be_visible()
 
@@ -224,6 +227,7 @@ def test_the_portal_works_with_javascript_off(
     page.set_default_timeout(WAIT_MS)
     try:
         page.goto(live_server.url + portal_link(application, 10))
+        page.get_by_role("button", name="Continue as acme").click()
         page.get_by_role("link", name="Add endpoint").first.click()
         page.get_by_label("Endpoint URL").fill("ftp://example.com/")
         page.get_by_role("button", name="Add endpoint").click()
@@ -244,3 +248,26 @@ def test_the_portal_works_with_javascript_off(
         expect(page.get_by_role("heading", name="Signed out")).to_be_visible()
     finally:
         context.close()
+
+
+def test_a_revoked_session_and_the_rate_limit_say_so_in_the_browser(
+    live_server: LiveServer, page: Page, problems: list[str], outbound_settings: Callable[..., None]
+) -> None:
+    outbound_settings(PORTAL_RATE_LIMIT="1/m")
+    application = Application.objects.create(uid="acme", name="Acme Corp")
+    endpoint = Endpoint.objects.create(application=application, url="https://acme.example/hooks")
+    page.goto(live_server.url + portal_link(application, 10))
+    page.get_by_role("button", name="Continue as Acme Corp").click()
+    page.get_by_role("link", name="acme.example").first.click()
+
+    page.get_by_role("button", name="Send test event").click()
+    recent = page.locator("#recent-deliveries")
+    expect(recent.get_by_text("Test event msg_")).to_be_visible()
+    page.get_by_role("button", name="Send test event").click()  # past the limit: a 429, swapped in by htmx
+    expect(recent.get_by_text("Too many test events in a short time. Try again in")).to_be_visible()
+    assert endpoint.deliveries.count() == 1
+
+    revoke_portal_access(application)
+    page.reload()
+    expect(page.get_by_role("heading", name="Your portal session has ended")).to_be_visible()
+    assert [p for p in problems if "status of 429" not in p and "status of 403" not in p] == []

@@ -109,9 +109,10 @@ def test_every_page_has_the_security_headers(
     responses.append(portal.post(reverse("hookhub_portal:endpoint-secret", kwargs={"endpoint_id": hmac_endpoint.pk})))
     responses.append(portal.get(reverse("hookhub_portal:endpoint", kwargs={"endpoint_id": "ep_missing"})))
     responses.append(Client().get(reverse("hookhub_portal:endpoints")))  # no session
-    responses.append(Client().get(login_path(app_a)))  # the login redirect
+    responses.append(Client().get(login_path(app_a)))  # the "Continue as" page
+    responses.append(Client().post(login_path(app_a)))  # the login redirect
     responses.append(Client().get(reverse("hookhub_portal:login", kwargs={"token": "forged"})))
-    assert [r.status_code for r in responses] == [200] * 7 + [404, 403, 302, 403]
+    assert [r.status_code for r in responses] == [200] * 7 + [404, 403, 200, 302, 403]
     for response in responses:
         assert response["Content-Security-Policy"] == CSP
         assert response["X-Frame-Options"] == "DENY"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -54,7 +55,11 @@ def test_demo_brings_up_every_surface_and_traffic_flows(tmp_path: Path) -> None:
         with urllib.request.urlopen(receiver, timeout=10) as response:  # mounted with --demo only
             assert response.status == 200
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())  # the portal keeps a session
-        with browser.open(portal.group(1), timeout=10) as response:  # follows the redirect into the portal
+        with browser.open(portal.group(1), timeout=10) as response:  # the "Continue as" page
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', response.read().decode())
+        assert token is not None
+        form = urllib.parse.urlencode({"csrfmiddlewaretoken": token.group(1)}).encode()
+        with browser.open(portal.group(1), data=form, timeout=10) as response:  # follows the redirect into the portal
             status, page = response.status, response.read().decode()
         assert status == 200
         assert "demo/receiver/ok" in page

@@ -12,6 +12,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from hookhub.models import Application
+from hookhub.outbound import applications as rules
 
 from . import idempotency
 from .auth import applications, get_application, require_global
@@ -31,6 +32,11 @@ class ApplicationIn(Schema):
 class ApplicationPatch(Schema):
     name: str = optional(max_length=200)
     metadata: dict[str, Any] = optional()
+
+
+class PortalAccessOut(Schema):
+    uid: str
+    portal_generation: int = Field(description="Raised by each revocation; links and sessions of older ones are void.")
 
 
 class ApplicationOut(Schema):
@@ -101,3 +107,11 @@ def delete_application(request: HttpRequest, uid: str) -> Status[None]:
     require_global(request)
     application.delete()
     return Status(204, None)
+
+
+@router.post("/applications/{uid}/revoke-portal-access", response=responses({200: PortalAccessOut}, 404))
+def revoke_portal_access(request: HttpRequest, uid: str) -> PortalAccessOut:
+    """Void every portal link made so far for this application and end its open portal sessions; links made
+    afterwards work. A scoped token may do it for its own application."""
+    application = get_application(request, uid)
+    return PortalAccessOut(uid=application.uid, portal_generation=rules.revoke_portal_access(application))

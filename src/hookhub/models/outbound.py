@@ -19,6 +19,9 @@ class Application(models.Model):
     uid = models.CharField(max_length=200, unique=True, help_text="Your identifier for this customer.")
     name = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    portal_generation = models.PositiveIntegerField(
+        default=0, help_text="Part of every portal link and session; raising it revokes them all."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

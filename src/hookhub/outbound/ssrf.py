@@ -7,6 +7,11 @@ judged after resolution, by ``transport.GuardedResolver``).
 The ranges are listed explicitly rather than derived from ``ipaddress``'s ``is_global``/``is_private``: those
 properties changed meaning across Python patch releases (3.12.4, 3.13) and still disagree with the IANA registries
 for some embedded-IPv4 forms. The properties are consulted only after the explicit lists, as a backstop.
+
+``HOOKHUB["ALLOWED_DESTINATION_NETWORKS"]`` names networks the operator vouches for (an internal service that
+forwarding or a confirmer must reach): an address inside one of them is allowed although it would be refused, and
+nothing else changes, so the guard stays on for every other address. ``ALLOW_PRIVATE_DESTINATIONS`` instead turns
+the guard off for every endpoint of every customer.
 """
 
 from __future__ import annotations
@@ -14,9 +19,14 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+from collections.abc import Sequence
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
+from hookhub.conf import conf
+
 type IPAddress = IPv4Address | IPv6Address
+type IPNetwork = IPv4Network | IPv6Network
 
 _IPV4_REFUSED: tuple[tuple[IPv4Network, str], ...] = tuple(
     (IPv4Network(network), reason)
@@ -70,10 +80,46 @@ _NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]+")
 
 
 def refusal_reason(ip: IPv4Address | IPv6Address) -> str | None:
-    """Why a delivery may not connect to ``ip``, or None when it is a public unicast address."""
-    if isinstance(ip, IPv4Address):
-        return _ipv4_reason(ip)
-    return _ipv6_reason(ip)
+    """Why a delivery may not connect to ``ip``, or None when it is a public unicast address or inside one of
+    ``ALLOWED_DESTINATION_NETWORKS``."""
+    reason = _ipv4_reason(ip) if isinstance(ip, IPv4Address) else _ipv6_reason(ip)
+    if reason is not None and _allowed(ip):
+        return None
+    return reason
+
+
+def parse_networks(values: Sequence[str]) -> tuple[IPNetwork, ...]:
+    """``ALLOWED_DESTINATION_NETWORKS`` as networks; ``ValueError`` naming the first entry that is not one (a bare
+    address is its own /32 or /128; host bits set, as in ``10.0.0.1/8``, are refused as a likely typo)."""
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value))
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a network ({exc})") from None
+    return tuple(networks)
+
+
+@lru_cache(maxsize=8)
+def _allowed_networks(values: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    networks: list[IPNetwork] = []
+    for value in values:
+        try:
+            networks.extend(parse_networks([value]))
+        except ValueError:
+            continue  # allows nothing: hookhub.E012 names it
+    return tuple(networks)
+
+
+def _allowed(ip: IPAddress) -> bool:
+    networks = _allowed_networks(conf.ALLOWED_DESTINATION_NETWORKS)
+    if not networks:
+        return False
+    # An IPv4-mapped address is connected to over IPv4, so the IPv4 networks judge it too.
+    candidates = (ip,) if not isinstance(ip, IPv6Address) or ip.ipv4_mapped is None else (ip, ip.ipv4_mapped)
+    return any(
+        address in network for address in candidates for network in networks if address.version == network.version
+    )
 
 
 def check_host(host: str) -> str | None:

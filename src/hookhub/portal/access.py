@@ -1,9 +1,13 @@
 """Who may see what: signed login links, the portal session, and the decorator every portal view wears.
 
-A link carries the application's uid and its own lifetime, signed with ``SECRET_KEY`` (``TimestampSigner`` with a
-salt of its own, so no other signed value of the project can pass for a link). Opening it stores the
-application's id in the session, under a fresh session key. From then on the session, never a URL or a form
-field, says which application a request may touch.
+A link carries the application's uid, its own lifetime and the application's portal generation, signed with
+``SECRET_KEY`` (``TimestampSigner`` with a salt of its own, so no other signed value of the project can pass for a
+link). Opening it (a GET) only shows a page naming the application with a "Continue as ..." button; that button's
+POST, CSRF-checked, stores the application's id and generation in the session, under a fresh session key. So a link
+fetched by a mail scanner or a prefetching browser, or planted in a page to switch a visitor's session into another
+application, changes nothing. From then on the session, never a URL or a form field, says which application a
+request may touch, and only while the application's generation is still the one it was opened with:
+``hookhub.outbound.applications.revoke_portal_access`` raises it, which voids every link and session at once.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Concatenate
+from typing import Concatenate, TypeGuard
 
 from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse
@@ -19,7 +23,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from hookhub.conf import conf
 from hookhub.models import Application
@@ -40,30 +44,35 @@ class LinkExpired(LinkInvalid):
     """The link was genuine but its lifetime is over."""
 
 
+class LinkRevoked(LinkInvalid):
+    """The link was genuine but the application's portal access was revoked after it was made."""
+
+
 def _signer() -> signing.TimestampSigner:
     return signing.TimestampSigner(salt=SALT)
 
 
-def login_token(uid: str, minutes: int) -> str:
+def login_token(uid: str, minutes: int, generation: int = 0) -> str:
     if not 0 < minutes <= MAX_MINUTES:
         raise ValueError(f"A portal link lives between 1 and {MAX_MINUTES} minutes, not {minutes}.")
-    return _signer().sign_object({"uid": uid, "minutes": minutes})
+    return _signer().sign_object({"uid": uid, "minutes": minutes, "generation": generation})
 
 
 def portal_link(application: Application | str, minutes: int = 60) -> str:
     """A URL that signs its holder into ``application``'s portal, valid for ``minutes`` (at most 7 days).
 
     Absolute when ``HOOKHUB["PUBLIC_URL"]`` is set, else a path. Anyone holding the link can use it until it
-    expires: send it to the customer over a channel you trust, and keep the lifetime short. Raises ``LookupError``
-    for an unknown uid and ``ValueError`` for a lifetime out of range.
+    expires, or until ``revoke_portal_access`` voids every link of the application: send it to the customer over a
+    channel you trust, and keep the lifetime short. Raises ``LookupError`` for an unknown uid and ``ValueError`` for a
+    lifetime out of range.
     """
-    if isinstance(application, str):
-        if not Application.objects.filter(uid=application).exists():
-            raise LookupError(f"No application with uid {application!r}.")
-        uid = application
-    else:
-        uid = application.uid
-    path = reverse("hookhub_portal:login", kwargs={"token": login_token(uid, minutes)})
+    uid = application if isinstance(application, str) else application.uid
+    # The generation as stored now, not as it was when the caller loaded the object.
+    generation = Application.objects.filter(uid=uid).values_list("portal_generation", flat=True).first()
+    if generation is None:
+        raise LookupError(f"No application with uid {uid!r}.")
+    token = login_token(uid, minutes, generation)
+    path = reverse("hookhub_portal:login", kwargs={"token": token})
     return conf.PUBLIC_URL + path
 
 
@@ -74,22 +83,34 @@ def read_token(token: str) -> Application:
         claims = signer.unsign_object(token)
         minutes = claims["minutes"]
         uid = claims["uid"]
-        if not (isinstance(minutes, int) and isinstance(uid, str)):
+        # Links made before generations existed carry none: they belong to generation 0, the first revocation's.
+        generation = claims.get("generation", 0)
+        if not (_whole(minutes) and isinstance(uid, str) and _whole(generation)):
             raise LinkInvalid
         signer.unsign(token, max_age=minutes * 60)
     except signing.SignatureExpired:
         raise LinkExpired from None
-    except (signing.BadSignature, ValueError, KeyError, TypeError):
+    except (signing.BadSignature, ValueError, KeyError, TypeError, AttributeError):
         raise LinkInvalid from None
     application = Application.objects.filter(uid=uid).first()
     if application is None:
         raise LinkInvalid
+    if application.portal_generation != generation:
+        raise LinkRevoked
     return application
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def start_session(request: HttpRequest, application: Application) -> None:
     request.session.cycle_key()  # a session fixed by someone else before the login is not the one that gets in
-    request.session[SESSION_KEY] = {"application": application.pk, "until": time.time() + SESSION_SECONDS}
+    request.session[SESSION_KEY] = {
+        "application": application.pk,
+        "generation": application.portal_generation,
+        "until": time.time() + SESSION_SECONDS,
+    }
 
 
 def end_session(request: HttpRequest) -> None:
@@ -102,7 +123,10 @@ def session_application(request: HttpRequest) -> Application | None:
     if not isinstance(state, dict) or state.get("until", 0) < time.time():
         return None
     pk = state.get("application")
-    return Application.objects.filter(pk=pk).first() if isinstance(pk, int) else None
+    generation = state.get("generation", 0)
+    if not (_whole(pk) and _whole(generation)):
+        return None
+    return Application.objects.filter(pk=pk, portal_generation=generation).first()
 
 
 def notice(
@@ -138,22 +162,30 @@ def portal_view[**P](
     return secure(never_cache(wrapped))
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
+@csrf_protect
 @secure
 @never_cache
 def login(request: HttpRequest, token: str) -> HttpResponse:
+    """GET names the application and offers a button; only its POST (CSRF-checked) signs in."""
     try:
         application = read_token(token)
     except LinkExpired:
         return notice(request, "This link has expired", "Portal links work for a limited time. Ask for a new one.")
+    except LinkRevoked:
+        return notice(request, "This link is no longer valid", "Access through it was withdrawn. Ask for a new one.")
     except LinkInvalid:
         return notice(
             request,
             "This link is not valid",
             "It may have been copied incompletely, or changed. Ask for a new one.",
         )
-    start_session(request, application)
-    return redirect("hookhub_portal:endpoints")
+    if request.method == "POST":
+        start_session(request, application)
+        return redirect("hookhub_portal:endpoints")
+    current = session_application(request)
+    context = {"target": application, "current": current if current != application else None, "action": request.path}
+    return render(request, "hookhub/portal/login.html", context)
 
 
 @require_POST

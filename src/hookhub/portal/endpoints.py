@@ -6,6 +6,7 @@ same form and swaps in the part of the page it changed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Concatenate
 
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from hookhub.cli.endpoint import verification_key
 from hookhub.conf import conf
+from hookhub.inbound import ratelimit
 from hookhub.models import Application, Delivery, Endpoint, Message
 from hookhub.outbound import deliveries
 
@@ -36,6 +38,21 @@ def portal_action[**P](
 ) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
     """A state-changing portal view: POST only, CSRF-checked even where the project lacks the middleware."""
     return require_POST(csrf_protect(portal_view(view)))
+
+
+def _throttled(application: Application, action: str) -> int | None:
+    """Count one ``action`` of ``application`` against ``PORTAL_RATE_LIMIT``: None when allowed, else the whole
+    seconds to wait. The same counters as the receive side's limits (per process with the ``local`` backend)."""
+    if not conf.PORTAL_RATE_LIMIT:
+        return None
+    wait = ratelimit.hit(f"portal:{action}:{application.pk}", ratelimit.parse_rate(conf.PORTAL_RATE_LIMIT))
+    return None if wait is None else max(1, math.ceil(wait))
+
+
+def _too_many(response: HttpResponse, wait: int) -> HttpResponse:
+    response.status_code = 429
+    response["Retry-After"] = str(wait)
+    return response
 
 
 def _endpoint(application: Application, endpoint_id: str) -> Endpoint:
@@ -59,10 +76,14 @@ def endpoint_list(request: HttpRequest, application: Application) -> HttpRespons
 
 
 def _form_page(request: HttpRequest, application: Application, endpoint: Endpoint | None) -> HttpResponse:
+    wait = None
     if request.method == "POST":
         form = EndpointForm(request.POST, endpoint=endpoint)
         if form.is_valid():
-            if endpoint is None:
+            wait = _throttled(application, "endpoint-create") if endpoint is None else None
+            if wait is not None:
+                form.add_error(None, f"Too many endpoints added in a short time. Try again in {wait} seconds.")
+            elif endpoint is None:
                 saved = form.apply(Endpoint(application=application))
                 saved.save()
                 flash(request, "endpoint", "Endpoint created.")
@@ -71,12 +92,13 @@ def _form_page(request: HttpRequest, application: Application, endpoint: Endpoin
                 saved = form.apply(endpoint)
                 saved.save(update_fields=[*EndpointForm.MODEL_FIELDS, "updated_at"])
                 flash(request, "endpoint", "Changes saved.")
-            url = reverse("hookhub_portal:endpoint", kwargs={"endpoint_id": saved.pk})
-            if is_htmx(request):  # a full navigation, not a swap: the page changes
-                response = HttpResponse(status=200)
-                response["HX-Redirect"] = url
-                return response
-            return redirect(url)
+            if wait is None:
+                url = reverse("hookhub_portal:endpoint", kwargs={"endpoint_id": saved.pk})
+                if is_htmx(request):  # a full navigation, not a swap: the page changes
+                    response = HttpResponse(status=200)
+                    response["HX-Redirect"] = url
+                    return response
+                return redirect(url)
     else:
         form = EndpointForm(endpoint=endpoint)
     context = {
@@ -85,10 +107,12 @@ def _form_page(request: HttpRequest, application: Application, endpoint: Endpoin
         "form": form,
         "selected": form.selected(),
         "chosen_mode": form.events_mode() == CHOSEN,
+        "throttled": wait is not None,
         "nav": "endpoints",
     }
     status = 422 if form.is_bound and form.errors else 200
-    return render(request, "hookhub/portal/endpoint_form.html", context, status=status)
+    response = render(request, "hookhub/portal/endpoint_form.html", context, status=status)
+    return response if wait is None else _too_many(response, wait)
 
 
 @require_http_methods(["GET", "POST"])
@@ -177,6 +201,10 @@ def endpoint_reveal_secret(request: HttpRequest, application: Application, endpo
 def endpoint_send_test(request: HttpRequest, application: Application, endpoint_id: str) -> HttpResponse:
     """One ``hookhub.test`` message with one delivery, to this endpoint only, whatever it subscribes to."""
     endpoint = _endpoint(application, endpoint_id)
+    wait = _throttled(application, "test-event")
+    if wait is not None:
+        flash(request, "recent", f"Too many test events in a short time. Try again in {wait} seconds.")
+        return _too_many(_detail_page(request, application, endpoint), wait)
     now = timezone.now()
     payload = {
         "type": TEST_EVENT,

@@ -160,6 +160,8 @@ HOOKHUB: dict[str, Any] = {
     "PUBLIC_URL": PUBLIC_URL,
     "SOURCES": _sources(),
     "ALLOW_PRIVATE_DESTINATIONS": _flag("HOOKHUB_ALLOW_PRIVATE_DESTINATIONS"),
+    # Comma-separated, e.g. "10.0.0.0/8,fd00::/8"; parsed (and checked: hookhub.E012) by hookhub.
+    "ALLOWED_DESTINATION_NETWORKS": os.environ.get("HOOKHUB_ALLOWED_DESTINATION_NETWORKS", ""),
     "OPERATIONAL_APPLICATION": os.environ.get("HOOKHUB_OPERATIONAL_APPLICATION") or None,
     "GROUP_COMMIT": _flag("HOOKHUB_GROUP_COMMIT", default=True),
     "ENCRYPTION_KEYS": _encryption_keys(),

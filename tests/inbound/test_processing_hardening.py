@@ -57,7 +57,7 @@ def test_an_exception_whose_words_cannot_be_stored_is_recorded_and_the_batch_goe
     assert {reload(m).status for m in good} == {Status.PROCESSED}
     row = reload(bad)
     assert (row.status, row.locked_by) == (Status.RETRYING, "")
-    assert row.last_error == "ValueError: no customer \\ud800 named \\x00"
+    assert row.last_error == "ValueError: no customer \\ud800 named \\u0000"
     assert "\\ud800" in row.traceback
 
 

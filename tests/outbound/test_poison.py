@@ -164,7 +164,7 @@ def test_a_response_the_database_would_refuse_is_recorded_with_the_others(
 
     assert set(Delivery.objects.values_list("status", flat=True)) == {Status.SUCCEEDED}
     dirty = Attempt.objects.get(delivery__endpoint=a)
-    assert dirty.response_body == "ok\\x00\ufffd"  # NUL escaped (PostgreSQL refuses it), the bad byte replaced
+    assert dirty.response_body == "ok\\u0000\ufffd"  # NUL escaped (PostgreSQL refuses it), the bad byte replaced
     assert dirty.response_headers["x-dirty"] == "a\\udcffb"
 
 

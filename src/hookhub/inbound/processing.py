@@ -27,7 +27,7 @@ from hookhub.conf import conf
 from hookhub.crypto import DecryptionError
 from hookhub.metrics import Stats
 from hookhub.models import InboundMessage, Source
-from hookhub.storable import storable
+from hookhub.payloads import escape_text
 
 from . import confirmers, forwarding
 from .handlers import handlers_for
@@ -364,9 +364,9 @@ def _record_failure(
     }
     if bare:
         first_line = (error.splitlines() or [""])[0][:500]
-        error, trace = f"Its outcome could not be recorded in full: {storable(first_line)}", ""
+        error, trace = f"Its outcome could not be recorded in full: {escape_text(first_line)}", ""
     try:
-        updated = owned.update(**fields, last_error=storable(error[:10_000]), traceback=storable(trace[-50_000:]))
+        updated = owned.update(**fields, last_error=escape_text(error[:10_000]), traceback=escape_text(trace[-50_000:]))
     except DatabaseError:
         if not bare:
             raise
@@ -381,7 +381,7 @@ def _fail(message: InboundMessage, worker_id: str, error: str, trace: str) -> st
     attempts = message.attempts
     status = _record_failure(message.pk, worker_id, error, trace, attempts=attempts)
     message.refresh_from_db()
-    logger.warning("hookhub: inbound message %s failed (attempt %s): %s", message.pk, attempts, storable(error))
+    logger.warning("hookhub: inbound message %s failed (attempt %s): %s", message.pk, attempts, escape_text(error))
     for receiver, result in signals.message_failed.send_robust(
         sender=InboundMessage, message=message, error=error, final=status == Status.FAILED
     ):

@@ -27,8 +27,8 @@ from hookhub.conf import conf
 from hookhub.crypto import DecryptionError
 from hookhub.db.bulk import PreparedUpdate, prepare_update, prepare_values
 from hookhub.models import Application, Attempt, Delivery, Endpoint, IdempotentResponse, Message
+from hookhub.payloads import escape_text
 from hookhub.signing import StandardWebhook
-from hookhub.storable import storable, storable_json
 
 from .schedule import retry_delay, throttle_pause
 from .transport import ErrorKind, Outcome
@@ -449,7 +449,7 @@ def _jobs(leased: list[tuple[int, str, str, int]], now: datetime) -> tuple[list[
             kind: ErrorKind = exc.kind if isinstance(exc, _Unsendable) else "internal"
             reason = exc.reason if isinstance(exc, _Unsendable) else f"{type(exc).__name__}: {exc}"
             logger.warning("hookhub dispatcher: delivery %s cannot be sent: %s", delivery_id, reason)
-            problem = Outcome(None, b"", {}, 0.0, storable(reason), kind)
+            problem = Outcome(None, b"", {}, 0.0, escape_text(reason), kind)
             job = _problem_job(delivery_id, message_id, endpoint_id, attempts, problem)
             target = targets.get(endpoint_id)
             if isinstance(target, _Target):
@@ -538,7 +538,7 @@ _SIGNATURE = frozenset({"webhook-signature"})
 def _logged_headers(result: Result) -> dict[str, str]:
     sent = result.sent_headers or result.job.headers
     hidden = result.job.hidden_headers | _SIGNATURE if result.job.hidden_headers else _SIGNATURE
-    return {storable(k): ("[redacted]" if k.lower() in hidden else storable(v)) for k, v in sent.items()}
+    return {escape_text(k): ("[redacted]" if k.lower() in hidden else escape_text(v)) for k, v in sent.items()}
 
 
 def _attempt(result: Result, body_limit: int) -> dict[str, Any]:
@@ -552,10 +552,10 @@ def _attempt(result: Result, body_limit: int) -> dict[str, Any]:
         "url": result.job.url,
         "request_headers": _logged_headers(result),
         "response_status": outcome.status,
-        "response_headers": storable_json(outcome.headers),
-        "response_body": storable(outcome.body[:body_limit].decode("utf-8", errors="replace")),
+        "response_headers": payloads.storable(outcome.headers),
+        "response_body": escape_text(outcome.body[:body_limit].decode("utf-8", errors="replace")),
         "duration_ms": round(outcome.duration * 1000),
-        "error": storable(outcome.error or _redirect_reason(outcome))[:500],
+        "error": escape_text(outcome.error or _redirect_reason(outcome))[:500],
     }
 
 
@@ -651,7 +651,7 @@ def _failure_updates(
     exhausted: set[int] = set()
     for result, retry_after in failures:
         job, outcome = result.job, result.outcome
-        error = storable(outcome.error or _redirect_reason(outcome) or f"HTTP {outcome.status}")
+        error = escape_text(outcome.error or _redirect_reason(outcome) or f"HTTP {outcome.status}")
         delay: float | None
         if outcome.error_kind == "invalid":
             delay = None  # the same request would be refused again: failed now, with the reason

@@ -204,3 +204,28 @@ def test_e012_allowed_destination_networks_that_do_not_parse(value: object) -> N
 @pytest.mark.parametrize("value", ["10.0.0.0/8, fd00::/8", ["192.168.1.10"], "", [], None])
 def test_allowed_destination_networks_that_parse_pass(value: object) -> None:
     assert ids({"ALLOWED_DESTINATION_NETWORKS": value}) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "check_id"),
+    [
+        ("MAX_IN_FLIGHT", 0, "hookhub.E015"),
+        ("MAX_IN_FLIGHT_PER_ENDPOINT", "16", "hookhub.E015"),
+        ("MAX_IN_FLIGHT_PER_APPLICATION", -1, "hookhub.E015"),
+        ("MAX_IN_FLIGHT_PER_APPLICATION", True, "hookhub.E015"),
+        ("MAX_ENDPOINTS_PER_APPLICATION", 0, "hookhub.E016"),
+        ("MAX_ENDPOINTS_PER_APPLICATION", 2.5, "hookhub.E016"),
+        ("METRICS_APPLICATIONS", -1, "hookhub.E017"),
+        ("METRICS_APPLICATIONS", None, "hookhub.E017"),
+    ],
+)
+def test_e015_e017_counts_that_are_not_whole_numbers(name: str, value: object, check_id: str) -> None:
+    assert ids({name: value}) == [check_id]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("MAX_IN_FLIGHT_PER_APPLICATION", 1), ("MAX_ENDPOINTS_PER_APPLICATION", 500), ("METRICS_APPLICATIONS", 0)],
+)
+def test_counts_that_are_whole_numbers_pass(name: str, value: int) -> None:
+    assert ids({name: value}) == []

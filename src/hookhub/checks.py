@@ -16,6 +16,10 @@
 - ``hookhub.E013``: ``CONFIRMER_ENV_ALLOWLIST`` is not a list of environment variable names.
 - ``hookhub.E014``: ``PORTAL_RATE_LIMIT`` does not parse as a rate.
 - ``hookhub.E012``: ``ALLOWED_DESTINATION_NETWORKS`` is not a list (or comma-separated string) of IP networks.
+- ``hookhub.E015``: ``MAX_IN_FLIGHT``, ``MAX_IN_FLIGHT_PER_ENDPOINT`` or ``MAX_IN_FLIGHT_PER_APPLICATION`` is not a
+  whole number ≥ 1.
+- ``hookhub.E016``: ``MAX_ENDPOINTS_PER_APPLICATION`` is not a whole number ≥ 1.
+- ``hookhub.E017``: ``METRICS_APPLICATIONS`` is not a whole number ≥ 0.
 - ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
 - ``hookhub.W002``: ``ALLOW_PRIVATE_DESTINATIONS`` is on: deliveries may reach private and loopback addresses.
 - ``hookhub.W003``: no ``ENCRYPTION_KEYS``: stored secrets are encrypted with a key derived from ``SECRET_KEY``.
@@ -136,6 +140,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="hookhub.E009",
             )
         )
+    errors.extend(_check_counts())
     errors.extend(_check_portal_rate_limit())
     errors.extend(_check_allowed_networks())
     backend = conf.RATE_LIMIT_BACKEND
@@ -146,6 +151,27 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="hookhub.E005",
             )
         )
+    return errors
+
+
+#: Settings that must be whole numbers: (name, least value, check id, what the number is).
+_COUNTS = (
+    ("MAX_IN_FLIGHT", 1, "hookhub.E015", "requests in flight per worker"),
+    ("MAX_IN_FLIGHT_PER_ENDPOINT", 1, "hookhub.E015", "requests in flight per endpoint"),
+    ("MAX_IN_FLIGHT_PER_APPLICATION", 1, "hookhub.E015", "requests in flight per application and worker"),
+    ("MAX_ENDPOINTS_PER_APPLICATION", 1, "hookhub.E016", "endpoints per application"),
+    ("METRICS_APPLICATIONS", 0, "hookhub.E017", "applications with their own /metrics series"),
+)
+
+
+def _check_counts() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for name, least, check_id, what in _COUNTS:
+        value = conf._get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            errors.append(
+                Error(f"HOOKHUB['{name}'] is {value!r}: use a whole number of {what}, at least {least}.", id=check_id)
+            )
     return errors
 
 

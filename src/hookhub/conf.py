@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "DISABLE_AFTER": 5 * 24 * 3600,
     "MAX_IN_FLIGHT": 256,
     "MAX_IN_FLIGHT_PER_ENDPOINT": 16,
+    "MAX_IN_FLIGHT_PER_APPLICATION": 64,
+    "MAX_ENDPOINTS_PER_APPLICATION": 50,
     "DELIVERY_BATCH_SIZE": 500,
     "THROTTLE_SECONDS": 5.0,
     "PAYLOAD_RETENTION_DAYS": 90,
@@ -56,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
     # The gateway's /metrics page
     "METRICS_WORKER_HOSTS": False,
     "METRICS_CACHE_SECONDS": 10.0,
+    "METRICS_APPLICATIONS": 20,
 }
 
 
@@ -175,6 +178,17 @@ class Settings:
         return int(self._get("MAX_IN_FLIGHT_PER_ENDPOINT"))
 
     @property
+    def MAX_IN_FLIGHT_PER_APPLICATION(self) -> int:
+        """How many of one application's deliveries one worker may have in flight at once (over all its
+        endpoints), so one customer's many slow endpoints cannot take every slot of a worker."""
+        return int(self._get("MAX_IN_FLIGHT_PER_APPLICATION"))
+
+    @property
+    def MAX_ENDPOINTS_PER_APPLICATION(self) -> int:
+        """How many endpoints (enabled or not) one application may have; the API, portal, admin and CLI refuse more."""
+        return int(self._get("MAX_ENDPOINTS_PER_APPLICATION"))
+
+    @property
     def DELIVERY_BATCH_SIZE(self) -> int:
         return int(self._get("DELIVERY_BATCH_SIZE"))
 
@@ -236,6 +250,11 @@ class Settings:
     def METRICS_CACHE_SECONDS(self) -> float:
         """How long a web process serves the same /metrics page before reading the database again."""
         return float(self._get("METRICS_CACHE_SECONDS"))
+
+    @property
+    def METRICS_APPLICATIONS(self) -> int:
+        """How many applications (the busiest) get their own series on /metrics; the rest are summed up."""
+        return int(self._get("METRICS_APPLICATIONS"))
 
 
 conf = Settings()

@@ -68,6 +68,8 @@ class Job:
     hidden_headers: frozenset[str] = frozenset()
     #: Why it cannot be sent (its payload does not encode, its secret cannot sign...): recorded as its outcome.
     problem: Outcome | None = None
+    #: The primary key of the endpoint's application (0 when unknown): the dispatcher's per-application limits.
+    application_id: int = 0
 
 
 @dataclass
@@ -454,6 +456,7 @@ def _jobs(leased: list[tuple[int, str, str, int]], now: datetime) -> tuple[list[
             target = targets.get(endpoint_id)
             if isinstance(target, _Target):
                 job.url, job.hidden_headers = target.endpoint.url, target.hidden_headers
+                job.application_id = target.endpoint.application_id
             if message_id in messages:
                 job.application_uid, job.event_type = messages[message_id][1], messages[message_id][2]
             jobs.append(job)
@@ -504,6 +507,7 @@ def _job(  # noqa: PLR0917 - one private call site
         fifo=endpoint.fifo,
         rate_limit=endpoint.rate_limit,
         hidden_headers=hidden,
+        application_id=endpoint.application_id,
     )
 
 

@@ -180,6 +180,7 @@ def _lease(
     *,
     params: list[Any],
     excluded: list[str],
+    excluded_applications: list[int],
     limit: int,
     lease: tuple[str, Any, Any],
 ) -> list[tuple[int, str, str, int, str]]:
@@ -188,12 +189,17 @@ def _lease(
     ``lease`` is (worker id, lease end, now). Rows are (id, message id, endpoint id, attempts, status)."""
     where, order = candidates
     marks = f" AND c.endpoint_id NOT IN ({', '.join(['%s'] * len(excluded))})" if excluded else ""
+    if excluded_applications:
+        marks += f" AND e.application_id NOT IN ({', '.join(['%s'] * len(excluded_applications))})"
     lock = " FOR UPDATE OF c SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     tables = _tables()
     select = f"{where.format(**tables, excluded=marks)} {order}"
     worker_id, until, now = lease
     sets = _lease_params(len(conf.RETRY_SCHEDULE) + 1, worker_id, until, now)
-    cursor.execute(_LEASE.format(**tables, candidates=select, lock=lock), [*sets, *params, *excluded, limit, now, now])
+    cursor.execute(
+        _LEASE.format(**tables, candidates=select, lock=lock),
+        [*sets, *params, *excluded, *excluded_applications, limit, now, now],
+    )
     return [(row[0], row[1], row[2], row[3], row[4]) for row in cursor.fetchall()]
 
 
@@ -202,13 +208,15 @@ def claim(
     limit: int,
     *,
     exclude_endpoints: Collection[str] = (),
+    exclude_applications: Collection[int] = (),
     now: datetime | None = None,
     alone: bool = False,
 ) -> list[Job]:
     """Lease up to ``limit`` due deliveries to ``worker_id`` and turn them into signed, ready-to-send jobs.
 
     Skips disabled and paused endpoints (their deliveries are held, not dropped) and ``exclude_endpoints`` (those
-    this worker already has enough of in hand, so one slow endpoint cannot fill every slot). With ``alone`` (the
+    this worker already has enough of in hand, so one slow endpoint cannot fill every slot) and the endpoints of
+    ``exclude_applications`` (primary keys of applications this worker has enough of in hand). With ``alone`` (the
     worker has nothing else in hand), only one suspect: a delivery whose lease ran out again after it was taken
     over (see ``suspects_waiting``); on its last try it is failed as abandoned instead.
     """
@@ -237,7 +245,8 @@ def claim(
         for candidates, params in queries:
             if len(leased) < limit:
                 leased += _lease(
-                    cursor, candidates, params=params, excluded=excluded, limit=limit - len(leased),
+                    cursor, candidates, params=params, excluded=excluded,
+                    excluded_applications=list(exclude_applications), limit=limit - len(leased),
                     lease=(worker_id, until, at),
                 )  # fmt: skip
     leased.sort()  # in delivery order, as they were claimed

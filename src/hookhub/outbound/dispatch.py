@@ -220,6 +220,14 @@ class Dispatcher:
             limit = self.limits[job.endpoint_id] = asyncio.Semaphore(1 if job.fifo else conf.MAX_IN_FLIGHT_PER_ENDPOINT)
         return limit
 
+    async def _pace(self, job: Job) -> None:
+        """Wait until the endpoint's rate limit lets this job go."""
+        if job.rate_limit:
+            bucket = self.buckets.get(job.endpoint_id)
+            if bucket is None or bucket.rate != job.rate_limit:
+                bucket = self.buckets[job.endpoint_id] = _Bucket(job.rate_limit)
+            await bucket.take()
+
     async def _send(self, transport: Transport, job: Job) -> None:
         headers: dict[str, str] | None = None
         started = time.perf_counter()
@@ -228,11 +236,7 @@ class Dispatcher:
                 outcome = job.problem
             else:
                 async with self._limit(job):
-                    if job.rate_limit:
-                        bucket = self.buckets.get(job.endpoint_id)
-                        if bucket is None or bucket.rate != job.rate_limit:
-                            bucket = self.buckets[job.endpoint_id] = _Bucket(job.rate_limit)
-                        await bucket.take()
+                    await self._pace(job)
                     headers = deliveries.signed_headers(job)
                     outcome = await transport.post(job.url, job.body, headers)
         except asyncio.CancelledError:

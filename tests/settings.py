@@ -69,3 +69,5 @@ HOOKHUB = {
     # Child processes started by tests (workers) get their settings from the test through the environment.
     **json.loads(os.environ.get("HOOKHUB_TEST_SETTINGS", "{}")),
 }
+# User creation dominates many tests; the default hasher's deliberate slowness protects real passwords, not test ones.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

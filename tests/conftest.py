@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import multiprocessing.process
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 import pytest
 
@@ -17,3 +22,44 @@ def _fresh_caches() -> Iterator[None]:
     yield
     sources.clear_cache()
     ratelimit.reset()
+
+
+# The `slow` marker means "starts real processes"; the older Django versions in CI run `-m "not slow"`. So that the
+# marker can be trusted, a test not marked slow fails if it (or a fixture it sets up) starts a process or forks.
+_SLOW_HINT = "mark it slow (@pytest.mark.slow): tests that start real processes are `slow`"
+
+
+def _refuse(what: str) -> Callable[..., NoReturn]:
+    def refuse(*args: object, **kwargs: object) -> NoReturn:
+        pytest.fail(f"this test is not marked slow but {what}; {_SLOW_HINT}", pytrace=False)
+
+    return refuse
+
+
+@contextlib.contextmanager
+def _no_processes() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        # _execute_child is where every Popen (subprocess.run, asyncio subprocesses, Playwright) forks or spawns.
+        mp.setattr(subprocess.Popen, "_execute_child", _refuse("starts a subprocess"))
+        mp.setattr(multiprocessing.process.BaseProcess, "start", _refuse("starts a multiprocessing process"))
+        for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp"):
+            if hasattr(os, name):
+                mp.setattr(os, name, _refuse(f"calls os.{name}"))
+        yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    # Setup too: a fixture that starts a server process belongs to the tests that use it.
+    if item.get_closest_marker("slow"):
+        return (yield)
+    with _no_processes():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    if item.get_closest_marker("slow"):
+        return (yield)
+    with _no_processes():
+        return (yield)

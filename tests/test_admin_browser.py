@@ -17,7 +17,7 @@ from tests.portal.test_browser import browser
 
 __all__ = ["browser"]  # the Chromium fixture, shared with the portal's browser tests
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # Playwright drives a real Chromium
 DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 
 

@@ -92,6 +92,7 @@ print("status", response.status_code)
 """
 
 
+@pytest.mark.slow
 def test_the_gateway_logs_every_500_with_its_traceback(tmp_path: Path) -> None:
     env = {
         **os.environ,

@@ -91,6 +91,7 @@ def rows(conn: DatabaseWrapper) -> int:
         return int(cursor.fetchone()[0])
 
 
+@pytest.mark.slow
 def test_a_writer_gives_up_after_its_timeout_while_another_process_holds_the_lock(
     db: Any, holder: subprocess.Popen[str]
 ) -> None:
@@ -106,6 +107,7 @@ def test_a_writer_gives_up_after_its_timeout_while_another_process_holds_the_loc
     assert rows(conn) == 1
 
 
+@pytest.mark.slow
 def test_a_waiting_writer_gets_the_lock_as_soon_as_it_is_released(db: Any, holder: subprocess.Popen[str]) -> None:
     conn = db(timeout=60)
     done = threading.Event()
@@ -129,6 +131,7 @@ def test_a_waiting_writer_gets_the_lock_as_soon_as_it_is_released(db: Any, holde
     assert rows(conn) == 1
 
 
+@pytest.mark.slow
 def test_closing_a_connection_whose_wait_timed_out_leaves_no_lock_behind(
     db: Any, holder: subprocess.Popen[str]
 ) -> None:

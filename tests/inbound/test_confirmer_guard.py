@@ -205,6 +205,7 @@ def test_transport_get_is_guarded_and_bounded(listener: Listener) -> None:
     assert listener.received[0].startswith(b"GET /x HTTP/1.1\r\n")
 
 
+@pytest.mark.slow
 def test_the_gateway_reads_the_allowlist_from_its_environment(tmp_path: Path) -> None:
     env = {
         **os.environ,

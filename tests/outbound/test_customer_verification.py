@@ -136,6 +136,7 @@ def node_modules() -> Path:
     return modules
 
 
+@pytest.mark.slow
 def test_the_python_snippet_verifies_a_real_delivery(sink: Sink, hmac_endpoint: Endpoint, tmp_path: Path) -> None:
     body, headers = delivered(sink, hmac_endpoint)
     results = run(
@@ -148,6 +149,7 @@ def test_the_python_snippet_verifies_a_real_delivery(sink: Sink, hmac_endpoint: 
     assert_accepts_only_the_genuine_request(results, "WebhookVerificationError")
 
 
+@pytest.mark.slow
 def test_the_node_snippet_verifies_a_real_delivery(
     sink: Sink, hmac_endpoint: Endpoint, node_modules: Path, tmp_path: Path
 ) -> None:
@@ -165,6 +167,7 @@ def test_the_node_snippet_verifies_a_real_delivery(
     assert_accepts_only_the_genuine_request(results, "WebhookVerificationError")
 
 
+@pytest.mark.slow
 def test_the_ed25519_snippet_verifies_a_real_delivery(sink: Sink, tmp_path: Path) -> None:
     private, public = generate_ed25519_keypair()
     application = Application.objects.create(uid="acme")

@@ -175,6 +175,7 @@ def subprocess_env() -> dict[str, str]:
     return {**os.environ, "HOOKHUB_TEST_DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "tests.settings"}
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_commit_is_never_lost_even_if_the_process_dies_right_after() -> None:
     app = Application.objects.create(uid="acme")
@@ -199,6 +200,7 @@ def test_a_commit_is_never_lost_even_if_the_process_dies_right_after() -> None:
     assert Delivery.objects.get().status == "pending"
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_process_that_dies_before_its_commit_sends_nothing() -> None:
     app = Application.objects.create(uid="acme")

@@ -120,6 +120,7 @@ def gateway_file_modes(data: Path) -> dict[str, int]:
     return modes
 
 
+@pytest.mark.slow
 def test_secrets_at_rest_copies(client: Client, admin_client: Client, tmp_path: Path) -> None:
     api = Api(client, create_token(name="global")[0])
     app = Application.objects.create(uid="acme")

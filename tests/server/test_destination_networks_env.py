@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs the gateway's CLI in a real process
+
 
 def hookhub(tmp_path: Path, networks: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {

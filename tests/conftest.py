@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 import pytest
+from django.conf import settings
 
 from hookhub.inbound import ratelimit, sources
 from tests.sink import outbound_settings, sink
@@ -50,6 +51,8 @@ def _no_processes() -> Iterator[None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    if item.get_closest_marker("postgresql") and "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        pytest.skip("needs PostgreSQL: set HOOKHUB_TEST_DATABASE_URL=postgres://... (CI's PostgreSQL run does)")
     # Setup too: a fixture that starts a server process belongs to the tests that use it.
     if item.get_closest_marker("slow"):
         return (yield)

@@ -71,3 +71,7 @@ HOOKHUB = {
 }
 # User creation dominates many tests; the default hasher's deliberate slowness protects real passwords, not test ones.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# CI's PostgreSQL run sets this, so that a typo in the URL cannot turn it into a second SQLite run that quietly
+# skips every test needing PostgreSQL.
+if os.environ.get("HOOKHUB_TEST_REQUIRE_POSTGRESQL") and "postgresql" not in DATABASES["default"]["ENGINE"]:
+    raise RuntimeError("HOOKHUB_TEST_REQUIRE_POSTGRESQL is set but HOOKHUB_TEST_DATABASE_URL is not a PostgreSQL URL")

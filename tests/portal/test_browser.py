@@ -34,6 +34,7 @@ pytestmark = [
     pytest.mark.urls("tests.portal.urls"),
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("outbound_settings"),
+    pytest.mark.slow,  # Playwright drives a real Chromium
 ]
 
 CHROMIUM = "/usr/bin/chromium"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management import BaseCommand
+from django.core.management import BaseCommand, CommandError
 from django.db import transaction
 
 from hookhub.models import Application, Endpoint, EventType, Source
@@ -67,7 +67,10 @@ def seed(base_url: str) -> Seeded | None:
             description="Answers 503 to each message's first try, then 200",
             event_types=["invoice.*"],
         )
-        applications.create_endpoints(application, [ok, flaky])
+        try:
+            applications.create_endpoints(application, [ok, flaky])
+        except applications.EndpointLimitReached as exc:
+            raise CommandError(f"Cannot seed the demo: {exc.message}") from None
     return Seeded(password, f"{base_url}/hooks/{source.slug}/", application)
 
 

@@ -74,8 +74,14 @@ def overview(now: datetime | None = None) -> list[ApplicationBacklog]:
     ]
 
 
-def busiest(n: int, now: datetime | None = None) -> list[ApplicationBacklog]:
-    """The ``n`` applications with the most deliveries due or in flight (then the most failing endpoints)."""
+def busiest(
+    n: int, now: datetime | None = None, *, among: list[ApplicationBacklog] | None = None
+) -> list[ApplicationBacklog]:
+    """The ``n`` applications with the most deliveries due or in flight (then the most failing endpoints).
+
+    ``among``: an ``overview()`` already read, so a caller that needs both pays for one.
+    """
     if n <= 0:
         return []
-    return sorted(overview(now), key=lambda a: (a.busy, -a.application_id), reverse=True)[:n]
+    rows = overview(now) if among is None else among
+    return sorted(rows, key=lambda a: (a.busy, -a.application_id), reverse=True)[:n]

@@ -135,7 +135,7 @@ def test_cli_source_add_forwarding_refuses_and_creates_nothing(db: None) -> None
 
 
 def test_demo_seeding_refuses_with_a_clear_error(db: None) -> None:
-    with capped(1), pytest.raises(CommandError, match="Cannot seed the demo: .*MAX_ENDPOINTS_PER_APPLICATION"):
+    with capped(1), pytest.raises(CommandError, match=r"Cannot seed the demo: .*MAX_ENDPOINTS_PER_APPLICATION"):
         demo.seed("http://127.0.0.1:8000")
     assert not Endpoint.objects.exists()
 

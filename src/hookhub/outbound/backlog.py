@@ -51,7 +51,7 @@ def overview(now: datetime | None = None) -> list[ApplicationBacklog]:
     now = now or timezone.now()
     counts: dict[int, dict[str, int]] = {}
     rows = (
-        Delivery.objects.filter(due_filter(now) | Q(status=Status.SENDING))
+        Delivery.objects.filter(Q(status=Status.PENDING, next_attempt_at__lte=now) | Q(status=Status.SENDING))
         .order_by()
         .values(application=F("endpoint__application_id"))
         .annotate(due=Count("pk", filter=due_filter(now)), in_flight=Count("pk", filter=in_flight_filter(now)))

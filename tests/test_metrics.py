@@ -80,7 +80,8 @@ def test_scrapes_read_the_database_once_per_window_and_count_only_filtered_sets(
             for _ in range(5):
                 page = views.metrics_view(rf.get("/metrics"))
     counts = [q["sql"] for q in first.captured_queries if "COUNT(" in q["sql"].upper()]
-    assert len(counts) == 4
-    assert all("WHERE" in sql and '"status"' in sql.split("WHERE", 1)[1] for sql in counts), counts  # no whole table
+    assert len(counts) == 6  # four totals, then backlog.overview(): deliveries and failing endpoints, each grouped
+    filtered = ('"status"', '"failing_since"')
+    assert all("WHERE" in sql and any(f in sql.split("WHERE", 1)[1] for f in filtered) for sql in counts), counts
     assert later.captured_queries == []
     assert b"hookhub_deliveries_due 0" in page.content

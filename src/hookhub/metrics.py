@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -69,8 +69,17 @@ def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render(workers: Iterable[tuple[str, Mapping[str, Any]]], gauges: Mapping[str, tuple[str, float]]) -> str:
-    """Prometheus text format 0.0.4. ``workers``: (worker id, stats snapshot); ``gauges``: name → (help, value)."""
+#: A gauge with one sample per label set: name → (help, [(labels, value)]).
+Labelled = Mapping[str, tuple[str, Sequence[tuple[Mapping[str, str], float]]]]
+
+
+def render(
+    workers: Iterable[tuple[str, Mapping[str, Any]]],
+    gauges: Mapping[str, tuple[str, float]],
+    labelled: Labelled | None = None,
+) -> str:
+    """Prometheus text format 0.0.4. ``workers``: (worker id, stats snapshot); ``gauges``: name → (help, value);
+    ``labelled``: gauges with label sets (a gauge with no samples still gets its HELP and TYPE)."""
     workers = list(workers)
     lines: list[str] = []
     for key, (name, text) in _COUNTERS.items():
@@ -89,4 +98,9 @@ def render(workers: Iterable[tuple[str, Mapping[str, Any]]], gauges: Mapping[str
     for gauge, (text, value) in gauges.items():
         kind = "counter" if gauge.endswith("_total") else "gauge"
         lines += [f"# HELP {gauge} {text}", f"# TYPE {gauge} {kind}", f"{gauge} {value:g}"]
+    for gauge, (text, samples) in (labelled or {}).items():
+        lines += [f"# HELP {gauge} {text}", f"# TYPE {gauge} gauge"]
+        for labels, value in samples:
+            names = ",".join(f'{key}="{_label(label)}"' for key, label in labels.items())
+            lines.append(f"{gauge}{{{names}}} {value:g}")
     return "\n".join(lines) + "\n"

@@ -15,15 +15,16 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import OuterRef, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from hookhub import payloads
-from hookhub.models import Application, Endpoint, EventType, Message
-from hookhub.outbound import schemas
+from hookhub.models import Application, Delivery, Endpoint, EventType, Message
+from hookhub.outbound import backlog, schemas
 
 from . import outbound_deliveries, outbound_endpoints
-from .outbound_common import JSON_TEXTAREA, PrettyJSONField, admin_url, count_of, link
+from .outbound_common import JSON_TEXTAREA, PrettyJSONField, admin_url, count_of, link, on_changelist
 
 if TYPE_CHECKING:
     ApplicationAdminBase = admin.ModelAdmin[Application]
@@ -41,9 +42,13 @@ JSON_FIELDS: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
 }
 
 
+#: Rows of the "Busiest applications" box above the application list.
+BUSIEST_SHOWN = 10
+
+
 @admin.register(Application)
 class ApplicationAdmin(ApplicationAdminBase):
-    list_display = ["uid", "name", "endpoint_count", "message_count", "created_at"]
+    list_display = ["uid", "name", "endpoint_count", "message_count", "due", "in_flight", "failing", "created_at"]
     search_fields = ["uid", "name"]
     readonly_fields = ["endpoint_count", "message_count", "created_at"]
     fields = ["uid", "name", "metadata", "endpoint_count", "message_count", "created_at"]
@@ -56,8 +61,37 @@ class ApplicationAdmin(ApplicationAdminBase):
             .annotate(
                 endpoint_total=count_of(Endpoint.objects.filter(application=OuterRef("pk"))),
                 message_total=count_of(Message.objects.filter(application=OuterRef("pk"))),
+                **self._backlog_columns(request),
             )
         )
+
+    def _backlog_columns(self, request: HttpRequest) -> dict[str, Any]:
+        """The list's due / in flight / failing: correlated counts, evaluated for the rows of one page only."""
+        if not on_changelist(self, request):
+            return {}
+        now = timezone.now()
+        deliveries = Delivery.objects.filter(endpoint__application=OuterRef("pk"))
+        return {
+            "due_total": count_of(deliveries.filter(backlog.due_filter(now))),
+            "in_flight_total": count_of(deliveries.filter(backlog.in_flight_filter(now))),
+            "failing_total": count_of(Endpoint.objects.filter(application=OuterRef("pk"), failing_since__isnull=False)),
+        }
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        busiest = backlog.busiest(BUSIEST_SHOWN)
+        return super().changelist_view(request, {**(extra_context or {}), "busiest_applications": busiest})
+
+    @admin.display(description="due")
+    def due(self, obj: Application) -> int:
+        return int(getattr(obj, "due_total", 0))
+
+    @admin.display(description="in flight")
+    def in_flight(self, obj: Application) -> int:
+        return int(getattr(obj, "in_flight_total", 0))
+
+    @admin.display(description="failing endpoints")
+    def failing(self, obj: Application) -> int:
+        return int(getattr(obj, "failing_total", 0))
 
     @admin.display(description="endpoints", ordering="endpoint_total")
     def endpoint_count(self, obj: Application) -> SafeString:

@@ -21,8 +21,8 @@ from django.utils.safestring import SafeString
 
 from hookhub import payloads
 from hookhub.conf import conf
-from hookhub.models import Delivery, Endpoint
-from hookhub.outbound import deliveries
+from hookhub.models import Application, Delivery, Endpoint
+from hookhub.outbound import applications, deliveries
 from hookhub.signing import public_key
 
 from .outbound_common import (
@@ -142,6 +142,12 @@ class EndpointForm(EndpointFormBase):
         except payloads.Unstorable as exc:
             raise ValidationError(f"{exc}.") from None
 
+    def clean_application(self) -> Application:
+        application: Application = self.cleaned_data["application"]
+        if self.instance._state.adding or self.instance.application_id != application.pk:
+            applications.check_room_for_endpoint(application)
+        return application
+
     def clean_rate_limit(self) -> float | None:
         value = self.cleaned_data.get("rate_limit")
         if value is not None and value <= 0:
@@ -194,7 +200,10 @@ class EndpointAdmin(EndpointAdminBase):
         # A new endpoint gets a key of its scheme from the model; a changed scheme rotates to a key of the new one
         # (obj.scheme is already the new scheme here), and the old key keeps signing during the overlap.
         new_key = deliveries.rotate_secret(obj) if change and "scheme" in form.changed_data else None
-        super().save_model(request, obj, form, change)
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            applications.create_endpoint(obj)
         if new_key is not None:
             mark_rotated(request, obj, new_key)
 

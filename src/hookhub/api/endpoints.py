@@ -21,12 +21,12 @@ from pydantic import Field
 from hookhub import payloads
 from hookhub.conf import conf
 from hookhub.models import Application, Endpoint
-from hookhub.outbound import ssrf
+from hookhub.outbound import applications, ssrf
 from hookhub.signing import generate_ed25519_keypair, public_key
 
 from . import idempotency
 from .auth import get_application
-from .errors import invalid, not_found, responses
+from .errors import conflict, invalid, not_found, responses
 from .fields import optional, updates
 from .pagination import ListQuery, Page, paginate
 
@@ -167,7 +167,7 @@ def list_endpoints(request: HttpRequest, uid: str, query: Query[ListQuery]) -> d
     return paginate(application.endpoints.all(), query, lambda e: endpoint_out(e, application.uid))
 
 
-@router.post("/applications/{uid}/endpoints", response=responses({201: EndpointCreated}, 404))
+@router.post("/applications/{uid}/endpoints", response=responses({201: EndpointCreated}, 404, 409))
 def create_endpoint(
     request: HttpRequest, uid: str, body: EndpointIn, idempotency_key: idempotency.KeyHeader = None
 ) -> HttpResponse:
@@ -178,7 +178,10 @@ def create_endpoint(
         endpoint = Endpoint(application=application, **values)
         if endpoint.scheme == Endpoint.Scheme.ED25519:
             endpoint.secret = generate_ed25519_keypair()[0]
-        endpoint.save()
+        try:
+            applications.create_endpoint(endpoint)
+        except applications.EndpointLimitReached as exc:
+            raise conflict(exc.code, str(exc.message)) from None
         out = endpoint_out(endpoint, application.uid)
         return EndpointCreated(**out.model_dump(), secret=verification_key(endpoint))
 

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.management import BaseCommand
+from django.core.management import BaseCommand, CommandError
 from django.db import transaction
 
 from hookhub.models import Application, Endpoint, EventType, Source
+from hookhub.outbound import applications
 
 help = "Send demo traffic to a running gateway (used by serve --demo)."
 
@@ -60,15 +61,16 @@ def seed(base_url: str) -> Seeded | None:
             EventType.objects.get_or_create(name=name, defaults={"description": description, "example": example})
         source = Source.objects.create(name=DEMO_SOURCE, verifier="github", secrets=[DEMO_SECRET])
         application = Application.objects.create(uid=DEMO_APPLICATION, name="Demo customer")
-        Endpoint.objects.create(
-            application=application, url=f"{base_url}/demo/receiver/ok/", description="Always answers 200"
-        )
-        Endpoint.objects.create(
-            application=application,
+        ok = Endpoint(url=f"{base_url}/demo/receiver/ok/", description="Always answers 200")
+        flaky = Endpoint(
             url=f"{base_url}/demo/receiver/flaky/",
             description="Answers 503 to each message's first try, then 200",
             event_types=["invoice.*"],
         )
+        try:
+            applications.create_endpoints(application, [ok, flaky])
+        except applications.EndpointLimitReached as exc:
+            raise CommandError(f"Cannot seed the demo: {exc.message}") from None
     return Seeded(password, f"{base_url}/hooks/{source.slug}/", application)
 
 

@@ -15,7 +15,7 @@ from django.db.models import Count
 from hookhub import payloads
 from hookhub.conf import conf
 from hookhub.models import Delivery, Endpoint, EventType
-from hookhub.outbound import deliveries, ssrf
+from hookhub.outbound import applications, deliveries, ssrf
 from hookhub.signing import (
     ED25519_PRIVATE_PREFIX,
     HMAC_PREFIX,
@@ -141,7 +141,10 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
         endpoint.full_clean()
     except ValidationError as exc:
         raise CommandError(validation_message(exc)) from None
-    endpoint.save()
+    try:
+        applications.create_endpoint(endpoint)
+    except applications.EndpointLimitReached as exc:
+        raise CommandError(str(exc.message)) from None
     known = list(EventType.objects.values_list("name", flat=True))
     for pattern in endpoint.event_types if known else []:
         if not fnmatch.filter(known, pattern):

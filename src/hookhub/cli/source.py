@@ -14,6 +14,7 @@ from hookhub.inbound import sources
 from hookhub.inbound.ratelimit import parse_rate
 from hookhub.inbound.verifiers import available, get_verifier_class
 from hookhub.models import Application, Endpoint, Source
+from hookhub.outbound import applications
 
 from ._util import parse_assignments
 
@@ -121,9 +122,12 @@ def _forwarding(source: Source, urls: list[str], events: str) -> list[Endpoint]:
     source.forward_to = application
     source.forward_event_types = [e.strip() for e in events.split(",") if e.strip()]
     source.save(update_fields=["forward_to", "forward_event_types", "updated_at"])
-    return [
-        Endpoint.objects.create(application=application, url=url, description=f"from {source.name}") for url in urls
-    ]
+    try:
+        return applications.create_endpoints(
+            application, [Endpoint(url=url, description=f"from {source.name}") for url in urls]
+        )
+    except applications.EndpointLimitReached as exc:
+        raise CommandError(str(exc.message)) from None
 
 
 def _describe(source: Source) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from hookhub.cli.endpoint import verification_key
 from hookhub.conf import conf
 from hookhub.inbound import ratelimit
 from hookhub.models import Application, Delivery, Endpoint, Message
-from hookhub.outbound import deliveries
+from hookhub.outbound import applications, deliveries
 
 from .access import portal_view
 from .forms import CHOSEN, EndpointForm
@@ -84,15 +84,17 @@ def _form_page(request: HttpRequest, application: Application, endpoint: Endpoin
             if wait is not None:
                 form.add_error(None, f"Too many endpoints added in a short time. Try again in {wait} seconds.")
             elif endpoint is None:
-                saved = form.apply(Endpoint(application=application))
-                saved.save()
-                flash(request, "endpoint", "Endpoint created.")
+                try:
+                    saved = applications.create_endpoint(form.apply(Endpoint(application=application)))
+                    flash(request, "endpoint", "Endpoint created.")
+                except applications.EndpointLimitReached as exc:
+                    form.add_error(None, exc)
             else:
                 # Only the form's fields: the worker may have changed the endpoint's state meanwhile.
                 saved = form.apply(endpoint)
                 saved.save(update_fields=[*EndpointForm.MODEL_FIELDS, "updated_at"])
                 flash(request, "endpoint", "Changes saved.")
-            if wait is None:
+            if wait is None and not form.errors:
                 url = reverse("hookhub_portal:endpoint", kwargs={"endpoint_id": saved.pk})
                 if is_htmx(request):  # a full navigation, not a swap: the page changes
                     response = HttpResponse(status=200)

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 from hookhub import crypto, metrics
 from hookhub.conf import conf
 from hookhub.models import Delivery, InboundMessage, WorkerHeartbeat
+from hookhub.outbound import backlog
 
 #: A worker heartbeat older than this means no worker is running.
 STALE_AFTER = timedelta(seconds=60)
@@ -117,7 +118,31 @@ def _metrics_text() -> str:
         ),
         "hookhub_workers": ("Workers with a fresh heartbeat.", float(len(workers))),
     }
-    return metrics.render(workers, gauges)
+    every = backlog.overview(now)
+    busiest = backlog.busiest(conf.METRICS_APPLICATIONS, among=every)
+    gauges["hookhub_endpoints_failing"] = (
+        "Endpoints whose latest attempts failed (failing_since set), all applications.",
+        float(sum(a.failing for a in every)),
+    )
+    gauges["hookhub_applications_backlogged"] = (
+        "Applications with deliveries due or in flight.",
+        float(sum(1 for a in every if a.due or a.in_flight)),
+    )
+    per_application = {
+        "hookhub_application_deliveries_due": (
+            "Per application (the METRICS_APPLICATIONS busiest): deliveries due now, expired leases included.",
+            [({"application": a.uid}, float(a.due)) for a in busiest],
+        ),
+        "hookhub_application_deliveries_in_flight": (
+            "Per application (the METRICS_APPLICATIONS busiest): deliveries leased by a worker, lease still live.",
+            [({"application": a.uid}, float(a.in_flight)) for a in busiest],
+        ),
+        "hookhub_application_endpoints_failing": (
+            "Per application (the METRICS_APPLICATIONS busiest): endpoints whose latest attempts failed.",
+            [({"application": a.uid}, float(a.failing)) for a in busiest],
+        ),
+    }
+    return metrics.render(workers, gauges, per_application)
 
 
 @receiver(setting_changed)

@@ -2,8 +2,8 @@
 
 ``python -m bench.sink --port N [--hang-seconds S]``. It is a separate process so that it never competes with the
 sender for a GIL. Per path it keeps a count and the first and last arrival (wall clock, comparable with the sender's
-commit times); for paths under ``/lat/`` it also keeps each request's ``webhook-id`` and arrival, for latencies, and counts
-the requests whose (path, ``webhook-id``) it had already seen (``duplicates``: a delivery sent twice).
+commit times); for paths under ``/lat/`` it also keeps each request's ``webhook-id`` and first arrival, for
+latencies, and counts the requests whose (path, ``webhook-id``) it had seen before (``duplicates``: sent twice).
 A POST under ``/hang`` is held for ``--hang-seconds`` (longer than any delivery timeout) before it is answered.
 
 ``GET /_stats`` answers the counters as JSON (``?ids=1`` adds the arrivals by id); ``POST /_reset`` clears them.

@@ -7,6 +7,7 @@ import json
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from . import outbound
 
 HEALTHY = 9
 EVIL_ENDPOINTS = 20
-EVIL_MESSAGES = 30  # × 20 endpoints: the issue's 600 due deliveries
+EVIL_MESSAGES = 30  # times 20 endpoints: the issue's 600 due deliveries
 
 
 def established(port: int) -> int:
@@ -57,6 +58,11 @@ def _percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[index]
 
 
+def _at_least(n: int) -> Callable[[outbound.Stats], bool]:
+    """Whether the sink has ``n`` requests under /lat/."""
+    return lambda stats: outbound.count_under(stats, "/lat/")[0] >= n
+
+
 def _port(server: Server) -> int:
     return int(server.base.rpartition(":")[2])
 
@@ -94,7 +100,7 @@ def noisy_tenant(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
                     ctx, "feed", *app_args, "--rate", f"{feed_rate:g}", "--seconds", f"{feed_seconds:g}",
                     "--out", str(commits_file), timeout=feed_seconds + 120,
                 )  # fmt: skip
-                outbound.wait_for(box, lambda s: outbound.count_under(s, "/lat/")[0] >= fed["sent"], deadline)
+                outbound.wait_for(box, _at_least(fed["sent"]), deadline)
                 arrivals = sink_stats(box, ids=True)["arrivals"]
                 assert isinstance(arrivals, dict)
                 commits = json.loads(commits_file.read_text())
@@ -109,9 +115,7 @@ def noisy_tenant(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
                 for _ in range(bursts):
                     outbound.reset(box)
                     sent = db.task(ctx, "send", *app_args, "--count", str(expected), "--per-transaction", str(expected))
-                    stats, _complete = outbound.wait_for(
-                        box, lambda s: outbound.count_under(s, "/lat/")[0] >= expected, deadline
-                    )
+                    stats, _complete = outbound.wait_for(box, _at_least(expected), deadline)
                     n, _first, last = outbound.count_under(stats, "/lat/")
                     burst_rates.append(ratio(n, last - sent["committed_at"]) if n else 0.0)
                     if n < expected:
@@ -175,9 +179,9 @@ def scale_out(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
                 outbound.reset(box)
                 children = [worker(ctx, env, name=f"{name}-worker-{k}") for k in range(workers)]
                 try:
-                    outbound.wait_for(box, lambda s: outbound.count_under(s, "/lat/")[0] >= expected, deadline)
+                    outbound.wait_for(box, _at_least(expected), deadline)
                     time.sleep(ctx.seconds(3, 1))  # a delivery sent twice may arrive after the count is reached
-                    stats = sink_stats(box)
+                    stats: dict[str, Any] = sink_stats(box)
                 finally:
                     for child in children:
                         child.stop(grace=5)
@@ -211,7 +215,8 @@ def scale_out(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
     result.notes.append(
         "What limits it on this machine: 2 cores shared by PostgreSQL, the worker processes and the sink, so a second"
         " worker adds no CPU; it can only overlap one worker's database round trips with the other's HTTP. The target"
-        " is therefore 1.0× (no contention collapse: claims with `SKIP LOCKED` do not wait on each other), not 2×."
+        " is therefore a ratio of 1.0 (no contention collapse: claims with `SKIP LOCKED` do not wait on each"
+        " other), not 2."
         " With more cores than processes each worker is CPU-bound on its own core (see delivery-throughput), so the"
         " drain rate should grow with the workers until PostgreSQL's commits or the receivers become the limit."
     )

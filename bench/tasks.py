@@ -74,6 +74,7 @@ def _send_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per-transaction", type=int, default=500)
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--ids", action="store_true", help="Answer the ids of the messages made, too.")
 
 
 @task(_send_args)
@@ -86,13 +87,16 @@ def send(args: argparse.Namespace) -> Any:
     apps = _applications(args.app)
     started = time.perf_counter()
     done = 0
+    ids: list[str] = []
     while done < args.count:
         with transaction.atomic():
             for n in range(done, min(args.count, done + args.per_transaction)):
                 app = apps[n % len(apps)]
-                hookhub.send("invoice.paid", payload(args.offset + n, args.size), application=app)
+                message = hookhub.send("invoice.paid", payload(args.offset + n, args.size), application=app)
+                ids.append(message.id)
         done = min(args.count, done + args.per_transaction)
-    return {"sent": done, "seconds": time.perf_counter() - started, "committed_at": time.time()}
+    answer = {"sent": done, "seconds": time.perf_counter() - started, "committed_at": time.time()}
+    return {**answer, "ids": ids} if getattr(args, "ids", False) else answer
 
 
 def _applications(uids: str | list[str] | None) -> list[Any]:

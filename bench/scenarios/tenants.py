@@ -63,6 +63,35 @@ def _at_least(n: int) -> Callable[[outbound.Stats], bool]:
     return lambda stats: outbound.count_under(stats, "/lat/")[0] >= n
 
 
+def _burst(
+    ctx: Ctx,
+    db: outbound.Outbound,
+    box: Server,
+    *,
+    app_args: list[str],
+    expected: int,
+    deadline: float,
+    result: ScenarioResult,
+    case: str,
+) -> float:
+    """Send ``expected`` messages across the nine in one transaction; deliveries/s from the commit to the last of
+    them at the sink. Counted by message id, so a late arrival of an earlier phase is not counted; if some are missing
+    at the deadline, the rate is what arrived over the whole wait."""
+    sent = db.task(ctx, "send", *app_args, "--count", str(expected), "--per-transaction", str(expected), "--ids")
+    ids = set(sent["ids"])
+    give_up = time.monotonic() + deadline
+    while True:
+        arrivals: dict[str, float] = sink_stats(box, ids=True)["arrivals"]  # type: ignore[assignment]
+        times = [t for m, t in arrivals.items() if m in ids]
+        if len(times) >= expected or time.monotonic() > give_up:
+            break
+        time.sleep(0.2)
+    if len(times) < expected:
+        result.notes.append(f"{case}: a burst had {len(times):,} of {expected:,} arrivals by its deadline.")
+        return len(times) / (time.time() - sent["committed_at"])
+    return ratio(len(times), max(times) - sent["committed_at"])
+
+
 def _port(server: Server) -> int:
     return int(server.base.rpartition(":")[2])
 
@@ -113,13 +142,18 @@ def noisy_tenant(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
                 burst_rates = []
                 expected = burst * HEALTHY
                 for _ in range(bursts):
-                    outbound.reset(box)
-                    sent = db.task(ctx, "send", *app_args, "--count", str(expected), "--per-transaction", str(expected))
-                    stats, _complete = outbound.wait_for(box, _at_least(expected), deadline)
-                    n, _first, last = outbound.count_under(stats, "/lat/")
-                    burst_rates.append(ratio(n, last - sent["committed_at"]) if n else 0.0)
-                    if n < expected:
-                        result.notes.append(f"{case}: a burst had {n:,} of {expected:,} arrivals by its deadline.")
+                    burst_rates.append(
+                        _burst(
+                            ctx,
+                            db,
+                            box,
+                            app_args=app_args,
+                            expected=expected,
+                            deadline=deadline,
+                            result=result,
+                            case=case,
+                        )
+                    )
             finally:
                 child.stop(grace=10)
                 most = sampler.stop()
@@ -147,7 +181,7 @@ def noisy_tenant(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
         f" that accepts connections and holds every request 60 s (past the 15 s delivery timeout), with"
         f" {EVIL_MESSAGES * EVIL_ENDPOINTS} deliveries due when the worker starts; nine applications have one healthy"
         f" endpoint each. Latency: a feed of {feed_rate} messages/s for {feed_seconds:g} s across the nine, one per"
-        f" transaction, commit → arrival (a message missing at the deadline counts as {deadline:g} s). Throughput: the"
+        f" transaction, commit → arrival (a message missing at the deadline counts as {deadline:g} s, so the p99 is then a lower bound). Throughput: the"
         f" median of {bursts} bursts of {burst} messages per application in one transaction, commit → last arrival."
         f" The most connections the worker held to the hanging server at once: {held}."
     )

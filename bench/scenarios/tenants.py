@@ -181,8 +181,8 @@ def noisy_tenant(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
         f" that accepts connections and holds every request 60 s (past the 15 s delivery timeout), with"
         f" {EVIL_MESSAGES * EVIL_ENDPOINTS} deliveries due when the worker starts; nine applications have one healthy"
         f" endpoint each. Latency: a feed of {feed_rate} messages/s for {feed_seconds:g} s across the nine, one per"
-        f" transaction, commit → arrival (a message missing at the deadline counts as {deadline:g} s, so the p99 is then a lower bound). Throughput: the"
-        f" median of {bursts} bursts of {burst} messages per application in one transaction, commit → last arrival."
+        f" transaction, commit → arrival (a message missing at the deadline counts as {deadline:g} s: the p99 is then"
+        f" a lower bound). Throughput: the median of {bursts} bursts of {burst} messages per application in one transaction, commit → last arrival."
         f" The most connections the worker held to the hanging server at once: {held}."
     )
     return result

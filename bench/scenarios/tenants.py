@@ -182,7 +182,8 @@ def noisy_tenant(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
         f" {EVIL_MESSAGES * EVIL_ENDPOINTS} deliveries due when the worker starts; nine applications have one healthy"
         f" endpoint each. Latency: a feed of {feed_rate} messages/s for {feed_seconds:g} s across the nine, one per"
         f" transaction, commit → arrival (a message missing at the deadline counts as {deadline:g} s: the p99 is then"
-        f" a lower bound). Throughput: the median of {bursts} bursts of {burst} messages per application in one transaction, commit → last arrival."
+        f" a lower bound). Throughput: the median of {bursts} bursts of {burst} messages per application, each in one"
+        " transaction, commit → last arrival."
         f" The most connections the worker held to the hanging server at once: {held}."
     )
     return result

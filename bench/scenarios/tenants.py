@@ -88,7 +88,7 @@ def _burst(
         time.sleep(0.2)
     if len(times) < expected:
         result.notes.append(f"{case}: a burst had {len(times):,} of {expected:,} arrivals by its deadline.")
-        return len(times) / (time.time() - sent["committed_at"])
+        return len(times) / (time.time() - float(sent["committed_at"]))
     return ratio(len(times), max(times) - sent["committed_at"])
 
 

@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="Minutes; scenarios not started by then are skipped (default: 25, or 1.5 with --smoke).",
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="Replace only the sections of the scenarios run in the existing page (--out) and keep the others.",
+    )
     args = parser.parse_args(argv)
     if not wrk.available():
         parser.error("wrk is not installed (apt-get install wrk)")
@@ -85,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out != parser.get_default("out"):
         page_argv = [a for a in page_argv if a != str(args.out)]
     text = report.render(results, smoke=args.smoke, argv=page_argv, pg_url=pg_url, seconds=time.monotonic() - started)
+    if args.merge and out.exists():
+        text = report.merge(out.read_text(), text, NAMES)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     print(f"bench: wrote {out}", file=sys.stderr)

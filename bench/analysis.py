@@ -114,6 +114,29 @@ timeout, and is left out of claims while it has twice that in hand, so the other
 cores.
 """
 
+_NOISY_TENANT = """
+On main the dispatcher counts tasks that only wait on an endpoint's semaphore as in flight and leaves a saturated
+endpoint out of the next claim only, so one claim leases up to 256 deliveries of the hanging application's
+endpoints: the worker's 256 slots fill with requests that each wait out the 15 s delivery timeout, and the nine
+healthy applications' messages wait behind them (the connections row above shows how many the worker held to the
+hanging server). The fix is in the dispatcher (issue 16, "Fair claims"): a claim takes no more of one endpoint than
+it may have in flight and no more of one application than `MAX_IN_FLIGHT_PER_APPLICATION`, and waiting tasks do not
+count as in flight; with that, the hanging application holds at most its share of the slots and the nine keep the
+rest. This scenario measures it; it changes nothing in the worker.
+"""
+
+_SCALE_OUT = """
+This machine has 2 cores, shared by PostgreSQL, the worker processes and the sink: one worker alone already uses
+most of a core (see delivery-throughput), so a second worker adds no CPU, only the overlap of one worker's database
+round trips with the other's HTTP. What the scenario guards here is the absence of contention collapse: claims with
+`FOR UPDATE SKIP LOCKED` do not wait on each other, leases are not taken twice, so two workers drain at least as
+fast as one and send nothing twice. If the ratio falls under 1.0, look for claims that wait on each other (a claim
+without `SKIP LOCKED`, or one that leases more than it asked for, so the other worker finds nothing) before
+blaming the machine. With more cores than processes, each worker is bound by its own core and the drain rate
+grows with the workers until PostgreSQL's commits (one per claim and per batch of outcomes) or the receivers
+become the limit.
+"""
+
 ANALYSIS: dict[str, str] = {
     "growth": _GROWTH,
     "noisy-neighbour": _NOISY,
@@ -123,4 +146,6 @@ ANALYSIS: dict[str, str] = {
     "delivery-throughput": _DELIVERY,
     "delivery-latency": _LATENCY,
     "purge": _PURGE,
+    "noisy-tenant": _NOISY_TENANT,
+    "scale-out": _SCALE_OUT,
 }

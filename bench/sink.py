@@ -2,7 +2,8 @@
 
 ``python -m bench.sink --port N [--hang-seconds S]``. It is a separate process so that it never competes with the
 sender for a GIL. Per path it keeps a count and the first and last arrival (wall clock, comparable with the sender's
-commit times); for paths under ``/lat/`` it also keeps each request's ``webhook-id`` and arrival, for latencies.
+commit times); for paths under ``/lat/`` it also keeps each request's ``webhook-id`` and first arrival, for
+latencies, and counts the requests whose (path, ``webhook-id``) it had seen before (``duplicates``: sent twice).
 A POST under ``/hang`` is held for ``--hang-seconds`` (longer than any delivery timeout) before it is answered.
 
 ``GET /_stats`` answers the counters as JSON (``?ids=1`` adds the arrivals by id); ``POST /_reset`` clears them.
@@ -28,8 +29,19 @@ class Counters:
         self.first = 0.0
         self.last = 0.0
         self.paths: dict[str, list[float]] = {}  # path → [count, first, last]
-        self.arrivals: dict[str, float] = {}
+        self.arrivals: dict[str, float] = {}  # webhook-id → first arrival (paths under /lat/)
+        self.seen: set[tuple[str, str]] = set()  # (path, webhook-id) under /lat/
+        self.duplicates = 0
         self.bytes = 0
+
+    def arrived(self, path: str, webhook_id: str, now: float) -> None:
+        """A request under /lat/: its first arrival by id, and whether this (path, id) came before."""
+        key = (path, webhook_id)
+        if key in self.seen:
+            self.duplicates += 1
+        else:
+            self.seen.add(key)
+        self.arrivals.setdefault(webhook_id, now)
 
     def hit(self, path: str, now: float, size: int) -> None:
         self.total += 1
@@ -50,6 +62,7 @@ class Counters:
             "first": self.first,
             "last": self.last,
             "bytes": self.bytes,
+            "duplicates": self.duplicates,
             "paths": {p: {"count": int(c), "first": f, "last": last} for p, (c, f, last) in self.paths.items()},
         }
         if ids:
@@ -74,7 +87,7 @@ def make_handler(counters: Counters, hang_seconds: float) -> Any:
         now = time.time()
         counters.hit(path, now, len(body))
         if path.startswith("/lat/"):
-            counters.arrivals[request.headers.get("webhook-id", "")] = now
+            counters.arrived(path, request.headers.get("webhook-id", ""), now)
         return web.Response(body=ok)
 
     return handle

@@ -41,6 +41,7 @@ def _setup_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--app", default="bench")
     p.add_argument("--url", action="append", required=True, help="An endpoint URL; repeat for several.")
     p.add_argument("--copies", type=int, default=1, help="Endpoints per URL, each with its own path suffix /i.")
+    p.add_argument("--app-per-url", action="store_true", help="URL i goes to its own application APP-i.")
     p.add_argument("--send", type=int, default=0, help="Then send this many messages (as the send task does).")
     p.add_argument("--per-transaction", type=int, default=500)
     p.add_argument("--size", type=int, default=1024)
@@ -51,9 +52,15 @@ def _setup_args(p: argparse.ArgumentParser) -> None:
 def setup_outbound(args: argparse.Namespace) -> Any:
     from hookhub.models import Application, Endpoint
 
-    app, _ = Application.objects.get_or_create(uid=args.app, defaults={"name": args.app})
+    def application(uid: str) -> Application:
+        return Application.objects.get_or_create(uid=uid, defaults={"name": uid})[0]
+
+    app = application(args.app)
     urls = [f"{u}/{i}" if args.copies > 1 else u for u in args.url for i in range(args.copies)]
-    endpoints = Endpoint.objects.bulk_create([Endpoint(application=app, url=u) for u in urls])
+    owners = [application(f"{args.app}-{i}") for i in range(len(urls))] if args.app_per_url else [app] * len(urls)
+    endpoints = Endpoint.objects.bulk_create(
+        [Endpoint(application=a, url=u) for a, u in zip(owners, urls, strict=True)]
+    )
     answer: dict[str, Any] = {"application": app.uid, "endpoints": [e.pk for e in endpoints]}
     if args.send:
         args.count = args.send
@@ -62,11 +69,12 @@ def setup_outbound(args: argparse.Namespace) -> Any:
 
 
 def _send_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--app", default="bench")
+    p.add_argument("--app", action="append", help="An application; repeat for several, sent to in turn.")
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--per-transaction", type=int, default=500)
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--ids", action="store_true", help="Answer the ids of the messages made, too.")
 
 
 @task(_send_args)
@@ -75,21 +83,31 @@ def send(args: argparse.Namespace) -> Any:
     from django.db import transaction
 
     import hookhub
-    from hookhub.models import Application
 
-    app = Application.objects.get(uid=args.app)
+    apps = _applications(args.app)
     started = time.perf_counter()
     done = 0
+    ids: list[str] = []
     while done < args.count:
         with transaction.atomic():
             for n in range(done, min(args.count, done + args.per_transaction)):
-                hookhub.send("invoice.paid", payload(args.offset + n, args.size), application=app)
+                app = apps[n % len(apps)]
+                message = hookhub.send("invoice.paid", payload(args.offset + n, args.size), application=app)
+                ids.append(message.id)
         done = min(args.count, done + args.per_transaction)
-    return {"sent": done, "seconds": time.perf_counter() - started, "committed_at": time.time()}
+    answer = {"sent": done, "seconds": time.perf_counter() - started, "committed_at": time.time()}
+    return {**answer, "ids": ids} if getattr(args, "ids", False) else answer
+
+
+def _applications(uids: str | list[str] | None) -> list[Any]:
+    from hookhub.models import Application
+
+    wanted = [uids] if isinstance(uids, str) else uids or ["bench"]
+    return [Application.objects.get(uid=uid) for uid in wanted]
 
 
 def _feed_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--app", default="bench")
+    p.add_argument("--app", action="append", help="An application; repeat for several, sent to in turn.")
     p.add_argument("--rate", type=float, required=True, help="Messages per second.")
     p.add_argument("--seconds", type=float, required=True)
     p.add_argument("--out", required=True, help="Where to write {message id: commit time}.")
@@ -99,9 +117,8 @@ def _feed_args(p: argparse.ArgumentParser) -> None:
 def feed(args: argparse.Namespace) -> Any:
     """Send at a steady rate, one message per transaction, noting each commit's wall-clock time."""
     import hookhub
-    from hookhub.models import Application
 
-    app = Application.objects.get(uid=args.app)
+    apps = _applications(args.app)
     commits: dict[str, float] = {}
     interval = 1.0 / args.rate
     start = time.monotonic()
@@ -110,7 +127,9 @@ def feed(args: argparse.Namespace) -> Any:
         due = start + n * interval
         if now < due:
             time.sleep(due - now)
-        message = hookhub.send("invoice.paid", payload(n), application=app)  # autocommit: committed on return
+        message = hookhub.send(
+            "invoice.paid", payload(n), application=apps[n % len(apps)]
+        )  # autocommit: committed on return
         commits[message.id] = time.time()
         n += 1
     with open(args.out, "w") as out:

@@ -14,6 +14,7 @@ from .fairness import fanout, noisy_neighbour
 from .growth import growth_and_purge
 from .ingest import ingest_ceiling, ingest_postgres, ingest_sqlite
 from .memory import memory
+from .tenants import noisy_tenant, scale_out
 
 Runner = Callable[[Ctx, dict[str, Any]], ScenarioResult | list[ScenarioResult]]
 
@@ -35,5 +36,7 @@ SCENARIOS = [
     Scenario(("noisy-neighbour",), noisy_neighbour),
     Scenario(("growth", "purge"), growth_and_purge),
     Scenario(("memory",), memory),
+    Scenario(("noisy-tenant",), noisy_tenant),
+    Scenario(("scale-out",), scale_out),
 ]
 NAMES = [name for s in SCENARIOS for name in s.names]

@@ -106,9 +106,13 @@ def read(
     excluded_applications: list[int],
     alone: bool,
 ) -> list[int]:
-    """The ids of up to ``limit`` deliveries to lease, in the order above, within the per-claim caps. On PostgreSQL
-    the rows read are locked (``FOR UPDATE OF c SKIP LOCKED``): call it inside the claim's transaction, so two
-    concurrent claims skip each other's rows rather than wait. ``at`` is now, adapted for the database."""
+    """The ids of up to ``limit`` deliveries to lease, in the order above, within the per-claim caps. ``at`` is now,
+    adapted for the database.
+
+    The reads lock nothing: read ahead, they would hold rows this claim does not lease until it commits, and a
+    concurrent claim would come back short. On PostgreSQL, call it inside the claim's transaction: it reads twice
+    the limit, then locks the first ``limit`` of those that no other claim has locked (``FOR UPDATE SKIP LOCKED``),
+    so two concurrent claims skip each other's rows rather than wait on them."""
     if alone:
         statements = [(SUSPECT, [at, abandoned_error, True, at])]
         limit = 1
@@ -121,9 +125,11 @@ def read(
     per_endpoint, per_application = conf.MAX_IN_FLIGHT_PER_ENDPOINT, conf.MAX_IN_FLIGHT_PER_APPLICATION
     endpoints: Counter[str] = Counter()
     applications: Counter[int] = Counter()
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    wanted_in_all = limit * 2 if skip_locked else limit
     chosen: list[int] = []
     for statement, params in statements:
-        wanted = limit - len(chosen)
+        wanted = wanted_in_all - len(chosen)
         if wanted <= 0:
             break
         for delivery_id, endpoint_id, application_id in _select(
@@ -140,9 +146,19 @@ def read(
             endpoints[endpoint_id] += 1
             applications[application_id] += 1
             chosen.append(delivery_id)
-            if len(chosen) >= limit:
+            if len(chosen) >= wanted_in_all:
                 break
-    return chosen
+    return _lock(cursor, chosen, limit) if skip_locked and chosen else chosen
+
+
+def _lock(cursor: Any, ids: list[int], limit: int) -> list[int]:
+    """The first ``limit`` of ``ids``, in order, that no other transaction has locked, locked for this one."""
+    cursor.execute(
+        f"SELECT c.id FROM unnest(%s::bigint[]) WITH ORDINALITY AS k(id, n) "  # noqa: S608 - constants, no input
+        f"INNER JOIN {tables()['d']} c ON c.id = k.id ORDER BY k.n LIMIT %s FOR UPDATE OF c SKIP LOCKED",
+        [ids, limit],
+    )
+    return [row[0] for row in cursor.fetchall()]
 
 
 def _select(
@@ -158,9 +174,8 @@ def _select(
     marks = f" AND c.endpoint_id NOT IN ({', '.join(['%s'] * len(excluded))})" if excluded else ""
     if excluded_applications:
         marks += f" AND e.application_id NOT IN ({', '.join(['%s'] * len(excluded_applications))})"
-    lock = " FOR UPDATE OF c SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     cursor.execute(
-        f"{where.format(**tables(), excluded=marks)} {order} LIMIT %s{lock}",
+        f"{where.format(**tables(), excluded=marks)} {order} LIMIT %s",
         [*params, *excluded, *excluded_applications, limit],
     )
     return [(row[0], row[1], row[2]) for row in cursor.fetchall()]

@@ -72,7 +72,8 @@ def test_a_claim_never_leases_more_than_its_limit_on_a_table_without_statistics(
 def test_two_concurrent_claims_both_return_full_batches_without_waiting() -> None:
     for n in range(4):
         due(endpoint(f"app-{n}"), 5)
-    held, release, first = threading.Event(), threading.Event(), []
+    held, release = threading.Event(), threading.Event()
+    first: list[int] = []
 
     def claim_and_hold() -> None:
         try:

@@ -26,10 +26,11 @@ from hookhub import crypto, payloads, signals
 from hookhub.conf import conf
 from hookhub.crypto import DecryptionError
 from hookhub.db.bulk import PreparedUpdate, prepare_update, prepare_values
-from hookhub.models import Application, Attempt, Delivery, Endpoint, IdempotentResponse, Message
+from hookhub.models import Attempt, Delivery, Endpoint, IdempotentResponse, Message
 from hookhub.payloads import escape_text
 from hookhub.signing import StandardWebhook
 
+from . import candidates
 from .schedule import retry_delay, throttle_pause
 from .transport import ErrorKind, Outcome
 
@@ -83,57 +84,8 @@ class Result:
 # Claiming ------------------------------------------------------------------------------------------------------
 
 
-# The claim's statements, in SQL rather than the ORM: a claim runs many times a second, and building its queries
-# cost more CPU than running them. Table names are filled in by ``_lease``; the status values are written in (they
-# are this module's constants), so that SQLite sees the conditions of the partial indexes on status. Each SELECT of
-# candidates ends with its WHERE clause, where ``_lease`` adds the endpoints left out, and its ORDER BY.
 _PENDING, _SENDING, _FAILED = str(Status.PENDING), str(Status.SENDING), str(Status.FAILED)
 
-
-def _due(c: str) -> str:
-    """Pending and due, or sending on an expired lease (its worker died or hung): columns prefixed with ``c``."""
-    pending = f"{c}status = '{_PENDING}' AND {c}next_attempt_at <= %s"
-    return f"(({pending}) OR ({c}status = '{_SENDING}' AND {c}locked_until < %s))"
-
-
-_READY = "e.enabled = %s AND (e.paused_until IS NULL OR e.paused_until <= %s)"
-# Abandoned leases first, then pending deliveries oldest first: one statement each, walking one partial index in
-# order and stopping at the limit (one query with an OR sorted the whole backlog on every claim).
-#
-# A lease that ran out is a try (``attempts`` counts tries started). Claimed again, its last error says so; should
-# that lease run out too, the delivery is a *suspect*: it may be what kills its worker (out of memory, a crash), and
-# it would take whatever shares the worker with it down again, every time. Suspects are left out of the claims
-# below and taken one at a time by a worker with nothing else in hand (``alone``), so a row that kills its worker
-# kills only itself; on its last try it is failed as abandoned. A worker killed once costs its deliveries one try.
-_ABANDONED = (
-    "SELECT c.id FROM {d} c INNER JOIN {e} e ON c.endpoint_id = e.id "  # noqa: S608 - constants, no input
-    f"WHERE c.status = '{_SENDING}' AND c.locked_until < %s AND c.last_error <> %s AND {_READY} "
-    "AND e.fifo = %s{excluded}",
-    "ORDER BY c.locked_until, c.id",
-)
-_SUSPECT = (
-    "SELECT c.id FROM {d} c INNER JOIN {e} e ON c.endpoint_id = e.id "  # noqa: S608 - constants, no input
-    f"WHERE c.status = '{_SENDING}' AND c.locked_until < %s AND c.last_error = %s AND {_READY}{{excluded}}",
-    "ORDER BY c.locked_until, c.id",
-)
-_REGULAR = (
-    "SELECT c.id FROM {d} c INNER JOIN {e} e ON c.endpoint_id = e.id "  # noqa: S608 - constants, no input
-    f"WHERE c.status = '{_PENDING}' AND c.next_attempt_at <= %s AND {_READY} AND e.fifo = %s{{excluded}}",
-    "ORDER BY c.next_attempt_at, c.id",
-)
-# For FIFO endpoints, only the oldest unfinished delivery, and only while none of theirs is in flight. The FIFO
-# endpoints come first (CROSS JOIN keeps SQLite from reordering), their deliveries found by the (endpoint, status)
-# index: led by the deliveries, SQLite scanned the whole table on every claim that the other two did not fill.
-_FIFO = (
-    "SELECT c.id FROM {e} e CROSS JOIN {d} c "  # noqa: S608 - constants, no input
-    f"WHERE e.fifo = %s AND {_READY} AND c.endpoint_id = e.id AND c.status IN ('{_PENDING}', '{_SENDING}') "
-    f"AND {_due('c.')} AND NOT (c.status = '{_SENDING}' AND c.last_error = %s) "
-    f"AND NOT EXISTS (SELECT 1 FROM {{d}} f WHERE f.endpoint_id = e.id AND f.status = '{_SENDING}' "
-    "AND f.locked_until >= %s) "
-    f"AND NOT EXISTS (SELECT 1 FROM {{d}} o WHERE o.endpoint_id = e.id AND o.status IN ('{_PENDING}', '{_SENDING}') "
-    "AND o.id < c.id){excluded}",
-    "ORDER BY c.id",
-)
 # The UPDATE repeats the due condition, so a row another worker took meanwhile is not taken twice; RETURNING saves
 # reading the leased rows again. A suspect (see above) that has had every try of the schedule is failed in this same
 # statement, before anything reads its payload, so a row that kills its worker stops being claimed.
@@ -151,7 +103,9 @@ _LEASE = (
     "UPDATE {d} SET "  # noqa: S608 - constants, no input
     + ", ".join(f"{column} = {_EXHAUSTED} {spent} ELSE {live} END" for column, spent, live in _SETS)
     + f", last_error = CASE WHEN status = '{_SENDING}' THEN %s ELSE last_error END"
-    + f" WHERE id IN ({{candidates}} LIMIT %s{{lock}}) AND {_due('')} "
+    + " WHERE id IN ({ids}) AND "
+    + candidates.due("")
+    + " "
     "RETURNING id, message_id, endpoint_id, attempts, status"
 )
 
@@ -162,44 +116,15 @@ def _lease_params(tries: int, worker_id: str, until: Any, now: Any) -> list[Any]
     return [p for column, _, _ in _SETS for p in [tries, ABANDONED, *values.get(column, [])]] + [ABANDONED]
 
 
-def _tables() -> dict[str, str]:
-    """The quoted table names the claim's statements use, worked out once per database vendor (not per claim)."""
-    return _quoted_tables(connection.vendor)
-
-
-@functools.cache
-def _quoted_tables(vendor: str) -> dict[str, str]:
-    quote = connection.ops.quote_name
-    models = {"d": Delivery, "e": Endpoint, "m": Message, "a": Application}
-    return {alias: quote(model._meta.db_table) for alias, model in models.items()}
-
-
-def _lease(
-    cursor: Any,
-    candidates: tuple[str, str],
-    *,
-    params: list[Any],
-    excluded: list[str],
-    excluded_applications: list[int],
-    limit: int,
-    lease: tuple[str, Any, Any],
-) -> list[tuple[int, str, str, int, str]]:
-    """Lease up to ``limit`` of the deliveries that ``candidates`` selects, oldest first (on PostgreSQL, skipping
-    rows that another worker's claim has locked), and fail those of them that were abandoned on their last try.
-    ``lease`` is (worker id, lease end, now). Rows are (id, message id, endpoint id, attempts, status)."""
-    where, order = candidates
-    marks = f" AND c.endpoint_id NOT IN ({', '.join(['%s'] * len(excluded))})" if excluded else ""
-    if excluded_applications:
-        marks += f" AND e.application_id NOT IN ({', '.join(['%s'] * len(excluded_applications))})"
-    lock = " FOR UPDATE OF c SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    tables = _tables()
-    select = f"{where.format(**tables, excluded=marks)} {order}"
+def _lease(cursor: Any, ids: list[int], lease: tuple[str, Any, Any]) -> list[tuple[int, str, str, int, str]]:
+    """Lease the deliveries ``ids`` (those of them still due: another worker may have taken one meanwhile), and fail
+    those of them that were abandoned on their last try. ``lease`` is (worker id, lease end, now). Rows are (id,
+    message id, endpoint id, attempts, status)."""
+    if not ids:
+        return []
     worker_id, until, now = lease
     sets = _lease_params(len(conf.RETRY_SCHEDULE) + 1, worker_id, until, now)
-    cursor.execute(
-        _LEASE.format(**tables, candidates=select, lock=lock),
-        [*sets, *params, *excluded, *excluded_applications, limit, now, now],
-    )
+    cursor.execute(_LEASE.format(d=candidates.tables()["d"], ids=", ".join(["%s"] * len(ids))), [*sets, *ids, now, now])
     return [(row[0], row[1], row[2], row[3], row[4]) for row in cursor.fetchall()]
 
 
@@ -227,28 +152,31 @@ def claim(
     # A plain read first: the dispatcher polls often, and on SQLite a claim transaction takes the one write lock
     # even when it finds nothing, queueing the web processes' inserts behind an idle worker.
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {_tables()['d']} WHERE {_due('')} LIMIT 1", [at, at])  # noqa: S608
+        cursor.execute(f"SELECT 1 FROM {candidates.tables()['d']} WHERE {candidates.due('')} LIMIT 1", [at, at])  # noqa: S608
         if cursor.fetchone() is None:
             return []
-    leased: list[tuple[int, str, str, int, str]] = []
-    queries = (
-        [(_SUSPECT, [at, ABANDONED, True, at])]
-        if alone
-        else [
-            (_ABANDONED, [at, ABANDONED, True, at, False]),
-            (_REGULAR, [at, True, at, False]),
-            (_FIFO, [True, True, at, at, at, ABANDONED, at]),
-        ]
+    read = functools.partial(
+        candidates.read,
+        at=at,
+        abandoned_error=ABANDONED,
+        excluded=excluded,
+        excluded_applications=list(exclude_applications),
+        alone=alone,
     )
-    limit = 1 if alone else limit
-    with transaction.atomic(), connection.cursor() as cursor:
-        for candidates, params in queries:
-            if len(leased) < limit:
-                leased += _lease(
-                    cursor, candidates, params=params, excluded=excluded,
-                    excluded_applications=list(exclude_applications), limit=limit - len(leased),
-                    lease=(worker_id, until, at),
-                )  # fmt: skip
+    if connection.features.has_select_for_update_skip_locked:
+        # PostgreSQL: the read locks what it returns (skipping what another claim has locked), in the transaction
+        # that leases it, so concurrent claims neither wait on each other nor lease one row twice.
+        with transaction.atomic(), connection.cursor() as cursor:
+            leased = _lease(cursor, read(cursor, limit), (worker_id, until, at))
+    else:
+        # SQLite: read before the write transaction (readers take no lock), hold the write lock for the UPDATE only,
+        # which repeats the due condition: a row another worker leased in between is left out.
+        with connection.cursor() as cursor:
+            ids = read(cursor, limit)
+        if not ids:
+            return []
+        with transaction.atomic(), connection.cursor() as cursor:
+            leased = _lease(cursor, ids, (worker_id, until, at))
     leased.sort()  # in delivery order, as they were claimed
     abandoned = [row[:4] for row in leased if row[4] == _FAILED]
     if abandoned:
@@ -265,7 +193,7 @@ def suspects_waiting(now: datetime | None = None) -> bool:
     at = connection.ops.adapt_datetimefield_value(now or timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT 1 FROM {_tables()['d']} WHERE status = '{_SENDING}' AND locked_until < %s "  # noqa: S608
+            f"SELECT 1 FROM {candidates.tables()['d']} WHERE status = '{_SENDING}' AND locked_until < %s "  # noqa: S608
             "AND last_error = %s LIMIT 1",
             [at, ABANDONED],
         )
@@ -434,7 +362,7 @@ def _jobs(leased: list[tuple[int, str, str, int]], now: datetime) -> tuple[list[
         return [], {}
     targets, unreadable_endpoints = _targets({row[2] for row in leased}, now)
     message_ids = list({row[1] for row in leased})
-    tables = _tables()
+    tables = candidates.tables()
     with connection.cursor() as cursor:
         marks = ", ".join(["%s"] * len(message_ids))
         cursor.execute(

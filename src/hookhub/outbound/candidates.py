@@ -1,0 +1,181 @@
+"""Which due deliveries a claim takes: the candidate read, its order and its per-claim caps.
+
+``deliveries.claim`` leases what ``read`` returns. The read is evaluated once, into a list of ids, and the lease is an
+``UPDATE ... WHERE id IN (those ids) AND still due``: with the candidates in a subquery of the UPDATE, PostgreSQL
+without table statistics re-ran the ``LIMIT ... FOR UPDATE SKIP LOCKED`` subquery per row and leased far more than
+the limit (all 10 due for ``claim(5)``).
+
+Order: FIFO heads first (each FIFO endpoint's oldest unfinished delivery, while none of its is in flight), so a FIFO
+endpoint is never starved by a backlog of regular deliveries; then leases that ran out, oldest lease first; then
+pending deliveries, oldest due first. A claim takes at most ``MAX_IN_FLIGHT_PER_ENDPOINT`` deliveries of one endpoint
+(one of a FIFO endpoint) and ``MAX_IN_FLIGHT_PER_APPLICATION`` of one application: caps per claim, not counting what
+other claims already hold (that count would read every live lease on every claim). Each statement reads ahead
+(``READ_AHEAD`` times what is still wanted), so the caps do not leave the batch short while other endpoints wait.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter
+from typing import Any
+
+from django.db import connection
+
+from hookhub.conf import conf
+from hookhub.models import Application, Delivery, Endpoint, Message
+
+Status = Delivery.Status
+_PENDING, _SENDING, _FAILED = str(Status.PENDING), str(Status.SENDING), str(Status.FAILED)
+#: Each statement reads up to this many times the rows still wanted, so per-claim caps can skip some.
+READ_AHEAD = 4
+
+
+def due(c: str) -> str:
+    """Pending and due, or sending on an expired lease (its worker died or hung): columns prefixed with ``c``."""
+    pending = f"{c}status = '{_PENDING}' AND {c}next_attempt_at <= %s"
+    return f"(({pending}) OR ({c}status = '{_SENDING}' AND {c}locked_until < %s))"
+
+
+# The statements, in SQL rather than the ORM: a claim runs many times a second, and building its queries cost more
+# CPU than running them. Table names are filled in by ``_select``; the status values are written in (they are this
+# module's constants), so that SQLite sees the conditions of the partial indexes on status. Each ends with its WHERE
+# clause, where ``_select`` adds the endpoints and applications left out, and its ORDER BY. Rows are
+# (delivery id, endpoint id, application id).
+_READY = "e.enabled = %s AND (e.paused_until IS NULL OR e.paused_until <= %s)"
+_COLUMNS = "SELECT c.id, c.endpoint_id, e.application_id"
+# Abandoned leases, then pending deliveries oldest first: one statement each, walking one partial index in order and
+# stopping at the limit (one query with an OR sorted the whole backlog on every claim).
+#
+# A lease that ran out is a try (``attempts`` counts tries started). Claimed again, its last error says so; should
+# that lease run out too, the delivery is a *suspect*: it may be what kills its worker (out of memory, a crash), and
+# it would take whatever shares the worker with it down again, every time. Suspects are left out of the claims
+# below and taken one at a time by a worker with nothing else in hand (``alone``), so a row that kills its worker
+# kills only itself; on its last try it is failed as abandoned. A worker killed once costs its deliveries one try.
+ABANDONED_LEASES = (
+    f"{_COLUMNS} FROM {{d}} c INNER JOIN {{e}} e ON c.endpoint_id = e.id "
+    f"WHERE c.status = '{_SENDING}' AND c.locked_until < %s AND c.last_error <> %s AND {_READY} "
+    "AND e.fifo = %s{excluded}",
+    "ORDER BY c.locked_until, c.id",
+)
+SUSPECT = (
+    f"{_COLUMNS} FROM {{d}} c INNER JOIN {{e}} e ON c.endpoint_id = e.id "
+    f"WHERE c.status = '{_SENDING}' AND c.locked_until < %s AND c.last_error = %s AND {_READY}{{excluded}}",
+    "ORDER BY c.locked_until, c.id",
+)
+REGULAR = (
+    f"{_COLUMNS} FROM {{d}} c INNER JOIN {{e}} e ON c.endpoint_id = e.id "
+    f"WHERE c.status = '{_PENDING}' AND c.next_attempt_at <= %s AND {_READY} AND e.fifo = %s{{excluded}}",
+    "ORDER BY c.next_attempt_at, c.id",
+)
+# For FIFO endpoints, only the oldest unfinished delivery, and only while none of theirs is in flight: at most one
+# of a FIFO endpoint is leased across all workers (on PostgreSQL a head another claim has locked is skipped, and
+# the next one is no head while that one is unfinished). A failed try leaves the head pending with a later
+# ``next_attempt_at``: it holds back its own endpoint only. The FIFO endpoints come first (CROSS JOIN keeps SQLite
+# from reordering), each one's head found by the (endpoint, status) index: one MIN per endpoint (a NOT EXISTS of
+# an older unfinished one, per unfinished delivery, cost 41 ms a claim on PostgreSQL with a 30k backlog).
+FIFO_HEADS = (
+    f"{_COLUMNS} FROM {{e}} e CROSS JOIN {{d}} c "  # noqa: S608 - constants, no input
+    f"WHERE e.fifo = %s AND {_READY} AND c.id = (SELECT MIN(o.id) FROM {{d}} o WHERE o.endpoint_id = e.id "
+    f"AND o.status IN ('{_PENDING}', '{_SENDING}')) "
+    f"AND {due('c.')} AND NOT (c.status = '{_SENDING}' AND c.last_error = %s) "
+    f"AND NOT EXISTS (SELECT 1 FROM {{d}} f WHERE f.endpoint_id = e.id AND f.status = '{_SENDING}' "
+    "AND f.locked_until >= %s){excluded}",
+    "ORDER BY c.id",
+)
+
+
+def tables() -> dict[str, str]:
+    """The quoted table names the claim's statements use, worked out once per database vendor (not per claim)."""
+    return _quoted_tables(connection.vendor)
+
+
+@functools.cache
+def _quoted_tables(vendor: str) -> dict[str, str]:
+    quote = connection.ops.quote_name
+    models = {"d": Delivery, "e": Endpoint, "m": Message, "a": Application}
+    return {alias: quote(model._meta.db_table) for alias, model in models.items()}
+
+
+def read(
+    cursor: Any,
+    limit: int,
+    *,
+    at: Any,
+    abandoned_error: str,
+    excluded: list[str],
+    excluded_applications: list[int],
+    alone: bool,
+) -> list[int]:
+    """The ids of up to ``limit`` deliveries to lease, in the order above, within the per-claim caps. ``at`` is now,
+    adapted for the database.
+
+    The reads lock nothing: read ahead, they would hold rows this claim does not lease until it commits, and a
+    concurrent claim would come back short. On PostgreSQL, call it inside the claim's transaction: it reads twice
+    the limit, then locks the first ``limit`` of those that no other claim has locked (``FOR UPDATE SKIP LOCKED``),
+    so two concurrent claims skip each other's rows rather than wait on them."""
+    if alone:
+        statements = [(SUSPECT, [at, abandoned_error, True, at])]
+        limit = 1
+    else:
+        statements = [
+            (FIFO_HEADS, [True, True, at, at, at, abandoned_error, at]),
+            (ABANDONED_LEASES, [at, abandoned_error, True, at, False]),
+            (REGULAR, [at, True, at, False]),
+        ]
+    per_endpoint, per_application = conf.MAX_IN_FLIGHT_PER_ENDPOINT, conf.MAX_IN_FLIGHT_PER_APPLICATION
+    endpoints: Counter[str] = Counter()
+    applications: Counter[int] = Counter()
+    skip_locked = connection.features.has_select_for_update_skip_locked
+    wanted_in_all = limit * 2 if skip_locked else limit
+    chosen: list[int] = []
+    for statement, params in statements:
+        wanted = wanted_in_all - len(chosen)
+        if wanted <= 0:
+            break
+        for delivery_id, endpoint_id, application_id in _select(
+            cursor,
+            statement,
+            params,
+            excluded=excluded,
+            excluded_applications=excluded_applications,
+            limit=wanted * READ_AHEAD,
+        ):
+            cap = 1 if statement is FIFO_HEADS else per_endpoint
+            if endpoints[endpoint_id] >= cap or applications[application_id] >= per_application:
+                continue
+            endpoints[endpoint_id] += 1
+            applications[application_id] += 1
+            chosen.append(delivery_id)
+            if len(chosen) >= wanted_in_all:
+                break
+    return _lock(cursor, chosen, limit) if skip_locked and chosen else chosen
+
+
+def _lock(cursor: Any, ids: list[int], limit: int) -> list[int]:
+    """The first ``limit`` of ``ids``, in order, that no other transaction has locked, locked for this one."""
+    cursor.execute(
+        f"SELECT c.id FROM unnest(%s::bigint[]) WITH ORDINALITY AS k(id, n) "  # noqa: S608 - constants, no input
+        f"INNER JOIN {tables()['d']} c ON c.id = k.id ORDER BY k.n LIMIT %s FOR UPDATE OF c SKIP LOCKED",
+        [ids, limit],
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _select(
+    cursor: Any,
+    statement: tuple[str, str],
+    params: list[Any],
+    *,
+    excluded: list[str],
+    excluded_applications: list[int],
+    limit: int,
+) -> list[tuple[int, str, int]]:
+    where, order = statement
+    marks = f" AND c.endpoint_id NOT IN ({', '.join(['%s'] * len(excluded))})" if excluded else ""
+    if excluded_applications:
+        marks += f" AND e.application_id NOT IN ({', '.join(['%s'] * len(excluded_applications))})"
+    cursor.execute(
+        f"{where.format(**tables(), excluded=marks)} {order} LIMIT %s",
+        [*params, *excluded, *excluded_applications, limit],
+    )
+    return [(row[0], row[1], row[2]) for row in cursor.fetchall()]

@@ -1,6 +1,7 @@
 """A server on 127.0.0.1 that accepts connections, reads what it is sent and never answers: a dead endpoint that
 still completes the TCP handshake (the worst kind: every request waits for its whole timeout). It counts the
-connections open to it, now and at most."""
+connections open to it, now and at most. Once ``answering`` is set, it answers what it reads from then on with a
+200 (the endpoint came back)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class Hanging:
         self.most = 0
         self.accepted = 0
         self.stopping = threading.Event()
+        self.answering = threading.Event()
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
 
@@ -56,6 +58,9 @@ class Hanging:
                         break
                 except TimeoutError:
                     continue
+                if self.answering.is_set():
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                    break
         except OSError:
             pass
         finally:

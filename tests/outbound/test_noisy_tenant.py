@@ -19,9 +19,8 @@ import hookhub
 from hookhub.conf import conf
 from hookhub.models import Application, Endpoint
 from hookhub.outbound.dispatch import Dispatcher
-from tests.hanging import Hanging, hanging  # noqa: F401 - the fixture
 
-from .conftest import Sink
+from .conftest import Hanging, Sink
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -33,7 +32,7 @@ WITHIN = 5.0
 
 
 @override_settings(HOOKHUB={"ALLOW_PRIVATE_DESTINATIONS": True})
-def test_a_tenant_with_dead_endpoints_does_not_delay_another(sink: Sink, hanging: Hanging) -> None:  # noqa: F811
+def test_a_tenant_with_dead_endpoints_does_not_delay_another(sink: Sink, hanging: Hanging) -> None:
     evil = Application.objects.create(uid="evil")
     for i in range(EVIL_ENDPOINTS):
         Endpoint.objects.create(application=evil, url=hanging.url(f"/dead/{i}"))

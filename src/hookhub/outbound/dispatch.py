@@ -315,6 +315,7 @@ class Dispatcher:
         while lane.queue and lane.active < lane.slots:
             job, _ = lane.queue.popleft()
             lane.active += 1
+            self.flying += 1  # before the task runs: the next claim must not count its room as free
             task = asyncio.create_task(self._send(transport, job, lane))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
@@ -374,13 +375,17 @@ class Dispatcher:
     async def _send(self, transport: Transport, job: Job, lane: _Lane) -> None:
         headers: dict[str, str] | None = None
         started = time.perf_counter()
-        flying = False
+        flying = True  # counted from the moment it has a slot (see ``_pump``)...
         try:
+            if job.rate_limit:  # ...except while it waits for the endpoint's rate limit
+                self.flying -= 1
+                flying = False
             await self._pace(job)
-            headers = deliveries.signed_headers(job)
-            self.flying += 1
-            flying = True
+            if not flying:
+                self.flying += 1
+                flying = True
             self.most_flying = max(self.most_flying, self.flying)
+            headers = deliveries.signed_headers(job)
             outcome = await transport.post(job.url, job.body, headers)
         except asyncio.CancelledError:
             await self._release([job.delivery_id])

@@ -230,7 +230,7 @@ class Dispatcher:
         if not jobs:
             self.isolating = False
             return None
-        await self._take(transport, jobs)
+        await self._take(transport, jobs, 1)
         return len(jobs)
 
     def _room(self) -> int:
@@ -277,27 +277,30 @@ class Dispatcher:
             return 0
         self.last_claim = len(jobs)
         self.barren = None if jobs else (exclude, started)
-        kept = await self._take(transport, jobs)
+        kept = await self._take(transport, jobs, limit)
         if len(jobs) > kept:
             self.claim_size = max(1, kept)
         elif len(jobs) >= limit:
             self.claim_size = min(conf.DELIVERY_BATCH_SIZE, 2 * limit)
         return len(jobs)
 
-    async def _take(self, transport: Transport, jobs: list[Job]) -> int:
-        """Hold the claimed jobs, up to each endpoint's and application's cap, and give back the rest at once.
-        Returns how many were kept."""
+    async def _take(self, transport: Transport, jobs: list[Job], limit: int) -> int:
+        """Hold the claimed jobs, up to each endpoint's and application's cap and the claim's ``limit`` (the room
+        it was made for), and give back the rest at once. Returns how many were kept."""
         surplus: list[int] = []
+        kept = 0
         now = time.monotonic()
         for job in jobs:
             try:
                 lane = self._lane(job)
                 if job.problem is None and (
-                    lane.in_hand >= lane.cap
-                    or (job.application_id and self.by_application[job.application_id] >= _application_cap())
+                    kept >= limit
+                    or lane.in_hand >= lane.cap
+                    or self.by_application.get(job.application_id or -1, 0) >= conf.MAX_IN_FLIGHT_PER_APPLICATION
                 ):
                     surplus.append(job.delivery_id)
                     continue
+                kept += 1
                 lane.in_hand += 1
                 self.by_application[job.application_id] += 1
                 if job.problem is not None:
@@ -308,7 +311,7 @@ class Dispatcher:
             except Exception:  # a bug with one job: its lease runs out, the others go on
                 logger.exception("hookhub dispatcher: could not take delivery %s", job.delivery_id)
         await self._release(surplus)
-        return len(jobs) - len(surplus)
+        return kept
 
     def _pump(self, transport: Transport, lane: _Lane) -> None:
         """Start the lane's waiting jobs while it has free slots."""
@@ -444,10 +447,6 @@ class Dispatcher:
             if barren is not None and result.job.endpoint_id not in barren[0]:
                 self.barren = None  # its outcome may free work (the next delivery of a FIFO endpoint)
         self.wake.set()
-
-
-def _application_cap() -> int:
-    return conf.MAX_IN_FLIGHT_PER_APPLICATION
 
 
 def _usable() -> bool:

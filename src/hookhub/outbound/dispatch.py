@@ -8,9 +8,13 @@ recorded becomes its recorded outcome (``invalid``, failed at once, when trying 
 retried on the schedule, otherwise), and the loop goes on with the others. What cannot even be recorded is logged
 and left to its lease, which counts as a try when it runs out (see ``deliveries.claim``).
 
-Fairness: at most ``MAX_IN_FLIGHT`` requests per worker and ``MAX_IN_FLIGHT_PER_ENDPOINT`` per endpoint (one for a
-FIFO endpoint). An endpoint that already has twice its share in hand is left out of the next claims, so a slow or
-dead endpoint occupies a few slots and never the whole worker. Per-endpoint rate limits are token buckets here.
+Fairness (docs/sending.md, "Fairness: one customer cannot hold up another"): each endpoint has a lane, with its
+deliveries in hand, the ones with a slot (``MAX_IN_FLIGHT_PER_ENDPOINT``; one for a FIFO endpoint or a probe) and the
+ones waiting for a slot, which are not tasks and take no room: ``MAX_IN_FLIGHT`` counts the requests flying. A worker
+holds no more of an endpoint than its slots plus a quarter (for a rate-limited one, what it can send in a quarter of
+a lease), no more of an application than ``MAX_IN_FLIGHT_PER_APPLICATION``, and gives back at once what a claim
+brings beyond that, and what waited for a slot so long its lease could run out before its try ends. An endpoint
+with ``PROBE_AFTER`` timeouts or connection failures in a row gets one slot until it answers again.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from hookhub.metrics import Stats
 
 from . import deliveries
 from .deliveries import Job, Result
+from .pacing import Pacer
 from .transport import ErrorKind, Outcome, Transport
 
 logger = logging.getLogger("hookhub.outbound")
@@ -40,25 +41,6 @@ T = TypeVar("T")
 FLUSH_EVERY = 0.02  # seconds: how long an outcome may wait to be written with others
 POLL_INTERVAL = 0.05  # seconds between claims when there is nothing to send
 SUSPECTS_EVERY = 5.0  # seconds between looks for deliveries to claim alone (see ``deliveries.suspects_waiting``)
-
-
-class _Bucket:
-    """A token bucket per rate-limited endpoint: sending waits for a token."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.tokens = max(1.0, rate)
-        self.updated = time.monotonic()
-
-    async def take(self) -> None:
-        while True:
-            now = time.monotonic()
-            self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens >= 1.0:
-                self.tokens -= 1.0
-                return
-            await asyncio.sleep((1.0 - self.tokens) / self.rate)
 
 
 class Dispatcher:
@@ -71,7 +53,7 @@ class Dispatcher:
         self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookhub-db")
         self.in_hand: dict[str, int] = defaultdict(int)  # endpoint → claimed, not yet recorded
         self.limits: dict[str, asyncio.Semaphore] = {}
-        self.buckets: dict[str, _Bucket] = {}
+        self.pacer = Pacer(self._db)
         self.rates: dict[str, float] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.results: list[Result] = []
@@ -223,10 +205,7 @@ class Dispatcher:
     async def _pace(self, job: Job) -> None:
         """Wait until the endpoint's rate limit lets this job go."""
         if job.rate_limit:
-            bucket = self.buckets.get(job.endpoint_id)
-            if bucket is None or bucket.rate != job.rate_limit:
-                bucket = self.buckets[job.endpoint_id] = _Bucket(job.rate_limit)
-            await bucket.take()
+            await self.pacer.wait(job.endpoint_id, job.rate_limit)
 
     async def _send(self, transport: Transport, job: Job) -> None:
         headers: dict[str, str] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +57,10 @@ def test_a_rate_that_is_not_positive_is_refused(ep: Endpoint) -> None:
         reserve(ep.id, 0.0)
 
 
+async def _unused(*args: object) -> None:
+    raise AssertionError("these tests call Pacer.slot on their own thread")
+
+
 def _slots(pacer: Pacer, endpoint_id: str, n: int) -> list[float]:
     try:
         return [pacer.slot(endpoint_id, 1.0) for _ in range(n)]
@@ -64,13 +69,13 @@ def _slots(pacer: Pacer, endpoint_id: str, n: int) -> list[float]:
 
 
 def test_two_pacers_on_two_connections_share_one_rate(ep: Endpoint) -> None:
-    pacers = [Pacer(run_db=lambda *a: None) for _ in range(2)]  # slot() is called directly, on its own thread
+    pacers = [Pacer(_unused) for _ in range(2)]  # slot() is called directly, each on its own thread
     with ThreadPoolExecutor(max_workers=2) as threads:
         futures = [threads.submit(_slots, pacer, ep.id, 20) for pacer in pacers]
         each = [f.result() for f in futures]
     assert all(len(slots) == 20 for slots in each)
     slots = sorted(each[0] + each[1])
-    gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
     # Per-worker pacing would give each worker its own slot every second (pairs 0 s apart); shared, they interleave.
     assert gaps == pytest.approx([1.0] * 39, abs=1e-6)
     assert all(not pacer.failing for pacer in pacers)
@@ -86,7 +91,7 @@ def test_pace_rows_go_with_their_endpoint(ep: Endpoint) -> None:
 def test_a_slot_for_an_endpoint_deleted_meanwhile_is_now_and_stores_nothing(ep: Endpoint) -> None:
     endpoint_id = ep.id
     ep.delete()
-    pacer = Pacer(run_db=lambda *a: None)
+    pacer = Pacer(_unused)
     assert pacer.slot(endpoint_id, 4.0) == pytest.approx(pacing.time.time(), abs=5)
     assert not pacer.failing
     assert not EndpointPace.objects.exists()
@@ -109,11 +114,11 @@ def pace_table_gone() -> Iterator[None]:
 def test_when_the_database_fails_the_worker_paces_alone_and_logs_once(
     ep: Endpoint, pace_table_gone: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    pacer = Pacer(run_db=lambda *a: None)
+    pacer = Pacer(_unused)
     with caplog.at_level(logging.ERROR, logger="hookhub.outbound"):
         slots = [pacer.slot(ep.id, 4.0) for _ in range(8)]
     assert pacer.failing
-    gaps = [b - a for a, b in zip(slots[3:], slots[4:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(slots[3:])]
     assert gaps == pytest.approx([0.25] * 4, abs=1e-6)  # still paced: a burst of four, then every 250 ms
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
@@ -121,7 +126,7 @@ def test_when_the_database_fails_the_worker_paces_alone_and_logs_once(
 
 
 def test_pacing_goes_back_to_the_database_when_it_answers_again(ep: Endpoint, caplog: pytest.LogCaptureFixture) -> None:
-    pacer = Pacer(run_db=lambda *a: None)
+    pacer = Pacer(_unused)
     table = connection.ops.quote_name(EndpointPace._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"ALTER TABLE {table} RENAME TO hookhub_pace_aside")

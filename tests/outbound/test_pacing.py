@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 
 from hookhub.models import Application, Endpoint, EndpointPace
 from hookhub.outbound.pacing import Pacer, reserve
@@ -61,24 +62,42 @@ async def _unused(*args: object) -> None:
     raise AssertionError("these tests call Pacer.slot on their own thread")
 
 
-def _slots(pacer: Pacer, endpoint_id: str, n: int) -> list[float]:
+def _slots(pacer: Pacer, endpoint_id: str, rate: float, n: int) -> list[float]:
     try:
-        return [pacer.slot(endpoint_id, 1.0) for _ in range(n)]
+        return [pacer.slot(endpoint_id, rate) for _ in range(n)]
     finally:
         connections.close_all()  # this thread's connection
 
 
-def test_two_pacers_on_two_connections_share_one_rate(ep: Endpoint) -> None:
+@pytest.mark.parametrize("rate", [1.0, 50.0])  # one slot per statement; five per statement
+def test_two_pacers_on_two_connections_share_one_rate(ep: Endpoint, rate: float) -> None:
     pacers = [Pacer(_unused) for _ in range(2)]  # slot() is called directly, each on its own thread
     with ThreadPoolExecutor(max_workers=2) as threads:
-        futures = [threads.submit(_slots, pacer, ep.id, 20) for pacer in pacers]
+        futures = [threads.submit(_slots, pacer, ep.id, rate, 20) for pacer in pacers]
         each = [f.result() for f in futures]
     assert all(len(slots) == 20 for slots in each)
     slots = sorted(each[0] + each[1])
     gaps = [b - a for a, b in itertools.pairwise(slots)]
-    # Per-worker pacing would give each worker its own slot every second (pairs 0 s apart); shared, they interleave.
-    assert gaps == pytest.approx([1.0] * 39, abs=1e-6)
+    # Per-worker pacing would give each worker its own slots (pairs 0 s apart); shared, they interleave. (A gap may
+    # be wider: slots a pacer held until they fell behind the burst window are dropped, never sent late.)
+    assert min(gaps) == pytest.approx(1.0 / rate, abs=1e-6)
     assert all(not pacer.failing for pacer in pacers)
+
+
+def test_a_fast_endpoint_reserves_a_tenth_of_a_seconds_worth_per_statement(ep: Endpoint) -> None:
+    pacer = Pacer(_unused)
+    with CaptureQueriesContext(connection) as queries:
+        slots = [pacer.slot(ep.id, 50.0) for _ in range(10)]
+    assert len(queries) == 2  # 5 slots each
+    assert [b - a for a, b in itertools.pairwise(slots)] == pytest.approx([0.02] * 9, abs=1e-6)
+    assert EndpointPace.objects.get(endpoint=ep).next_at == pytest.approx(slots[-1] + 0.02)
+
+
+def test_slots_held_past_their_burst_window_are_dropped(ep: Endpoint) -> None:
+    pacer = Pacer(_unused)
+    pacer.slot(ep.id, 50.0)
+    pacer.ahead[ep.id] = (time.time() - 60, 4, 50.0)  # as if the worker had stayed idle for a minute
+    assert pacer.slot(ep.id, 50.0) >= time.time() - 5
 
 
 def test_pace_rows_go_with_their_endpoint(ep: Endpoint) -> None:

@@ -27,7 +27,7 @@ def workers() -> Iterator[Workers]:
     # A lease long enough for what each worker holds (twice MAX_IN_FLIGHT_PER_ENDPOINT) at the shared rate; small
     # claims, so the first worker up does not lease the whole backlog in one claim (the dispatcher leaves a saturated
     # endpoint out of its *next* claim only) and all three have deliveries of the endpoint in hand.
-    settings = {"ALLOW_PRIVATE_DESTINATIONS": True, "LEASE_SECONDS": 30, "DELIVERY_TIMEOUT": 5}
+    settings: dict[str, object] = {"ALLOW_PRIVATE_DESTINATIONS": True, "LEASE_SECONDS": 30, "DELIVERY_TIMEOUT": 5}
     pool = Workers(settings | {"DELIVERY_BATCH_SIZE": 8})
     yield pool
     pool.stop_all()

@@ -14,7 +14,7 @@ from django.db import connections
 from django.db.models import Sum
 
 import hookhub
-from hookhub.models import Application, Attempt, Delivery, Endpoint
+from hookhub.models import Application, Attempt, Delivery, Endpoint, EndpointPace
 from hookhub.outbound import deliveries
 from hookhub.outbound.dispatch import Dispatcher
 
@@ -220,3 +220,23 @@ def test_deliveries_waiting_too_long_are_given_back_before_their_lease_runs_out(
     assert max(oldest) < 3.5
     assert not Attempt.objects.filter(error=deliveries.ABANDONED).exists()
     assert not Delivery.objects.filter(last_error=deliveries.ABANDONED).exists()
+
+
+def test_a_delivery_whose_shared_rate_slot_comes_after_its_lease_is_given_back_unsent(
+    sink: Sink, outbound_settings: Callable[..., None]
+) -> None:
+    # Other workers have reserved the endpoint's slots for the next minute: waiting for one would outlive the lease
+    # (4 s here, so a delivery may be held 2 s), and the delivery would be sent twice. It is given back instead.
+    outbound_settings(LEASE_SECONDS=4, DELIVERY_TIMEOUT=1.0)
+    app = fan_out("acme", [sink.url("/paced")], 1, rate_limit=1.0)
+    endpoint = Endpoint.objects.get(application=app)
+    EndpointPace.objects.create(endpoint=endpoint, next_at=time.time() + 60, rate=1.0)
+
+    dispatcher = deliver(lambda d: d.released >= 1, timeout=10)
+
+    delivery = Delivery.objects.get()
+    assert dispatcher.released >= 1
+    assert dispatcher.sent == 0
+    assert not sink.to("/paced")
+    assert (delivery.status, delivery.attempts, delivery.locked_by) == (Status.PENDING, 0, "")
+    assert not Attempt.objects.exists()

@@ -1,6 +1,6 @@
 from .gateway import ApiToken, IdempotentResponse, WorkerHeartbeat
 from .inbound import InboundMessage, Source
-from .outbound import Application, Attempt, Delivery, Endpoint, EventType, Message
+from .outbound import Application, Attempt, Delivery, Endpoint, EndpointPace, EventType, Message
 
 __all__ = [
     "ApiToken",
@@ -8,6 +8,7 @@ __all__ = [
     "Attempt",
     "Delivery",
     "Endpoint",
+    "EndpointPace",
     "EventType",
     "IdempotentResponse",
     "InboundMessage",

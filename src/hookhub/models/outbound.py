@@ -98,6 +98,18 @@ class Endpoint(models.Model):
         super().save(*args, **kwargs)
 
 
+class EndpointPace(models.Model):
+    """Where a rate-limited endpoint's pace stands, shared by every worker: the earliest time (Unix seconds) the
+    next delivery may go, and the rate that was computed for. Written only by ``outbound.pacing.reserve``."""
+
+    endpoint = models.OneToOneField(Endpoint, on_delete=models.CASCADE, primary_key=True, related_name="pace")
+    next_at = models.FloatField()
+    rate = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id} next at {self.next_at} ({self.rate}/s)"
+
+
 class Message(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=message_id, editable=False)
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="messages")

@@ -37,6 +37,7 @@ from hookhub.metrics import Stats
 
 from . import deliveries
 from .deliveries import Job, Result
+from .pacing import Pacer
 from .transport import ErrorKind, Outcome, Transport
 
 logger = logging.getLogger("hookhub.outbound")
@@ -47,25 +48,6 @@ POLL_INTERVAL = 0.05  # seconds between claims when there is nothing to send
 SUSPECTS_EVERY = 5.0  # seconds between looks for deliveries to claim alone (see ``deliveries.suspects_waiting``)
 PROBE_AFTER = 3  # consecutive timeouts / connection failures after which an endpoint gets one slot until it answers
 STRIKES: frozenset[ErrorKind] = frozenset({"timeout", "connect", "refused"})
-
-
-class _Bucket:
-    """A token bucket per rate-limited endpoint: sending waits for a token."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.tokens = max(1.0, rate)
-        self.updated = time.monotonic()
-
-    async def take(self) -> None:
-        while True:
-            now = time.monotonic()
-            self.tokens = min(max(1.0, self.rate), self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens >= 1.0:
-                self.tokens -= 1.0
-                return
-            await asyncio.sleep((1.0 - self.tokens) / self.rate)
 
 
 @dataclasses.dataclass
@@ -109,7 +91,7 @@ class Dispatcher:
         self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookhub-db")
         self.lanes: dict[str, _Lane] = {}
         self.by_application: dict[int, int] = defaultdict(int)  # application → deliveries in hand
-        self.buckets: dict[str, _Bucket] = {}
+        self.pacer = Pacer(self._db)
         self.tasks: set[asyncio.Task[None]] = set()
         self.flying = 0  # requests actually on the wire: what ``MAX_IN_FLIGHT`` counts
         self.results: list[Result] = []
@@ -320,10 +302,10 @@ class Dispatcher:
     def _pump(self, transport: Transport, lane: _Lane) -> None:
         """Start the lane's waiting jobs while it has free slots."""
         while lane.queue and lane.active < lane.slots:
-            job, _ = lane.queue.popleft()
+            job, claimed_at = lane.queue.popleft()
             lane.active += 1
             self.flying += 1  # before the task runs: the next claim must not count its room as free
-            task = asyncio.create_task(self._send(transport, job, lane))
+            task = asyncio.create_task(self._send(transport, job, lane, claimed_at))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
 
@@ -371,23 +353,30 @@ class Dispatcher:
             self._unhold(job)
         await self._release([job.delivery_id for job in waiting])
 
-    async def _pace(self, job: Job) -> None:
-        """Wait until the endpoint's rate limit lets this job go."""
-        if job.rate_limit:
-            bucket = self.buckets.get(job.endpoint_id)
-            if bucket is None or bucket.rate != job.rate_limit:
-                bucket = self.buckets[job.endpoint_id] = _Bucket(job.rate_limit)
-            await bucket.take()
+    async def _pace(self, job: Job, claimed_at: float) -> bool:
+        """Wait until the endpoint's rate limit (shared by every worker) lets this job go. Returns ``False``, without
+        waiting, when its slot comes too late: after the job has been held as long as the lease allows (see
+        ``_hold_limit``). With many workers, each holding a quarter of a lease's worth, the shared rate can push
+        slots that far."""
+        if not job.rate_limit:
+            return True
+        latest = time.time() + claimed_at + self._hold_limit() - time.monotonic()
+        return await self.pacer.wait(job.endpoint_id, job.rate_limit, latest)
 
-    async def _send(self, transport: Transport, job: Job, lane: _Lane) -> None:
+    async def _send(self, transport: Transport, job: Job, lane: _Lane, claimed_at: float) -> None:
         headers: dict[str, str] | None = None
         started = time.perf_counter()
         flying = True  # counted from the moment it has a slot (see ``_pump``)...
+        given_back = False
         try:
             if job.rate_limit:  # ...except while it waits for the endpoint's rate limit
                 self.flying -= 1
                 flying = False
-            await self._pace(job)
+            if not await self._pace(job, claimed_at):  # its slot comes after its lease could run out: give it back
+                given_back = True
+                await self._release([job.delivery_id])
+                self._unhold(job)
+                return
             if not flying:
                 self.flying += 1
                 flying = True
@@ -406,6 +395,8 @@ class Dispatcher:
         finally:
             self.flying -= flying
             lane.active -= 1
+            if given_back and not self.closing:
+                self._pump(transport, lane)
         if outcome.status is not None:
             lane.strikes = 0  # any answer: the endpoint is back
         elif outcome.error_kind in STRIKES:

@@ -58,7 +58,7 @@ class _Lane:
 
     fifo: bool = False
     rate: float | None = None
-    in_hand: int = 0  # claimed, not yet recorded
+    in_hand: int = 0  # claimed, not yet sent
     active: int = 0  # holding a slot: pacing for the rate limit or flying
     queue: collections.deque[tuple[Job, float]] = dataclasses.field(default_factory=collections.deque)
     strikes: int = 0  # consecutive timeouts / connection failures
@@ -95,6 +95,7 @@ class Dispatcher:
         self.tasks: set[asyncio.Task[None]] = set()
         self.flying = 0  # requests actually on the wire: what ``MAX_IN_FLIGHT`` counts
         self.results: list[Result] = []
+        self.writing = 0  # outcomes being written now
         self.wake = asyncio.Event()
         self.closing = False
         self.sent = 0
@@ -111,7 +112,7 @@ class Dispatcher:
 
     @property
     def in_hand(self) -> dict[str, int]:
-        """Endpoint → its deliveries claimed and not yet recorded."""
+        """Endpoint → its deliveries claimed and not yet sent (or failed)."""
         return {endpoint_id: lane.in_hand for endpoint_id, lane in self.lanes.items() if lane.in_hand}
 
     @property
@@ -119,7 +120,7 @@ class Dispatcher:
         """Nothing was due at the latest claim (one that left no endpoint out), and nothing is in flight or waiting
         to be written."""
         nothing_due = self.last_claim == 0 and self.barren is not None and not self.barren[0]
-        return nothing_due and not self.tasks and not self.results and not self.in_hand
+        return nothing_due and not self.tasks and not self.results and not self.writing and not self.in_hand
 
     @staticmethod
     def _default_transport() -> Transport:
@@ -204,7 +205,7 @@ class Dispatcher:
                 logger.exception("hookhub dispatcher: could not look for abandoned deliveries")
         if not self.isolating:
             return None
-        if self.tasks or self.results or self.in_hand:
+        if self.tasks or self.results or self.writing or self.in_hand:
             return 0  # wait for them to be recorded
         try:
             jobs = await self._db(deliveries.claim, self.worker_id, 1, alone=True)
@@ -407,6 +408,9 @@ class Dispatcher:
             self._pump(transport, lane)
 
     def _finish(self, job: Job, outcome: Outcome, headers: dict[str, str] | None) -> None:
+        # Sent (or failed): no longer in hand, though its outcome waits to be written with others. Counting it until
+        # written capped a fast endpoint at its hand (20) per write cycle: 830 deliveries/s instead of 1,800.
+        self._unhold(job)
         self.results.append(Result(job, outcome, headers))
         self.stats.delivery(ok=outcome.ok, attempt=job.attempt, latency=time.time() - job.created_at)
         if len(self.results) >= conf.DELIVERY_BATCH_SIZE:
@@ -424,6 +428,7 @@ class Dispatcher:
         if not self.results:
             return
         batch, self.results = self.results, []
+        self.writing = len(batch)
         try:
             await self._db(deliveries.record, self.worker_id, batch)
             self.recorded += len(batch)
@@ -436,9 +441,10 @@ class Dispatcher:
                 self.recorded += await self._db(_record_each, self.worker_id, batch, exc)
         except Exception as exc:  # noqa: BLE001 - a row that cannot be written (a lone surrogate, say)
             self.recorded += await self._db(_record_each, self.worker_id, batch, exc)
+        finally:
+            self.writing = 0
         barren = self.barren
         for result in batch:
-            self._unhold(result.job)
             if barren is not None and result.job.endpoint_id not in barren[0]:
                 self.barren = None  # its outcome may free work (the next delivery of a FIFO endpoint)
         self.wake.set()

@@ -81,7 +81,9 @@ def test_a_worker_holds_its_slots_plus_a_quarter_of_one_endpoint(
     assert max(held) == 10  # 8 slots + 2
     assert hanging.most == 8
     assert dispatcher.released > 0  # the claims' surplus went back at once, its tries not counted
-    assert tries == hanging.accepted  # a try counted for each request sent, none for what went back unsent
+    # A try counted for each request sent (those queued when the dead server stops are refused: tries too), none
+    # for what went back unsent.
+    assert tries == Attempt.objects.count() >= hanging.accepted
     assert leased() == 0
 
 

@@ -101,7 +101,6 @@ class Dispatcher:
         self.sent = 0
         self.recorded = 0
         self.released = 0  # given back unsent: surplus of a claim, held too long, or at stop
-        self.most_flying = 0
         self.claim_size = 0  # adapts: see ``_claim_limit``
         self.last_claim = -1  # how many the latest claim got; -1 before the first
         #: The endpoints left out of the latest claim, if it found nothing, and when it was made: see ``_pointless``.
@@ -381,7 +380,6 @@ class Dispatcher:
             if not flying:
                 self.flying += 1
                 flying = True
-            self.most_flying = max(self.most_flying, self.flying)
             headers = deliveries.signed_headers(job)
             outcome = await transport.post(job.url, job.body, headers)
         except asyncio.CancelledError:

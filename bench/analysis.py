@@ -89,13 +89,13 @@ worker, or PostgreSQL's `LISTEN/NOTIFY`).
 """
 
 _PURGE = """
-`processing.purge` deletes in batches of `PURGE_BATCH_SIZE` (2,000), one statement each (`DELETE ... WHERE id IN
-(SELECT the oldest ids LIMIT n)`), each batch its own transaction. On SQLite each batch holds the write lock while it
+`retention.inbound_messages` deletes in batches of `PURGE_BATCH_SIZE` (2,000), one statement each (`DELETE ... WHERE id
+IN (SELECT the oldest ids LIMIT n)`), each batch its own transaction. On SQLite each batch holds the write lock while it
 deletes 2,000 rows of ~2 KB from a table with five indexes, so receive requests wait behind it. If the rate or the p99
-falls short, the next steps are a larger batch when no request is waiting and a pause between batches when one is
-(a fixed 5 ms pause after each batch was tried and measured no better); on PostgreSQL, time-partitioning the table
-and dropping whole partitions. Runs on this kind of machine measured 40,000-50,000 rows/s, with the ingest p99
-during the purge 1.9 to 4 times the p99 without it.
+falls short, the next steps are a larger batch when no request is waiting and a pause between batches when one is (a
+fixed 5 ms pause after each batch was tried and measured no better); on PostgreSQL, time-partitioning the table and
+dropping whole partitions. Runs on this kind of machine measured 40,000-50,000 rows/s, with the ingest p99 during the
+purge 1.9 to 4 times the p99 without it.
 """
 
 _GROWTH = """

@@ -22,12 +22,11 @@ from types import FrameType
 from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
-from hookhub.api import idempotency
+from hookhub import retention
 from hookhub.conf import conf
 from hookhub.inbound import processing
 from hookhub.metrics import Stats
 from hookhub.models import WorkerHeartbeat
-from hookhub.outbound import deliveries
 from hookhub.outbound.dispatch import Dispatcher
 
 logger = logging.getLogger("hookhub.worker")
@@ -85,13 +84,9 @@ class Worker:
         done = processing.process_batch(self.id, stats=self.stats)
         if self.purge_enabled and time.monotonic() >= self.next_purge:
             self.next_purge = time.monotonic() + conf.PURGE_INTERVAL
-            deleted = processing.purge()
-            if deleted:
-                logger.info("hookhub: purged %s expired inbound messages", deleted)
-            idempotency.purge()
-            emptied = deliveries.purge_payloads()
-            if emptied:
-                logger.info("hookhub: emptied the payloads of %s old outbound messages", emptied)
+            for what, count in retention.purge_all().items():
+                if count:
+                    logger.info("hookhub: retention purged %s %s", count, what)
         return done
 
     def heartbeat(self) -> None:

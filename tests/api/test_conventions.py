@@ -256,10 +256,10 @@ def test_times_that_cannot_be_expressed_in_utc_are_refused(api: Api) -> None:
 
 
 def test_stored_responses_are_purged_after_a_day(api: Api) -> None:
-    from hookhub.api import idempotency
+    from hookhub import retention
 
     for key in ("old-1", "old-2", "new"):
         api.post("/applications", {"uid": key}, headers={"Idempotency-Key": key})
     IdempotentResponse.objects.exclude(key="new").update(created_at=timezone.now() - timedelta(hours=25))
-    assert idempotency.purge(batch_size=1) == 2
+    assert retention.idempotency_responses(batch_size=1) == 2
     assert list(IdempotentResponse.objects.values_list("key", flat=True)) == ["new"]

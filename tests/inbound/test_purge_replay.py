@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from hookhub import receiver
 from hookhub.inbound.handlers import unregister
-from hookhub.inbound.processing import claim, process_batch, purge, replay
+from hookhub.inbound.processing import claim, process_batch, replay
 from hookhub.models import InboundMessage, Source
+from hookhub.retention import inbound_messages as purge
 
 from .conftest import MakeMessage
 

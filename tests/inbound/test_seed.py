@@ -9,7 +9,7 @@ import pytest
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from hookhub.inbound import processing
+from hookhub import retention
 from hookhub.models import InboundMessage, Source
 
 URL = "/webhooks/code/x6si2ioub15a5xh4/"
@@ -93,7 +93,7 @@ def test_old_messages_are_removed_by_the_purge_not_the_request(client: Client) -
     )
     assert InboundMessage.objects.count() == 2
 
-    assert processing.purge() == 1
+    assert retention.inbound_messages() == 1
     assert not InboundMessage.objects.filter(id=old.id).exists()
     assert InboundMessage.objects.get().payload == {"a": 1}
 

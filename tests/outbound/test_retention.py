@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 import hookhub
+from hookhub import retention
 from hookhub.models import Application, Delivery, Endpoint, Message
-from hookhub.outbound import deliveries
 
 pytestmark = pytest.mark.django_db
 
@@ -22,10 +22,10 @@ def test_old_payloads_are_emptied_once_their_deliveries_are_finished() -> None:
     Message.objects.filter(pk__in=[old_done.pk, old_pending.pk]).update(created_at=long_ago)
     Delivery.objects.filter(message=old_done).update(status=Delivery.Status.SUCCEEDED)
 
-    assert deliveries.purge_payloads(batch_size=1) == 1
+    assert retention.outbound_payloads(batch_size=1) == 1
 
     emptied = Message.objects.get(pk=old_done.pk)
     assert (emptied.payload, emptied.payload_purged, emptied.event_type) == (None, True, "a.b")
     assert Message.objects.get(pk=old_pending.pk).payload == {"n": 2}  # still to be sent: kept
     assert Message.objects.get(pk=recent.pk).payload == {"n": 3}
-    assert deliveries.purge_payloads() == 0
+    assert retention.outbound_payloads() == 0

@@ -13,12 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Annotated
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from ninja.params import functions as params
 from pydantic import BaseModel
 
@@ -116,17 +114,3 @@ def create[Out: BaseModel](
             ) from None
         return _replay(stored, digest)
     return json_response(body, status)
-
-
-def purge(*, hours: float = 24, batch_size: int = 2000, now: datetime | None = None) -> int:
-    """Delete stored responses older than ``hours``, in batches: a key is for retries, not for ever.
-
-    Meant for the worker's periodic maintenance. A retry after the purge runs again; for messages the outbox's own
-    idempotency key still prevents a second send.
-    """
-    cutoff = (now or timezone.now()) - timedelta(hours=hours)
-    old = IdempotentResponse.objects.filter(created_at__lt=cutoff)
-    total = 0
-    while ids := list(old.values_list("id", flat=True)[:batch_size]):
-        total += IdempotentResponse.objects.filter(id__in=ids).delete()[0]
-    return total

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management import BaseCommand
 from rich.progress import Progress
 
-from hookhub.inbound import processing
+from hookhub import retention
 
 help = "Delete inbound messages older than their source's retention period, in small batches."
 
@@ -18,5 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     with Progress(disable=not command.stdout.isatty()) as progress:
         task = progress.add_task("Purging", total=None)
-        deleted = processing.purge(batch_size=options["batch_size"], progress=lambda n: progress.advance(task, n))
+        deleted = retention.inbound_messages(
+            batch_size=options["batch_size"], progress=lambda n: progress.advance(task, n)
+        )
     command.stdout.write(f"Purged {deleted} message(s).")

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -419,29 +419,3 @@ def replay(messages: Iterable[InboundMessage] | Any) -> int:
             .update(status=Status.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error="", traceback="")
         )
     return total
-
-
-def expired(now: datetime | None = None) -> Iterator[tuple[Source, datetime]]:
-    now = now or timezone.now()
-    for source in Source.objects.all():
-        days = source.retention_days or conf.RETENTION_DAYS
-        yield source, now - timedelta(days=days)
-
-
-def purge(*, batch_size: int | None = None, now: datetime | None = None, progress: Any = None) -> int:
-    """Delete messages older than each source's retention, in small batches so no lock is held for long."""
-    batch = batch_size or conf.PURGE_BATCH_SIZE
-    deleted = 0
-    for source, cutoff in expired(now):
-        old = InboundMessage.objects.filter(source=source, received_at__lt=cutoff).exclude(status=Status.PROCESSING)
-        oldest = old.order_by("received_at").values("id")
-        while True:
-            # One statement a batch: DELETE ... WHERE id IN (SELECT the oldest ids LIMIT n), so the ids never travel
-            # to Python and back. A message a worker is processing is left to finish.
-            count, _ = InboundMessage.objects.filter(id__in=oldest[:batch]).delete()
-            if not count:
-                break
-            deleted += count
-            if progress is not None:
-                progress(count)
-    return deleted

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from cryptography.fernet import InvalidToken
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from hookhub import crypto, payloads, signals
@@ -784,15 +784,3 @@ def rotate_secret(endpoint: Endpoint, new_secret: str | None = None) -> str:
     endpoint.save(update_fields=["secret", "previous_secrets", "updated_at"])
     IdempotentResponse.objects.filter(endpoint=endpoint).delete()  # a stored create response shows the old secret
     return new_secret
-
-
-def purge_payloads(*, days: int | None = None, batch_size: int | None = None, now: datetime | None = None) -> int:
-    """Empty the payloads of messages older than ``days`` whose deliveries are all finished; keep the metadata."""
-    cutoff = (now or timezone.now()) - timedelta(days=days or conf.PAYLOAD_RETENTION_DAYS)
-    batch = batch_size or conf.PURGE_BATCH_SIZE
-    unfinished = Delivery.objects.filter(message=OuterRef("pk"), status__in=[Status.PENDING, Status.SENDING])
-    old = Message.objects.filter(created_at__lt=cutoff, payload_purged=False).exclude(Exists(unfinished))
-    total = 0
-    while ids := list(old.values_list("id", flat=True)[:batch]):
-        total += Message.objects.filter(id__in=ids).update(payload=None, payload_purged=True)
-    return total

@@ -6,12 +6,15 @@ Serves both an Interactions Endpoint URL and a Webhook Events URL: PINGs are ans
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import Reply, VerificationError, Verifier, WebhookRequest
+from hookhub.exceptions import VerificationError
+
+from .base import Reply, Verifier, WebhookRequest
 from .common import (
     check_timestamp,
     ed25519_valid,
@@ -47,8 +50,11 @@ def _is_webhook_event(payload: dict[str, Any]) -> bool:
 
 class DiscordVerifier(Verifier):
     name = "discord"
-    has_timestamp = True
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 300}
+
+    @classmethod
+    def has_timestamp(cls, options: Mapping[str, Any] | None = None) -> bool:
+        return True
 
     def check_options(self) -> None:
         try:

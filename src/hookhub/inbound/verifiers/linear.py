@@ -5,9 +5,12 @@ within 60 s, as Linear recommends.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from .base import VerificationError, Verifier, WebhookRequest
+from hookhub.exceptions import VerificationError
+
+from .base import Verifier, WebhookRequest
 from .common import check_timestamp, hmac_digest, matches_any
 
 HEADER = "Linear-Signature"
@@ -27,8 +30,11 @@ def _timestamp_ms(body: bytes) -> int:
 
 class LinearVerifier(Verifier):
     name = "linear"
-    has_timestamp = True
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 60}
+
+    @classmethod
+    def has_timestamp(cls, options: Mapping[str, Any] | None = None) -> bool:
+        return True
 
     def verify(self, request: WebhookRequest) -> None:
         given = request.header(HEADER).strip().lower()

@@ -7,13 +7,16 @@ is no external id: ``sg_event_id`` is per event, and SendGrid does not promise t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import VerificationError, Verifier, WebhookRequest
+from hookhub.exceptions import VerificationError
+
+from .base import Verifier, WebhookRequest
 from .common import b64decode, check_timestamp, ecdsa_sha256_valid, load_ecdsa_public_key, parse_timestamp
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -22,8 +25,11 @@ TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
 class SendGridVerifier(Verifier):
     name = "sendgrid"
-    has_timestamp = True
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 300, "event_type_field": ""}
+
+    @classmethod
+    def has_timestamp(cls, options: Mapping[str, Any] | None = None) -> bool:
+        return True
 
     def check_options(self) -> None:
         keys: list[ec.EllipticCurvePublicKey] = []

@@ -118,15 +118,16 @@ class Verifier(abc.ABC):
     ``ImproperlyConfigured`` at construction, and :meth:`check_options` refuses values that can never work.
     ``now`` is injectable so timestamp windows are testable.
 
-    What a verifier declares (read by the system checks, the receive view, the admin and the docs), each a plain
-    class attribute, or a classmethod of the source's options where the options decide:
+    At least one secret is required. What a verifier declares (read by the system checks, the receive view and
+    source validation, and checked against the table in docs/verifiers.md), each a plain class attribute, or a
+    classmethod of the source's options where the options decide:
 
     - ``name``: as used in settings and on the command line.
     - ``default_options``: the verifier's own options and their defaults (``COMMON_OPTIONS`` come on top).
-    - ``requires_secret``: whether a source without a secret is refused.
     - ``signs_url``: the scheme signs the URL the provider called, so ``PUBLIC_URL`` must be set (system check
       ``hookhub.E003``).
-    - :meth:`has_timestamp`: the scheme signs a timestamp and enforces a ``tolerance`` window.
+    - ``timestamped``: the scheme signs a timestamp and enforces a ``tolerance`` window. Callers ask
+      :meth:`has_timestamp`, which the verifiers whose options decide it (``hmac``, ``gitlab``) override.
     - :meth:`secret_headers`: headers stored redacted, besides the common authentication headers.
 
     Hooks with sensible defaults:
@@ -139,9 +140,7 @@ class Verifier(abc.ABC):
 
     name: ClassVar[str] = ""
     default_options: ClassVar[dict[str, Any]] = {}
-    #: Secrets are required unless a scheme carries its own proof (none do today; ``token`` with no secret is
-    #: refused by a system check).
-    requires_secret: ClassVar[bool] = True
+    timestamped: ClassVar[bool] = False
     signs_url: ClassVar[bool] = False
 
     @classmethod
@@ -151,7 +150,7 @@ class Verifier(abc.ABC):
 
     @classmethod
     def has_timestamp(cls, options: Mapping[str, Any] | None = None) -> bool:
-        return False
+        return cls.timestamped
 
     @classmethod
     def secret_headers(cls, options: Mapping[str, Any] | None = None) -> tuple[str, ...]:
@@ -181,12 +180,12 @@ class Verifier(abc.ABC):
                     f"The {self.name!r} verifier's option {key!r} must be {kind}, not {self.options[key]!r}."
                 )
         self.secrets = [s for s in secrets if s]
-        if self.requires_secret and not self.secrets:
+        if not self.secrets:
             raise ImproperlyConfigured(f"The {self.name!r} verifier needs at least one secret.")
         self.now = now
         self.check_options()
 
-    def check_options(self) -> None:  # noqa: B027 - an optional hook, not part of the contract
+    def check_options(self) -> None:  # noqa: B027 - optional: most verifiers have no option to check
         """Raise ``ImproperlyConfigured`` for option values that can never work. Called once, at construction."""
 
     @abc.abstractmethod

@@ -7,7 +7,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, ClassVar, Literal
 
 from cryptography.exceptions import InvalidSignature
@@ -146,6 +146,7 @@ class TimestampedHmacVerifier(Verifier):
     ``signed_prefix`` may use ``{timestamp}`` (as sent) and ``{seconds}`` (as parsed).
     """
 
+    timestamped = True
     signature_header: ClassVar[str]
     timestamp_header: ClassVar[str] = ""
     prefix: ClassVar[str] = ""
@@ -156,10 +157,6 @@ class TimestampedHmacVerifier(Verifier):
     algorithm: ClassVar[str] = "sha256"
     encoding: ClassVar[Literal["hex", "base64"]] = "hex"
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 300}
-
-    @classmethod
-    def has_timestamp(cls, options: Mapping[str, Any] | None = None) -> bool:
-        return True
 
     def verify(self, request: WebhookRequest) -> None:
         raw_timestamp, given = self.signature_parts(request)

@@ -6,7 +6,6 @@ Serves both an Interactions Endpoint URL and a Webhook Events URL: PINGs are ans
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -50,11 +49,8 @@ def _is_webhook_event(payload: dict[str, Any]) -> bool:
 
 class DiscordVerifier(Verifier):
     name = "discord"
+    timestamped = True
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 300}
-
-    @classmethod
-    def has_timestamp(cls, options: Mapping[str, Any] | None = None) -> bool:
-        return True
 
     def check_options(self) -> None:
         try:

@@ -5,7 +5,6 @@ within 60 s, as Linear recommends.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from hookhub.exceptions import VerificationError
@@ -30,11 +29,8 @@ def _timestamp_ms(body: bytes) -> int:
 
 class LinearVerifier(Verifier):
     name = "linear"
+    timestamped = True
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 60}
-
-    @classmethod
-    def has_timestamp(cls, options: Mapping[str, Any] | None = None) -> bool:
-        return True
 
     def verify(self, request: WebhookRequest) -> None:
         given = request.header(HEADER).strip().lower()

@@ -46,11 +46,8 @@ def text(block: Mapping[str, Any], name: str) -> str:
 
 class MailgunVerifier(Verifier):
     name = "mailgun"
+    timestamped = True
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 9 * 3600}
-
-    @classmethod
-    def has_timestamp(cls, options: Mapping[str, Any] | None = None) -> bool:
-        return True
 
     def verify(self, request: WebhookRequest) -> None:
         block = signature_block(request)

@@ -7,7 +7,6 @@ is no external id: ``sg_event_id`` is per event, and SendGrid does not promise t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -25,11 +24,8 @@ TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
 class SendGridVerifier(Verifier):
     name = "sendgrid"
+    timestamped = True
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 300, "event_type_field": ""}
-
-    @classmethod
-    def has_timestamp(cls, options: Mapping[str, Any] | None = None) -> bool:
-        return True
 
     def check_options(self) -> None:
         keys: list[ec.EllipticCurvePublicKey] = []

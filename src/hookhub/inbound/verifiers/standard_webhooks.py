@@ -5,7 +5,6 @@ Secrets are ``whsec_...`` (HMAC) or ``whpk_...`` (an Ed25519 public key). The sa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -17,12 +16,9 @@ from .base import Verifier, WebhookRequest
 
 class StandardWebhooksVerifier(Verifier):
     name = "standard-webhooks"
+    timestamped = True
     header_prefix: ClassVar[str] = "webhook"
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 300}
-
-    @classmethod
-    def has_timestamp(cls, options: Mapping[str, Any] | None = None) -> bool:
-        return True
 
     def check_options(self) -> None:
         try:

@@ -72,6 +72,15 @@ def test_a_verifier_must_implement_verify() -> None:
         Incomplete(["s3cret"])  # type: ignore[abstract]
 
 
+def test_an_unknown_algorithm_is_refused_when_the_class_is_defined() -> None:
+    with pytest.raises(TypeError, match="md5"):
+
+        class Weak(TimestampedHmacVerifier):
+            signature_header = "Weak-Signature"
+            signed_prefix = "{timestamp}."
+            algorithm = "md5"
+
+
 def test_the_system_check_reads_signs_url() -> None:
     def ids(public_url: str) -> list[str]:
         sources = {"s": {"VERIFIER": f"{HERE}.UrlSigningVerifier", "SECRETS": ["x"]}}

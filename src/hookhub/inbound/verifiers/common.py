@@ -158,6 +158,11 @@ class TimestampedHmacVerifier(Verifier):
     encoding: ClassVar[Literal["hex", "base64"]] = "hex"
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 300}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.algorithm not in ALGORITHMS:
+            raise TypeError(f"{cls.__name__}.algorithm must be one of {', '.join(ALGORITHMS)}, not {cls.algorithm!r}.")
+
     def verify(self, request: WebhookRequest) -> None:
         raw_timestamp, given = self.signature_parts(request)
         where = self.timestamp_header or self.signature_header

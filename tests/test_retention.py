@@ -186,3 +186,20 @@ def test_the_workers_periodic_purge_covers_every_kind() -> None:
 
     assert not any(present(kind, pk) for kind, pk in rows.expired.items())
     assert all(present(kind, pk) for kind, pk in rows.kept.items())
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_purge_command_shows_a_progress_bar_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    make_rows(timezone.now())
+    out = Terminal()
+
+    call_command("hookhub", "purge", stdout=out)
+
+    assert "Purged 1 attempt log(s)." in out.getvalue()
+    bar = capsys.readouterr().out  # rich draws on the process's terminal
+    assert "Purging attempt logs" in bar
+    assert "1 rows" in bar

@@ -4,7 +4,7 @@ import argparse
 from typing import Any
 
 from django.core.management import BaseCommand
-from rich.progress import Progress
+from rich.progress import BarColumn, Progress, TextColumn
 
 from hookhub import retention
 
@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     dry_run = options["dry_run"]
-    with Progress(disable=dry_run or not command.stdout.isatty()) as progress:
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,.0f} rows"))
+    with Progress(*columns, disable=dry_run or not command.stdout.isatty()) as progress:
         tasks = {kind: progress.add_task(f"Purging {kind}", total=None) for kind in retention.PURGES}
         counts = retention.purge_all(
             batch_size=options["batch_size"],

@@ -43,13 +43,8 @@ URL_SIGNED_VERIFIERS = frozenset({"twilio", "square"})
 @register(Tags.security, "hookhub")
 def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     from hookhub.inbound.ratelimit import parse_rate
-    from hookhub.inbound.sources import (
-        SourceRefused,
-        check_confirmer,
-        check_settings_secrets,
-        parse_networks,
-        settings_secrets,
-    )
+    from hookhub.inbound.source_rules import SourceRefused, check_confirmer, check_settings_secrets, parse_networks
+    from hookhub.inbound.sources import settings_secrets
     from hookhub.inbound.verifiers import get_verifier_class
 
     errors: list[CheckMessage] = []
@@ -118,7 +113,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="hookhub.W002",
             )
         )
-    from hookhub.inbound.sources import ENV_NAME
+    from hookhub.inbound.source_rules import ENV_NAME
 
     allowlist = conf._get("CONFIRMER_ENV_ALLOWLIST")
     if not isinstance(allowlist, list | tuple | set | frozenset) or not all(

@@ -54,6 +54,18 @@ class Source(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """The rules of ``hookhub.inbound.source_rules`` (a source declared in settings is judged by the system
+        checks: its secrets live there)."""
+        from hookhub.inbound.source_rules import SourceRefused, as_validation_error, check_source  # it reads models
+
+        if self.managed:
+            return
+        try:
+            check_source(self)
+        except SourceRefused as exc:
+            raise as_validation_error(exc) from None
+
 
 class InboundMessage(models.Model):
     class Status(models.TextChoices):

@@ -63,6 +63,7 @@ class WriteOnlyTextarea(forms.Textarea):
 
 
 class SourceForm(SourceFormBase):
+    name = forms.CharField(help_text="1-100 letters, digits, _ or -. Used in handlers: @receiver('<name>', ...).")
     verifier = forms.CharField(
         max_length=200,
         widget=VerifierInput(),

@@ -2,12 +2,13 @@
 are and how long each is, never a value.
 
 Every rule is ``hookhub.inbound.source_rules``' (as in the admin and the CLI); this module only turns its refusal into
-the 422 JSON error. The API is not a trusted door: only built-in verifiers and confirmers (a dotted path would let
-an API caller choose code to import).
+the 422 JSON error. The API is not a trusted door: it may set only built-in verifiers and confirmers (a dotted path
+would let an API caller choose code to import); a PATCH leaves one set elsewhere as it is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -114,9 +115,9 @@ def source_out(source: Source) -> SourceOut:
     )
 
 
-def _check(source: Source, forward_to: str | None) -> None:
+def _check(source: Source, forward_to: str | None, sent: Collection[str]) -> None:
     try:
-        source_rules.check_source(source, trusted=False)
+        source_rules.check_source(source, untrusted=sent)
     except source_rules.SourceRefused as exc:
         raise invalid(exc.field, exc.message, exc.code) from None
     if forward_to is not None:
@@ -156,7 +157,7 @@ def create_source(request: HttpRequest, body: SourceIn, idempotency_key: idempot
     source = Source(**values)
     if body.slug:
         source.slug = body.slug
-    _check(source, body.forward_to)
+    _check(source, body.forward_to, {"verifier", "confirmer"})
 
     def build() -> SourceOut:
         _save(source)
@@ -181,7 +182,7 @@ def update_source(request: HttpRequest, name: str, body: SourcePatch) -> SourceO
     forward_to = changes.pop("forward_to", source.forward_to.uid if source.forward_to else None)
     for field, value in changes.items():
         setattr(source, field, value)
-    _check(source, forward_to)
+    _check(source, forward_to, changes)
     _save(source)
     return source_out(source)
 

@@ -3,9 +3,9 @@
 (the API's 422 JSON error, a form error, a one-line CLI error), so the same bad input gets the same refusal
 everywhere.
 
-``check_source`` runs them all on an unsaved or changed row. ``trusted`` doors (settings, the admin, the CLI: people
+``check_source`` runs them all on an unsaved or changed row. The trusted doors (settings, the admin, the CLI: people
 who run the server) may name a dotted path for the verifier or the confirmer; the API may not, since that would let
-an API caller choose code to import.
+an API caller choose code to import: it names the fields it sets in ``untrusted``.
 
 ``check_confirmer`` is also run each time a built-in confirmer runs, and for sources declared in settings (by the
 system checks): only the options the confirmer documents, an environment variable named only in settings or from
@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -89,16 +89,16 @@ def check_settings_secrets(declared: Mapping[str, Any]) -> None:
             raise ValueError(f"Environment variable {var} (SECRETS_ENV) holds only whitespace: not a secret.")
 
 
-def check_source(source: Source, *, trusted: bool = True) -> None:
+def check_source(source: Source, *, untrusted: Collection[str] = ()) -> None:
     """Raise ``SourceRefused`` for the first rule ``source`` breaks (its secrets are the stored ones: a source
     declared in settings is judged by the system checks instead, its secrets being there)."""
     check_name("name", source.name)
     check_name("slug", source.slug)
     check_secrets(source.secrets)
-    cls = verifier_class(source.verifier, trusted=trusted)
+    cls = verifier_class(source.verifier, trusted="verifier" not in untrusted)
     check_options(source.verifier, cls, source.options)
     build_verifier(cls, source.secrets, source.options)
-    check_confirmer_name(source.confirmer, trusted=trusted)
+    check_confirmer_name(source.confirmer, trusted="confirmer" not in untrusted)
     check_confirmer(source.confirmer, source.confirmer_options)
     check_limits(source)
     check_allowed_ips(source.allowed_ips)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 
 from django.db import models
 from django.db.models import Q
@@ -53,6 +54,10 @@ class Source(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        # The name and slug rule (characters and length) is source_rules.check_name's, with its message.
+        super().clean_fields(exclude={*(exclude or ()), "name", "slug"})
 
     def clean(self) -> None:
         """The rules of ``hookhub.inbound.source_rules`` (a source declared in settings is judged by the system

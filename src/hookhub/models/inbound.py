@@ -61,8 +61,8 @@ class Source(models.Model):
 
     def clean(self) -> None:
         """The rules of ``hookhub.inbound.source_rules`` (a source declared in settings is judged by the system
-        checks: its secrets live there)."""
-        from hookhub.inbound.source_rules import SourceRefused, as_validation_error, check_source  # it reads models
+        checks: its secrets live there). Imported here: models sit below inbound/."""
+        from hookhub.inbound.source_rules import SourceRefused, as_validation_error, check_source
 
         if self.managed:
             return

@@ -43,7 +43,13 @@ URL_SIGNED_VERIFIERS = frozenset({"twilio", "square"})
 @register(Tags.security, "hookhub")
 def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     from hookhub.inbound.ratelimit import parse_rate
-    from hookhub.inbound.source_rules import SourceRefused, check_confirmer, check_settings_secrets, parse_networks
+    from hookhub.inbound.source_rules import (
+        SourceRefused,
+        check_confirmer,
+        check_options,
+        check_settings_secrets,
+        parse_networks,
+    )
     from hookhub.inbound.sources import settings_secrets
     from hookhub.inbound.verifiers import get_verifier_class
 
@@ -60,6 +66,7 @@ def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
             )
         try:
             cls = get_verifier_class(str(declared.get("VERIFIER", "")))
+            check_options(str(declared.get("VERIFIER")), cls, declared.get("OPTIONS", {}))
             check_settings_secrets(declared)
             if not missing_env:  # with its environment unset (W001), the secret cannot be judged yet
                 cls(settings_secrets(declared), declared.get("OPTIONS"))

@@ -42,13 +42,14 @@ from hookhub.conf import conf
 @register(Tags.security, "hookhub")
 def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     from hookhub.inbound.ratelimit import parse_rate
-    from hookhub.inbound.sources import (
+    from hookhub.inbound.source_rules import (
         SourceRefused,
         check_confirmer,
+        check_options,
         check_settings_secrets,
         parse_networks,
-        settings_secrets,
     )
+    from hookhub.inbound.sources import settings_secrets
     from hookhub.inbound.verifiers import get_verifier_class
 
     errors: list[CheckMessage] = []
@@ -64,6 +65,7 @@ def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
             )
         try:
             cls = get_verifier_class(str(declared.get("VERIFIER", "")))
+            check_options(str(declared.get("VERIFIER")), cls, declared.get("OPTIONS", {}))
             check_settings_secrets(declared)
             if not missing_env:  # with its environment unset (W001), the secret cannot be judged yet
                 cls(settings_secrets(declared), declared.get("OPTIONS"))
@@ -117,7 +119,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="hookhub.W002",
             )
         )
-    from hookhub.inbound.sources import ENV_NAME
+    from hookhub.inbound.source_rules import ENV_NAME
 
     allowlist = conf._get("CONFIRMER_ENV_ALLOWLIST")
     if not isinstance(allowlist, list | tuple | set | frozenset) or not all(

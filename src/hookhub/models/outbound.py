@@ -34,9 +34,10 @@ class Application(models.Model):
         return self.uid
 
     def clean_fields(self, exclude: Collection[str] | None = None) -> None:
-        """Django's checks of each field, then the rule of ``hookhub.outbound.rules`` for the uid."""
+        """Django's checks of each field, then the rule of ``hookhub.outbound.rules`` for the uid (its refusal says
+        more than Django's, so it wins)."""
         errors = _field_errors(super().clean_fields, exclude)
-        if "uid" not in errors and "uid" not in (exclude or ()):
+        if "uid" not in (exclude or ()):
             try:
                 rules.check_application_uid(self.uid)
             except rules.Refused as exc:
@@ -120,9 +121,10 @@ class Endpoint(models.Model):
         super().save(*args, **kwargs)
 
     def clean_fields(self, exclude: Collection[str] | None = None) -> None:
-        """Django's checks of each field, then the rules of ``hookhub.outbound.rules`` for the fields they passed."""
+        """Django's checks of each field, then the rules of ``hookhub.outbound.rules`` (whose refusal of a field
+        replaces Django's: it says the same thing as every other front door)."""
         errors = _field_errors(super().clean_fields, exclude)
-        errors |= rules.field_errors(self, {*(exclude or ()), *errors})
+        errors |= rules.field_errors(self, exclude or ())
         if errors:
             raise ValidationError(errors)
 

@@ -59,12 +59,12 @@ class Refused(ValueError):
 
 
 def check_application_uid(uid: Any) -> str:
-    if not isinstance(uid, str) or not 1 <= len(uid) <= MAX_UID or not _IDENT.match(uid):
-        shown = uid[:MAX_UID] if isinstance(uid, str) else uid
+    if isinstance(uid, str) and len(uid) > MAX_UID:
+        raise Refused("uid", f"The uid has {len(uid)} characters; it may have at most {MAX_UID} characters.")
+    if not isinstance(uid, str) or not _IDENT.match(uid):
         raise Refused(
             "uid",
-            f"An application uid is 1-{MAX_UID} letters, digits and . _ : @ + - (starting with a letter or digit), "
-            f"got {shown!r}.",
+            f"An application uid is letters, digits and . _ : @ + - (starting with a letter or digit), got {uid!r}.",
         )
     return uid
 

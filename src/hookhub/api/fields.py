@@ -7,14 +7,14 @@ from typing import Any
 from pydantic import Field
 
 
-def optional(description: str | None = None, json_schema_extra: dict[str, Any] | None = None, **rules: Any) -> Any:
+def optional(description: str | None = None, json_schema_extra: dict[str, Any] | None = None, **limits: Any) -> Any:
     """A PATCH field: may be left out, but not sent as ``null`` (its type says what it accepts)."""
 
     def schema(schema: dict[str, Any]) -> None:
         schema.pop("default", None)
         schema.update(json_schema_extra or {})
 
-    return Field(None, description=description, json_schema_extra=schema, **rules)
+    return Field(None, description=description, json_schema_extra=schema, **limits)
 
 
 def updates(body: Any) -> dict[str, Any]:

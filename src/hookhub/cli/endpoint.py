@@ -79,7 +79,6 @@ _ARGUMENTS = {
     "event_types": "--events",
     "headers": "--header",
     "rate_limit": "--rate-limit",
-    "body_format": "--form",
 }
 
 

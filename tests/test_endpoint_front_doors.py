@@ -308,3 +308,15 @@ def test_bad_message_headers_are_refused_alike_by_send_and_the_api(
     assert reason in error_of(response)["message"]
 
     assert not Message.objects.exists()
+
+
+def test_a_nul_in_the_description_is_refused_by_the_cli_as_by_the_api(client: Client, acme: Application) -> None:
+    """The API's body parser refuses a NUL in any request; the forms refuse it themselves (Django's "Null characters
+    are not allowed."); the CLI has the rule's word for it. PostgreSQL could not store it."""
+    response = global_api(client).post("/applications/acme/endpoints", {"url": OK_URL, "description": "a\x00b"})
+    assert response.status_code == 400, response.content
+    assert (error_of(response)["field"], error_of(response)["code"]) == ("description", "invalid_characters")
+    assert "NUL (U+0000)" in error_of(response)["message"]
+    with pytest.raises(CommandError, match=r"^--description: description: NUL \(U\+0000\)\.$"):
+        call_command("hookhub", "endpoint", "add", "acme", OK_URL, "--description", "a\x00b", stdout=io.StringIO())
+    assert not Endpoint.objects.exists()

@@ -129,12 +129,7 @@ def idempotency_responses(
     old = IdempotentResponse.objects.filter(created_at__lt=cutoff)
     if dry_run:
         return old.count()
-
-    def step() -> int:
-        ids = list(old.values_list("id", flat=True)[:batch])
-        return IdempotentResponse.objects.filter(id__in=ids).delete()[0] if ids else 0
-
-    return _batches(step, progress)
+    return _delete(old.order_by("pk"), batch, progress)
 
 
 class Purge(Protocol):

@@ -22,7 +22,7 @@ from hookhub import tail as tail_module
 from hookhub.cli import tail as tail_cli
 from hookhub.models import Application, Attempt, Delivery, Endpoint, InboundMessage, Message, Source
 from hookhub.tail import GAP_GRACE, Counts, Filters, Record, Tail, attempt_record, follow, wildcard_regex
-from tests.sink import Sink
+from tests.support.sink import Sink
 
 pytestmark = pytest.mark.django_db
 Status = InboundMessage.Status

@@ -110,6 +110,6 @@ def stored_token(value: str) -> str:
     return str(json.loads(value)) if value.startswith('"') else value
 
 
-from tests.sink import sink  # noqa: E402 - a fixture for this package's modules
+from tests.support.sink import sink  # noqa: E402 - a fixture for this package's modules
 
 __all__ = ["sink"]

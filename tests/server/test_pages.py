@@ -14,7 +14,7 @@ import pytest
 from django.contrib import admin
 from playwright.sync_api import Browser, expect
 
-from tests.portal.test_browser import browser
+from tests.support.browser import browser
 
 from .conftest import Gateway, running_gateway
 

@@ -21,10 +21,21 @@ import signal
 import tempfile
 from pathlib import Path
 
-from tests.reliability import loadgen
-from tests.reliability.loadgen import DeliverySink, HmacSender, Publisher, Run, ms, percentile
-from tests.reliability.test_load import EVENT_TYPE, IDLE_RATE, IDLE_SECONDS, SECRET, add_source, drained, processes
-from tests.server.conftest import Gateway, running_gateway
+from . import loadgen
+from .gateway import Gateway, drained, processes, running_gateway
+from .loadgen import (
+    EVENT_TYPE,
+    IDLE_RATE,
+    IDLE_SECONDS,
+    SECRET,
+    DeliverySink,
+    HmacSender,
+    Publisher,
+    Run,
+    add_source,
+    ms,
+    percentile,
+)
 
 RATE = float(os.environ.get("RATE", "250"))
 SECONDS = float(os.environ.get("SECONDS", "12"))

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from bench.gateway import Gateway
 from django.contrib.auth.models import User
 
-from tests.server.conftest import Gateway
 from tests.support.processes import subprocess_env, terminate
 from tests.support.sink import Received, Sink, _Handler
 

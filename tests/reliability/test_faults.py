@@ -15,12 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from bench.gateway import running_gateway
 from django.db import transaction
 from django.utils import timezone
 
 import hookhub
 from hookhub.models import Application, Attempt, Delivery, Endpoint, InboundMessage, Source
-from tests.server.conftest import running_gateway
 from tests.support.sink import Sink
 from tests.support.tls import self_signed_context
 

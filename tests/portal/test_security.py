@@ -13,8 +13,9 @@ from django.urls import reverse
 from hookhub.models import Application, Attempt, Delivery, Endpoint, EventType
 from hookhub.outbound import deliveries
 from hookhub.signing import generate_ed25519_keypair, public_key
+from tests.support.portal import csrf_token, login_path, sign_in
 
-from .conftest import csrf_token, login_path, make_delivery, make_endpoint, sign_in
+from .conftest import make_delivery, make_endpoint
 
 pytestmark = [pytest.mark.urls("tests.portal.urls"), pytest.mark.django_db]
 CSP = (

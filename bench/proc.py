@@ -173,19 +173,25 @@ def get_json(url: str, timeout: float = 10.0) -> Any:
 
 
 def rss_kib(pid: int) -> int:
-    """Resident set size of one process, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
+    """Resident set size of one process, from /proc; 0 if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
     return 0
 
 
 def children_of(pid: int) -> list[int]:
+    """The children of every thread of ``pid`` (a thread that forks is the child's parent)."""
+    found: list[int] = []
     try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except FileNotFoundError:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            found += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):
         return []
-    return [int(p) for p in text.split()]
+    return found
 
 
 def descendants(pid: int) -> list[int]:
@@ -195,10 +201,15 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    return [pid, *descendants(pid)]
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return ""
 
 

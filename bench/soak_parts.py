@@ -21,10 +21,9 @@ import signal
 import tempfile
 from pathlib import Path
 
-from tests.reliability import loadgen
-from tests.reliability.loadgen import DeliverySink, HmacSender, Publisher, Run, ms, percentile
-from tests.reliability.test_load import EVENT_TYPE, IDLE_RATE, IDLE_SECONDS, SECRET, add_source, drained, processes
-from tests.server.conftest import Gateway, running_gateway
+from . import loadgen
+from .gateway import Gateway, drained, processes, running_gateway
+from .loadgen import DeliverySink, HmacSender, Publisher, Run, ms, percentile
 
 RATE = float(os.environ.get("RATE", "250"))
 SECONDS = float(os.environ.get("SECONDS", "12"))
@@ -38,18 +37,18 @@ def receive_percentiles(run: Run, skip: int) -> tuple[float, float]:
 
 
 async def measure(gw: Gateway) -> None:
-    url = add_source(gw)
+    url = loadgen.add_source(gw)
     gw.hookhub("app", "add", "load-customer")
-    gw.hookhub("event-type", "add", EVENT_TYPE)
+    gw.hookhub("event-type", "add", loadgen.EVENT_TYPE)
     token = gw.hookhub("token", "create", "--name", "load").strip().splitlines()[-1]
     worker = processes(gw)["worker"]
     async with DeliverySink() as sink, loadgen.session(2000) as client:
         gw.hookhub("endpoint", "add", "load-customer", sink.url)
-        idle_sender = HmacSender(url, SECRET, "idle")
+        idle_sender = HmacSender(url, loadgen.SECRET, "idle")
         idle = await loadgen.open_loop(
-            client, url, idle_sender.request, rate=IDLE_RATE, seconds=IDLE_SECONDS, max_in_flight=50
+            client, url, idle_sender.request, rate=loadgen.IDLE_RATE, seconds=loadgen.IDLE_SECONDS, max_in_flight=50
         )
-        print(f"idle run: p50/p99 ms {receive_percentiles(idle, IDLE_RATE)}", flush=True)
+        print(f"idle run: p50/p99 ms {receive_percentiles(idle, loadgen.IDLE_RATE)}", flush=True)
         for i, phase in enumerate(PHASES):
             mode, _, per_second = phase.partition(":")
             publish_rate = float(per_second or 20)
@@ -60,13 +59,13 @@ async def measure(gw: Gateway) -> None:
                     os.kill(pid, signal.SIGSTOP)
                 elif mode == "nice":
                     os.setpriority(os.PRIO_PROCESS, pid, 19)
-            publisher = Publisher(gw.base, token, "load-customer", EVENT_TYPE, f"pub{i}")
+            publisher = Publisher(gw.base, token, "load-customer", loadgen.EVENT_TYPE, f"pub{i}")
             try:
                 received, published = await asyncio.gather(
                     loadgen.open_loop(
                         client,
                         url,
-                        HmacSender(url, SECRET, f"in{i}").request,
+                        HmacSender(url, loadgen.SECRET, f"in{i}").request,
                         rate=RATE,
                         seconds=SECONDS,
                         max_in_flight=2000,

@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings
 
 from hookhub.inbound import ratelimit, sources
-from tests.sink import outbound_settings, sink
+from tests.support.sink import outbound_settings, sink
 
 __all__ = ["outbound_settings", "sink"]  # fixtures for every test module
 

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, expect
 from pytest_django.live_server_helper import LiveServer
 
 from hookhub.models import Application, Attempt, Delivery, Endpoint, InboundMessage, Message, Source
-from tests.portal.test_browser import browser
+from tests.support.browser import browser
 
 __all__ = ["browser"]  # the Chromium fixture, shared with the portal's browser tests
 

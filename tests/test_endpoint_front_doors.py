@@ -21,8 +21,8 @@ from hookhub.api.tokens import create_token
 from hookhub.models import Application, Endpoint, Message
 from hookhub.outbound.publish import send
 from hookhub.payloads import Unstorable
-from tests.api.conftest import Api, error_of
-from tests.portal.conftest import sign_in
+from tests.support.api import Api, error_of
+from tests.support.portal import sign_in
 
 pytestmark = pytest.mark.django_db
 

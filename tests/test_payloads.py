@@ -15,7 +15,8 @@ from hookhub import payloads
 from hookhub.models import Application, Endpoint, EventType, Message
 from hookhub.outbound.publish import send
 from hookhub.payloads import Unstorable
-from tests.api.conftest import Api, api, error_of, global_token
+from tests.api.conftest import api, global_token
+from tests.support.api import Api, error_of
 
 __all__ = ["api", "global_token"]  # fixtures
 

@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from hookhub.models import Application, Delivery, Endpoint, InboundMessage, Message, Source
-from tests.portal.conftest import sign_in
+from tests.support.portal import sign_in
 
 POISON = {"x": "\ud800", "nul": "a\x00b", "\udfff": ["\ud83d"]}
 

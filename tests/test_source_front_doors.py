@@ -16,7 +16,7 @@ from django.test import Client, override_settings
 
 from hookhub.api.tokens import create_token
 from hookhub.models import Endpoint, Source
-from tests.api.conftest import Api, error_of
+from tests.support.api import Api, error_of
 
 pytestmark = pytest.mark.django_db
 

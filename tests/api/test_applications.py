@@ -4,8 +4,7 @@ import pytest
 
 from hookhub.models import Application, Endpoint
 from hookhub.portal import access
-
-from .conftest import Api, error_of, make_endpoint
+from tests.support.api import Api, error_of, make_endpoint
 
 
 def test_creates_lists_gets_updates_and_deletes_an_application(api: Api) -> None:

@@ -12,8 +12,7 @@ from django.utils import timezone
 
 from hookhub.api.tokens import create_token
 from hookhub.models import ApiToken, Application, IdempotentResponse, Message
-
-from .conftest import Api, error_of
+from tests.support.api import Api, error_of
 
 
 @pytest.mark.parametrize(

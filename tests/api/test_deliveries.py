@@ -6,8 +6,7 @@ from typing import Any
 from django.utils import timezone
 
 from hookhub.models import Application, Attempt, Delivery, Message
-
-from .conftest import Api, error_of, make_delivery, make_endpoint
+from tests.support.api import Api, error_of, make_delivery, make_endpoint
 
 
 def make_attempt(delivery: Delivery, status: int | None = 500, **fields: Any) -> Attempt:

@@ -8,8 +8,7 @@ from django.utils import timezone
 
 from hookhub.models import Application, Delivery, Endpoint, EventType
 from hookhub.signing import public_key
-
-from .conftest import Api, error_of, make_delivery, make_endpoint
+from tests.support.api import Api, error_of, make_delivery, make_endpoint
 
 BASE = "/applications/app-a/endpoints"
 

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 from hookhub.models import EventType
-
-from .conftest import Api, error_of
+from tests.support.api import Api, error_of
 
 SCHEMA = {"type": "object", "required": ["amount"], "properties": {"amount": {"type": "integer"}}}
 

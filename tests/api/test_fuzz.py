@@ -17,8 +17,7 @@ from schemathesis.checks import not_a_server_error
 
 from hookhub.api.tokens import create_token
 from hookhub.models import Application, Attempt, EventType, InboundMessage, Source
-
-from .conftest import make_delivery, make_endpoint
+from tests.support.api import make_delivery, make_endpoint
 
 EXAMPLES = 10
 # Hypothesis keeps caches in ./.hypothesis by default: not in the checkout.

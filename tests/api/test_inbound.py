@@ -7,8 +7,7 @@ from typing import Any
 from django.utils import timezone
 
 from hookhub.models import InboundMessage, Source
-
-from .conftest import Api, error_of
+from tests.support.api import Api, error_of
 
 Status = InboundMessage.Status
 

@@ -10,8 +10,7 @@ from django.utils import timezone
 
 from hookhub.api.tokens import create_token
 from hookhub.models import Application, Delivery, EventType, Message
-
-from .conftest import Api, error_of, make_endpoint
+from tests.support.api import Api, error_of, make_endpoint
 
 BASE = "/applications/app-a/messages"
 

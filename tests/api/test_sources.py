@@ -4,8 +4,7 @@ import pytest
 from django.utils import timezone
 
 from hookhub.models import Application, InboundMessage, Source
-
-from .conftest import Api, error_of
+from tests.support.api import Api, error_of
 
 
 def test_creates_lists_gets_updates_and_deletes_a_source(api: Api, app_a: Application) -> None:

@@ -10,7 +10,7 @@ from django.utils import timezone
 import hookhub
 from hookhub.inbound import handlers
 from hookhub.models import Application, Delivery, Endpoint, InboundMessage, Source
-from tests.sink import Sink
+from tests.support.sink import Sink
 
 pytestmark = pytest.mark.django_db
 Status = InboundMessage.Status

@@ -23,7 +23,7 @@ from hookhub.cli.tail import feed, render
 from hookhub.cli.tail.command import follow
 from hookhub.cli.tail.feed import GAP_GRACE, GAP_LIMIT, Counts, Filters, Record, Tail, attempt_record, wildcard_regex
 from hookhub.models import Application, Attempt, Delivery, Endpoint, InboundMessage, Message, Source
-from tests.sink import Sink
+from tests.support.sink import Sink
 
 pytestmark = pytest.mark.django_db
 Status = InboundMessage.Status

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import json
 
 import pytest
-from django.core.management import call_command
 from django.test import Client
 from standardwebhooks import Webhook
 
 from hookhub.inbound import processing
 from hookhub.models import Delivery, Endpoint, InboundMessage, Message, Source
-from tests.sink import Sink, deliver, recorded
+from tests.support.inbound import add_source
+from tests.support.sink import Sink, deliver, recorded
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("outbound_settings")]
-
-
-def add_source(*args: str) -> list[str]:
-    out = io.StringIO()
-    call_command("hookhub", "source", "add", *args, stdout=out)
-    return out.getvalue().splitlines()
 
 
 def github_post(slug: str, body: bytes, event: str, delivery: str) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +15,9 @@ from django.utils import timezone
 from hookhub.inbound import groupcommit
 from hookhub.inbound.groupcommit import GroupCommitter, Outcome
 from hookhub.models import InboundMessage, Source
+from tests.support.inbound import held_first_round, run_threads
+
+__all__ = ["held_first_round"]  # a fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,38 +37,6 @@ def message(source: Source, external_id: str | None, source_id: int | None = Non
         external_id=external_id,
         next_attempt_at=now,
     )
-
-
-@pytest.fixture
-def held_first_round(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[threading.Event, threading.Event]]:
-    """The first round's write waits until released, so the rows that arrive meanwhile queue behind it."""
-    entered, release = threading.Event(), threading.Event()
-    write = groupcommit._write
-    first = [True]
-
-    def held(batch: Any) -> None:
-        if first[0]:
-            first[0] = False
-            entered.set()
-            assert release.wait(30)
-        write(batch)
-
-    monkeypatch.setattr(groupcommit, "_write", held)
-    yield entered, release
-    release.set()
-
-
-def run_threads(count: int, target: Callable[[int], object]) -> list[threading.Thread]:
-    def wrapped(i: int) -> None:
-        try:
-            target(i)
-        finally:
-            connection.close()  # each thread's own connection
-
-    threads = [threading.Thread(target=wrapped, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    return threads
 
 
 def test_rows_that_arrive_during_a_commit_share_the_next_one(

@@ -19,35 +19,12 @@ from standardwebhooks import Webhook
 from hookhub.inbound import groupcommit, processing
 from hookhub.inbound.groupcommit import GroupCommitter, Outcome
 from hookhub.models import Delivery, Endpoint, InboundMessage, Message, Source
-from tests.inbound.test_forwarding import add_source
-from tests.inbound.test_groupcommit import held_first_round, run_threads
-from tests.sink import Sink, deliver, recorded
+from tests.support.inbound import POISONED, TOKEN, add_source, held_first_round, post, run_threads, token_source
+from tests.support.sink import Sink, deliver, recorded
 
 __all__ = ["held_first_round"]  # a fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-TOKEN = "s3cret-token"
-
-#: (raw body, the payload stored for it)
-POISONED = [
-    (b'{"type": "evt", "x": "\\u0000"}', {"type": "evt", "x": "\\u0000"}),
-    (b'{"type": "evt", "items": [{"name": "\\ud800"}]}', {"type": "evt", "items": [{"name": "\\ud800"}]}),
-    (b'{"type": "evt", "n": NaN, "m": [Infinity, -Infinity]}', {"type": "evt", "n": None, "m": [None, None]}),
-    (b'{"type": "evt", "k\\u0000\\udfff": 1}', {"type": "evt", "k\\u0000\\udfff": 1}),
-]
-
-
-def token_source(name: str) -> Source:
-    options = {"event_type_field": "type", "id_field": "id"}
-    return Source.objects.create(name=name, slug=name, verifier="token", secrets=[TOKEN], options=options)
-
-
-def post(slug: str, body: bytes) -> int:
-    response = Client().post(
-        f"/webhooks/code/{slug}/", body, content_type="application/json", headers={"X-Webhook-Token": TOKEN}
-    )
-    return int(response.status_code)
 
 
 @pytest.mark.parametrize(("body", "stored"), POISONED)

@@ -16,7 +16,7 @@ from pytest_django import DjangoAssertNumQueries
 from hookhub import receiver, signals
 from hookhub.inbound.processing import ABANDONED, claim, process, process_batch, retry_delay
 from hookhub.models import InboundMessage, Source
-from tests.plans import full_scans, sqlite_plans
+from tests.support.plans import full_scans, sqlite_plans
 
 from .conftest import MakeMessage
 

@@ -12,12 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hookhub.models import InboundMessage, Source
+from tests.support.inbound import SCHEMES
 
 from .verifiers.contract import hostile_bodies, hostile_headers
 
 pytestmark = pytest.mark.django_db
-
-SCHEMES = ["token", "hmac", "github", "stripe", "standard-webhooks", "slack", "shopify", "discord", "mailgun", "x"]
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from hookhub.inbound.verifiers import WebhookRequest, get_verifier_class
 from hookhub.models import Application, Attempt, Delivery, Endpoint
 from hookhub.outbound import deliveries
 from hookhub.signing import generate_ed25519_keypair
-from tests.plans import full_scans, sqlite_plans
+from tests.support.plans import full_scans, sqlite_plans
 
 from .conftest import Sink, deliver, recorded
 

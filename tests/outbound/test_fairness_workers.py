@@ -15,9 +15,9 @@ from django.db import connection
 
 import hookhub
 from hookhub.models import Application, Delivery, Endpoint
+from tests.support.processes import Workers, wait_until_all_succeeded
 
 from .conftest import Sink
-from .test_scale_out import Workers, wait_until_all_succeeded
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

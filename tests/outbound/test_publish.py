@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,7 @@ from django.test import override_settings
 import hookhub
 from hookhub.models import Application, Delivery, Endpoint, EventType, Message
 from hookhub.outbound.publish import PayloadInvalid
+from tests.support.processes import subprocess_env
 
 pytestmark = pytest.mark.django_db
 
@@ -163,16 +163,6 @@ def test_a_model_event_rolls_back_with_the_save(app: Application) -> None:
     with pytest.raises(RuntimeError):
         save_user_then_fail()
     assert not Message.objects.exists()
-
-
-def subprocess_env() -> dict[str, str]:
-    """Settings for a child process that uses this test's database."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        url = f"sqlite:///{db['NAME']}"
-    else:
-        url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    return {**os.environ, "HOOKHUB_TEST_DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "tests.settings"}
 
 
 @pytest.mark.slow

@@ -11,9 +11,9 @@ from django.db import connection
 
 import hookhub
 from hookhub.models import Application, Delivery, Endpoint
+from tests.support.processes import Workers
 
 from .conftest import Sink
-from .test_scale_out import Workers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 

@@ -2,47 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 import hookhub
 from hookhub.models import Application, Delivery, Endpoint
-from tests.processes import terminate
+from tests.support.processes import Workers, wait_until_all_succeeded
 
 from .conftest import Sink
-from .test_publish import subprocess_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class Workers:
-    def __init__(self, settings: dict[str, object]) -> None:
-        self.env = subprocess_env() | {"HOOKHUB_TEST_SETTINGS": json.dumps(settings)}
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "django", "hookhub", "worker", "--no-purge"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.processes.append(process)
-        return process
-
-    def stop_all(self) -> None:
-        terminate(self.processes)
 
 
 @pytest.fixture
@@ -50,15 +24,6 @@ def workers() -> Iterator[Workers]:
     pool = Workers({"ALLOW_PRIVATE_DESTINATIONS": True, "LEASE_SECONDS": 3, "DELIVERY_TIMEOUT": 5})
     yield pool
     pool.stop_all()
-
-
-def wait_until_all_succeeded(total: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() < total:
-        if time.monotonic() > deadline:
-            counts = Counter(Delivery.objects.values_list("status", flat=True))
-            raise AssertionError(f"not all delivered in time: {dict(counts)}")
-        time.sleep(0.1)
 
 
 def send_many(sink: Sink, n: int, path: str) -> set[str]:

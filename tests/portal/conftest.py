@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -8,29 +7,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from hookhub.conf import conf
 from hookhub.models import Application, Attempt, Delivery, Endpoint, EventType, Message
-from hookhub.portal import portal_link
-
-
-def login_path(application: Application, minutes: int = 60) -> str:
-    return portal_link(application, minutes).removeprefix(conf.PUBLIC_URL)
-
-
-def csrf_token(content: bytes) -> str:
-    found = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', content)
-    assert found, content
-    return found.group(1).decode()
-
-
-def sign_in(client: Client, application: Application) -> Client:
-    """Open a link and press its "Continue as ..." button, as a customer does."""
-    path = login_path(application)
-    page = client.get(path)
-    assert page.status_code == 200, page.content
-    response = client.post(path, {"csrfmiddlewaretoken": csrf_token(page.content)})
-    assert response.status_code == 302, response.content
-    return client
+from tests.support.portal import sign_in
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ from django.test import Client, override_settings
 from hookhub.models import Application
 from hookhub.outbound.applications import revoke_portal_access
 from hookhub.portal import access, portal_link
+from tests.support.portal import csrf_token, login_path, sign_in
 
-from .conftest import csrf_token, login_path, make_endpoint, sign_in
+from .conftest import make_endpoint
 
 pytestmark = [pytest.mark.urls("tests.portal.urls"), pytest.mark.django_db]
 HOME = "/customers/webhooks/"

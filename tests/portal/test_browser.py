@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.db import connections
 from django.utils import timezone
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from hookhub.models import Application, Delivery, Endpoint, EventType
@@ -26,9 +26,12 @@ from hookhub.outbound import deliveries
 from hookhub.outbound.applications import revoke_portal_access
 from hookhub.outbound.dispatch import Dispatcher
 from hookhub.portal import portal_link
-from tests.sink import Sink, deliver, recorded
+from tests.support.browser import browser
+from tests.support.sink import Sink, deliver, recorded
 
 from .conftest import make_delivery
+
+__all__ = ["browser"]  # the Chromium fixture, shared with the admin and gateway browser tests
 
 pytestmark = [
     pytest.mark.urls("tests.portal.urls"),
@@ -37,31 +40,8 @@ pytestmark = [
     pytest.mark.slow,  # Playwright drives a real Chromium
 ]
 
-CHROMIUM = "/usr/bin/chromium"
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 WAIT_MS = 15_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API leaves its (paused) event loop registered as running on this thread, which Django's
-    # async-safety guard takes for async code calling the ORM. No coroutine runs while a test touches the
-    # database, so the guard is lifted, for this module only.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

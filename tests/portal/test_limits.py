@@ -10,8 +10,9 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from hookhub.models import Application, Endpoint, Message
+from tests.support.portal import sign_in
 
-from .conftest import make_endpoint, sign_in
+from .conftest import make_endpoint
 
 pytestmark = [pytest.mark.urls("tests.portal.urls"), pytest.mark.django_db]
 NEW = {"url": "https://acme.example/hooks", "events": "all"}

@@ -13,8 +13,9 @@ from django.urls import reverse
 from hookhub.models import Application, Attempt, Delivery, Endpoint, EventType
 from hookhub.outbound import deliveries
 from hookhub.signing import generate_ed25519_keypair, public_key
+from tests.support.portal import csrf_token, login_path, sign_in
 
-from .conftest import login_path, make_delivery, make_endpoint, sign_in
+from .conftest import make_delivery, make_endpoint
 
 pytestmark = [pytest.mark.urls("tests.portal.urls"), pytest.mark.django_db]
 CSP = (
@@ -88,18 +89,47 @@ def test_every_form_refuses_a_post_without_the_csrf_token(
     assert client.get(reverse("hookhub_portal:endpoints")).status_code == 200  # still signed in
 
 
+def post_forms(content: bytes) -> set[str]:
+    """The actions of the POST forms a page renders."""
+    found = set()
+    for tag in re.findall(rb"<form\b[^>]*>", content):
+        action = re.search(rb'\baction="([^"]*)"', tag)
+        if action and re.search(rb'\bmethod="post"', tag, re.I):
+            found.add(action.group(1).decode())
+    return found
+
+
 def test_every_form_accepts_a_post_with_the_csrf_token(
     app_a: Application, hmac_endpoint: Endpoint, delivery: Delivery
 ) -> None:
-    client = sign_in(Client(enforce_csrf_checks=True), app_a)
-    for url in forms(hmac_endpoint, delivery):
+    # Each form is posted by a client of its own, signed in afresh: a form that ends the session (sign out) or
+    # changes the endpoint cannot keep the forms after it from being checked. Every failure is collected, so one
+    # run names every form that refuses its own token.
+    urls = list(forms(hmac_endpoint, delivery))
+    rendered: set[str] = set()
+    for page_url in pages(hmac_endpoint, delivery):
+        rendered |= post_forms(sign_in(Client(), app_a).get(page_url).content)
+    assert len(rendered) >= 7, rendered  # create, edit, a toggle, reveal, rotate, test, resend, sign out
+    assert rendered - set(urls) == set(), "a form the pages render is missing from forms()"
+    failures = []
+    checked = 0
+    for url in urls:
+        client = sign_in(Client(enforce_csrf_checks=True), app_a)
         page = client.get(reverse("hookhub_portal:endpoint", kwargs={"endpoint_id": hmac_endpoint.pk}))
-        if page.status_code == 403:  # signed out by the logout form, the last one
-            break
-        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.content)
-        assert token, url
-        data = {"csrfmiddlewaretoken": token.group(1).decode(), "url": "https://acme.example/x", "events": "all"}
-        assert client.post(url, data).status_code in (200, 302), url
+        data = {"csrfmiddlewaretoken": csrf_token(page.content), "url": "https://acme.example/x", "events": "all"}
+        status = client.post(url, data).status_code
+        checked += 1
+        if status not in (200, 302):
+            failures.append((url, status))
+    # The sign-in form ("Continue as ...") is the one form a signed-out visitor posts.
+    client = Client(enforce_csrf_checks=True)
+    login = login_path(app_a)
+    status = client.post(login, {"csrfmiddlewaretoken": csrf_token(client.get(login).content)}).status_code
+    checked += 1
+    if status != 302:
+        failures.append((login, status))
+    assert failures == []
+    assert checked == len(urls) + 1 == 10
 
 
 def test_every_page_has_the_security_headers(

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from bench.gateway import Gateway
+from django.contrib.auth.models import User
 
-from tests.outbound.test_publish import subprocess_env
-from tests.processes import terminate
-from tests.server.conftest import Gateway
-from tests.sink import Received, Sink, _Handler
+from tests.support.processes import subprocess_env, terminate
+from tests.support.sink import Received, Sink, _Handler
 
-from .fault_handlers import DELAY_ENV, FIXED_ENV, RUNS_ENV
+from .fault_handlers import DELAY_ENV, EFFECT_PREFIX, FIXED_ENV, RUNS_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -335,3 +335,9 @@ def database_outage(gw: Gateway) -> Iterator[str]:
             holder.kill()
             holder.wait()
         holder.stdout.close()
+
+
+def effects() -> Counter[int]:
+    """Committed handler runs per message id."""
+    names = User.objects.filter(username__startswith=EFFECT_PREFIX + ":").values_list("username", flat=True)
+    return Counter(int(name.split(":")[1]) for name in names)

@@ -15,22 +15,21 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
+from bench.gateway import running_gateway
 from django.db import transaction
 from django.utils import timezone
 
 import hookhub
 from hookhub.models import Application, Attempt, Delivery, Endpoint, InboundMessage, Source
-from tests.outbound.test_transport import self_signed_context
-from tests.server.conftest import running_gateway
-from tests.sink import Sink
+from tests.support.sink import Sink
+from tests.support.tls import self_signed_context
 
-from .fault_handlers import EFFECT_PREFIX
 from .faults import (
     Workers,
     command_line,
     database_outage,
     descendants,
+    effects,
     hmac_headers,
     post,
     read_runs,
@@ -44,12 +43,6 @@ from .results import Result, record
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # generous: the machine may be loaded
 Status = InboundMessage.Status
 MakeWorkers = Callable[..., Workers]
-
-
-def effects() -> Counter[int]:
-    """Committed handler runs per message id."""
-    names = User.objects.filter(username__startswith=EFFECT_PREFIX + ":").values_list("username", flat=True)
-    return Counter(int(name.split(":")[1]) for name in names)
 
 
 def pending_messages(source: Source, n: int) -> list[int]:

@@ -17,11 +17,10 @@ from hookhub.inbound.processing import ABANDONED as INBOUND_ABANDONED
 from hookhub.models import Application, Delivery, Endpoint, InboundMessage, Message, Source
 from hookhub.outbound import deliveries
 from hookhub.outbound.deliveries import ABANDONED
-from tests.sink import Sink
+from tests.support.sink import Sink
 
-from .faults import Workers, starts, wait_for
+from .faults import Workers, effects, starts, wait_for
 from .results import Result, record
-from .test_faults import effects
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 Status = Delivery.Status

@@ -21,11 +21,9 @@ from hookhub.inbound import groupcommit, processing
 from hookhub.models import Application, Delivery, Endpoint, EventType, InboundMessage, Message
 from hookhub.outbound.publish import send
 from hookhub.payloads import Unstorable
-from tests.inbound.test_forwarding import add_source
-from tests.inbound.test_groupcommit import held_first_round, run_threads
-from tests.inbound.test_poisoned_bodies import POISONED, post, token_source
-from tests.portal.conftest import sign_in
-from tests.sink import Sink, deliver, recorded
+from tests.support.inbound import POISONED, add_source, held_first_round, post, run_threads, token_source
+from tests.support.portal import sign_in
+from tests.support.sink import Sink, deliver, recorded
 
 from .results import Result, record
 

@@ -18,8 +18,8 @@ from django.test import Client, override_settings
 from hookhub.api.tokens import create_token
 from hookhub.inbound.processing import process_batch
 from hookhub.models import InboundMessage
-from tests.api.conftest import Api
 from tests.inbound.listener import Listener, listening, outgoing
+from tests.support.api import Api
 
 from .results import Result, record
 

@@ -22,9 +22,9 @@ import hookhub
 from hookhub.api.tokens import create_token
 from hookhub.models import Application, Endpoint, EventType, Message
 from hookhub.outbound.publish import SchemaUnusable
-from tests.api.conftest import Api
-from tests.outbound.test_schemas import SchemaHost, schema_host
-from tests.security.test_stored_copies import CREDENTIAL, cookie_messages, stored_bodies, stored_headers
+from tests.support.api import Api
+from tests.support.schema_host import SchemaHost, schema_host
+from tests.support.stored import CREDENTIAL, cookie_messages, stored_bodies, stored_headers
 
 from .results import Result, record
 

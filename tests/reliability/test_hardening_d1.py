@@ -20,9 +20,9 @@ from subprocess import PIPE
 
 import psycopg
 import pytest
+from bench.gateway import Gateway, running_gateway
+from bench.proc import free_port
 from cryptography.fernet import Fernet
-
-from tests.server.conftest import Gateway, free_port, running_gateway
 
 from .results import Result, record
 

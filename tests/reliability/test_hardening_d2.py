@@ -17,10 +17,10 @@ from django.test import Client
 from hookhub.api.tokens import create_token
 from hookhub.models import Application
 from hookhub.outbound.applications import revoke_portal_access
-from tests.api.conftest import Api
-from tests.outbound.test_ssrf_delivery import deliver_with_allow_list
-from tests.portal.conftest import login_path, sign_in
-from tests.sink import Sink
+from tests.support.api import Api
+from tests.support.portal import login_path, sign_in
+from tests.support.sink import Sink
+from tests.support.ssrf import deliver_with_allow_list
 
 from .results import Result, record
 

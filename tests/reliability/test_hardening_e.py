@@ -14,7 +14,7 @@ from django.test import Client, override_settings
 
 from hookhub.api.tokens import create_token
 from hookhub.models import InboundMessage, Source
-from tests.api.conftest import Api
+from tests.support.api import Api
 
 from .results import Result, record
 

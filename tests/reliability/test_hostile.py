@@ -13,11 +13,10 @@ from hypothesis import strategies as st
 
 from hookhub.api.tokens import create_token
 from hookhub.models import Application, EventType, InboundMessage, Source
-from tests.api.conftest import Api
-from tests.api.test_scopes import ROUTES, call, fill, snapshot, tenant
-from tests.inbound.test_receive_fuzz import SCHEMES
 from tests.inbound.verifiers.contract import hostile_bodies, hostile_headers
-from tests.outbound.test_ssrf_delivery import deliver_to, literal_destinations, name_destinations
+from tests.support.api import ROUTES, Api, call, fill, snapshot, tenant
+from tests.support.inbound import SCHEMES
+from tests.support.ssrf import deliver_to, literal_destinations, name_destinations
 
 from .results import Result, record
 

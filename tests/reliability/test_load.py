@@ -23,18 +23,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from bench import loadgen
+from bench.gateway import Gateway, drained, processes, running_gateway
+from bench.loadgen import (
+    EVENT_TYPE,
+    IDLE_RATE,
+    IDLE_SECONDS,
+    SECRET,
+    DeliverySink,
+    HmacSender,
+    Outcome,
+    Publisher,
+    Run,
+    add_source,
+    ms,
+    percentile,
+)
+from bench.proc import rss_kib
 
-from tests.server.conftest import Gateway, running_gateway
-
-from . import loadgen
-from .loadgen import DeliverySink, HmacSender, Outcome, Publisher, Run, ms, percentile
 from .results import Result, record, seconds
 
 pytestmark = pytest.mark.slow
 
-SECRET = "load-hmac-secret"
 CONNECTIONS = 32  # as the ingest benchmark
-EVENT_TYPE = "load.tested"
 SOAK_SECONDS = seconds(25)
 OVERLOAD_SECONDS = seconds(12)
 # At 30 % of capacity after the overload, for longer after a longer one: the worker works off everything the overload
@@ -42,10 +53,6 @@ OVERLOAD_SECONDS = seconds(12)
 RECOVERY_SECONDS = max(6.0, OVERLOAD_SECONDS / 4)
 SHED = {429, 503}
 SETTLE = 0.2  # the first fifth of the soak is its ramp-up (new connections and threads), for memory and latency
-IDLE_RATE = 20  # webhooks/s of the idle run, whose first second is its warm-up
-# 300 requests after it: the p99 of 100 (6 s, as before) was the second slowest, and one stall of the machine made
-# it 60 ms against 4-15 ms in other runs.
-IDLE_SECONDS = 16
 
 
 @pytest.fixture
@@ -53,10 +60,6 @@ def gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gateway
     monkeypatch.setenv("HOOKHUB_ALLOW_PRIVATE_DESTINATIONS", "1")  # the delivery sink is on 127.0.0.1
     with running_gateway(tmp_path) as gw:
         yield gw
-
-
-def add_source(gw: Gateway) -> str:
-    return gw.hookhub("source", "add", "load", "--verifier", "hmac", "--secret", SECRET).strip()
 
 
 def shell_json(gw: Gateway, code: str) -> object:
@@ -74,19 +77,8 @@ def stored_ids(gw: Gateway) -> Counter[str]:
     return Counter(str(r) for r in rows)
 
 
-def processes(gw: Gateway) -> dict[str, list[int]]:
-    """The web processes (granian and its workers) and the worker, by pid."""
-    roles: dict[str, list[int]] = {"web": [], "worker": []}
-    for child in loadgen.children(gw.process.pid):
-        command = loadgen.cmdline(child)
-        role = "web" if "granian" in command else "worker" if "worker" in command.split() else ""
-        if role:
-            roles[role] += loadgen.tree(child)
-    return roles
-
-
 def rss(roles: dict[str, list[int]]) -> dict[str, int]:
-    return {role: sum(loadgen.rss_bytes(pid) for pid in pids) for role, pids in roles.items()}
+    return {role: sum(rss_kib(pid) * 1024 for pid in pids) for role, pids in roles.items()}
 
 
 def mib(value: int) -> float:
@@ -191,28 +183,6 @@ async def mixed_capacity(gw: Gateway, url: str, publisher: Publisher) -> Capacit
         drain_seconds=total - (burst_end - began),
         caught_up=caught_up,
     )
-
-
-async def drained(gw: Gateway, timeout: float) -> bool:
-    """Wait until the worker has caught up (nothing pending inbound, no delivery due), as /metrics says."""
-    async with loadgen.session(1) as client:
-
-        async def idle() -> bool:
-            async with client.get(gw.base + "/metrics") as response:
-                text = await response.text()
-            values = {
-                line.split()[0]: float(line.split()[-1])
-                for line in text.splitlines()
-                if line.startswith(("hookhub_inbound_pending", "hookhub_deliveries_due"))
-            }
-            return len(values) == 2 and not any(values.values())
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if await idle():
-                return True
-            await asyncio.sleep(0.5)
-        return False
 
 
 async def wait_for(predicate: object, timeout: float) -> bool:

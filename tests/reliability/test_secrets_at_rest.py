@@ -13,7 +13,7 @@ from django.test import override_settings
 from hookhub import crypto
 from hookhub.models import Application, Endpoint, Source
 from hookhub.outbound import deliveries
-from tests.security.conftest import raw_rows, stored_token
+from tests.support.stored import raw_rows, stored_token
 
 from .results import Result, record
 

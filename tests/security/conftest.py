@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from django.db import connection
 from django.test import override_settings
 
 from hookhub.inbound import sources
@@ -24,12 +22,6 @@ SOURCE_SECRET = "src-secret-0123456789"
 SOURCE_TOKEN = "meta-verify-token-0123456789"
 CONFIRMER_KEY = "sk_test_confirmer_0123456789"
 ENDPOINT_HEADER = "Bearer endpoint-credential-0123456789"
-
-#: (table, columns) of every stored secret.
-SECRET_COLUMNS = {
-    "hookhub_source": ("secrets", "options", "confirmer_options"),
-    "hookhub_endpoint": ("secret", "previous_secrets", "headers"),
-}
 
 
 @pytest.fixture(autouse=True)
@@ -94,22 +86,6 @@ def make_secrets(endpoints: int = 2) -> Secrets:
     return Secrets(source, made)
 
 
-def raw_rows() -> list[str]:
-    """Every secret column of every row, as the database holds it (no field converter runs on a raw query)."""
-    values = []
-    with connection.cursor() as cursor:
-        for table, columns in SECRET_COLUMNS.items():
-            selected = ", ".join(f"CAST({c} AS TEXT)" for c in columns)
-            cursor.execute(f"SELECT {selected} FROM {table}")  # noqa: S608 - constant names
-            values += [str(v) for row in cursor.fetchall() for v in row]
-    return values
-
-
-def stored_token(value: str) -> str:
-    """A raw column value as text: JSON columns hold the token as a JSON string."""
-    return str(json.loads(value)) if value.startswith('"') else value
-
-
-from tests.sink import sink  # noqa: E402 - a fixture for this package's modules
+from tests.support.sink import sink  # noqa: E402 - a fixture for this package's modules
 
 __all__ = ["sink"]

@@ -17,6 +17,7 @@ from hookhub.inbound import sources
 from hookhub.models import Endpoint, Source
 from hookhub.outbound import deliveries
 from hookhub.signing import StandardWebhook
+from tests.support.stored import raw_rows, stored_token
 
 from .conftest import (
     ENDPOINT_HEADER,
@@ -27,8 +28,6 @@ from .conftest import (
     SOURCE_TOKEN,
     Secrets,
     make_secrets,
-    raw_rows,
-    stored_token,
 )
 
 pytestmark = pytest.mark.django_db

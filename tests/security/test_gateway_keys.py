@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from bench.gateway import running_gateway
 from cryptography.fernet import Fernet
-
-from tests.server.conftest import running_gateway
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from django.test import Client, override_settings
 import hookhub
 from hookhub.models import Application, Attempt, Endpoint, Source
 from hookhub.signing import StandardWebhook
-from tests.sink import SETTINGS, Sink, deliver, recorded
+from tests.support.sink import SETTINGS, Sink, deliver, recorded
 
 from .conftest import ENDPOINT_HEADER, KEY_A, SOURCE_SECRET
 

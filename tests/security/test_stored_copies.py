@@ -11,10 +11,8 @@ from typing import Any
 
 import pytest
 from django.contrib.admin.utils import quote
-from django.contrib.messages.storage.cookie import CookieStorage
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from django.http import HttpRequest
 from django.test import Client
 
 import hookhub
@@ -23,26 +21,11 @@ from hookhub.api.tokens import create_token
 from hookhub.models import Application, Attempt, Endpoint, IdempotentResponse, Message
 from hookhub.outbound import deliveries
 from hookhub.server.database import database_from_url
-from tests.api.conftest import Api
-from tests.sink import Sink, deliver, recorded
+from tests.support.api import Api
+from tests.support.sink import Sink, deliver, recorded
+from tests.support.stored import CREDENTIAL, cookie_messages, raw, stored_bodies, stored_headers
 
 pytestmark = pytest.mark.django_db
-CREDENTIAL = "Bearer message-credential-0123456789"
-
-
-def raw(sql: str) -> list[str]:
-    """Column values as the database holds them (no field converter), as text."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return [bytes(v).decode() if isinstance(v, bytes | memoryview) else str(v) for (v,) in cursor.fetchall()]
-
-
-def stored_bodies() -> list[str]:
-    return raw("SELECT body FROM hookhub_idempotentresponse")
-
-
-def stored_headers() -> list[str]:
-    return raw("SELECT CAST(headers AS TEXT) FROM hookhub_message")
 
 
 @pytest.fixture
@@ -103,16 +86,6 @@ def test_message_headers_are_stored_encrypted_sent_and_kept_out_of_the_attempt_l
     logged = [a.request_headers for a in Attempt.objects.all()]
     assert CREDENTIAL not in json.dumps(logged)
     assert any(h.get("Authorization") == "[redacted]" for h in logged)
-
-
-def cookie_messages(client: Client) -> list[str]:
-    """The messages the client's cookie carries, decoded as Django reads them."""
-    cookie = client.cookies.get(CookieStorage.cookie_name)
-    if cookie is None or not cookie.value:
-        return []
-    request = HttpRequest()
-    request.COOKIES[CookieStorage.cookie_name] = cookie.value
-    return [str(m) for m in CookieStorage(request)]
 
 
 def test_the_admin_shows_a_rotated_secret_once_without_putting_it_in_a_cookie(admin_client: Client) -> None:

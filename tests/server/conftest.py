@@ -1,143 +1,15 @@
-"""A real gateway: ``hookhub serve`` in a child process, on a free port, with its own database."""
+"""The ``gateway`` fixture: a real ``hookhub serve`` (``bench.gateway``) for one test, stopped after it."""
 
 from __future__ import annotations
 
-import contextlib
-import http.cookiejar
-import os
-import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Gateway:
-    base: str
-    env: dict[str, str]
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def hookhub(self, *args: str, check: bool = True) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "hookhub.server.cli", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"hookhub {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-        return result.stdout
-
-    def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return int(response.status), bytes(response.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-
-    def admin_session(self) -> urllib.request.OpenerDirector:
-        """A browser-like client signed in to the admin as a new superuser."""
-        self.env.update({"DJANGO_SUPERUSER_PASSWORD": "pw-for-tests", "DJANGO_SUPERUSER_EMAIL": "a@example.com"})
-        self.hookhub("createsuperuser", "--noinput", "--username", "admin")
-        jar = http.cookiejar.CookieJar()
-        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        opener.open(f"{self.base}/admin/login/", timeout=30).read()
-        token = next(c.value for c in jar if c.name == "csrftoken")
-        form = urllib.parse.urlencode(
-            {"username": "admin", "password": "pw-for-tests", "csrfmiddlewaretoken": token, "next": "/admin/"}
-        ).encode()
-        login = urllib.request.Request(f"{self.base}/admin/login/", data=form, headers={"Referer": self.base})
-        opener.open(login, timeout=30).read()
-        return opener
-
-
-def database_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh database for one gateway: a SQLite file, or a new PostgreSQL database when the suite runs on one."""
-    test_url = os.environ.get("HOOKHUB_TEST_DATABASE_URL", "")
-    if not test_url.startswith("postgres"):
-        yield ""  # the gateway's default: SQLite in its data dir
-        return
-    base, _, _ = test_url.rpartition("/")
-    name = f"hookhub_gw_{secrets.token_hex(4)}"
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+from bench.gateway import Gateway, running_gateway
 
 
 @pytest.fixture
 def gateway(tmp_path: Path) -> Iterator[Gateway]:
     with running_gateway(tmp_path) as gw:
         yield gw
-
-
-@contextlib.contextmanager
-def running_gateway(tmp_path: Path, *extra: str, environ: dict[str, str] | None = None) -> Iterator[Gateway]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    db = database_url(tmp_path)
-    env = {
-        **os.environ,
-        "HOOKHUB_DATA_DIR": str(tmp_path / "data"),
-        "HOOKHUB_PUBLIC_URL": base,
-        "DATABASE_URL": next(db),
-        "PYTHONUNBUFFERED": "1",
-        **(environ or {}),
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hookhub.server.cli", "serve", "--port", str(port), *extra],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    gw = Gateway(base, env, process, log)
-    try:
-        # migrate and collectstatic first, then a first page that may take seconds on a loaded machine
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                # As a TLS proxy would send it, in case the gateway is told it is served over HTTPS.
-                probe = urllib.request.Request(f"{base}/admin/login/", headers={"X-Forwarded-Proto": "https"})
-                urllib.request.urlopen(probe, timeout=10).close()
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("hookhub serve did not start:\n" + log.read_text()) from None
-                time.sleep(0.2)
-        yield gw
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        next(db, None)

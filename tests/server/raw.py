@@ -8,7 +8,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from .conftest import Gateway
+from bench.gateway import Gateway
 
 TIMEOUT = 30.0  # generous: the machine is shared; the assertions are about what arrives, never how fast
 

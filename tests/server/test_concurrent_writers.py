@@ -9,8 +9,7 @@ import time
 import urllib.parse
 
 import pytest
-
-from .conftest import Gateway
+from bench.gateway import Gateway
 
 pytestmark = pytest.mark.slow
 

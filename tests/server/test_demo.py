@@ -10,8 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from .conftest import running_gateway
+from bench.gateway import running_gateway
 
 pytestmark = pytest.mark.slow
 

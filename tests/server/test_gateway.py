@@ -10,10 +10,9 @@ import subprocess
 import time
 
 import pytest
+from bench.gateway import Gateway
 
 from hookhub.signing import StandardWebhook, generate_secret
-
-from .conftest import Gateway
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import pytest
+from bench.gateway import Gateway, running_gateway
 
-from .conftest import Gateway, running_gateway
 from .raw import chunk, exchange, head, stored_bodies
 
 pytestmark = pytest.mark.slow

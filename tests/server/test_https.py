@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from .conftest import running_gateway
+from bench.gateway import running_gateway
 
 pytestmark = pytest.mark.slow
 

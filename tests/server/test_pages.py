@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from email.message import Message
 
 import pytest
+from bench.gateway import Gateway, running_gateway
 from django.contrib import admin
 from playwright.sync_api import Browser, expect
 
-from tests.portal.test_browser import browser
-
-from .conftest import Gateway, running_gateway
+from tests.support.browser import browser
 
 pytestmark = pytest.mark.slow
 

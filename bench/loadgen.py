@@ -1,4 +1,5 @@
-"""An HTTP load generator for the load tests (aiohttp, in the test's own event loop).
+"""An HTTP load generator (aiohttp, in the caller's own event loop), used by the reliability suite's load tests
+and by ``bench.soak_parts``, and the soak's mix they share.
 
 ``closed_loop`` measures capacity: ``connections`` requests in flight, each sent as soon as the previous one is
 answered. ``open_loop`` drives a fixed arrival rate, as independent senders do: a request is sent when it is due,
@@ -13,17 +14,19 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import re
 import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from .gateway import Gateway
 
 TIMEOUT = 10.0  # seconds a request may take before the client gives up on it
 TICK = 0.005  # the open loop sends what is due every TICK seconds
@@ -166,44 +169,6 @@ async def open_loop(
     return run
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of one process (``VmRSS``), 0 if it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except (FileNotFoundError, ProcessLookupError):
-        return 0
-    return 0
-
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            found += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
-    except (FileNotFoundError, ProcessLookupError):
-        return []
-    return found
-
-
-def tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants."""
-    pids, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        pids.append(current)
-        todo += children(current)
-    return pids
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except (FileNotFoundError, ProcessLookupError):
-        return ""
-
-
 class Publisher:
     """Messages published through the REST API (``POST /api/applications/{uid}/messages``), unique by ``n``."""
 
@@ -253,3 +218,18 @@ class DeliverySink:
     async def __aexit__(self, *exc: object) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+# The soak's mix (tests/reliability/test_load.py and bench.soak_parts): webhooks signed for one HMAC source, messages
+# of one event type published through the API, and an idle run first for the receive latency at rest.
+SECRET = "load-hmac-secret"
+EVENT_TYPE = "load.tested"
+IDLE_RATE = 20  # webhooks/s of the idle run, whose first second is its warm-up
+# 300 requests after it: the p99 of 100 (6 s, as before) was the second slowest, and one stall of the machine made
+# it 60 ms against 4-15 ms in other runs.
+IDLE_SECONDS = 16
+
+
+def add_source(gw: Gateway) -> str:
+    """The soak's HMAC source, added through the gateway's CLI; its receive URL."""
+    return gw.hookhub("source", "add", "load", "--verifier", "hmac", "--secret", SECRET).strip()

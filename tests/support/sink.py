@@ -20,7 +20,7 @@ from django.test import override_settings
 
 from hookhub.outbound.dispatch import Dispatcher
 from hookhub.outbound.transport import Transport
-from tests.network import Address, guard_connects
+from tests.support.network import Address, guard_connects
 
 SETTINGS = {
     "ALLOW_PRIVATE_DESTINATIONS": True,  # the sink is on 127.0.0.1
@@ -139,7 +139,8 @@ def deliver(
     """Run the real dispatcher until ``until(dispatcher)`` holds (checked in the loop), then stop it cleanly.
 
     ``transport`` makes the dispatcher's transport (e.g. with a test resolver); ``connects``, when given, collects
-    every connect and lets only those to 127.0.0.1 (or ``routes``' stand-ins for it) through: see ``tests.network``.
+    every connect and lets only those to 127.0.0.1 (or ``routes``' stand-ins for it) through: see
+    ``tests.support.network``.
     """
 
     async def main() -> Dispatcher:

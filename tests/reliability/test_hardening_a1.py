@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 import hookhub
-from hookhub.inbound.processing import ABANDONED as INBOUND_ABANDONED
+from hookhub.inbound.claims import ABANDONED as INBOUND_ABANDONED
 from hookhub.models import Application, Delivery, Endpoint, InboundMessage, Message, Source
 from hookhub.outbound import claims
 from hookhub.outbound.claims import ABANDONED

@@ -660,3 +660,12 @@ def test_changing_the_scheme_switches_to_a_new_key_of_that_scheme(admin_client: 
     shown = revealed(response)
     assert "whpk_" in shown
     assert endpoint.secret not in response.content.decode()
+
+
+def test_delivery_detail_whose_attempts_were_purged_still_opens(admin_client: Client, endpoint: Endpoint) -> None:
+    delivery = make_delivery(endpoint)
+    make_attempt(delivery).delete()  # as retention.attempt_logs does
+
+    response = admin_client.get(f"{DELIVERIES_URL}{delivery.pk}/change/")
+    assert response.status_code == 200
+    assert "database down" not in response.content.decode()

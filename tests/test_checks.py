@@ -29,6 +29,8 @@ def test_a_good_configuration_passes() -> None:
         {"VERIFIER": "nope"},
         {"SECRETS": []},
         {"OPTIONS": {"unknown": 1}},
+        {"VERIFIER": "stripe", "OPTIONS": {"tolerance": -1}},  # the limit the API and the CLI apply too
+        {"OPTIONS": {"allow_sha1": "yes"}},
     ],
 )
 def test_e001_unbuildable_source(fields: dict[str, Any]) -> None:

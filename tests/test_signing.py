@@ -8,7 +8,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.utils.datastructures import CaseInsensitiveMapping
 
-from hookhub.inbound.verifiers import VerificationError
+from hookhub.exceptions import VerificationError
 from hookhub.signing import StandardWebhook, generate_ed25519_keypair, generate_secret, signed_content
 
 BASE64 = r"[A-Za-z0-9+/]+={0,2}"

@@ -1,6 +1,6 @@
-"""One rule for a source's confirmer (``hookhub.inbound.sources.check_confirmer``), one refusal at every front door:
-the same bad input through the REST API (global token), the admin and ``hookhub source add`` is refused with the same
-reason, and nothing is stored."""
+"""One home for a source's rules (``hookhub.inbound.source_rules``), one refusal at every front door: the same bad
+input through the REST API (global token), the admin and ``hookhub source add`` is refused with the same reason, and
+nothing is stored. The model enforces the same rules (``Source.full_clean()``)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
 from hookhub.api.tokens import create_token
-from hookhub.models import Source
+from hookhub.models import Endpoint, Source
 from tests.api.conftest import Api, error_of
 
 pytestmark = pytest.mark.django_db
@@ -157,3 +158,128 @@ def test_a_patch_is_checked_against_the_stored_options(client: Client) -> None:
     assert error_of(response)["field"] == "confirmer_options.auth_value_env"
     fixed = api.patch("/sources/src", {"confirmer_options": {"url": URL}, "enabled": False})
     assert fixed.status_code == 200, fixed.content
+
+
+#: (case, the source's fields, the API's error field, words of the reason every door gives)
+RULES: list[tuple[str, dict[str, Any], str, str]] = [
+    ("name", {"name": "bad/name"}, "name", "letters, digits, _ or -, not 'bad/name'"),
+    ("slug", {"slug": "a b"}, "slug", "letters, digits, _ or -, not 'a b'"),
+    ("unknown-verifier", {"verifier": "nope"}, "verifier", "Unknown verifier 'nope'"),
+    ("unknown-option", {"options": {"colour": "blue"}}, "options.colour", "Unknown option 'colour'"),
+    ("option-type", {"verifier": "stripe", "options": {"tolerance": "soon"}}, "options.tolerance", "must be a number"),
+    ("tolerance-negative", {"verifier": "stripe", "options": {"tolerance": -1}}, "options.tolerance", "from 0 up to"),
+    ("tolerance-huge", {"verifier": "stripe", "options": {"tolerance": 10**9}}, "options.tolerance", "from 0 up to"),
+    ("bool-option", {"options": {"dedupe_by_body": "yes"}}, "options.dedupe_by_body", "true or false"),
+    ("option-value", {"verifier": "hmac", "options": {"algorithm": "md5"}}, "options", "algorithm must be one of"),
+    ("required-option", {"verifier": "meta"}, "options", "verify_token option is required"),
+    ("no-secret", {"secrets": []}, "secrets", "needs at least one secret"),
+    ("blank-secret", {"secrets": ["   "]}, "secrets.0", "a blank secret is a key anyone can sign with"),
+    ("long-secret", {"secrets": ["x" * 1001]}, "secrets.0", "A secret is 1-1000 characters"),
+    ("many-secrets", {"secrets": [f"s{n}" for n in range(21)]}, "secrets", "At most 20 secrets"),
+    ("bad-key", {"verifier": "standard-webhooks", "secrets": ["whsec_not base64!"]}, "secrets", "must be base64"),
+    ("rate-limit", {"rate_limit": "fast"}, "rate_limit", "invalid rate 'fast'"),
+    ("allowed-ip", {"allowed_ips": ["10.0.0.0/8", "10.0.0.300/8"]}, "allowed_ips.1", "Not an IP network"),
+    ("body-size", {"max_body_size": 0}, "max_body_size", "max_body_size is from 1 to"),
+    ("retention", {"retention_days": 0}, "retention_days", "retention_days is from 1 to"),
+    ("confirmer", {"confirmer": "nope"}, "confirmer", "Unknown confirmer 'nope': use stripe, http"),
+]
+BASE: dict[str, Any] = {"name": "src", "verifier": "token", "secrets": ["s3cret"]}
+
+
+def admin_data(fields: dict[str, Any]) -> dict[str, str]:
+    source = BASE | fields
+    data = {"slug": "src-slug", "enabled": "on", "options": "{}", "confirmer_options": "{}", "_save": "Save"}
+    for key, value in source.items():
+        if key in ("secrets", "allowed_ips"):
+            data[key] = "\n".join(value)
+        elif isinstance(value, dict):
+            data[key] = json.dumps(value)
+        else:
+            data[key] = str(value)
+    return data
+
+
+def cli_args(fields: dict[str, Any]) -> list[str]:
+    source = BASE | fields
+    flags = {"secrets": "--secret", "allowed_ips": "--allow-ip", "options": "--option"}
+    args = ["source", "add", source.pop("name")]
+    for key, value in source.items():
+        if isinstance(value, list):
+            args += [arg for item in value for arg in (flags[key], item)]
+        elif isinstance(value, dict):
+            args += [arg for k, v in value.items() for arg in (flags[key], f"{k}={json.dumps(v)}")]
+        else:
+            args += ["--" + key.replace("_", "-"), str(value)]
+    return args
+
+
+@pytest.mark.parametrize("case", RULES, ids=[c[0] for c in RULES])
+def test_every_source_rule_is_the_same_refusal_through_the_api_the_admin_and_the_cli(
+    client: Client, admin_client: Client, case: tuple[str, dict[str, Any], str, str]
+) -> None:
+    _, fields, field, reason = case
+    response = Api(client, create_token(name="global")[0]).post("/sources", BASE | fields)
+    assert response.status_code == 422, response.content
+    error = error_of(response)
+    assert (error["field"], error["code"]) == (field, "validation_error")
+    assert reason in error["message"]
+
+    errors = admin_client.post("/admin/hookhub/source/add/", admin_data(fields)).context["adminform"].form.errors
+    assert list(errors) == [field.partition(".")[0]]
+    assert any(reason in message for message in errors[field.partition(".")[0]])
+
+    with pytest.raises(CommandError) as refused:
+        call_command("hookhub", *cli_args(fields), stdout=io.StringIO())
+    assert reason in str(refused.value)
+    assert "\n" not in str(refused.value)
+    assert not str(refused.value).startswith("{")
+
+    with pytest.raises(ValidationError) as invalid:
+        Source(**(BASE | fields)).full_clean()
+    assert any(reason in message for message in invalid.value.message_dict[field.partition(".")[0]])
+
+    assert not Source.objects.exists()
+
+
+def test_the_largest_tolerance_is_accepted_by_every_door(client: Client, admin_client: Client) -> None:
+    fields = {"verifier": "stripe", "options": {"tolerance": 10**9 - 1}}
+    assert Api(client, create_token(name="global")[0]).post("/sources", BASE | fields).status_code == 201
+    Source.objects.all().delete()
+    assert admin_client.post("/admin/hookhub/source/add/", admin_data(fields)).status_code == 302
+    Source.objects.all().delete()
+    call_command("hookhub", *cli_args(fields), stdout=io.StringIO())
+    assert Source.objects.get().options == {"tolerance": 10**9 - 1}
+
+
+def test_the_api_refuses_a_dotted_path_that_the_trusted_doors_accept(client: Client, admin_client: Client) -> None:
+    api = Api(client, create_token(name="global")[0])
+    dotted = "hookhub.inbound.verifiers.token.TokenVerifier"
+    error = error_of(api.post("/sources", BASE | {"verifier": dotted}))
+    assert (error["field"], error["message"]) == ("verifier", error["message"])
+    assert "a dotted path is accepted only from settings, the admin or the CLI" in error["message"]
+    call_command("hookhub", *cli_args({"verifier": dotted}), stdout=io.StringIO())
+    patched = api.patch("/sources/src", {"enabled": False})  # a dotted path set elsewhere stays as it is
+    assert patched.status_code == 200, patched.content
+    assert error_of(api.patch("/sources/src", {"confirmer": "os.system"}))["field"] == "confirmer"
+
+
+def test_forwarding_rules_are_refused_by_the_api_and_the_cli(client: Client) -> None:
+    api = Api(client, create_token(name="global")[0])
+    error = error_of(api.post("/sources", BASE | {"forward_event_types": ["x" * 201]}))
+    assert (error["field"], error["message"]) == ("forward_event_types.0", "Event type patterns are 1-200 characters.")
+    forward = ["--forward-to", "https://forward.example.com/in", "--forward-events", "x" * 201]
+    with pytest.raises(CommandError, match="Event type patterns are 1-200 characters"):
+        call_command("hookhub", *cli_args({}), *forward, stdout=io.StringIO())
+    with pytest.raises(CommandError, match=r"^--forward-to not a url: ") as refused:
+        call_command("hookhub", *cli_args({}), "--forward-to", "not a url", stdout=io.StringIO())
+    assert "\n" not in str(refused.value)
+    assert not Source.objects.exists()
+    assert not Endpoint.objects.exists()
+
+
+def test_the_cli_names_a_bad_source_in_one_line_not_a_raw_dict() -> None:
+    with pytest.raises(CommandError) as refused:
+        call_command(
+            "hookhub", "source", "add", "bad/name", "--verifier", "token", "--secret", "s", stdout=io.StringIO()
+        )
+    assert str(refused.value) == "A source's name is 1-100 letters, digits, _ or -, not 'bad/name'."

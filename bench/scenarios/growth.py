@@ -95,7 +95,7 @@ def _purge(
     profile.finish(sampler)
     if sampler is not None:
         result.profile = f"py-spy on `hookhub purge` (its first 30 s):\n\n{profile.summarize(folded)}"
-    found = re.search(r"Purged (\d+)", out or "")
+    found = re.search(r"Purged (\d+) inbound message", out or "")
     deleted = int(found.group(1)) if found else 0
     rows_per_s = deleted / elapsed if elapsed else 0.0
     result.measure("hookhub purge", "rows deleted/s", rows_per_s, "rows/s", deleted=deleted, seconds=round(elapsed, 1))

@@ -3,7 +3,8 @@
 - ``hookhub.E001``: a source in ``HOOKHUB["SOURCES"]`` cannot be built (unknown verifier, bad option, no secret,
   a confirmer option its confirmer does not take).
 - ``hookhub.E002``: a source's ``RATE_LIMIT`` or ``ALLOWED_IPS`` does not parse.
-- ``hookhub.E003``: a URL-signing verifier (twilio, square) is used but ``PUBLIC_URL`` is not set.
+- ``hookhub.E003``: a verifier that signs the URL (``Verifier.signs_url``: twilio, square) is used but
+  ``PUBLIC_URL`` is not set.
 - ``hookhub.E004``: ``INBOUND_RETRY_SCHEDULE`` is not a list of positive numbers.
 - ``hookhub.E005``: ``RATE_LIMIT_BACKEND`` is neither ``"local"`` nor a configured cache alias.
 - ``hookhub.E006``: a ``MODEL_EVENTS`` entry names no installed model, no valid action, or an unimportable callable.
@@ -37,19 +38,18 @@ from django.core.exceptions import ImproperlyConfigured
 
 from hookhub.conf import conf
 
-URL_SIGNED_VERIFIERS = frozenset({"twilio", "square"})
-
 
 @register(Tags.security, "hookhub")
 def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     from hookhub.inbound.ratelimit import parse_rate
-    from hookhub.inbound.sources import (
+    from hookhub.inbound.source_rules import (
         SourceRefused,
         check_confirmer,
+        check_options,
         check_settings_secrets,
         parse_networks,
-        settings_secrets,
     )
+    from hookhub.inbound.sources import settings_secrets
     from hookhub.inbound.verifiers import get_verifier_class
 
     errors: list[CheckMessage] = []
@@ -65,13 +65,14 @@ def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
             )
         try:
             cls = get_verifier_class(str(declared.get("VERIFIER", "")))
+            check_options(str(declared.get("VERIFIER")), cls, declared.get("OPTIONS", {}))
             check_settings_secrets(declared)
             if not missing_env:  # with its environment unset (W001), the secret cannot be judged yet
                 cls(settings_secrets(declared), declared.get("OPTIONS"))
         except (ImproperlyConfigured, ImportError, TypeError, ValueError) as exc:
             errors.append(Error(f"{where}: {exc}", id="hookhub.E001"))
         else:
-            if cls.name in URL_SIGNED_VERIFIERS and not conf.PUBLIC_URL:
+            if cls.signs_url and not conf.PUBLIC_URL:
                 errors.append(
                     Error(
                         f"{where}: the {cls.name!r} verifier signs the URL, so HOOKHUB['PUBLIC_URL'] must be set.",
@@ -118,7 +119,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="hookhub.W002",
             )
         )
-    from hookhub.inbound.sources import ENV_NAME
+    from hookhub.inbound.source_rules import ENV_NAME
 
     allowlist = conf._get("CONFIRMER_ENV_ALLOWLIST")
     if not isinstance(allowlist, list | tuple | set | frozenset) or not all(

@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "DELIVERY_BATCH_SIZE": 500,
     "THROTTLE_SECONDS": 5.0,
     "PAYLOAD_RETENTION_DAYS": 90,
+    "ATTEMPT_RETENTION_DAYS": 30,
     "OPERATIONAL_APPLICATION": None,
     "MODEL_EVENTS": {},
     # Customer portal
@@ -199,6 +200,11 @@ class Settings:
     @property
     def PAYLOAD_RETENTION_DAYS(self) -> int:
         return int(self._get("PAYLOAD_RETENTION_DAYS"))
+
+    @property
+    def ATTEMPT_RETENTION_DAYS(self) -> int:
+        """Days a finished delivery's attempts (requests, responses, errors) are kept."""
+        return int(self._get("ATTEMPT_RETENTION_DAYS"))
 
     @property
     def OPERATIONAL_APPLICATION(self) -> str | None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from hookhub.inbound.verifiers.base import VerificationError
+from hookhub.exceptions import VerificationError
 
 HMAC_PREFIX = "whsec_"
 ED25519_PRIVATE_PREFIX = "whsk_"

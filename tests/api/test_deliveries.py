@@ -87,3 +87,13 @@ def test_lists_do_not_query_per_row(api: Api, app_a: Application, django_assert_
         # Authentication, then the page: a constant, whatever the number of rows.
         with django_assert_max_num_queries(4):
             assert len(api.get(path).json()["data"]) >= 1
+
+
+def test_a_delivery_whose_attempts_were_purged_has_an_empty_log(api: Api, app_a: Application) -> None:
+    delivery = make_delivery(make_endpoint(app_a), status=Delivery.Status.FAILED, attempts=3)
+    purged = make_attempt(delivery, 500).pk
+    Attempt.objects.filter(pk=purged).delete()  # as retention.attempt_logs does
+
+    assert api.get(f"/deliveries/{delivery.pk}").json()["attempts"] == 3
+    assert api.get(f"/deliveries/{delivery.pk}/attempts").json()["data"] == []
+    assert api.get(f"/attempts/{purged}").status_code == 404

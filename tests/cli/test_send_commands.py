@@ -202,7 +202,7 @@ def test_endpoint_add_allows_unknown_event_type_patterns_with_a_note(acme: Appli
         (["acme", "ftp://x.example/"], "The URL must be http:// or https:// with a host, got 'ftp://x.example/'."),
         (["acme", "x.example/hook"], "The URL must be http:// or https:// with a host"),
         (["acme", "https:///path"], "The URL must be http:// or https:// with a host"),
-        (["acme", "https://exa mple.com/"], "url: Enter a valid URL."),
+        (["acme", "https://exa mple.com/"], "URL: Not a valid http(s) URL"),
         (["acme", "http://127.0.0.1:8000/"], "The URL's host 127.0.0.1 is a loopback address; deliveries there are"),
         (["acme", "http://[fd00::1]/"], "The URL's host fd00::1 is a unique local address"),
         (["acme", "https://x.example/", "--header", "NoValue"], "--header must look like Name=value"),
@@ -211,11 +211,20 @@ def test_endpoint_add_allows_unknown_event_type_patterns_with_a_note(acme: Appli
         (["acme", "https://x.example/", "--header", "X-A=a\nb"], "--header: headers.X-A: line break (U+000A)."),
         (["acme", "https://x.example/", "--header", "X-A=a\x07b"], "headers.X-A: non-printable character U+0007."),
         (["acme", "https://x.example/", "--header", "X-A=a\x7fb"], "headers.X-A: non-printable character U+007F."),
-        (["acme", "https://x.example/", "--rate-limit", "fast"], "--rate-limit must be a positive number"),
-        (["acme", "https://x.example/", "--rate-limit=0"], "--rate-limit must be a positive number"),
-        (["acme", "https://x.example/", "--rate-limit=-3"], "--rate-limit must be a positive number"),
-        (["acme", "https://x.example/", "--rate-limit", "inf"], "--rate-limit must be a positive number"),
-        (["acme", "https://x.example/", "--description", "d" * 501], "description: Ensure this value has at most"),
+        (
+            ["acme", "https://x.example/", "--rate-limit", "fast"],
+            "--rate-limit: The rate limit must be a positive number",
+        ),
+        (["acme", "https://x.example/", "--rate-limit=0"], "--rate-limit: The rate limit must be a positive number"),
+        (["acme", "https://x.example/", "--rate-limit=-3"], "--rate-limit: The rate limit must be a positive number"),
+        (
+            ["acme", "https://x.example/", "--rate-limit", "inf"],
+            "--rate-limit: The rate limit must be a positive number",
+        ),
+        (
+            ["acme", "https://x.example/", "--description", "d" * 501],
+            "--description: The description may have at most 500",
+        ),
     ],
 )
 def test_endpoint_add_refuses_bad_input(acme: Application, args: list[str], message: str) -> None:

@@ -49,7 +49,7 @@ def test_add_parses_options_limits_and_confirmer() -> None:
         (["--verifier", "nope", "--secret", "x"], "Unknown verifier 'nope'"),
         (["--verifier", "github"], "needs at least one secret"),
         (["--verifier", "hmac", "--secret", "x", "--option", "algorithm=md5"], "algorithm must be one of"),
-        (["--verifier", "token", "--secret", "x", "--option", "colour=blue"], "Unknown option(s)"),
+        (["--verifier", "token", "--secret", "x", "--option", "colour=blue"], "Unknown option 'colour'"),
         (["--verifier", "token", "--secret", "x", "--rate-limit", "fast"], "invalid rate"),
         (["--verifier", "token", "--secret", "x", "--allow-ip", "10.0.0.300/8"], "does not appear to be"),
         (["--verifier", "token", "--secret", "x", "--option", "novalue"], "key=value"),

@@ -18,10 +18,11 @@ from django.urls import reverse
 from rich.console import Console
 
 import hookhub
-from hookhub import tail as tail_module
-from hookhub.cli import tail as tail_cli
+from hookhub.cli.tail import command as tail_cli
+from hookhub.cli.tail import feed, render
+from hookhub.cli.tail.command import follow
+from hookhub.cli.tail.feed import GAP_GRACE, GAP_LIMIT, Counts, Filters, Record, Tail, attempt_record, wildcard_regex
 from hookhub.models import Application, Attempt, Delivery, Endpoint, InboundMessage, Message, Source
-from hookhub.tail import GAP_GRACE, Counts, Filters, Record, Tail, attempt_record, follow, wildcard_regex
 from tests.sink import Sink
 
 pytestmark = pytest.mark.django_db
@@ -443,7 +444,7 @@ def test_a_database_error_is_reported_and_the_loop_goes_on(stripe: Source, monke
         return poll(self)
 
     monkeypatch.setattr(Tail, "poll", flaky)
-    monkeypatch.setattr(tail_module, "close_old_connections", lambda: None)  # not inside the test's transaction
+    monkeypatch.setattr(tail_cli, "close_old_connections", lambda: None)  # not inside the test's transaction
     err = io.StringIO()
     output = run("--plain", "--since", T0.isoformat(), err=err, sleep=lambda s: received(stripe), max_polls=2)
     assert err.getvalue() == "database error, retrying: server closed the connection unexpectedly\n"
@@ -460,7 +461,7 @@ def test_failures_are_red_retries_yellow_successes_green(traffic: dict[str, Any]
     tail = Tail(Filters())
     records = tail.start(last=10)
     console = terminal()
-    console.print(tail_cli.render(records, tail.counts))
+    console.print(render.render(records, tail.counts))
     assert "received 2   processed 0   delivered 1   retrying 1   failed 2" in console.export_text(clear=False)
     styled = console.export_text(styles=True).splitlines()
 
@@ -530,7 +531,7 @@ def test_a_closed_pipe_ends_the_command_quietly(traffic: dict[str, Any], monkeyp
 
 
 def test_the_messages_followed_are_bounded(stripe: Source, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tail_module, "WATCH_LIMIT", 2)
+    monkeypatch.setattr(feed, "WATCH_LIMIT", 2)
     tail = Tail(Filters())
     tail.start()
     for n in range(3):
@@ -547,18 +548,13 @@ def test_records_are_made_from_rows_without_the_database() -> None:
         "delivery__message__application__uid": "acme", "delivery__status": Delivery.Status.PENDING, "retried": False,
     }  # fmt: skip
     record = attempt_record(row)
-    assert (record.outcome, record.style, record.status) == ("retrying", "yellow", "404")
+    assert (record.outcome, render.STYLES[record.outcome], record.status) == ("retrying", "yellow", "404")
     final = attempt_record({**row, "delivery__status": Delivery.Status.FAILED})
-    assert (final.outcome, final.style) == ("failed", "red")
-    assert (
-        tail_module.format_line(final)
-        == "2025-03-01T12:00:00.000+00:00 out #9 acme a.b msg_1 https://x/ 404 3ms failed"
-    )
+    assert (final.outcome, render.STYLES[final.outcome]) == ("failed", "red")
+    assert render.format_line(final) == "2025-03-01T12:00:00.000+00:00 out #9 acme a.b msg_1 https://x/ 404 3ms failed"
 
 
 def test_a_late_row_far_above_an_empty_tables_start_is_still_watched(stripe: Source) -> None:
-    from hookhub.tail import GAP_LIMIT
-
     tail = Tail(Filters())
     tail.start()
     first = received(stripe, "first")
@@ -609,5 +605,5 @@ def test_control_characters_from_the_database_never_reach_the_terminal(acme: App
     assert re.search(r"\x07|\x1b\]|\x1b\[[0-9;]*[A-HJKSTf]|\x9b|\x7f|\u202e", table) is None
 
     err = io.StringIO()
-    tail_cli.LineOutput(OutputWrapper(io.StringIO()), OutputWrapper(err), str).problem(f"database error: {HOSTILE}")
+    render.LineOutput(OutputWrapper(io.StringIO()), OutputWrapper(err), str).problem(f"database error: {HOSTILE}")
     assert err.getvalue() == f"database error: {SHOWN}\n"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
-from hookhub.db.bulk import prepare_insert, prepare_update
+from hookhub.crypto import PREFIX
+from hookhub.db.bulk import prepare_insert, prepare_update, prepare_values
 from hookhub.models import Application, Delivery, Endpoint, Message
 
 pytestmark = pytest.mark.django_db
@@ -45,3 +47,38 @@ def test_an_insert_keeps_a_primary_key_made_in_python_and_numbers_auto_ones() ->
     assert Message.objects.get().payload == {"n": 1}
     assert sorted(d.pk for d in deliveries) == sorted(Delivery.objects.values_list("pk", flat=True))
     assert set(Delivery.objects.values_list("message_id", flat=True)) == {made}
+
+
+def stored(sql: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return [str(value) for row in cursor.fetchall() for value in row]
+
+
+def test_values_for_an_encrypted_field_are_stored_encrypted_and_read_back() -> None:
+    app = Application.objects.create(uid="acme")
+    now = timezone.now()
+    base = {"application_id": app.pk, "created_at": now, "updated_at": now, "event_types": ["*"]}
+    prepare_values(
+        Endpoint,
+        [
+            {**base, "id": "ep_1", "url": "https://example.com/", "secret": "whsec_never-in-clear",
+             "headers": {"Authorization": "Bearer token-never-in-clear"}},
+        ],
+    ).execute()  # fmt: skip
+    prepare_values(
+        Message,
+        [{"id": "msg_1", "application_id": app.pk, "event_type": "a.b", "payload": {"n": 1}, "created_at": now,
+          "headers": {"X-Api-Key": "key-never-in-clear"}}],
+    ).execute()  # fmt: skip
+
+    columns = stored("SELECT secret, CAST(headers AS TEXT) FROM hookhub_endpoint") + stored(
+        "SELECT CAST(headers AS TEXT) FROM hookhub_message"
+    )
+    assert all(PREFIX in column and "never-in-clear" not in column for column in columns), columns
+    endpoint = Endpoint.objects.get()
+    assert (endpoint.secret, endpoint.headers) == (
+        "whsec_never-in-clear",
+        {"Authorization": "Bearer token-never-in-clear"},
+    )
+    assert Message.objects.get().headers == {"X-Api-Key": "key-never-in-clear"}

@@ -289,3 +289,12 @@ def test_a_delivery_being_sent_is_not_resent(portal: Client, app_a: Application)
     assert url("delivery-resend", delivery) not in text(portal, url("delivery", delivery))
     portal.post(url("delivery-resend", delivery))
     assert Delivery.objects.get().status == Status.SENDING
+
+
+def test_a_delivery_whose_attempts_were_purged_says_so(portal: Client, app_a: Application) -> None:
+    delivery = make_delivery(make_endpoint(app_a), status=Status.FAILED, attempts=2)
+    Attempt.objects.filter(delivery=delivery).delete()  # as retention.attempt_logs does
+
+    html = text(portal, url("delivery", delivery))
+    assert "The attempt log was removed by the retention policy." in html
+    assert "No attempts yet" not in html

@@ -36,13 +36,6 @@ def describe_secrets(secrets: Sequence[str]) -> str:
     return f"{len(secrets)} {noun} ({lengths} characters)"
 
 
-def scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    return text
-
-
 def lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 

@@ -12,19 +12,23 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from hookhub.models import Application
-from hookhub.outbound import applications as rules
+from hookhub.outbound import applications as service
+from hookhub.outbound import rules
 
 from . import idempotency
 from .auth import applications, get_application, require_global
-from .errors import conflict, responses
-from .fields import IDENT_PATTERN, optional, updates
+from .errors import conflict, invalid, responses
+from .fields import optional, updates
 from .pagination import ListQuery, Page, paginate
 
 router = Router(tags=["applications"])
 
 
 class ApplicationIn(Schema):
-    uid: str = Field(min_length=1, max_length=200, pattern=IDENT_PATTERN, description="Your id for this customer.")
+    uid: str = Field(
+        description="Your id for this customer.",
+        json_schema_extra={"minLength": 1, "maxLength": rules.MAX_UID, "pattern": rules.IDENT_PATTERN},
+    )
     name: str = Field("", max_length=200)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -73,6 +77,10 @@ def create_application(
     request: HttpRequest, body: ApplicationIn, idempotency_key: idempotency.KeyHeader = None
 ) -> HttpResponse:
     require_global(request)
+    try:
+        rules.check_application_uid(body.uid)
+    except rules.Refused as exc:
+        raise invalid(exc.field, exc.message, exc.code) from None
 
     def build() -> ApplicationOut:
         application = Application(uid=body.uid, name=body.name, metadata=body.metadata)
@@ -114,4 +122,4 @@ def revoke_portal_access(request: HttpRequest, uid: str) -> PortalAccessOut:
     """Void every portal link made so far for this application and end its open portal sessions; links made
     afterwards work. A scoped token may do it for its own application."""
     application = get_application(request, uid)
-    return PortalAccessOut(uid=application.uid, portal_generation=rules.revoke_portal_access(application))
+    return PortalAccessOut(uid=application.uid, portal_generation=service.revoke_portal_access(application))

@@ -12,11 +12,11 @@ from ninja import Router, Schema
 from pydantic import Field
 
 from hookhub.models import Delivery, EventType, Message
-from hookhub.outbound import control
+from hookhub.outbound import applications, control
 from hookhub.outbound.publish import PayloadInvalid, SchemaUnusable, validate
 
 from . import idempotency
-from .endpoints import EndpointOut, endpoint_out, get_endpoint, verification_key
+from .endpoints import EndpointOut, endpoint_out, get_endpoint
 from .errors import conflict, responses
 from .messages import MessageDetail, message_detail, payload_error, schema_unusable
 from .pagination import aware
@@ -56,7 +56,7 @@ class RecoverOut(Schema):
 def get_endpoint_secret(request: HttpRequest, uid: str, endpoint_id: str) -> SecretOut:
     """Reveal the verification key. For Ed25519 endpoints this is the public key; the private key never leaves."""
     _, endpoint = get_endpoint(request, uid, endpoint_id)
-    return SecretOut(scheme=endpoint.scheme, secret=verification_key(endpoint))
+    return SecretOut(scheme=endpoint.scheme, secret=applications.verification_key(endpoint))
 
 
 @router.post(f"{BASE}/rotate-secret", response=responses({200: RotatedOut}, 404))
@@ -66,7 +66,8 @@ def rotate_endpoint_secret(request: HttpRequest, uid: str, endpoint_id: str) -> 
     with transaction.atomic():
         control.rotate_secret(endpoint)
     until = datetime.fromisoformat(endpoint.previous_secrets[0]["expires_at"])
-    return RotatedOut(scheme=endpoint.scheme, secret=verification_key(endpoint), previous_valid_until=until)
+    key = applications.verification_key(endpoint)
+    return RotatedOut(scheme=endpoint.scheme, secret=key, previous_valid_until=until)
 
 
 @router.post(f"{BASE}/enable", response=responses({200: EndpointOut}, 404))

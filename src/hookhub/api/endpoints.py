@@ -1,28 +1,21 @@
 """Endpoints: an application's URLs, the event types they subscribe to, and how deliveries to them are made.
 
-The validation is the CLI's (``hookhub endpoint add``): http(s) URLs only, an IP-literal host must be a public
-address unless ``ALLOW_PRIVATE_DESTINATIONS`` (hostnames are judged when the worker resolves them); headers follow the
-rule of ``hookhub.payloads`` (names are HTTP tokens that hookhub does not set itself, values printable).
+What an endpoint may hold is ``hookhub.outbound.rules``'s to say (the same rules as every other front door); a
+refusal is a 422 naming the field, with the rule's code (``invalid_url``, ``destination_refused``...).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from hookhub import payloads
-from hookhub.conf import conf
 from hookhub.models import Application, Endpoint
-from hookhub.outbound import applications, ssrf
-from hookhub.signing import generate_ed25519_keypair, public_key
+from hookhub.outbound import applications, rules
+from hookhub.signing import generate_ed25519_keypair
 
 from . import idempotency
 from .auth import get_application
@@ -32,29 +25,32 @@ from .pagination import ListQuery, Page, paginate
 
 router = Router(tags=["endpoints"])
 
-_url_validator = URLValidator(schemes=["http", "https"])
+# Documented here, enforced by the rules (so that the API refuses with the same words as every other front door).
+_MAX_URL: dict[str, Any] = {"maxLength": rules.MAX_URL}
+_MAX_DESCRIPTION: dict[str, Any] = {"maxLength": rules.MAX_DESCRIPTION}
+_RATE: dict[str, Any] = {"exclusiveMinimum": 0, "maximum": rules.MAX_RATE_LIMIT}
 
 
 class EndpointIn(Schema):
-    url: str = Field(min_length=1, max_length=2000, description="An http:// or https:// URL.")
-    description: str = Field("", max_length=500)
+    url: str = Field(min_length=1, json_schema_extra=_MAX_URL, description="An http:// or https:// URL.")
+    description: str = Field("", json_schema_extra=_MAX_DESCRIPTION)
     event_types: list[str] = Field(
         default_factory=list, max_length=100, description="Event type names, wildcards allowed; empty: every event."
     )
     body_format: Literal["json", "form"] = "json"
     scheme: Literal["v1", "v1a"] = Field("v1", description="v1: HMAC-SHA256 (whsec_); v1a: Ed25519 (whpk_).")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers (write-only values).")
-    rate_limit: float | None = Field(None, gt=0, le=1_000_000, description="Deliveries per second; null: no limit.")
+    rate_limit: float | None = Field(None, json_schema_extra=_RATE, description="Deliveries per second; null: none.")
     fifo: bool = Field(False, description="One delivery in flight at a time, in message order.")
 
 
 class EndpointPatch(Schema):
-    url: str = optional(min_length=1, max_length=2000)
-    description: str = optional(max_length=500)
+    url: str = optional(min_length=1, json_schema_extra=_MAX_URL)
+    description: str = optional(json_schema_extra=_MAX_DESCRIPTION)
     event_types: list[str] = optional(max_length=100)
     body_format: Literal["json", "form"] = optional()
     headers: dict[str, str] = optional(description="Replaces every extra header.")
-    rate_limit: float | None = optional(gt=0, le=1_000_000)
+    rate_limit: float | None = optional(json_schema_extra=_RATE)
     fifo: bool = optional()
 
 
@@ -81,13 +77,6 @@ class EndpointOut(Schema):
 
 class EndpointCreated(EndpointOut):
     secret: str = Field(description="What the endpoint's owner verifies signatures with (whsec_ or whpk_).")
-
-
-def verification_key(endpoint: Endpoint) -> str:
-    """The secret itself (HMAC) or the public key (Ed25519): never the private key."""
-    if endpoint.scheme == Endpoint.Scheme.ED25519:
-        return public_key(endpoint.secret)
-    return str(endpoint.secret)
 
 
 def endpoint_out(endpoint: Endpoint, uid: str) -> EndpointOut:
@@ -121,44 +110,11 @@ def get_endpoint(request: HttpRequest, uid: str, endpoint_id: str) -> tuple[Appl
     return application, endpoint
 
 
-def check_url(value: str) -> str:
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-        _url_validator(value)
-    except (ValueError, ValidationError):
-        raise invalid("url", f"Not a valid http(s) URL: {value[:200]!r}.", "invalid_url") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise invalid("url", "The URL must be http:// or https:// with a host.", "invalid_url")
-    reason = ssrf.check_host(host)
-    if reason and not conf.ALLOW_PRIVATE_DESTINATIONS:
-        raise invalid(
-            "url", f"The URL's host {host} is a {reason}; deliveries there are refused.", "destination_refused"
-        )
-    return value
-
-
-def check_headers(headers: dict[str, str], field: str = "headers") -> dict[str, str]:
-    try:
-        return payloads.check_headers(headers, field)
-    except payloads.Unstorable as exc:
-        raise invalid(exc.where, str(exc)) from None
-
-
-def check_event_types(patterns: list[str]) -> list[str]:
-    for index, pattern in enumerate(patterns):
-        if not pattern.strip() or len(pattern) > 200 or not pattern.isprintable():
-            raise invalid(f"event_types.{index}", "Event type patterns are 1-200 printable characters.")
-    return [p.strip() for p in patterns]
-
-
 def _checked(values: dict[str, Any]) -> dict[str, Any]:
-    checks: dict[str, Callable[[Any], Any]] = {
-        "url": check_url,
-        "headers": check_headers,
-        "event_types": check_event_types,
-    }
-    return {name: checks[name](value) if name in checks else value for name, value in values.items()}
+    try:
+        return rules.check_values(values)
+    except rules.Refused as exc:
+        raise invalid(exc.field, exc.message, exc.code) from None
 
 
 @router.get("/applications/{uid}/endpoints", response=responses({200: Page[EndpointOut]}, 400, 404))
@@ -183,7 +139,7 @@ def create_endpoint(
         except applications.EndpointLimitReached as exc:
             raise conflict(exc.code, str(exc.message)) from None
         out = endpoint_out(endpoint, application.uid)
-        return EndpointCreated(**out.model_dump(), secret=verification_key(endpoint))
+        return EndpointCreated(**out.model_dump(), secret=applications.verification_key(endpoint))
 
     return idempotency.create(request, idempotency_key, build, endpoint_of=lambda created: created.id)
 

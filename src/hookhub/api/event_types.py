@@ -17,11 +17,12 @@ from pydantic import Field
 
 from hookhub.models import EventType
 from hookhub.outbound import schemas
+from hookhub.outbound.rules import IDENT_PATTERN
 
 from . import idempotency
 from .auth import require_global
 from .errors import conflict, invalid, not_found, responses
-from .fields import IDENT_PATTERN, optional, updates
+from .fields import optional, updates
 from .pagination import ListQuery, Page, paginate
 
 router = Router(tags=["event types"])

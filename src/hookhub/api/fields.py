@@ -6,17 +6,15 @@ from typing import Any
 
 from pydantic import Field
 
-# Public identifiers that appear in URL paths: no slash, no spaces, nothing that needs escaping to be readable.
-IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+-]*$"
 
-
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)
-
-
-def optional(description: str | None = None, **constraints: Any) -> Any:
+def optional(description: str | None = None, json_schema_extra: dict[str, Any] | None = None, **limits: Any) -> Any:
     """A PATCH field: may be left out, but not sent as ``null`` (its type says what it accepts)."""
-    return Field(None, description=description, json_schema_extra=_no_default, **constraints)
+
+    def schema(schema: dict[str, Any]) -> None:
+        schema.pop("default", None)
+        schema.update(json_schema_extra or {})
+
+    return Field(None, description=description, json_schema_extra=schema, **limits)
 
 
 def updates(body: Any) -> dict[str, Any]:

@@ -1,28 +1,24 @@
 """Sources: who may send us webhooks. Global tokens only. Secrets are write-only: responses show how many there
 are and how long each is, never a value.
 
-Validation is the CLI's (``hookhub source add``), a little stricter: only built-in verifiers and confirmers (a dotted
-path would let an API caller choose code to import), and option values must have the type of the option's default,
-which is what the verifiers read them as. Confirmer options follow ``sources.check_confirmer``, as in the admin and
-the CLI: only documented keys, no environment variable outside ``CONFIRMER_ENV_ALLOWLIST``, an https ``api_base``.
+Every rule is ``hookhub.inbound.source_rules``' (as in the admin and the CLI); this module only turns its refusal into
+the 422 JSON error. The API is not a trusted door: it may set only built-in verifiers and confirmers (a dotted path
+would let an API caller choose code to import); a PATCH leaves one set elsewhere as it is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
-from django.urls import NoReverseMatch, reverse
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
-from hookhub.conf import conf
-from hookhub.inbound import sources
-from hookhub.inbound.ratelimit import parse_rate
-from hookhub.inbound.verifiers import COMMON_OPTIONS, available, get_verifier_class
+from hookhub.inbound import source_rules, sources
+from hookhub.inbound.verifiers import available
 from hookhub.models import Application, Source
 
 from . import idempotency
@@ -33,40 +29,41 @@ from .pagination import ListQuery, Page, paginate
 
 router = Router(tags=["sources"])
 
-VerifierName = Literal[available()]  # type: ignore[valid-type]
-ConfirmerName = Literal["", "stripe", "http"]
-SLUG = r"^[A-Za-z0-9_-]+$"
+# The schema states types and documents the limits; the limits themselves are source_rules', so that the API
+# refuses with the same reason as the admin and the CLI.
+VERIFIERS = f"One of: {', '.join(available())}."
+CONFIRMERS = f"Empty (none), or one of: {', '.join(source_rules.CONFIRMER_OPTIONS)}."
 
 
 class SourceIn(Schema):
-    name: str = Field(min_length=1, max_length=100, pattern=SLUG, description="Used in handlers: @receiver(name).")
-    verifier: VerifierName  # type: ignore[valid-type]
-    secrets: list[str] = Field(default_factory=list, max_length=20, description="Write-only. Several: rotation.")
+    name: str = Field(description="1-100 letters, digits, _ or -. Used in handlers: @receiver(name).")
+    verifier: str = Field(description=VERIFIERS)
+    secrets: list[str] = Field(default_factory=list, description="Write-only; 1-20. Several: rotation.")
     options: dict[str, Any] = Field(default_factory=dict, description="The verifier's options.")
-    slug: str | None = Field(None, min_length=1, max_length=100, pattern=SLUG, description="Default: random.")
-    rate_limit: str = Field("", max_length=32, description="e.g. 100/s, 6000/m; empty: none.")
-    allowed_ips: list[str] = Field(default_factory=list, max_length=200, description="CIDRs; empty: any.")
-    max_body_size: int | None = Field(None, ge=1, le=2**31 - 1, description="Bytes; null: the default.")
-    retention_days: int | None = Field(None, ge=1, le=36_500, description="null: the default.")
-    confirmer: ConfirmerName = ""
+    slug: str | None = Field(None, description="1-100 letters, digits, _ or -. Default: random.")
+    rate_limit: str = Field("", description="e.g. 100/s, 6000/m; empty: none.")
+    allowed_ips: list[str] = Field(default_factory=list, description="At most 200 CIDRs; empty: any.")
+    max_body_size: int | None = Field(None, description="Bytes, 1 to 2^31-1; null: the default.")
+    retention_days: int | None = Field(None, description="1-36500; null: the default.")
+    confirmer: str = Field("", description=CONFIRMERS)
     confirmer_options: dict[str, Any] = Field(default_factory=dict, description="Write-only.")
     forward_to: str | None = Field(None, max_length=200, description="Forward every message to this application.")
-    forward_event_types: list[str] = Field(default_factory=list, max_length=100)
+    forward_event_types: list[str] = Field(default_factory=list, description="At most 100 patterns.")
     enabled: bool = True
 
 
 class SourcePatch(Schema):
-    verifier: VerifierName = optional()  # type: ignore[valid-type]
-    secrets: list[str] = optional(max_length=20, description="Replaces every secret.")
+    verifier: str = optional(description=VERIFIERS)
+    secrets: list[str] = optional(description="Replaces every secret.")
     options: dict[str, Any] = optional()
-    rate_limit: str = optional(max_length=32)
-    allowed_ips: list[str] = optional(max_length=200)
-    max_body_size: int | None = optional(ge=1, le=2**31 - 1)
-    retention_days: int | None = optional(ge=1, le=36_500)
-    confirmer: ConfirmerName = optional()
+    rate_limit: str = optional()
+    allowed_ips: list[str] = optional()
+    max_body_size: int | None = optional()
+    retention_days: int | None = optional()
+    confirmer: str = optional(description=CONFIRMERS)
     confirmer_options: dict[str, Any] = optional()
     forward_to: str | None = optional(max_length=200)
-    forward_event_types: list[str] = optional(max_length=100)
+    forward_event_types: list[str] = optional()
     enabled: bool = optional()
 
 
@@ -95,18 +92,11 @@ class SourceOut(Schema):
     updated_at: datetime
 
 
-def receive_url(source: Source) -> str | None:
-    try:
-        return conf.PUBLIC_URL + reverse("hookhub:receive", kwargs={"slug": source.slug})
-    except NoReverseMatch:
-        return None
-
-
 def source_out(source: Source) -> SourceOut:
     secrets = sources.secrets_of(source)
     return SourceOut(
         name=source.name,
-        url=receive_url(source),
+        url=sources.receive_url(source),
         verifier=source.verifier,
         options=source.options or {},
         secrets=SecretsInfo(count=len(secrets), lengths=[len(s) for s in secrets]),
@@ -125,56 +115,11 @@ def source_out(source: Source) -> SourceOut:
     )
 
 
-def _option_types(verifier: str, options: dict[str, Any]) -> None:
+def _check(source: Source, forward_to: str | None, sent: Collection[str]) -> None:
     try:
-        cls = get_verifier_class(verifier)
-    except (ImproperlyConfigured, ImportError) as exc:  # a dotted path from settings or the CLI that broke since
-        raise invalid("verifier", str(exc)) from None
-    defaults = COMMON_OPTIONS | cls.default_options
-    for name, value in options.items():
-        if name not in defaults:
-            raise invalid(f"options.{name}", f"Unknown option {name!r} for the {verifier} verifier.")
-        default = defaults[name]
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, int | float):
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 10**9
-        else:
-            ok = isinstance(value, str) and len(value) <= 1000
-        if not ok:
-            raise invalid(f"options.{name}", f"Option {name} must be like its default, {default!r}.")
-
-
-def _check(source: Source, forward_to: str | None) -> None:
-    try:
-        sources.check_secrets(source.secrets)
-    except sources.BlankSecret as exc:
-        raise invalid(f"secrets.{exc.index}", str(exc)) from None
-    for index, secret in enumerate(source.secrets):
-        if not 1 <= len(secret) <= 1000:
-            raise invalid(f"secrets.{index}", "A secret is 1-1000 characters.")
-    _option_types(source.verifier, source.options)
-    try:
-        get_verifier_class(source.verifier)(source.secrets, source.options)
-    except (ImproperlyConfigured, ValueError) as exc:
-        raise invalid("secrets" if "secret" in str(exc) else "options", str(exc)) from None
-    try:
-        sources.check_confirmer(source.confirmer, source.confirmer_options)
-    except sources.SourceRefused as exc:
+        source_rules.check_source(source, untrusted=sent)
+    except source_rules.SourceRefused as exc:
         raise invalid(exc.field, exc.message, exc.code) from None
-    try:
-        if source.rate_limit:
-            parse_rate(source.rate_limit)
-    except ValueError as exc:
-        raise invalid("rate_limit", str(exc)) from None
-    for index, cidr in enumerate(source.allowed_ips):
-        try:
-            sources.parse_networks([cidr])
-        except ValueError:
-            raise invalid(f"allowed_ips.{index}", f"Not an IP network: {cidr[:100]!r}.") from None
-    for index, pattern in enumerate(source.forward_event_types):
-        if not 1 <= len(pattern) <= 200:
-            raise invalid(f"forward_event_types.{index}", "Event type patterns are 1-200 characters.")
     if forward_to is not None:
         source.forward_to = Application.objects.filter(uid=forward_to).first()
         if source.forward_to is None:
@@ -212,7 +157,7 @@ def create_source(request: HttpRequest, body: SourceIn, idempotency_key: idempot
     source = Source(**values)
     if body.slug:
         source.slug = body.slug
-    _check(source, body.forward_to)
+    _check(source, body.forward_to, {"verifier", "confirmer"})
 
     def build() -> SourceOut:
         _save(source)
@@ -237,7 +182,7 @@ def update_source(request: HttpRequest, name: str, body: SourcePatch) -> SourceO
     forward_to = changes.pop("forward_to", source.forward_to.uid if source.forward_to else None)
     for field, value in changes.items():
         setattr(source, field, value)
-    _check(source, forward_to)
+    _check(source, forward_to, changes)
     _save(source)
     return source_out(source)
 

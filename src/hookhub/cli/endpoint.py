@@ -3,19 +3,16 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import math
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.management import BaseCommand, CommandError
 from django.db.models import Count
 
-from hookhub import payloads
 from hookhub.conf import conf
 from hookhub.models import Delivery, Endpoint, EventType
-from hookhub.outbound import applications, control, ssrf
+from hookhub.outbound import applications, control, rules
 from hookhub.signing import (
     ED25519_PRIVATE_PREFIX,
     HMAC_PREFIX,
@@ -68,13 +65,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rotate.add_argument("id", metavar="ENDPOINT_ID")
 
 
-def verification_key(endpoint: Endpoint) -> str:
-    """What the endpoint's owner configures: the secret itself (HMAC) or the public key (Ed25519)."""
-    if endpoint.scheme == Endpoint.Scheme.ED25519:
-        return public_key(endpoint.secret)
-    return str(endpoint.secret)
-
-
 def get_endpoint(endpoint_id: str) -> Endpoint:
     try:
         return Endpoint.objects.select_related("application").get(id=endpoint_id)
@@ -82,18 +72,14 @@ def get_endpoint(endpoint_id: str) -> Endpoint:
         raise CommandError(f"No endpoint with id {endpoint_id!r}.") from None
 
 
-def _url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CommandError(f"The URL must be http:// or https:// with a host, got {value!r}.")
-    # Hostnames are judged when the worker resolves them; an IP literal can be refused now.
-    reason = ssrf.check_host(parts.hostname)
-    if reason and not conf.ALLOW_PRIVATE_DESTINATIONS:
-        raise CommandError(
-            f"The URL's host {parts.hostname} is a {reason}; deliveries there are refused "
-            "(HOOKHUB['ALLOW_PRIVATE_DESTINATIONS'] allows them)."
-        )
-    return value
+#: The CLI's name for each field a rule may refuse.
+_ARGUMENTS = {
+    "url": "URL",
+    "description": "--description",
+    "event_types": "--events",
+    "headers": "--header",
+    "rate_limit": "--rate-limit",
+}
 
 
 def _headers(items: list[str]) -> dict[str, str]:
@@ -104,29 +90,24 @@ def _headers(items: list[str]) -> dict[str, str]:
         if not sep or not name:
             raise CommandError(f"--header must look like Name=value, got {item!r}.")
         headers[name] = value
-    try:
-        return payloads.check_headers(headers)
-    except payloads.Unstorable as exc:
-        raise CommandError(f"--header: {exc}.") from None
+    return headers
 
 
-def _rate(value: str | None) -> float | None:
+def _rate(value: str | None) -> float | str | None:
+    """A number when it reads as one (``2.5``, ``10/s``); else the text, for the rule to refuse."""
     if value is None:
         return None
     try:
-        rate = float(value.strip().removesuffix("/s"))
+        return float(value.strip().removesuffix("/s"))
     except ValueError:
-        rate = math.nan
-    if not (math.isfinite(rate) and rate > 0):
-        raise CommandError(f"--rate-limit must be a positive number of deliveries per second, got {value!r}.")
-    return rate
+        return value
 
 
 def _add(command: BaseCommand, options: dict[str, Any]) -> None:
     application = get_application(options["uid"])
     endpoint = Endpoint(
         application=application,
-        url=_url(options["url"]),
+        url=options["url"],
         description=options["description"],
         event_types=[e.strip() for e in options["events"].split(",") if e.strip()],
         headers=_headers(options["header"]),
@@ -137,6 +118,11 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
     if options["ed25519"]:
         endpoint.scheme = Endpoint.Scheme.ED25519
         endpoint.secret = generate_ed25519_keypair()[0]
+    try:
+        rules.check_endpoint(endpoint)
+    except rules.Refused as exc:
+        argument = _ARGUMENTS.get(exc.field.partition(".")[0], exc.field)
+        raise CommandError(f"{argument}: {exc.message}") from None
     try:
         endpoint.full_clean()
     except ValidationError as exc:
@@ -150,7 +136,7 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
         if not fnmatch.filter(known, pattern):
             command.stderr.write(f"Note: no event type matches {pattern!r} yet.")
     command.stdout.write(endpoint.id)
-    command.stdout.write(verification_key(endpoint))
+    command.stdout.write(applications.verification_key(endpoint))
 
 
 def _when(value: datetime | None) -> str | None:
@@ -221,6 +207,6 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     elif action == "rotate-secret":
         endpoint = get_endpoint(options["id"])
         control.rotate_secret(endpoint)
-        command.stdout.write(verification_key(endpoint))
+        command.stdout.write(applications.verification_key(endpoint))
         hours = conf.SECRET_ROTATION_OVERLAP / 3600
         command.stderr.write(f"The previous key keeps signing too for {hours:g} hour(s).")

@@ -4,15 +4,13 @@ import argparse
 import json
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ValidationError
 from django.core.management import BaseCommand, CommandError
 from django.db import transaction
-from django.urls import reverse
 
 from hookhub.conf import conf
-from hookhub.inbound import sources
-from hookhub.inbound.ratelimit import parse_rate
-from hookhub.inbound.verifiers import available, get_verifier_class
+from hookhub.inbound import source_rules, sources
+from hookhub.inbound.verifiers import available
 from hookhub.models import Application, Endpoint, Source
 from hookhub.outbound import applications
 
@@ -55,8 +53,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def receive_url(source: Source) -> str:
-    path = reverse("hookhub:receive", kwargs={"slug": source.slug})
-    return (conf.PUBLIC_URL or "") + path
+    return sources.receive_url(source) or "(hookhub.urls is not included in the URLconf)"
+
+
+#: The option that sets each of a source's fields.
+FLAGS = {
+    "secrets": "--secret",
+    "options": "--option",
+    "rate_limit": "--rate-limit",
+    "allowed_ips": "--allow-ip",
+    "max_body_size": "--max-body-size",
+    "retention_days": "--retention-days",
+    "confirmer": "--confirmer",
+    "confirmer_options": "--confirmer-option",
+    "forward_event_types": "--forward-events",
+}
+
+
+def refusal(exc: source_rules.SourceRefused) -> CommandError:
+    """The rule's refusal as one line, naming the option at fault (``--confirmer-option url: ...``)."""
+    field, _, key = exc.field.partition(".")
+    if key and not key.isdigit():
+        return CommandError(f"{FLAGS.get(field, field)} {key}: {exc.message}")
+    return CommandError(exc.message)
+
+
+def one_line(exc: ValidationError) -> str:
+    return " ".join(" ".join(m.split()) for m in exc.messages)
 
 
 def _get(name: str) -> Source:
@@ -86,26 +109,13 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
     if options["slug"]:
         source.slug = options["slug"]
     try:
-        sources.check_secrets(source.secrets)
-        get_verifier_class(source.verifier)(source.secrets, verifier_options)
-        if source.rate_limit:
-            parse_rate(source.rate_limit)
-        sources.parse_networks(source.allowed_ips)
-        sources.check_confirmer(source.confirmer, source.confirmer_options)
-        source.full_clean()
-    except sources.SourceRefused as exc:
-        key = exc.field.partition(".")[2]
-        raise CommandError(f"--confirmer-option {key}: {exc.message}" if key else exc.message) from None
-    except (ImproperlyConfigured, ValueError) as exc:
-        raise CommandError(str(exc)) from None
-    except Exception as exc:
-        if type(exc).__name__ == "ValidationError":
-            raise CommandError(str(exc)) from None
-        raise
+        source_rules.check_source(source)
+        source.validate_unique()
+    except source_rules.SourceRefused as exc:
+        raise refusal(exc) from None
+    except ValidationError as exc:
+        raise CommandError(one_line(exc)) from None
     forward_urls = list(options["forward_to"])
-    for url in forward_urls:
-        if not url.startswith(("http://", "https://")):
-            raise CommandError(f"--forward-to must be an http(s) URL, got {url!r}.")
     with transaction.atomic():
         source.save()
         endpoints = _forwarding(source, forward_urls, options["forward_events"]) if forward_urls else []
@@ -115,19 +125,27 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
 
 
 def _forwarding(source: Source, urls: list[str], events: str) -> list[Endpoint]:
-    """An internal application for the source, with one endpoint per destination."""
+    """An internal application for the source, with one endpoint per destination: the endpoint rules are
+    ``create_endpoint``'s (and the model's), and the source and its forwarding stand or fall together."""
     application, _ = Application.objects.get_or_create(
         uid=f"gateway-{source.name}", defaults={"name": f"Forwarding from {source.name}"}
     )
     source.forward_to = application
     source.forward_event_types = [e.strip() for e in events.split(",") if e.strip()]
-    source.save(update_fields=["forward_to", "forward_event_types", "updated_at"])
     try:
-        return applications.create_endpoints(
-            application, [Endpoint(url=url, description=f"from {source.name}") for url in urls]
-        )
-    except applications.EndpointLimitReached as exc:
-        raise CommandError(str(exc.message)) from None
+        source_rules.check_forward_event_types(source.forward_event_types)
+    except source_rules.SourceRefused as exc:
+        raise refusal(exc) from None
+    source.save(update_fields=["forward_to", "forward_event_types", "updated_at"])
+    created = []
+    for url in urls:
+        endpoint = Endpoint(application=application, url=url, description=f"from {source.name}")
+        try:
+            endpoint.full_clean()
+            created.append(applications.create_endpoint(endpoint))
+        except ValidationError as exc:
+            raise CommandError(f"--forward-to {url[:200]}: {one_line(exc)}") from None
+    return created
 
 
 def _describe(source: Source) -> dict[str, Any]:

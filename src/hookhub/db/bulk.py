@@ -144,15 +144,34 @@ def _same(value: Any) -> Any:
     return value
 
 
+# How a field turns a Python value into a query parameter. A subclass that overrides any of these (the encrypted
+# fields of ``hookhub.crypto`` do) does its own preparing, and must not be given its base class's shortcut.
+_PREPARATION = ("get_prep_value", "get_db_prep_value", "get_db_prep_save")
+
+
+def _prepares_as(field: models.Field[Any, Any], base: type[models.Field[Any, Any]]) -> bool:
+    return isinstance(field, base) and all(getattr(type(field), m) is getattr(base, m) for m in _PREPARATION)
+
+
+# Fields whose parameter is the Python value itself (their preparing only converts what is not yet of their type).
+_AS_THEY_ARE: tuple[type[models.Field[Any, Any]], ...] = (
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.ForeignKey,
+)
+
+
 def _adapter(field: models.Field[Any, Any], conn: BaseDatabaseWrapper) -> Callable[[Any], Any]:
     """What turns a Python value of ``field`` into a query parameter: the backend's own adapter where Django's
-    ``get_db_prep_save`` would end up calling it anyway, and that generic path for any other field."""
-    if isinstance(field, models.JSONField):
-        encoder = field.encoder
+    ``get_db_prep_save`` would end up calling it anyway, and that generic path for any other field, including
+    any subclass that prepares its values its own way (an encrypted field must never be written as it is)."""
+    if _prepares_as(field, models.JSONField):
+        encoder = field.encoder  # type: ignore[attr-defined]
         return lambda value: conn.ops.adapt_json_value(value, encoder)
-    if isinstance(field, models.DateTimeField):
+    if _prepares_as(field, models.DateTimeField):
         return conn.ops.adapt_datetimefield_value
-    if isinstance(field, models.CharField | models.TextField | models.IntegerField | models.ForeignKey):
+    if any(_prepares_as(field, base) for base in _AS_THEY_ARE):
         return _same
     return lambda value: field.get_db_prep_save(value, connection=conn)
 
@@ -179,9 +198,3 @@ def _statements(
         sql = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}{tail}"  # noqa: S608
         statements.append((sql, params, len(chunk)))
     return statements
-
-
-def insert_rows[M: Model](model: type[M], objs: Sequence[M], *, returning: bool = True) -> None:
-    """INSERT ``objs`` now, in one transaction (or the caller's)."""
-    if objs:
-        prepare_insert(model, objs, returning=returning).execute()

@@ -6,7 +6,7 @@ raises, and the message is retried on the schedule.
 Built in: ``stripe`` (GET /v1/events/<id>) and ``http`` (GET a URL template filled with the external id). A dotted
 path names your own: a callable ``(source, message) -> payload | None``.
 
-The built-in ones check their options again each time (``sources.check_confirmer``: a row stored before that rule
+The built-in ones check their options again each time (``source_rules.check_confirmer``: a row stored before that rule
 existed gets no further) and ask through ``transport.get``, the SSRF guard of deliveries: a refused address is never
 connected to, redirects are never followed, the whole request has ``CONFIRMER_TIMEOUT`` and the answer at most
 ``MAX_RESPONSE_BYTES``.
@@ -26,7 +26,8 @@ from django.utils.module_loading import import_string
 from hookhub.conf import conf
 from hookhub.outbound import transport
 
-from .sources import SourceRefused, check_confirmer, confirmer_options_of, declared_in_settings
+from .source_rules import SourceRefused, check_confirmer
+from .sources import confirmer_options_of, declared_in_settings
 
 if TYPE_CHECKING:
     from hookhub.models import InboundMessage, Source

@@ -12,7 +12,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from django.utils.datastructures import MultiValueDict
 
-from .verifiers import InvalidPayload
+from hookhub.exceptions import InvalidPayload
 
 REDACTED = "[redacted]"
 ALWAYS_REDACTED = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})

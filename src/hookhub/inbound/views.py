@@ -22,11 +22,12 @@ from django.views.decorators.csrf import csrf_exempt
 from hookhub import payloads, signals
 from hookhub.conf import conf
 from hookhub.crypto import DecryptionError
+from hookhub.exceptions import InvalidPayload, VerificationError
 from hookhub.models import InboundMessage
 
 from . import admission, groupcommit, ratelimit, sources
 from .parsing import parse_body, redact_headers
-from .verifiers import InvalidPayload, Reply, VerificationError, WebhookRequest
+from .verifiers import Reply, WebhookRequest
 
 logger = logging.getLogger("hookhub.inbound")
 
@@ -231,7 +232,7 @@ def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpRespons
         source_id=source.id,
         received_at=timezone.now(),
         body=request.body,
-        headers=payloads.storable_headers(redact_headers(request.headers, verifier.secret_headers)),
+        headers=payloads.storable_headers(redact_headers(request.headers, verifier.secret_headers(verifier.options))),
         payload=payloads.storable(payload),
         content_type=payloads.escape_text(request.content_type, printable=True)[:200],
         event_type=payloads.escape_text(verifier.event_type(request, payload), printable=True)[:200],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 
 from django.db import models
 from django.db.models import Q
@@ -53,6 +54,22 @@ class Source(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        # The name and slug rule (characters and length) is source_rules.check_name's, with its message.
+        super().clean_fields(exclude={*(exclude or ()), "name", "slug"})
+
+    def clean(self) -> None:
+        """The rules of ``hookhub.inbound.source_rules`` (a source declared in settings is judged by the system
+        checks: its secrets live there). Imported here: models sit below inbound/."""
+        from hookhub.inbound.source_rules import SourceRefused, as_validation_error, check_source
+
+        if self.managed:
+            return
+        try:
+            check_source(self)
+        except SourceRefused as exc:
+            raise as_validation_error(exc) from None
 
 
 class InboundMessage(models.Model):

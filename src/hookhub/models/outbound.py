@@ -5,13 +5,16 @@ Data only, no I/O. Publishing lives in ``hookhub.outbound.publish``, delivering 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
 from hookhub.crypto import EncryptedJSONField, EncryptedTextField
 from hookhub.ids import endpoint_id, message_id
+from hookhub.outbound import rules
 from hookhub.signing import ED25519_PRIVATE_PREFIX, generate_ed25519_keypair, generate_secret
 
 
@@ -29,6 +32,26 @@ class Application(models.Model):
 
     def __str__(self) -> str:
         return self.uid
+
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        """Django's checks of each field, then the rule of ``hookhub.outbound.rules`` for the uid (its refusal says
+        more than Django's, so it wins)."""
+        errors = _field_errors(super().clean_fields, exclude)
+        if "uid" not in (exclude or ()):
+            try:
+                rules.check_application_uid(self.uid)
+            except rules.Refused as exc:
+                errors["uid"] = [exc.as_validation_error()]
+        if errors:
+            raise ValidationError(errors)
+
+
+def _field_errors(clean_fields: Any, exclude: Collection[str] | None) -> dict[str, Any]:
+    try:
+        clean_fields(exclude)
+    except ValidationError as exc:
+        return dict(exc.error_dict)
+    return {}
 
 
 class EventType(models.Model):
@@ -96,6 +119,14 @@ class Endpoint(models.Model):
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "secret"}
         super().save(*args, **kwargs)
+
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        """Django's checks of each field, then the rules of ``hookhub.outbound.rules`` (whose refusal of a field
+        replaces Django's: it says the same thing as every other front door)."""
+        errors = _field_errors(super().clean_fields, exclude)
+        errors |= rules.field_errors(self, exclude or ())
+        if errors:
+            raise ValidationError(errors)
 
 
 class EndpointPace(models.Model):

@@ -10,6 +10,7 @@ from django.db.models import F
 
 from hookhub.conf import conf
 from hookhub.models import Application, Endpoint
+from hookhub.signing import public_key
 
 
 def revoke_portal_access(application: Application) -> int:
@@ -71,3 +72,11 @@ def create_endpoints(application: Application, endpoints: Sequence[Endpoint]) ->
 def create_endpoint(endpoint: Endpoint) -> Endpoint:
     """Save one new endpoint (its ``application`` set) under the cap; see ``create_endpoints``."""
     return create_endpoints(endpoint.application, [endpoint])[0]
+
+
+def verification_key(endpoint: Endpoint) -> str:
+    """What the endpoint's owner verifies with: the secret itself (HMAC) or the public key (Ed25519), never the
+    private key."""
+    if endpoint.scheme == Endpoint.Scheme.ED25519:
+        return public_key(endpoint.secret)
+    return str(endpoint.secret)

@@ -18,7 +18,6 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from hookhub.cli.endpoint import verification_key
 from hookhub.conf import conf
 from hookhub.inbound import ratelimit
 from hookhub.models import Application, Delivery, Endpoint, Message
@@ -196,7 +195,7 @@ def endpoint_rotate_secret(request: HttpRequest, application: Application, endpo
 def endpoint_reveal_secret(request: HttpRequest, application: Application, endpoint_id: str) -> HttpResponse:
     """The only response that shows a key: answered to a POST, never cached, never linked."""
     endpoint = _endpoint(application, endpoint_id)
-    return _detail_page(request, application, endpoint, revealed_key=verification_key(endpoint))
+    return _detail_page(request, application, endpoint, revealed_key=applications.verification_key(endpoint))
 
 
 @portal_action

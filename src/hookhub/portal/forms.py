@@ -1,16 +1,16 @@
-"""The endpoint form: URL, description and subscriptions, validated by the same rules as ``hookhub endpoint add``."""
+"""The endpoint form: URL, description and subscriptions, validated by the rules of ``hookhub.outbound.rules``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django import forms
-from django.core.management import CommandError
 
 from hookhub import payloads
-from hookhub.cli.endpoint import _url as check_url
 from hookhub.models import Endpoint, EventType
+from hookhub.outbound import rules
 
 ALL, CHOSEN = "all", "chosen"
 
@@ -66,11 +66,16 @@ class EndpointForm(forms.Form):
         field.choices = [(c.name, c.name) for c in self.choices]
 
     def clean_url(self) -> str:
-        value: str = self.cleaned_data["url"]
+        return self._ruled("url", rules.check_url)
+
+    def clean_description(self) -> str:
+        return self._ruled("description", rules.check_description)
+
+    def _ruled[T](self, name: str, rule: Callable[[Any], T]) -> T:
         try:
-            return check_url(value)
-        except CommandError as exc:
-            raise forms.ValidationError(str(exc)) from None
+            return rule(self.cleaned_data[name])
+        except rules.Refused as exc:
+            raise exc.as_validation_error() from None
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -21,7 +21,8 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hookhub.inbound.verifiers import VerificationError, Verifier, WebhookRequest, get_verifier_class
+from hookhub.exceptions import VerificationError
+from hookhub.inbound.verifiers import Verifier, WebhookRequest, get_verifier_class
 from hookhub.models import InboundMessage, Source
 
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z: a fixed clock for the timestamp cases

@@ -9,7 +9,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
-from hookhub.inbound.verifiers import VerificationError, WebhookRequest, get_verifier_class
+from hookhub.exceptions import VerificationError
+from hookhub.inbound.verifiers import WebhookRequest, get_verifier_class
 from hookhub.models import InboundMessage, Source
 
 from .contract import NOW, SignedRequest, TimestampContract

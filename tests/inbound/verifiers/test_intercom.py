@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from hookhub.inbound.verifiers import VerificationError, WebhookRequest, get_verifier_class
+from hookhub.exceptions import VerificationError
+from hookhub.inbound.verifiers import WebhookRequest, get_verifier_class
 
 from .contract import SignedRequest, VerifierContract
 

@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 import pytest
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
-from hookhub.inbound.verifiers import VerificationError, WebhookRequest, get_verifier_class
+from hookhub.exceptions import VerificationError
+from hookhub.inbound.verifiers import WebhookRequest, get_verifier_class
 
 from .contract import NOW, SignedRequest, TimestampContract
 

@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.core.exceptions import ImproperlyConfigured
 from standardwebhooks.webhooks import Webhook
 
-from hookhub.inbound.verifiers import VerificationError, Verifier, WebhookRequest, get_verifier_class
+from hookhub.exceptions import VerificationError
+from hookhub.inbound.verifiers import Verifier, WebhookRequest, get_verifier_class
 from hookhub.signing import StandardWebhook, generate_ed25519_keypair, generate_secret
 
 from .contract import NOW, SignedRequest, TimestampContract

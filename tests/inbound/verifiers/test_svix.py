@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hookhub.inbound.verifiers import VerificationError, WebhookRequest, get_verifier_class
+from hookhub.exceptions import VerificationError
+from hookhub.inbound.verifiers import WebhookRequest, get_verifier_class
 from hookhub.signing import generate_secret
 
 from . import test_standard_webhooks as standard

@@ -9,7 +9,8 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from django.test import Client, override_settings
 
-from hookhub.inbound.verifiers import VerificationError, WebhookRequest, get_verifier_class
+from hookhub.exceptions import VerificationError
+from hookhub.inbound.verifiers import WebhookRequest, get_verifier_class
 from hookhub.models import InboundMessage, Source
 
 from .contract import SignedRequest, VerifierContract

@@ -9,13 +9,11 @@ import pkgutil
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from .base import COMMON_OPTIONS, InvalidPayload, Reply, VerificationError, Verifier, WebhookRequest
+from .base import COMMON_OPTIONS, Reply, Verifier, WebhookRequest
 
 __all__ = [
     "COMMON_OPTIONS",
-    "InvalidPayload",
     "Reply",
-    "VerificationError",
     "Verifier",
     "WebhookRequest",
     "available",

@@ -11,6 +11,7 @@ verifier's name with ``-`` spelled ``_``), and a test class that inherits the co
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 import time
@@ -21,23 +22,7 @@ from typing import Any, ClassVar
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.datastructures import CaseInsensitiveMapping
 
-
-class VerificationError(Exception):
-    """The request is not provably from the source's caller: answered ``status`` (403; a provider that insists on
-    another, as Discord does on 401, subclasses this) with ``reason`` as the body.
-
-    The reason must never contain a secret or an expected signature.
-    """
-
-    status = 403
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class InvalidPayload(Exception):
-    """A verified request whose body does not parse: stored as ``invalid`` and answered 400."""
+from hookhub.exceptions import VerificationError
 
 
 @dataclass(frozen=True)
@@ -125,12 +110,25 @@ COMMON_OPTIONS: dict[str, Any] = {
 }
 
 
-class Verifier:
-    """Base class for every verifier. Subclasses set ``name`` and implement :meth:`verify`.
+class Verifier(abc.ABC):
+    """Base class for every verifier: declare the capabilities below on the class and implement :meth:`verify`.
 
     ``secrets`` is a list so keys rotate without downtime: a request signed with any listed secret is accepted.
-    ``options`` are validated against ``default_options``; an unknown option is a configuration error.
+    ``options`` are validated against ``default_options``; an unknown option, or a value unlike its default, is
+    ``ImproperlyConfigured`` at construction, and :meth:`check_options` refuses values that can never work.
     ``now`` is injectable so timestamp windows are testable.
+
+    At least one secret is required. What a verifier declares (read by the system checks, the receive view and
+    source validation, and checked against the table in docs/verifiers.md), each a plain class attribute, or a
+    classmethod of the source's options where the options decide:
+
+    - ``name``: as used in settings and on the command line.
+    - ``default_options``: the verifier's own options and their defaults (``COMMON_OPTIONS`` come on top).
+    - ``signs_url``: the scheme signs the URL the provider called, so ``PUBLIC_URL`` must be set (system check
+      ``hookhub.E003``).
+    - ``timestamped``: the scheme signs a timestamp and enforces a ``tolerance`` window. Callers ask
+      :meth:`has_timestamp`, which the verifiers whose options decide it (``hmac``, ``gitlab``) override.
+    - :meth:`secret_headers`: headers stored redacted, besides the common authentication headers.
 
     Hooks with sensible defaults:
 
@@ -141,14 +139,22 @@ class Verifier:
     """
 
     name: ClassVar[str] = ""
-    #: Secrets are required unless a scheme carries its own proof (none do today; ``token`` with no secret is
-    #: refused by a system check).
-    requires_secret: ClassVar[bool] = True
-    #: True where the scheme signs a timestamp and enforces a window.
-    has_timestamp: ClassVar[bool] = False
     default_options: ClassVar[dict[str, Any]] = {}
-    #: Header names stored with the secret's value redacted, in addition to the common auth headers.
-    secret_headers: ClassVar[tuple[str, ...]] = ()
+    timestamped: ClassVar[bool] = False
+    signs_url: ClassVar[bool] = False
+
+    @classmethod
+    def option_values(cls, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The options in effect: ``COMMON_OPTIONS``, then ``default_options``, then ``options`` (not validated)."""
+        return COMMON_OPTIONS | cls.default_options | dict(options or {})
+
+    @classmethod
+    def has_timestamp(cls, options: Mapping[str, Any] | None = None) -> bool:
+        return cls.timestamped
+
+    @classmethod
+    def secret_headers(cls, options: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+        return ()
 
     def __init__(
         self,
@@ -162,7 +168,7 @@ class Verifier:
         unknown = sorted(set(options) - set(allowed))
         if unknown:
             raise ImproperlyConfigured(f"Unknown option(s) for the {self.name!r} verifier: {', '.join(unknown)}.")
-        self.options: dict[str, Any] = allowed | options
+        self.options: dict[str, Any] = self.option_values(options)
         for key, default in allowed.items():
             if not _same_kind(self.options[key], default):
                 kind = (
@@ -174,16 +180,21 @@ class Verifier:
                     f"The {self.name!r} verifier's option {key!r} must be {kind}, not {self.options[key]!r}."
                 )
         self.secrets = [s for s in secrets if s]
-        if self.requires_secret and not self.secrets:
+        if not self.secrets:
             raise ImproperlyConfigured(f"The {self.name!r} verifier needs at least one secret.")
         self.now = now
         self.check_options()
 
-    def check_options(self) -> None:
+    def check_options(self) -> None:  # noqa: B027 - optional: most verifiers have no option to check
         """Raise ``ImproperlyConfigured`` for option values that can never work. Called once, at construction."""
 
+    @abc.abstractmethod
     def verify(self, request: WebhookRequest) -> None:
-        raise NotImplementedError
+        """Return if the request is provably from the source's caller; raise ``VerificationError`` otherwise.
+
+        Anything malformed is a ``VerificationError`` too, never another exception: the view answers any other
+        exception with a 500, which the provider retries.
+        """
 
     def event_type(self, request: WebhookRequest, payload: Any) -> str:
         if header := self.options["event_type_header"]:
@@ -217,6 +228,3 @@ class Verifier:
 
     def reply(self, request: WebhookRequest, payload: Any) -> Reply | None:
         return None
-
-
-VerifierFactory = Callable[..., Verifier]

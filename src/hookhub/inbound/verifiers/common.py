@@ -1,4 +1,5 @@
-"""Pieces that provider verifiers compose: HMAC, constant-time comparison, timestamp windows, key loading."""
+"""Pieces that provider verifiers compose: HMAC, constant-time comparison, timestamp windows, key loading, and
+:class:`TimestampedHmacVerifier`, the base of the providers that sign a timestamp and the body with an HMAC."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Iterable
+from typing import Any, ClassVar, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from .base import VerificationError, WebhookRequest
+from hookhub.exceptions import VerificationError
+
+from .base import Verifier, WebhookRequest
 
 ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 
@@ -56,32 +60,6 @@ def check_timestamp(timestamp: int, now: float, tolerance: float, header: str) -
         raise VerificationError(f"Timestamp in {header} is too old (tolerance {tolerance:g} s).")
     if timestamp > now + tolerance:
         raise VerificationError(f"Timestamp in {header} is too far in the future (tolerance {tolerance:g} s).")
-
-
-def check_versioned_hmac(
-    request: WebhookRequest,
-    secrets: Iterable[str],
-    *,
-    signature_header: str,
-    timestamp_header: str,
-    now: float,
-    tolerance: float,
-    version: str = "v0",
-) -> None:
-    """The scheme Slack and Zoom share: ``<version>=<hex HMAC-SHA256 of "<version>:<timestamp>:<body>">``.
-
-    The timestamp goes into the signed content exactly as sent, not as the parsed number.
-    """
-    given = request.header(signature_header).strip()
-    prefix = f"{version}="
-    if not given.startswith(prefix):
-        raise VerificationError(f"Malformed {signature_header} header: expected {prefix}<hex>.")
-    raw_timestamp = request.header(timestamp_header).strip()
-    check_timestamp(parse_timestamp(raw_timestamp, timestamp_header), now, tolerance, timestamp_header)
-    content = f"{version}:{raw_timestamp}:".encode() + request.body
-    expected = [hmac_digest(s, content).hex() for s in secrets]
-    if not matches_any([given.removeprefix(prefix).lower()], expected):
-        raise VerificationError(f"Signature in {signature_header} header does not match.")
 
 
 def b64decode(value: str, what: str) -> bytes:
@@ -155,3 +133,70 @@ def ecdsa_sha256_valid(public_keys: Iterable[ec.EllipticCurvePublicKey], signatu
             continue
         return True
     return False
+
+
+class TimestampedHmacVerifier(Verifier):
+    """A timestamp, a ``tolerance`` window and an HMAC of a string made of the timestamp and the body (Slack, Zoom,
+    Stripe, Paddle). Subclasses declare only where the parts are and how the signed string is spelled.
+
+    The timestamp sits either in its own ``timestamp_header`` with one ``prefix``-ed signature in
+    ``signature_header`` (Slack's ``v0=<hex>``), or, with ``timestamp_header`` empty, beside the signatures in
+    ``signature_header`` as ``separator``-separated ``key=value`` pairs (Stripe's ``t=<unix>,v1=<hex>,v1=<hex>``;
+    several signatures during a secret roll). The signed string is ``signed_prefix`` followed by the body;
+    ``signed_prefix`` may use ``{timestamp}`` (as sent) and ``{seconds}`` (as parsed).
+    """
+
+    timestamped = True
+    signature_header: ClassVar[str]
+    timestamp_header: ClassVar[str] = ""
+    prefix: ClassVar[str] = ""
+    separator: ClassVar[str] = ","
+    timestamp_key: ClassVar[str] = "t"
+    signature_key: ClassVar[str] = "v1"
+    signed_prefix: ClassVar[str]
+    algorithm: ClassVar[str] = "sha256"
+    encoding: ClassVar[Literal["hex", "base64"]] = "hex"
+    default_options: ClassVar[dict[str, Any]] = {"tolerance": 300}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.algorithm not in ALGORITHMS:
+            raise TypeError(f"{cls.__name__}.algorithm must be one of {', '.join(ALGORITHMS)}, not {cls.algorithm!r}.")
+
+    def verify(self, request: WebhookRequest) -> None:
+        raw_timestamp, given = self.signature_parts(request)
+        where = self.timestamp_header or self.signature_header
+        seconds = parse_timestamp(raw_timestamp, where)
+        check_timestamp(seconds, self.now(), float(self.options["tolerance"]), where)
+        content = self.signed_prefix.format(timestamp=raw_timestamp, seconds=seconds).encode() + request.body
+        expected = [self.encode(hmac_digest(s, content, self.algorithm)) for s in self.secrets]
+        if not matches_any(given, expected):
+            if self.timestamp_header:
+                raise VerificationError(f"Signature in {self.signature_header} header does not match.")
+            raise VerificationError(f"No matching signature in {self.signature_header} header.")
+
+    def signature_parts(self, request: WebhookRequest) -> tuple[str, list[str]]:
+        """The timestamp as sent, and the signatures offered (without prefix, hex in lower case)."""
+        value = request.header(self.signature_header).strip()
+        if self.timestamp_header:
+            if not value.startswith(self.prefix):
+                raise VerificationError(
+                    f"Malformed {self.signature_header} header: expected {self.prefix}<{self.encoding}>."
+                )
+            return request.header(self.timestamp_header).strip(), [self.normalise(value.removeprefix(self.prefix))]
+        pairs = parse_pairs(value, self.separator)
+        timestamps = [v for k, v in pairs if k == self.timestamp_key]
+        signatures = [self.normalise(v) for k, v in pairs if k == self.signature_key]
+        if len(timestamps) != 1 or not signatures:
+            raise VerificationError(
+                f"Malformed {self.signature_header} header: expected {self.timestamp_key}=<timestamp> and "
+                f"{self.signature_key}=<signature>."
+            )
+        return timestamps[0], signatures
+
+    def encode(self, digest: bytes) -> str:
+        return digest.hex() if self.encoding == "hex" else base64.b64encode(digest).decode()
+
+    def normalise(self, signature: str) -> str:
+        # Hex is case-insensitive; base64 is not.
+        return signature.lower() if self.encoding == "hex" else signature

@@ -11,7 +11,9 @@ from typing import Any, ClassVar
 from cryptography.exceptions import UnsupportedAlgorithm
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import Reply, VerificationError, Verifier, WebhookRequest
+from hookhub.exceptions import VerificationError
+
+from .base import Reply, Verifier, WebhookRequest
 from .common import (
     check_timestamp,
     ed25519_valid,
@@ -47,7 +49,7 @@ def _is_webhook_event(payload: dict[str, Any]) -> bool:
 
 class DiscordVerifier(Verifier):
     name = "discord"
-    has_timestamp = True
+    timestamped = True
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 300}
 
     def check_options(self) -> None:

@@ -4,13 +4,15 @@ token's Standard Webhooks ``webhook-signature`` (HMAC-SHA256 of ``{webhook-id}.{
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 
+from hookhub.exceptions import VerificationError
 from hookhub.signing import StandardWebhook
 
-from .base import VerificationError, Verifier, WebhookRequest
+from .base import Verifier, WebhookRequest
 from .common import matches_any
 
 HEADER = "X-Gitlab-Token"
@@ -20,12 +22,15 @@ MODES = ("token", "signature")
 class GitLabVerifier(Verifier):
     name = "gitlab"
     default_options: ClassVar[dict[str, Any]] = {"mode": "token", "tolerance": 300}
-    secret_headers = (HEADER,)
     scheme: StandardWebhook | None = None
 
-    @property
-    def has_timestamp(self) -> bool:  # type: ignore[override]
-        return bool(self.options["mode"] == "signature")
+    @classmethod
+    def has_timestamp(cls, options: Mapping[str, Any] | None = None) -> bool:
+        return bool(cls.option_values(options)["mode"] == "signature")
+
+    @classmethod
+    def secret_headers(cls, options: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+        return (HEADER,)
 
     def check_options(self) -> None:
         mode = self.options["mode"]

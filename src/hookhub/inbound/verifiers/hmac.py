@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import VerificationError, Verifier, WebhookRequest
+from hookhub.exceptions import VerificationError
+
+from .base import Verifier, WebhookRequest
 from .common import ALGORITHMS, check_timestamp, hmac_digest, matches_any, parse_timestamp
 
 _FIELD = re.compile(r"\{(body|timestamp|url|header:[A-Za-z0-9_-]+)\}")
@@ -30,9 +33,9 @@ class HmacVerifier(Verifier):
         "tolerance": 300,
     }
 
-    @property
-    def has_timestamp(self) -> bool:  # type: ignore[override]
-        return bool(self.options["timestamp_header"])
+    @classmethod
+    def has_timestamp(cls, options: Mapping[str, Any] | None = None) -> bool:
+        return bool(cls.option_values(options)["timestamp_header"])
 
     def check_options(self) -> None:
         if self.options["algorithm"] not in ALGORITHMS:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import VerificationError, Verifier, WebhookRequest
+from hookhub.exceptions import VerificationError
+
+from .base import Verifier, WebhookRequest
 from .common import hmac_digest, matches_any
 
 HEADER = "X-Hub-Signature"

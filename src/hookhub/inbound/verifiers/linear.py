@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from .base import VerificationError, Verifier, WebhookRequest
+from hookhub.exceptions import VerificationError
+
+from .base import Verifier, WebhookRequest
 from .common import check_timestamp, hmac_digest, matches_any
 
 HEADER = "Linear-Signature"
@@ -27,7 +29,7 @@ def _timestamp_ms(body: bytes) -> int:
 
 class LinearVerifier(Verifier):
     name = "linear"
-    has_timestamp = True
+    timestamped = True
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 60}
 
     def verify(self, request: WebhookRequest) -> None:

@@ -15,8 +15,10 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import SuspiciousOperation
 
+from hookhub.exceptions import InvalidPayload, VerificationError
+
 from ..parsing import parse_body
-from .base import InvalidPayload, VerificationError, Verifier, WebhookRequest
+from .base import Verifier, WebhookRequest
 from .common import check_timestamp, hexdecode, hmac_digest, matches_any, parse_timestamp
 
 FIELD = "signature"
@@ -44,7 +46,7 @@ def text(block: Mapping[str, Any], name: str) -> str:
 
 class MailgunVerifier(Verifier):
     name = "mailgun"
-    has_timestamp = True
+    timestamped = True
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 9 * 3600}
 
     def verify(self, request: WebhookRequest) -> None:

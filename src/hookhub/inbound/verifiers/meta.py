@@ -9,7 +9,9 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import Reply, VerificationError, Verifier, WebhookRequest
+from hookhub.exceptions import VerificationError
+
+from .base import Reply, Verifier, WebhookRequest
 from .common import hmac_digest, matches_any
 
 HEADER = "X-Hub-Signature-256"

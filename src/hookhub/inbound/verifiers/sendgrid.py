@@ -13,7 +13,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import VerificationError, Verifier, WebhookRequest
+from hookhub.exceptions import VerificationError
+
+from .base import Verifier, WebhookRequest
 from .common import b64decode, check_timestamp, ecdsa_sha256_valid, load_ecdsa_public_key, parse_timestamp
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -22,7 +24,7 @@ TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
 class SendGridVerifier(Verifier):
     name = "sendgrid"
-    has_timestamp = True
+    timestamped = True
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 300, "event_type_field": ""}
 
     def check_options(self) -> None:

@@ -7,13 +7,10 @@ Covers the Events API (JSON, answering its ``url_verification`` challenge) and s
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any
 
-from .base import Reply, Verifier, WebhookRequest
-from .common import check_versioned_hmac
-
-SIGNATURE_HEADER = "X-Slack-Signature"
-TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
+from .base import Reply, WebhookRequest
+from .common import TimestampedHmacVerifier
 
 
 def _interactive_type(payload: dict[str, Any]) -> str:
@@ -28,20 +25,12 @@ def _interactive_type(payload: dict[str, Any]) -> str:
     return kind if isinstance(kind, str) else ""
 
 
-class SlackVerifier(Verifier):
+class SlackVerifier(TimestampedHmacVerifier):
     name = "slack"
-    has_timestamp = True
-    default_options: ClassVar[dict[str, Any]] = {"tolerance": 300}
-
-    def verify(self, request: WebhookRequest) -> None:
-        check_versioned_hmac(
-            request,
-            self.secrets,
-            signature_header=SIGNATURE_HEADER,
-            timestamp_header=TIMESTAMP_HEADER,
-            now=self.now(),
-            tolerance=float(self.options["tolerance"]),
-        )
+    signature_header = "X-Slack-Signature"
+    timestamp_header = "X-Slack-Request-Timestamp"
+    prefix = "v0="
+    signed_prefix = "v0:{timestamp}:"
 
     def event_type(self, request: WebhookRequest, payload: Any) -> str:
         if not isinstance(payload, dict):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .base import VerificationError, Verifier, WebhookRequest
+from hookhub.exceptions import VerificationError
+
+from .base import Verifier, WebhookRequest
 from .common import b64decode, hmac_digest, matches_any
 
 HEADER = "x-square-hmacsha256-signature"
@@ -16,6 +18,7 @@ HEADER = "x-square-hmacsha256-signature"
 
 class SquareVerifier(Verifier):
     name = "square"
+    signs_url = True
     default_options: ClassVar[dict[str, Any]] = {"id_field": "event_id"}
 
     def verify(self, request: WebhookRequest) -> None:

@@ -16,8 +16,8 @@ from .base import Verifier, WebhookRequest
 
 class StandardWebhooksVerifier(Verifier):
     name = "standard-webhooks"
+    timestamped = True
     header_prefix: ClassVar[str] = "webhook"
-    has_timestamp = True
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 300}
 
     def check_options(self) -> None:

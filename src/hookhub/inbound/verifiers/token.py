@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from .base import VerificationError, Verifier, WebhookRequest
+from hookhub.exceptions import VerificationError
+
+from .base import Verifier, WebhookRequest
 from .common import matches_any
 
 
@@ -12,9 +15,9 @@ class TokenVerifier(Verifier):
     name = "token"
     default_options: ClassVar[dict[str, Any]] = {"header": "X-Webhook-Token"}
 
-    @property
-    def secret_headers(self) -> tuple[str, ...]:  # type: ignore[override]
-        return (self.options["header"],)
+    @classmethod
+    def secret_headers(cls, options: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+        return (str(cls.option_values(options)["header"]),)
 
     def verify(self, request: WebhookRequest) -> None:
         header = self.options["header"]

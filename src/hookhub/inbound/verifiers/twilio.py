@@ -10,7 +10,9 @@ import hashlib
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-from .base import VerificationError, Verifier, WebhookRequest
+from hookhub.exceptions import VerificationError
+
+from .base import Verifier, WebhookRequest
 from .common import b64decode, hmac_digest, matches_any, parse_pairs
 
 HEADER = "X-Twilio-Signature"
@@ -56,6 +58,7 @@ def url_variants(url: str) -> list[str]:
 
 class TwilioVerifier(Verifier):
     name = "twilio"
+    signs_url = True
 
     def verify(self, request: WebhookRequest) -> None:
         if not request.url:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from .base import Reply, VerificationError, Verifier, WebhookRequest
+from hookhub.exceptions import VerificationError
+
+from .base import Reply, Verifier, WebhookRequest
 from .common import hmac_digest, matches_any
 
 HEADER = "x-twitter-webhooks-signature"

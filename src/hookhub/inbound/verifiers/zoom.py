@@ -5,30 +5,20 @@ A verified ``endpoint.url_validation`` event is answered with its ``plainToken``
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
-from .base import Reply, Verifier, WebhookRequest
-from .common import check_versioned_hmac, hmac_digest
+from .base import Reply, WebhookRequest
+from .common import TimestampedHmacVerifier, hmac_digest
 
-SIGNATURE_HEADER = "x-zm-signature"
-TIMESTAMP_HEADER = "x-zm-request-timestamp"
 URL_VALIDATION = "endpoint.url_validation"
 
 
-class ZoomVerifier(Verifier):
+class ZoomVerifier(TimestampedHmacVerifier):
     name = "zoom"
-    has_timestamp = True
-    default_options: ClassVar[dict[str, Any]] = {"tolerance": 300}
-
-    def verify(self, request: WebhookRequest) -> None:
-        check_versioned_hmac(
-            request,
-            self.secrets,
-            signature_header=SIGNATURE_HEADER,
-            timestamp_header=TIMESTAMP_HEADER,
-            now=self.now(),
-            tolerance=float(self.options["tolerance"]),
-        )
+    signature_header = "x-zm-signature"
+    timestamp_header = "x-zm-request-timestamp"
+    prefix = "v0="
+    signed_prefix = "v0:{timestamp}:"
 
     def event_type(self, request: WebhookRequest, payload: Any) -> str:
         event = payload.get("event") if isinstance(payload, dict) else None

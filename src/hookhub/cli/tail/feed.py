@@ -15,7 +15,6 @@ Requests refused before storage (bad signature, IP not allowed) are never in the
 
 from __future__ import annotations
 
-import json
 import operator
 import re
 import time
@@ -25,7 +24,7 @@ from datetime import datetime
 from functools import reduce
 from typing import Any, Literal
 
-from django.db import DatabaseError, close_old_connections, models
+from django.db import models
 from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -34,13 +33,6 @@ from hookhub.models import Attempt, Delivery, InboundMessage
 Direction = Literal["in", "out"]
 Outcome = Literal["received", "processed", "delivered", "retrying", "failed"]
 
-STYLES: dict[str, str] = {
-    "received": "",
-    "processed": "green",
-    "delivered": "green",
-    "retrying": "yellow",
-    "failed": "red",
-}
 FAILURES = frozenset({"retrying", "failed"})
 GAP_GRACE = 10.0
 GAP_LIMIT = 200
@@ -88,37 +80,6 @@ class Record:
     status_code: int | None = None
     duration_ms: int | None = None
 
-    @property
-    def style(self) -> str:
-        return STYLES[self.outcome]
-
-    def as_json(self) -> dict[str, Any]:
-        common: dict[str, Any] = {
-            "direction": self.direction,
-            "id": self.id,
-            "at": self.at.isoformat(),
-            "outcome": self.outcome,
-            "event_type": self.event_type,
-        }
-        if self.direction == "in":
-            return {
-                **common,
-                "source": self.source,
-                "external_id": self.external_id or None,
-                "status": self.status,
-                "error": self.error,
-            }
-        return {
-            **common,
-            "application": self.application,
-            "endpoint_id": self.endpoint_id,
-            "url": self.url,
-            "message_id": self.message_id,
-            "status_code": self.status_code,
-            "duration_ms": self.duration_ms,
-            "error": self.error,
-        }
-
 
 def inbound_record(row: Mapping[str, Any], *, at: datetime | None = None) -> Record:
     """An ``InboundMessage.values(*INBOUND_FIELDS)`` row as a record; ``at`` for a status change seen later."""
@@ -162,61 +123,6 @@ def attempt_record(row: Mapping[str, Any]) -> Record:
         status_code=code,
         duration_ms=row["duration_ms"],
     )
-
-
-# Every C0 control, DEL, every C1 control (U+0080-U+009F: a terminal may read U+009B as CSI), and the invisible marks
-# that reorder text on screen (bidirectional embeddings, overrides and isolates).
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """``text`` with every control character shown as an escape (``\\x1b``, ``\\u202e``): event types, ids, names,
-    URLs and errors come from senders and endpoints, and an ESC sequence printed as it is would drive the terminal
-    (retitle it, clear it, rewrite earlier lines, make links)."""
-    return _UNSAFE.sub(_escape, text)
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def json_line(record: Record) -> str:
-    """One JSON object: the values as they are, with the control characters that JSON leaves raw escaped too."""
-    text = json.dumps(record.as_json(), ensure_ascii=False)  # escapes C0; DEL, C1 and bidi marks stay raw
-    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    flat = printable(" ".join(text.split()))
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def format_line(record: Record) -> str:
-    """One plain line per event, fields separated by spaces, the error (if any) last."""
-    at = timezone.localtime(record.at).isoformat(timespec="milliseconds")
-    if record.direction == "in":
-        fields = [
-            f"{at} in  #{record.id}",
-            record.source,
-            record.event_type or "-",
-            record.external_id or "-",
-            record.status,
-        ]
-    else:
-        fields = [
-            f"{at} out #{record.id}",
-            record.application,
-            record.event_type,
-            record.message_id,
-            record.url,
-            record.status,
-            f"{record.duration_ms}ms",
-            record.outcome,
-        ]
-    if record.error:
-        fields.append(one_line(record.error))
-    return printable(" ".join(fields))
 
 
 def wildcard_regex(pattern: str) -> str:
@@ -472,41 +378,3 @@ class Tail:
             if row["status"] not in _SETTLED:
                 self._watch[row["id"]] = state
         return records
-
-
-def follow(
-    tail: Tail,
-    show: Callable[[list[Record]], None],
-    *,
-    interval: float,
-    stop: Callable[[], bool] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    max_polls: int | None = None,
-    until_caught_up: bool = False,
-    problem: Callable[[str], None] | None = None,
-) -> None:
-    """Poll and ``show`` until ``stop()`` is true, ``max_polls`` polls are done or (``until_caught_up``) nothing
-    is waiting. A full batch is followed at once by the next poll; otherwise the loop sleeps ``interval``.
-
-    With ``problem``, a database error is reported to it and retried after ``interval`` on a fresh connection
-    (the database may restart under a long-running tail); without it, or when catching up, it propagates.
-    """
-    polls = 0
-    while max_polls is None or polls < max_polls:
-        if stop is not None and stop():
-            return
-        polls += 1
-        try:
-            records, behind = tail.poll()
-        except DatabaseError as exc:
-            if problem is None or until_caught_up:
-                raise
-            problem(f"database error, retrying: {one_line(str(exc))}")
-            close_old_connections()
-            sleep(interval)
-            continue
-        show(records)
-        if until_caught_up and not behind:
-            return
-        if not behind:
-            sleep(interval)

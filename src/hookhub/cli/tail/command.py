@@ -1,3 +1,6 @@
+"""``hookhub tail``: the arguments, the polling loop and the terminal. What is read is ``feed``'s, how it looks is
+``render``'s."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,27 +9,22 @@ import io
 import os
 import sys
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
-from typing import IO, Any, Protocol, cast
+from collections.abc import Callable
+from typing import IO, Any, cast
 
 from django.core.management import BaseCommand, CommandError
 from django.core.management.base import OutputWrapper
-from django.utils import timezone
-from rich import box
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from django.db import DatabaseError, close_old_connections
+from rich.console import Console
 
+from hookhub.cli._util import parse_when
 from hookhub.models import Application, Endpoint, Source
-from hookhub.tail import Counts, Filters, Record, Tail, follow, format_line, json_line, one_line, printable
 
-from ._util import parse_when
+from .feed import Counts, Filters, Record, Tail
+from .render import LineOutput, Output, TableOutput, format_line, json_line, one_line
 
 help = "Watch webhook traffic as it happens: received messages and delivery attempts, read from the database."
 
-TABLE_LINES = 50
 ONCE_LAST = 50
 
 
@@ -84,110 +82,42 @@ def build_filters(options: dict[str, Any]) -> Filters:
     )
 
 
-def render(records: Iterable[Record], counts: Counts, note: str = "") -> RenderableType:
-    """The terminal view: counts since start, an optional problem, and a table of the latest events, coloured by
-    outcome (failed red, retrying yellow, processed and delivered green)."""
-    header = Text.assemble(
-        ("hookhub tail", "bold"),
-        f"   received {counts.received}   ",
-        (f"processed {counts.processed}", "green"),
-        "   ",
-        (f"delivered {counts.delivered}", "green"),
-        "   ",
-        (f"retrying {counts.retrying}", "yellow"),
-        "   ",
-        (f"failed {counts.failed}", "red"),
-    )
-    table = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
-    table.add_column("time", no_wrap=True, min_width=12)
-    table.add_column("", no_wrap=True, min_width=3)
-    # Fixed columns keep their width; the free text shares what is left, and is cut with an ellipsis.
-    for name, ratio in (("source / application", 2), ("event type", 2), ("id", 2), ("endpoint", 3)):
-        table.add_column(name, no_wrap=True, overflow="ellipsis", ratio=ratio)
-    table.add_column("status", no_wrap=True, min_width=14)
-    table.add_column("ms", justify="right", no_wrap=True, min_width=5)
-    table.add_column("error", no_wrap=True, overflow="ellipsis", ratio=3)
-    for r in records:
-        inbound = r.direction == "in"
-        cells = (
-            timezone.localtime(r.at).strftime("%H:%M:%S.%f")[:-3],
-            r.direction,
-            r.source if inbound else r.application,
-            r.event_type or "-",
-            (r.external_id or "-") if inbound else r.message_id,
-            "" if inbound else r.url,
-            r.status if inbound else f"{r.status} {r.outcome}",
-            "" if inbound else str(r.duration_ms),
-            one_line(r.error),
-        )
-        # Text, not str: rich would read "[link=...]" or "[red]" in an event type as markup.
-        table.add_row(*(Text(printable(cell)) for cell in cells), style=r.style or None)
-    return Group(header, Text(printable(note), style="bold red"), table) if note else Group(header, table)
+def follow(
+    tail: Tail,
+    show: Callable[[list[Record]], None],
+    *,
+    interval: float,
+    stop: Callable[[], bool] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    max_polls: int | None = None,
+    until_caught_up: bool = False,
+    problem: Callable[[str], None] | None = None,
+) -> None:
+    """Poll and ``show`` until ``stop()`` is true, ``max_polls`` polls are done or (``until_caught_up``) nothing
+    is waiting. A full batch is followed at once by the next poll; otherwise the loop sleeps ``interval``.
 
-
-class Output(Protocol):
-    def __enter__(self) -> Output: ...
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None: ...
-    def show(self, records: list[Record]) -> None: ...
-    def problem(self, message: str) -> None: ...
-
-
-class LineOutput:
-    """One line per event, flushed at once, so ``hookhub tail | grep`` sees events as they happen."""
-
-    def __init__(self, stdout: OutputWrapper, stderr: OutputWrapper, line: Callable[[Record], str]) -> None:
-        self.stdout, self.stderr, self.line = stdout, stderr, line
-
-    def __enter__(self) -> LineOutput:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        return None
-
-    def show(self, records: list[Record]) -> None:
-        for record in records:
-            self.stdout.write(self.line(record))
-        if records:
-            self.stdout.flush()
-
-    def problem(self, message: str) -> None:
-        self.stderr.write(printable(message))
-        self.stderr.flush()
-
-
-class TableOutput:
-    """The latest ``TABLE_LINES`` events under a header of counts: redrawn in place (``live``), or printed once."""
-
-    def __init__(self, console: Console, counts: Counts, *, live: bool) -> None:
-        self.console, self.counts = console, counts
-        self.records: deque[Record] = deque(maxlen=TABLE_LINES)
-        self.note = ""
-        self.live = Live(console=console, auto_refresh=False) if live else None
-
-    def __enter__(self) -> TableOutput:
-        if self.live is not None:
-            self.live.start()
-            self._refresh()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        if self.live is not None:
-            self.live.stop()
-        elif kind is None:
-            self.console.print(render(self.records, self.counts))
-
-    def show(self, records: list[Record]) -> None:
-        self.records.extend(records)
-        self.note = ""
-        self._refresh()
-
-    def problem(self, message: str) -> None:
-        self.note = message
-        self._refresh()
-
-    def _refresh(self) -> None:
-        if self.live is not None:
-            self.live.update(render(self.records, self.counts, self.note), refresh=True)
+    With ``problem``, a database error is reported to it and retried after ``interval`` on a fresh connection
+    (the database may restart under a long-running tail); without it, or when catching up, it propagates.
+    """
+    polls = 0
+    while max_polls is None or polls < max_polls:
+        if stop is not None and stop():
+            return
+        polls += 1
+        try:
+            records, behind = tail.poll()
+        except DatabaseError as exc:
+            if problem is None or until_caught_up:
+                raise
+            problem(f"database error, retrying: {one_line(str(exc))}")
+            close_old_connections()
+            sleep(interval)
+            continue
+        show(records)
+        if until_caught_up and not behind:
+            return
+        if not behind:
+            sleep(interval)
 
 
 class _Stream(io.TextIOBase):

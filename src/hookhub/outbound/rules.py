@@ -1,0 +1,177 @@
+"""What an Application and an Endpoint may hold: each rule once, for every front door and the models.
+
+``Endpoint.clean_fields`` and ``Application.clean_fields`` apply these rules (so ``full_clean`` and every ModelForm
+do), the REST API calls ``check_values``/``check_application_uid``, the CLI ``check_endpoint``; the portal's form
+calls the rule of each field it has. Each refuses with ``Refused``, which names the input at fault (``field``, e.g.
+``headers.X-Tenant``), says why (``message``) and carries the API's error code (``code``); a front door only
+translates it: a one-line CommandError, a 422 JSON error, a form error.
+
+An endpoint's URL is http(s) with a host, at most 2,000 characters; a host that is an IP literal must be an address
+the SSRF guard allows (``ssrf.check_host``) unless ``ALLOW_PRIVATE_DESTINATIONS``: host names are judged when the
+worker resolves them. Its extra headers follow ``hookhub.payloads.check_headers`` (the rule ``send()`` applies to a
+message's headers). This module reads no model, so the models can call it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Collection, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+
+from hookhub import payloads
+from hookhub.conf import conf
+
+from . import ssrf
+
+if TYPE_CHECKING:
+    from hookhub.models import Endpoint
+
+MAX_URL = 2000
+MAX_DESCRIPTION = 500
+MAX_EVENT_TYPES = 100
+MAX_RATE_LIMIT = 1_000_000
+MAX_UID = 200
+# Public identifiers that appear in URL paths: no slash, no spaces, nothing that needs escaping to be readable.
+IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+-]*$"
+
+_IDENT = re.compile(IDENT_PATTERN)
+_url_validator = URLValidator(schemes=["http", "https"])
+
+
+class Refused(ValueError):
+    """A value an Application or Endpoint may not hold. ``field`` names the input at fault (``event_types.2``),
+    ``message`` says why, ``code`` is the API's error code (``validation_error``, ``invalid_url``,
+    ``destination_refused``)."""
+
+    def __init__(self, field: str, message: str, code: str = "validation_error") -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.code = code
+
+    def as_validation_error(self) -> ValidationError:
+        return ValidationError(self.message, code=self.code)
+
+
+def check_application_uid(uid: Any) -> str:
+    if isinstance(uid, str) and len(uid) > MAX_UID:
+        raise Refused("uid", f"The uid has {len(uid)} characters; it may have at most {MAX_UID} characters.")
+    if not isinstance(uid, str) or not _IDENT.match(uid):
+        raise Refused(
+            "uid",
+            f"An application uid is letters, digits and . _ : @ + - (starting with a letter or digit), got {uid!r}.",
+        )
+    return uid
+
+
+def check_url(url: Any) -> str:
+    if not isinstance(url, str):
+        raise Refused("url", "The URL must be a string.", "invalid_url")
+    if len(url) > MAX_URL:
+        raise Refused("url", f"The URL has {len(url)} characters; it may have at most {MAX_URL} characters.")
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme, parts.hostname
+    except ValueError:
+        scheme, host = "", None
+    if scheme not in ("http", "https") or not host:
+        raise Refused("url", f"The URL must be http:// or https:// with a host, got {url[:200]!r}.", "invalid_url")
+    try:
+        _url_validator(url)
+    except ValidationError:
+        raise Refused("url", f"Not a valid http(s) URL: {url[:200]!r}.", "invalid_url") from None
+    reason = ssrf.check_host(host)
+    if reason and not conf.ALLOW_PRIVATE_DESTINATIONS:
+        message = f"The URL's host {host} is a {reason}; deliveries there are refused."
+        raise Refused("url", message, "destination_refused")
+    return url
+
+
+def check_description(description: Any) -> str:
+    if not isinstance(description, str):
+        raise Refused("description", "The description must be a string.")
+    if len(description) > MAX_DESCRIPTION:
+        raise Refused("description", f"The description may have at most {MAX_DESCRIPTION} characters.")
+    try:
+        return payloads.check_text(description, "description")
+    except payloads.Unstorable as exc:
+        raise Refused(exc.where, f"{exc}.") from None
+
+
+def check_event_types(patterns: Any) -> list[str]:
+    """The patterns stripped; an empty list subscribes to every event."""
+    if not isinstance(patterns, list):
+        raise Refused("event_types", 'Event types are a list of names or patterns, e.g. ["invoice.paid", "invoice.*"].')
+    if len(patterns) > MAX_EVENT_TYPES:
+        raise Refused("event_types", f"At most {MAX_EVENT_TYPES} event type patterns.")
+    for index, pattern in enumerate(patterns):
+        if not isinstance(pattern, str) or not pattern.strip() or len(pattern) > 200 or not pattern.isprintable():
+            raise Refused(
+                f"event_types.{index}", f"Event type patterns are 1-200 printable characters, got {pattern!r:.100}."
+            )
+    return [p.strip() for p in patterns]
+
+
+def check_headers(headers: Any) -> dict[str, str]:
+    if not isinstance(headers, Mapping):
+        raise Refused("headers", 'Headers are an object of names and string values, e.g. {"X-Tenant": "42"}.')
+    try:
+        return payloads.check_headers(headers)
+    except payloads.Unstorable as exc:
+        raise Refused(exc.where, f"{exc}.") from None
+
+
+def check_rate_limit(rate: Any) -> float | None:
+    if rate is None:
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (math.isfinite(rate) and rate > 0):
+        ok = False
+    else:
+        ok = rate <= MAX_RATE_LIMIT
+    if not ok:
+        raise Refused(
+            "rate_limit",
+            f"The rate limit must be a positive number of deliveries per second, at most {MAX_RATE_LIMIT:,}; "
+            f"got {rate!r} (leave it empty for no limit).",
+        )
+    return float(rate)
+
+
+#: The rule of each field that has one, by field name.
+RULES: dict[str, Callable[[Any], Any]] = {
+    "url": check_url,
+    "description": check_description,
+    "event_types": check_event_types,
+    "headers": check_headers,
+    "rate_limit": check_rate_limit,
+}
+
+
+def check_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` (some of an endpoint's fields) as stored, each checked by its rule; raises the first ``Refused``."""
+    return {name: RULES[name](value) if name in RULES else value for name, value in values.items()}
+
+
+def check_endpoint(endpoint: Endpoint) -> None:
+    """Check every field of ``endpoint`` that has a rule, and store the normalised values on it."""
+    for name, value in check_values({name: getattr(endpoint, name) for name in RULES}).items():
+        setattr(endpoint, name, value)
+    if endpoint.body_format not in type(endpoint).BodyFormat.values:
+        raise Refused("body_format", f"The body format is one of {', '.join(type(endpoint).BodyFormat.values)}.")
+
+
+def field_errors(endpoint: Endpoint, skip: Collection[str]) -> dict[str, ValidationError]:
+    """What ``Endpoint.clean_fields`` adds: each rule's refusal on its field, the fields in ``skip`` left out."""
+    errors: dict[str, ValidationError] = {}
+    for name, rule in RULES.items():
+        if name not in skip:
+            try:
+                setattr(endpoint, name, rule(getattr(endpoint, name)))
+            except Refused as exc:
+                errors[name] = exc.as_validation_error()
+    return errors

@@ -1,0 +1,322 @@
+"""One rule for what an endpoint, an application and a message may hold (``hookhub.outbound.rules``, and
+``hookhub.payloads`` for payloads and message headers), one refusal at every front door: the same bad input through
+``hookhub`` (call_command), the REST API, the admin, the portal's form and ``hookhub.send()`` is refused with the same
+reason, and nothing is stored."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.test import Client, override_settings
+from django.urls import reverse
+
+from hookhub.api.tokens import create_token
+from hookhub.models import Application, Endpoint, Message
+from hookhub.outbound.publish import send
+from hookhub.payloads import Unstorable
+from tests.api.conftest import Api, error_of
+from tests.portal.conftest import sign_in
+
+pytestmark = pytest.mark.django_db
+
+OK_URL = "https://acme.example/hooks"
+
+
+@dataclass(frozen=True)
+class Case:
+    """Bad endpoint input (API field names and values), where it is refused and why."""
+
+    name: str
+    values: dict[str, Any]
+    field: str  # the API's error field
+    code: str  # the API's error code
+    reason: str  # words every front door's refusal holds
+    portal: bool = False  # the portal's form has the field (url, description)
+
+
+CASES = [
+    Case(
+        "loopback-url",
+        {"url": "http://127.0.0.1:8000/hook"},
+        "url",
+        "destination_refused",
+        "127.0.0.1 is a loopback address; deliveries there are refused",
+        portal=True,
+    ),
+    Case(
+        "link-local-url",
+        {"url": "http://169.254.169.254/latest/meta-data"},
+        "url",
+        "destination_refused",
+        "169.254.169.254 is a link-local address",
+        portal=True,
+    ),
+    Case(
+        "bad-scheme",
+        {"url": "ftp://files.example.com/"},
+        "url",
+        "invalid_url",
+        "The URL must be http:// or https:// with a host",
+        portal=True,
+    ),
+    Case(
+        "too-long-url",
+        {"url": OK_URL + "/" + "a" * 2000},
+        "url",
+        "validation_error",
+        "at most 2000 characters",
+        portal=True,
+    ),
+    Case(
+        "long-description",
+        {"description": "d" * 501},
+        "description",
+        "validation_error",
+        "at most 500 characters",
+        portal=True,
+    ),
+    Case(
+        "bad-header-name",
+        {"headers": {"Bad Name": "x"}},
+        "headers.Bad Name",
+        "validation_error",
+        "headers.Bad Name: not a valid header name",
+    ),
+    Case(
+        "header-value-newline",
+        {"headers": {"X-Tenant": "a\nb"}},
+        "headers.X-Tenant",
+        "validation_error",
+        "headers.X-Tenant: line break (U+000A)",
+    ),
+    Case(
+        "reserved-header",
+        {"headers": {"Webhook-Signature": "forged"}},
+        "headers.Webhook-Signature",
+        "validation_error",
+        "Webhook-Signature is set by hookhub",
+    ),
+    Case(
+        "zero-rate-limit",
+        {"rate_limit": 0},
+        "rate_limit",
+        "validation_error",
+        "The rate limit must be a positive number of deliveries per second",
+    ),
+    Case(
+        "huge-rate-limit",
+        {"rate_limit": 2_000_000},
+        "rate_limit",
+        "validation_error",
+        "at most 1,000,000",
+    ),
+    Case(
+        "bad-event-type-pattern",
+        {"event_types": ["invoice.*", "a\tb"]},
+        "event_types.1",
+        "validation_error",
+        "Event type patterns are 1-200 printable characters",
+    ),
+]
+
+
+@pytest.fixture
+def acme(db: None) -> Application:
+    return Application.objects.create(uid="acme")
+
+
+@pytest.fixture
+def admin_client() -> Client:
+    """Logged in without a password (pytest-django's hashes one: about a second per test)."""
+    admin = Client()
+    admin.force_login(User.objects.create_superuser("admin", "admin@example.com", password=None))
+    return admin
+
+
+def global_api(client: Client) -> Api:
+    return Api(client, create_token(name="global")[0])
+
+
+def cli_args(values: dict[str, Any]) -> list[str]:
+    args = [values.get("url", OK_URL)]
+    if "description" in values:
+        args += ["--description", values["description"]]
+    for name, value in values.get("headers", {}).items():
+        args += ["--header", f"{name}={value}"]
+    if "rate_limit" in values:
+        args += ["--rate-limit", str(values["rate_limit"])]
+    if "event_types" in values:
+        args += ["--events", ",".join(values["event_types"])]
+    return args
+
+
+def admin_data(application: Application, values: dict[str, Any]) -> dict[str, str]:
+    return {
+        "application": str(application.pk),
+        "url": values.get("url", OK_URL),
+        "description": values.get("description", ""),
+        "event_types": json.dumps(values.get("event_types", [])),
+        "body_format": "json",
+        "scheme": "v1",
+        "headers": json.dumps(values.get("headers", {})),
+        "rate_limit": str(values.get("rate_limit", "")),
+        "_save": "Save",
+    }
+
+
+def form_error(response: Any, context_name: str, field_name: str) -> str:
+    form = response.context[context_name]
+    form = getattr(form, "form", form)  # the admin's AdminForm wraps the form
+    assert list(form.errors) == [field_name], form.errors
+    return " ".join(form.errors[field_name])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_endpoint_input_is_refused_alike_by_every_front_door(
+    client: Client, admin_client: Client, acme: Application, case: Case
+) -> None:
+    response = global_api(client).post("/applications/acme/endpoints", {"url": OK_URL} | case.values)
+    assert response.status_code == 422, response.content
+    error = error_of(response)
+    assert (error["field"], error["code"]) == (case.field, case.code)
+    assert case.reason in error["message"]
+
+    with pytest.raises(CommandError) as refused:
+        call_command("hookhub", "endpoint", "add", "acme", *cli_args(case.values), stdout=io.StringIO())
+    assert case.reason in str(refused.value)
+    assert "\n" not in str(refused.value).strip()
+
+    page = admin_client.post("/admin/hookhub/endpoint/add/", admin_data(acme, case.values))
+    assert page.status_code == 200
+    assert case.reason in form_error(page, "adminform", case.field.partition(".")[0])
+
+    if case.portal:
+        portal = sign_in(Client(), acme)
+        data = {"url": case.values.get("url", OK_URL), "description": case.values.get("description", "")}
+        form_page = portal.post(reverse("hookhub_portal:endpoint-create"), data | {"events": "all"})
+        assert form_page.status_code == 422
+        assert case.reason in form_error(form_page, "form", case.field)
+
+    assert not Endpoint.objects.exists()
+
+
+@override_settings(HOOKHUB={"ALLOW_PRIVATE_DESTINATIONS": True})
+def test_a_private_destination_is_accepted_by_every_front_door_when_the_guard_is_off(
+    client: Client, admin_client: Client, acme: Application
+) -> None:
+    url = "http://10.0.0.5/hook"
+    assert global_api(client).post("/applications/acme/endpoints", {"url": url}).status_code == 201
+    call_command("hookhub", "endpoint", "add", "acme", url, stdout=io.StringIO())
+    assert admin_client.post("/admin/hookhub/endpoint/add/", admin_data(acme, {"url": url})).status_code == 302
+    portal = sign_in(Client(), acme)
+    assert portal.post(reverse("hookhub_portal:endpoint-create"), {"url": url, "events": "all"}).status_code == 302
+    assert list(Endpoint.objects.values_list("url", flat=True)) == [url] * 4
+
+
+def test_full_clean_applies_the_rules_to_an_endpoint_made_in_code(acme: Application) -> None:
+    endpoint = Endpoint(application=acme, url="http://[::1]/hook", headers={"Host": "evil"}, rate_limit=-1)
+    with pytest.raises(ValidationError) as refused:
+        endpoint.full_clean()
+    errors = refused.value.message_dict
+    assert set(errors) == {"url", "headers", "rate_limit"}
+    assert "::1 is a loopback address" in errors["url"][0]
+
+
+@pytest.mark.parametrize(
+    ("uid", "reason"),
+    [
+        ("bad uid!", "An application uid is letters, digits and . _ : @ + -"),
+        ("has/slash", "An application uid is letters"),
+        (".dot-first", "(starting with a letter or digit)"),
+        ("x" * 201, "at most 200 characters"),
+    ],
+)
+def test_a_bad_application_uid_is_refused_alike_by_every_front_door(
+    client: Client, admin_client: Client, uid: str, reason: str
+) -> None:
+    response = global_api(client).post("/applications", {"uid": uid})
+    assert response.status_code == 422, response.content
+    error = error_of(response)
+    assert (error["field"], error["code"]) == ("uid", "validation_error")
+    assert reason in error["message"]
+
+    with pytest.raises(CommandError) as refused:
+        call_command("hookhub", "app", "add", uid, stdout=io.StringIO())
+    assert str(refused.value).startswith("uid: ")
+    assert reason in str(refused.value)
+
+    page = admin_client.post("/admin/hookhub/application/add/", {"uid": uid, "name": "", "metadata": "{}"})
+    assert page.status_code == 200
+    assert reason in form_error(page, "adminform", "uid")
+
+    assert not Application.objects.exists()
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_a_non_finite_number_is_refused_as_not_json_by_send_the_cli_and_the_api(
+    client: Client, acme: Application, constant: str
+) -> None:
+    with pytest.raises(Unstorable) as refused:
+        send("invoice.paid", {"amount": float(constant)}, application=acme)
+    assert str(refused.value) == f"payload.amount: {constant} is not a JSON number"
+
+    with pytest.raises(CommandError) as cli:
+        call_command("hookhub", "send", "acme", "invoice.paid", f'{{"amount": {constant}}}', stdout=io.StringIO())
+    assert str(cli.value) == f"payload.amount: {constant} is not a JSON number"
+
+    body = f'{{"event_type": "invoice.paid", "payload": {{"amount": {constant}}}}}'
+    response = client.post(
+        "/api/applications/acme/messages",
+        body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {create_token(name='global')[0]}"},
+    )
+    assert response.status_code == 400  # not JSON at all: the body's parser refuses it
+    error = error_of(response)
+    assert error["code"] == "invalid_json"
+    assert f"{constant} is not valid JSON" in error["message"]
+
+    assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({"Bad Name": "x"}, "headers.Bad Name: not a valid header name"),
+        ({"X-Tenant": "a\r\nb"}, "headers.X-Tenant: line break (U+000D)"),
+        ({"Content-Type": "text/plain"}, "Content-Type is set by hookhub"),
+    ],
+)
+def test_bad_message_headers_are_refused_alike_by_send_and_the_api(
+    client: Client, acme: Application, headers: dict[str, str], reason: str
+) -> None:
+    with pytest.raises(Unstorable) as refused:
+        send("invoice.paid", {}, application=acme, headers=headers)
+    assert reason in str(refused.value)
+
+    body = {"event_type": "invoice.paid", "payload": {}, "headers": headers}
+    response = global_api(client).post("/applications/acme/messages", body)
+    assert response.status_code == 422, response.content
+    assert error_of(response)["field"] == f"headers.{next(iter(headers))}"
+    assert reason in error_of(response)["message"]
+
+    assert not Message.objects.exists()
+
+
+def test_a_nul_in_the_description_is_refused_by_the_cli_as_by_the_api(client: Client, acme: Application) -> None:
+    """The API's body parser refuses a NUL in any request; the forms refuse it themselves (Django's "Null characters
+    are not allowed."); the CLI has the rule's word for it. PostgreSQL could not store it."""
+    response = global_api(client).post("/applications/acme/endpoints", {"url": OK_URL, "description": "a\x00b"})
+    assert response.status_code == 400, response.content
+    assert (error_of(response)["field"], error_of(response)["code"]) == ("description", "invalid_characters")
+    assert "NUL (U+0000)" in error_of(response)["message"]
+    with pytest.raises(CommandError, match=r"^--description: description: NUL \(U\+0000\)\.$"):
+        call_command("hookhub", "endpoint", "add", "acme", OK_URL, "--description", "a\x00b", stdout=io.StringIO())
+    assert not Endpoint.objects.exists()

@@ -1,0 +1,205 @@
+"""Retention across every kind it covers: each purged at its cutoff and not before, a dry run that only counts,
+``hookhub purge`` and the worker's periodic purge."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.test import override_settings
+from django.utils import timezone
+
+from hookhub import retention
+from hookhub.models import (
+    ApiToken,
+    Application,
+    Attempt,
+    Delivery,
+    Endpoint,
+    IdempotentResponse,
+    InboundMessage,
+    Message,
+    Source,
+)
+from hookhub.worker import Worker
+
+pytestmark = pytest.mark.django_db
+Status = Delivery.Status
+MARGIN = timedelta(minutes=1)  # room for a slow machine between making the rows and purging
+# The defaults: RETENTION_DAYS, PAYLOAD_RETENTION_DAYS, ATTEMPT_RETENTION_DAYS, and a day for idempotency keys.
+AGES = {
+    "inbound messages": timedelta(days=30),
+    "outbound payloads": timedelta(days=90),
+    "attempt logs": timedelta(days=30),
+    "idempotency responses": timedelta(hours=24),
+}
+
+
+@dataclass
+class Rows:
+    """One row of each kind just past its cutoff (``expired``) and one just inside it (``kept``)."""
+
+    expired: dict[str, int | str]
+    kept: dict[str, int | str]
+
+
+def present(kind: str, pk: int | str) -> bool:
+    if kind == "outbound payloads":
+        return Message.objects.filter(pk=pk, payload_purged=False).exists()
+    model = {
+        "inbound messages": InboundMessage,
+        "attempt logs": Attempt,
+        "idempotency responses": IdempotentResponse,
+    }[kind]
+    return model._default_manager.filter(pk=pk).exists()
+
+
+def make_rows(now: datetime) -> Rows:
+    source = Source.objects.create(name="stripe", slug="s", verifier="stripe", secrets=["x"])
+    endpoint = Endpoint.objects.create(application=Application.objects.create(uid="acme"), url="https://example.com/")
+    token = ApiToken.objects.create(prefix="tok", digest="0" * 64)
+
+    def one(kind: str, age: timedelta) -> int | str:
+        at = now - age
+        if kind == "inbound messages":
+            return InboundMessage.objects.create(source=source, received_at=at, body=b"{}", status="processed").pk
+        message = Message.objects.create(application=endpoint.application, event_type="a.b", payload={"n": 1})
+        Message.objects.filter(pk=message.pk).update(created_at=at)
+        delivery = Delivery.objects.create(message=message, endpoint=endpoint, status=Status.SUCCEEDED, attempts=1)
+        if kind == "outbound payloads":
+            return message.pk
+        if kind == "attempt logs":
+            return Attempt.objects.create(delivery=delivery, created_at=at, url=endpoint.url, response_status=200).pk
+        response = IdempotentResponse.objects.create(
+            token=token, key=f"k{age}", request_digest="d", status=201, body=b"{}"
+        )
+        IdempotentResponse.objects.filter(pk=response.pk).update(created_at=at)
+        return response.pk
+
+    return Rows(
+        expired={kind: one(kind, age + MARGIN) for kind, age in AGES.items()},
+        kept={kind: one(kind, age - MARGIN) for kind, age in AGES.items()},
+    )
+
+
+def test_each_kind_is_purged_past_its_cutoff_and_not_before() -> None:
+    now = timezone.now()
+    rows = make_rows(now)
+
+    assert retention.purge_all(now=now) == dict.fromkeys(AGES, 1)
+
+    for kind in AGES:
+        assert not present(kind, rows.expired[kind]), kind
+        assert present(kind, rows.kept[kind]), kind
+    assert retention.purge_all(now=now) == dict.fromkeys(AGES, 0)
+
+
+def test_attempt_retention_has_its_own_setting() -> None:
+    now = timezone.now()
+    rows = make_rows(now)
+
+    with override_settings(HOOKHUB={**getattr(settings, "HOOKHUB", {}), "ATTEMPT_RETENTION_DAYS": 60}):
+        assert retention.attempt_logs(now=now) == 0
+        assert retention.attempt_logs(now=now + timedelta(days=30)) == 1
+    assert not present("attempt logs", rows.expired["attempt logs"])
+    assert present("attempt logs", rows.kept["attempt logs"])
+
+
+@pytest.mark.parametrize("status", [Status.PENDING, Status.SENDING])
+def test_attempts_of_a_delivery_still_to_be_sent_are_kept(status: str) -> None:
+    now = timezone.now()
+    rows = make_rows(now)
+    old = Attempt.objects.get(pk=rows.expired["attempt logs"])
+    Delivery.objects.filter(pk=old.delivery_id).update(status=status)
+
+    assert retention.attempt_logs(now=now, dry_run=True) == 0
+    assert retention.attempt_logs(now=now) == 0
+    assert present("attempt logs", old.pk)
+
+
+def test_attempts_are_deleted_in_batches_oldest_first() -> None:
+    now = timezone.now()
+    rows = make_rows(now)
+    delivery = Attempt.objects.get(pk=rows.expired["attempt logs"]).delivery
+    for days in (40, 50, 60, 70):
+        Attempt.objects.create(delivery=delivery, created_at=now - timedelta(days=days), url="https://example.com/")
+    batches: list[int] = []
+
+    assert retention.attempt_logs(now=now, batch_size=2, progress=batches.append) == 5
+    assert batches == [2, 2, 1]
+    assert list(Attempt.objects.values_list("pk", flat=True)) == [rows.kept["attempt logs"]]
+
+
+def test_a_dry_run_changes_nothing_and_counts_what_the_real_run_purges() -> None:
+    now = timezone.now()
+    make_rows(now)
+    Source.objects.create(name="github", slug="g", verifier="github", secrets=["x"], retention_days=1)
+    InboundMessage.objects.create(
+        source=Source.objects.get(name="github"), received_at=now - timedelta(days=2), body=b"{}", status="failed"
+    )
+    before = [model.objects.count() for model in (InboundMessage, Message, Attempt, IdempotentResponse)]
+    purged_payloads = Message.objects.filter(payload_purged=True).count()
+
+    would = retention.purge_all(now=now, dry_run=True)
+
+    assert [model.objects.count() for model in (InboundMessage, Message, Attempt, IdempotentResponse)] == before
+    assert Message.objects.filter(payload_purged=True).count() == purged_payloads
+    assert would == {**dict.fromkeys(AGES, 1), "inbound messages": 2}
+    assert retention.purge_all(now=now) == would
+
+
+def purge_command(*args: str) -> str:
+    out = io.StringIO()
+    call_command("hookhub", "purge", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_the_purge_command_purges_every_kind_and_counts_each() -> None:
+    rows = make_rows(timezone.now())
+
+    assert purge_command("--dry-run") == (
+        "Would purge 1 inbound message(s).\n"
+        "Would empty 1 outbound payload(s).\n"
+        "Would purge 1 attempt log(s).\n"
+        "Would purge 1 idempotency response(s).\n"
+    )
+    assert all(present(kind, pk) for kind, pk in rows.expired.items())
+
+    assert purge_command("--batch-size", "1") == (
+        "Purged 1 inbound message(s).\n"
+        "Emptied 1 outbound payload(s).\n"
+        "Purged 1 attempt log(s).\n"
+        "Purged 1 idempotency response(s).\n"
+    )  # and no progress bar: the output is not a terminal
+    assert not any(present(kind, pk) for kind, pk in rows.expired.items())
+    assert all(present(kind, pk) for kind, pk in rows.kept.items())
+
+
+def test_the_workers_periodic_purge_covers_every_kind() -> None:
+    rows = make_rows(timezone.now())
+
+    Worker(deliver=False).tick()
+
+    assert not any(present(kind, pk) for kind, pk in rows.expired.items())
+    assert all(present(kind, pk) for kind, pk in rows.kept.items())
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_purge_command_shows_a_progress_bar_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    make_rows(timezone.now())
+    out = Terminal()
+
+    call_command("hookhub", "purge", stdout=out)
+
+    assert "Purged 1 attempt log(s)." in out.getvalue()
+    bar = capsys.readouterr().out  # rich draws on the process's terminal
+    assert "Purging attempt logs" in bar
+    assert "1 rows" in bar

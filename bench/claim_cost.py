@@ -28,7 +28,7 @@ def main() -> None:
     from django.utils import timezone
 
     from hookhub.models import Application, Delivery, Endpoint, Message
-    from hookhub.outbound import deliveries
+    from hookhub.outbound import claims
 
     call_command("migrate", verbosity=0)
     apps = [Application.objects.create(uid=f"bench-{n}") for n in range(20)]
@@ -51,13 +51,13 @@ def main() -> None:
     times, taken = [], 0
     for n in range(CLAIMS):
         began = time.perf_counter()
-        taken += len(deliveries.claim(f"bench-{n}", LIMIT))
+        taken += len(claims.claim(f"bench-{n}", LIMIT))
         times.append((time.perf_counter() - began) * 1000)
     if os.environ.get("BENCH_QUERIES"):  # the statements of one more claim, with their times
         from django.test.utils import CaptureQueriesContext
 
         with CaptureQueriesContext(connection) as queries:
-            deliveries.claim("bench-queries", LIMIT)
+            claims.claim("bench-queries", LIMIT)
         for query in queries.captured_queries:
             print(f"{float(query['time']) * 1000:8.1f} ms  {query['sql'][:150]}")
     times.sort()

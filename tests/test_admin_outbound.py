@@ -11,7 +11,7 @@ from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from hookhub.models import Application, Attempt, Delivery, Endpoint, EventType, Message
-from hookhub.outbound import deliveries
+from hookhub.outbound import claims, control, jobs
 from hookhub.signing import StandardWebhook
 
 pytestmark = pytest.mark.django_db
@@ -247,7 +247,7 @@ def test_endpoint_changelist_queries_do_not_grow_with_rows(
 
 def test_endpoint_change_page_never_shows_secrets(admin_client: Client, endpoint: Endpoint) -> None:
     old = endpoint.secret
-    new = deliveries.rotate_secret(endpoint)
+    new = control.rotate_secret(endpoint)
     url = f"{ENDPOINTS_URL}{quote(endpoint.pk)}/change/"
     html = admin_client.get(url).content.decode()
     assert old not in html
@@ -314,7 +314,7 @@ def test_rotate_secret_button_shows_the_new_secret_once(admin_client: Client, en
     assert response.content.decode().count(endpoint.secret) == 1
     assert endpoint.secret not in admin_client.get(change_url).content.decode()
     # The endpoint signs with both while the receiver switches over.
-    assert len(deliveries.signing_keys(endpoint, timezone.now())) == 2
+    assert len(jobs.signing_keys(endpoint, timezone.now())) == 2
 
 
 def test_rotating_an_ed25519_endpoint_reveals_only_the_public_key(admin_client: Client, endpoint: Endpoint) -> None:
@@ -354,15 +354,15 @@ def test_object_buttons_of_an_unknown_endpoint_are_not_found(admin_client: Clien
 
 
 def test_enable_action_sends_the_held_deliveries(admin_client: Client, endpoint: Endpoint) -> None:
-    deliveries.disable(endpoint, "Every delivery failed for 5 days.")
+    control.disable(endpoint, "Every delivery failed for 5 days.")
     held = make_delivery(endpoint, Status.PENDING, attempts=3, next_attempt_at=timezone.now() - timedelta(hours=1))
-    assert deliveries.claim("test-worker", 10) == []
+    assert claims.claim("test-worker", 10) == []
     data = {"action": "enable_selected", "_selected_action": [endpoint.pk]}
     response = admin_client.post(ENDPOINTS_URL, data, follow=True)
     assert "1 endpoint enabled: their held deliveries will be sent." in shown_messages(response)
     endpoint.refresh_from_db()
     assert (endpoint.enabled, endpoint.disabled_reason) == (True, "")
-    assert [job.delivery_id for job in deliveries.claim("test-worker", 10)] == [held.pk]
+    assert [job.delivery_id for job in claims.claim("test-worker", 10)] == [held.pk]
 
 
 def test_disable_action_holds_deliveries(admin_client: Client, endpoint: Endpoint) -> None:
@@ -371,7 +371,7 @@ def test_disable_action_holds_deliveries(admin_client: Client, endpoint: Endpoin
     assert response.status_code == 302
     endpoint.refresh_from_db()
     assert (endpoint.enabled, endpoint.disabled_reason) == (False, "Disabled by an operator.")
-    assert deliveries.claim("test-worker", 10) == []
+    assert claims.claim("test-worker", 10) == []
     due.refresh_from_db()
     assert due.status == Status.PENDING
 

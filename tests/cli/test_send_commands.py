@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from hookhub.models import Application, Delivery, Endpoint, EventType, Message
-from hookhub.outbound.deliveries import signing_keys
+from hookhub.outbound.jobs import signing_keys
 from hookhub.signing import StandardWebhook
 
 pytestmark = pytest.mark.django_db

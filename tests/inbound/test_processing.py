@@ -14,7 +14,8 @@ from django.utils import timezone
 from pytest_django import DjangoAssertNumQueries
 
 from hookhub import receiver, signals
-from hookhub.inbound.processing import ABANDONED, claim, process, process_batch, retry_delay
+from hookhub.inbound.claims import ABANDONED
+from hookhub.inbound.processing import claim, process, process_batch, retry_delay
 from hookhub.models import InboundMessage, Source
 from tests.support.plans import full_scans, sqlite_plans
 
@@ -513,18 +514,18 @@ def test_on_sqlite_the_claim_holds_the_write_lock_only_for_its_updates(
 def test_a_sqlite_claim_leases_none_of_the_rows_another_worker_took_after_its_read(
     make_message: MakeMessage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hookhub.inbound import processing
+    from hookhub.inbound import claims
 
     messages = [make_message() for _ in range(4)]
-    read = processing._candidates
+    read = claims._candidates
 
     def then_another_worker_claims(*args: Any, **kwargs: Any) -> list[tuple[int, int, str]]:
         rows = read(*args, **kwargs)
-        monkeypatch.setattr(processing, "_candidates", read)
+        monkeypatch.setattr(claims, "_candidates", read)
         assert [m.pk for m in claim("worker-b", 2)] == [m.pk for m in messages[:2]]
         return rows
 
-    monkeypatch.setattr(processing, "_candidates", then_another_worker_claims)
+    monkeypatch.setattr(claims, "_candidates", then_another_worker_claims)
     # worker-a read all four as due; worker-b leased the first two before worker-a's transaction began.
     assert [m.pk for m in claim("worker-a", 10)] == [m.pk for m in messages[2:]]
     assert [reload(m).locked_by for m in messages] == ["worker-b", "worker-b", "worker-a", "worker-a"]

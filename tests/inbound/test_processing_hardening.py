@@ -16,7 +16,8 @@ from django.utils import timezone
 from hookhub import receiver
 from hookhub.crypto import Keyring
 from hookhub.inbound import processing
-from hookhub.inbound.processing import ABANDONED, claim, process, process_batch
+from hookhub.inbound.claims import ABANDONED
+from hookhub.inbound.processing import claim, process, process_batch
 from hookhub.models import InboundMessage, Source
 
 from .conftest import MakeMessage

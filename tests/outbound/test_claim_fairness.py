@@ -14,7 +14,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from hookhub.models import Application, Delivery, Endpoint, Message
-from hookhub.outbound import deliveries
+from hookhub.outbound import claims
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("outbound_settings")]
 Status = Delivery.Status
@@ -63,7 +63,7 @@ def test_a_claim_never_leases_more_than_its_limit_on_a_table_without_statistics(
     # ANALYZE is what hid the bug (the planner then ran the candidates' subquery once): never run it here.
     if not has_no_statistics(Delivery._meta.db_table):
         pytest.skip("the delivery table has statistics (autovacuum analysed it): the case needs a table without")
-    jobs = deliveries.claim("w", 5)
+    jobs = claims.claim("w", 5)
     assert len(jobs) == 5
     assert leased() == 5
 
@@ -78,7 +78,7 @@ def test_two_concurrent_claims_both_return_full_batches_without_waiting() -> Non
     def claim_and_hold() -> None:
         try:
             with transaction.atomic():
-                first.extend(job.delivery_id for job in deliveries.claim("w1", 8))
+                first.extend(job.delivery_id for job in claims.claim("w1", 8))
                 held.set()
                 release.wait(30)
         finally:
@@ -91,7 +91,7 @@ def test_two_concurrent_claims_both_return_full_batches_without_waiting() -> Non
         assert held.wait(30)
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '5s'")  # waiting on the other claim's locks would fail the claim
-        second = [job.delivery_id for job in deliveries.claim("w2", 8)]
+        second = [job.delivery_id for job in claims.claim("w2", 8)]
     finally:
         release.set()
         thread.join(30)
@@ -110,7 +110,7 @@ def test_a_claim_takes_at_most_the_endpoint_and_application_caps(outbound_settin
     others = [endpoint(f"small-{n}") for n in range(4)]
     for target in others:
         due(target, 10, since=timezone.now() - timedelta(minutes=5))  # younger than big's: big comes first
-    jobs = deliveries.claim("w", 40)
+    jobs = claims.claim("w", 40)
     per_endpoint = Counter(job.endpoint_id for job in jobs)
     per_application = Counter(job.application_uid for job in jobs)
     assert max(per_endpoint.values()) == 3
@@ -125,12 +125,12 @@ def test_fifo_heads_are_claimed_whatever_else_is_due(outbound_settings: Callable
     ordered = [endpoint("ordered", fifo=True) for _ in range(3)]
     heads = {target.pk: due(target, 3, since=timezone.now() - timedelta(hours=3)) for target in ordered}
     due(endpoint("busy"), 800, since=timezone.now() - timedelta(hours=2))  # younger, and more than a batch
-    first = deliveries.claim("w1", 500)
+    first = claims.claim("w1", 500)
     assert {job.delivery_id for job in first if job.fifo} == {queue[0].pk for queue in heads.values()}
     assert len(first) == 500
     # One of a FIFO endpoint in flight: the next claims take none of theirs while the heads are leased.
     for worker in ("w2", "w3", "w4"):
-        assert not [job for job in deliveries.claim(worker, 100) if job.fifo]
+        assert not [job for job in claims.claim(worker, 100) if job.fifo]
 
 
 def test_a_failed_fifo_delivery_holds_back_only_its_own_endpoint() -> None:
@@ -139,6 +139,6 @@ def test_a_failed_fifo_delivery_holds_back_only_its_own_endpoint() -> None:
     retrying = due(failing, 1, next_attempt_at=later, attempts=1, last_error="HTTP 500")
     due(failing, 2)  # due, but behind the retrying one
     waiting = due(healthy, 2)
-    jobs = deliveries.claim("w", 10)
+    jobs = claims.claim("w", 10)
     assert [job.delivery_id for job in jobs] == [waiting[0].pk]
     assert Delivery.objects.get(pk=retrying[0].pk).status == Status.PENDING

@@ -19,7 +19,7 @@ import hookhub
 from hookhub import signals
 from hookhub.inbound.verifiers import WebhookRequest, get_verifier_class
 from hookhub.models import Application, Attempt, Delivery, Endpoint
-from hookhub.outbound import deliveries
+from hookhub.outbound import claims, control, jobs, recording
 from hookhub.signing import generate_ed25519_keypair
 from tests.support.plans import full_scans, sqlite_plans
 
@@ -45,7 +45,7 @@ def test_the_claim_walks_the_due_index_without_sorting_the_backlog(app: Applicat
     for i in range(3):
         hookhub.send("invoice.paid", {"n": i}, application="acme")
     claimed: list[Any] = []
-    plans = sqlite_plans(lambda: claimed.extend(deliveries.claim("worker-a", 2)))
+    plans = sqlite_plans(lambda: claimed.extend(claims.claim("worker-a", 2)))
     assert len(claimed) == 2
     assert not full_scans(plans, "hookhub_delivery"), plans
     due = [p for p in plans if "hookhub_delivery_due" in p]
@@ -63,7 +63,7 @@ def test_a_claim_short_of_its_limit_reads_no_whole_table(app: Application) -> No
     for i in range(3):
         hookhub.send("invoice.paid", {"n": i}, application="acme")
     claimed: list[Any] = []
-    plans = sqlite_plans(lambda: claimed.extend(deliveries.claim("worker-a", 10)))
+    plans = sqlite_plans(lambda: claimed.extend(claims.claim("worker-a", 10)))
     assert len(claimed) == 4  # three to the plain endpoint, the head of the FIFO one
     assert not full_scans(plans, "hookhub_delivery"), plans
     assert not full_scans(plans, "c"), plans
@@ -72,7 +72,7 @@ def test_a_claim_short_of_its_limit_reads_no_whole_table(app: Application) -> No
 def test_an_idle_claim_is_one_read(app: Application) -> None:
     endpoint(app, "http://127.0.0.1:9/never")
     with CaptureQueriesContext(connection) as queries:
-        assert deliveries.claim("worker-a", 10) == []
+        assert claims.claim("worker-a", 10) == []
     assert [q["sql"].split()[0].upper() for q in queries.captured_queries] == ["SELECT"]
 
 
@@ -160,7 +160,7 @@ def test_410_disables_the_endpoint_and_holds_its_deliveries_until_enabled(app: A
     assert len(sink.to("/gone")) == 1  # nothing is sent to a disabled endpoint
 
     Endpoint.objects.filter(pk=gone.pk).update(url=sink.url("/ok"))
-    deliveries.enable(gone)
+    control.enable(gone)
     deliver(recorded(1))
     delivery.refresh_from_db()
     assert delivery.status == Status.SUCCEEDED
@@ -220,7 +220,7 @@ def test_connection_refused_is_recorded(app: Application) -> None:
 def test_during_a_rotation_both_secrets_sign(app: Application, sink: Sink) -> None:
     ep = endpoint(app, sink.url("/ok"))
     old = ep.secret
-    new = deliveries.rotate_secret(ep)
+    new = control.rotate_secret(ep)
     hookhub.send("a.b", {"x": 1}, application=app)
     deliver(recorded(1))
     [got] = sink.to("/ok")
@@ -232,7 +232,7 @@ def test_during_a_rotation_both_secrets_sign(app: Application, sink: Sink) -> No
 def test_after_the_overlap_only_the_new_secret_signs(app: Application, sink: Sink) -> None:
     ep = endpoint(app, sink.url("/ok"))
     old = ep.secret
-    deliveries.rotate_secret(ep)
+    control.rotate_secret(ep)
     expired = (timezone.now() - dt.timedelta(seconds=1)).isoformat()
     Endpoint.objects.filter(pk=ep.pk).update(previous_secrets=[{"secret": old, "expires_at": expired}])
     hookhub.send("a.b", {}, application=app)
@@ -345,11 +345,11 @@ def test_resend_and_recover(app: Application, sink: Sink, outbound_settings: Cal
     delivery = Delivery.objects.get()
     assert delivery.status == Status.FAILED
     Endpoint.objects.filter(pk=ep.pk).update(url=sink.url("/ok"))
-    assert deliveries.recover(ep, since=timezone.now() - dt.timedelta(hours=1)) == 1
+    assert control.recover(ep, since=timezone.now() - dt.timedelta(hours=1)) == 1
     deliver(recorded(1))
     delivery.refresh_from_db()
     assert delivery.status == Status.SUCCEEDED
-    assert deliveries.resend([delivery]) == 1
+    assert control.resend([delivery]) == 1
     deliver(recorded(1))
     assert len(sink.to("/ok")) == 2
 
@@ -382,9 +382,9 @@ def test_recording_runs_only_prepared_writes_inside_its_transaction(app: Applica
     failing = endpoint(app, "http://127.0.0.1:9/down", event_types=["b.*"])
     hookhub.send("a.b", {}, application=app)
     hookhub.send("b.c", {}, application=app)
-    jobs = {job.endpoint_id: job for job in deliveries.claim("worker-a", 10)}
-    ok = deliveries.Result(jobs[healthy.pk], Outcome(200, b"", {}, 0.01))
-    down = deliveries.Result(jobs[failing.pk], Outcome(500, b"", {}, 0.01))
+    claimed = {job.endpoint_id: job for job in claims.claim("worker-a", 10)}
+    ok = jobs.Result(claimed[healthy.pk], Outcome(200, b"", {}, 0.01))
+    down = jobs.Result(claimed[failing.pk], Outcome(500, b"", {}, 0.01))
     statements: list[tuple[str, bool]] = []
 
     def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -392,10 +392,10 @@ def test_recording_runs_only_prepared_writes_inside_its_transaction(app: Applica
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(record):
-        deliveries.record("worker-a", [ok])
+        recording.record("worker-a", [ok])
         inside_ok = [sql for sql, atomic in statements if atomic]
         statements.clear()
-        deliveries.record("worker-a", [down])
+        recording.record("worker-a", [down])
         inside_down = [sql for sql, atomic in statements if atomic]
 
     # The attempt, the delivery, the endpoint's last success, its recovery (UPDATE ... RETURNING).

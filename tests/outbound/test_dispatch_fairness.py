@@ -15,7 +15,7 @@ from django.db.models import Sum
 
 import hookhub
 from hookhub.models import Application, Attempt, Delivery, Endpoint, EndpointPace
-from hookhub.outbound import deliveries
+from hookhub.outbound import claims
 from hookhub.outbound.dispatch import Dispatcher
 
 from .conftest import Hanging, Sink, deliver
@@ -220,8 +220,8 @@ def test_deliveries_waiting_too_long_are_given_back_before_their_lease_runs_out(
     dispatcher = deliver(watch(4.0, sample, hanging))
     assert dispatcher.released >= 1
     assert max(oldest) < 3.5
-    assert not Attempt.objects.filter(error=deliveries.ABANDONED).exists()
-    assert not Delivery.objects.filter(last_error=deliveries.ABANDONED).exists()
+    assert not Attempt.objects.filter(error=claims.ABANDONED).exists()
+    assert not Delivery.objects.filter(last_error=claims.ABANDONED).exists()
 
 
 def test_a_delivery_whose_shared_rate_slot_comes_after_its_lease_is_given_back_unsent(

@@ -22,8 +22,8 @@ import hookhub
 from hookhub import signals
 from hookhub.crypto import Keyring
 from hookhub.models import Application, Attempt, Delivery, Endpoint, Message
-from hookhub.outbound import deliveries
-from hookhub.outbound.deliveries import ABANDONED
+from hookhub.outbound import claims, jobs, recording
+from hookhub.outbound.claims import ABANDONED
 
 from .conftest import Sink, deliver, recorded
 
@@ -177,14 +177,14 @@ def test_an_outcome_that_cannot_be_written_even_alone_is_written_without_its_res
     with transaction.atomic():
         hookhub.send("invoice.paid", {"n": 1}, application="app-a")
         hookhub.send("invoice.paid", {"n": 2}, application="app-b")
-    real = deliveries._attempt
+    real = recording.attempt_row
 
-    def refusing(result: deliveries.Result, body_limit: int) -> dict[str, Any]:
+    def refusing(result: jobs.Result, body_limit: int) -> dict[str, Any]:
         if result.job.endpoint_id == a.pk and result.outcome.body:
             raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
         return real(result, body_limit)
 
-    monkeypatch.setattr(deliveries, "_attempt", refusing)
+    monkeypatch.setattr(recording, "attempt_row", refusing)
     deliver(recorded(2))
 
     assert set(Delivery.objects.values_list("status", flat=True)) == {Status.SUCCEEDED}
@@ -206,7 +206,7 @@ def test_a_lease_that_runs_out_once_costs_one_try_and_the_delivery_goes_out(
 ) -> None:
     outbound_settings(RETRY_SCHEDULE=[])  # one try only: the worst case for a worker killed once
     message = hookhub.send("invoice.paid", {"n": 1}, application="app-a")
-    [job] = deliveries.claim("worker-killed", 10)
+    [job] = claims.claim("worker-killed", 10)
     expire(Delivery.objects.get(pk=job.delivery_id))
 
     deliver(recorded(1))
@@ -227,30 +227,30 @@ def test_a_delivery_whose_lease_keeps_running_out_fails_as_abandoned(
     def on_failed(sender: object, final: bool, **kwargs: object) -> None:
         finals.append(final)
 
-    claims = 0
+    claimed = 0
     signals.delivery_failed.connect(on_failed)
     try:
-        assert [j.delivery_id for j in deliveries.claim("worker-0", 10)] == [row.pk]
-        claims += 1
+        assert [j.delivery_id for j in claims.claim("worker-0", 10)] == [row.pk]
+        claimed += 1
         expire(row)
-        assert [j.delivery_id for j in deliveries.claim("worker-1", 10)] == [row.pk]  # once: taken over as usual
-        claims += 1
+        assert [j.delivery_id for j in claims.claim("worker-1", 10)] == [row.pk]  # once: taken over as usual
+        claimed += 1
         expire(row)
-        assert deliveries.claim("worker-2", 10) == []  # twice: a suspect, claimed only alone
-        assert deliveries.suspects_waiting()
-        while deliveries.claim(f"worker-{claims}", 10, alone=True):
-            claims += 1
+        assert claims.claim("worker-2", 10) == []  # twice: a suspect, claimed only alone
+        assert claims.suspects_waiting()
+        while claims.claim(f"worker-{claimed}", 10, alone=True):
+            claimed += 1
             expire(row)
     finally:
         signals.delivery_failed.disconnect(on_failed)
 
     row.refresh_from_db()
-    assert claims == 3  # the schedule's tries, each ended by its worker dying
+    assert claimed == 3  # the schedule's tries, each ended by its worker dying
     assert (row.status, row.attempts, row.last_error, row.locked_by) == (Status.FAILED, 3, ABANDONED, "")
     assert row.last_error.startswith("abandoned")
     assert finals == [True]
     assert Attempt.objects.get(delivery=row).error == ABANDONED
-    assert not deliveries.suspects_waiting()
+    assert not claims.suspects_waiting()
     dispatcher = deliver(lambda d: d.idle)
     assert dispatcher.sent == 0
     assert sink.to("/a") == []
@@ -262,7 +262,7 @@ def test_a_suspect_is_sent_by_a_dispatcher_with_nothing_else_in_hand(
     suspect = hookhub.send("invoice.paid", {"n": 1}, application="app-a")
     row = Delivery.objects.get(message=suspect)
     for worker in ("worker-0", "worker-1"):
-        deliveries.claim(worker, 10)
+        claims.claim(worker, 10)
         expire(row)
     others = [hookhub.send("invoice.paid", {"n": n}, application="app-b") for n in range(5)]
 

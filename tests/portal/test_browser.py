@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from hookhub.models import Application, Delivery, Endpoint, EventType
-from hookhub.outbound import deliveries
+from hookhub.outbound import control
 from hookhub.outbound.applications import revoke_portal_access
 from hookhub.outbound.dispatch import Dispatcher
 from hookhub.portal import portal_link
@@ -114,7 +114,7 @@ def history(application: Application) -> None:
     )
     for status in [Delivery.Status.SUCCEEDED] * 3 + [Delivery.Status.FAILED] * 2:
         make_delivery(old, "invoice.paid", status, {"invoice": "in_1001", "amount": "12.00"})
-    deliveries.disable(old, "The endpoint answered 410 Gone.")
+    control.disable(old, "The endpoint answered 410 Gone.")
     old.disabled_at = timezone.now() - timedelta(hours=3)
     Endpoint.objects.filter(pk=old.pk).update(disabled_at=old.disabled_at)
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hookhub.models import Application, Attempt, Delivery, Endpoint, Message
-from hookhub.outbound import deliveries
+from hookhub.outbound import control
 from hookhub.portal import deliveries as delivery_pages
 from hookhub.signing import StandardWebhook, generate_ed25519_keypair, public_key
 
@@ -44,7 +44,7 @@ def test_the_list_shows_url_events_state_and_success_rate(portal: Client, app_a:
         make_delivery(healthy, status=status)
     make_delivery(healthy, status=Status.PENDING)  # unfinished: not counted
     broken = make_endpoint(app_a, "https://acme.example/b")
-    deliveries.disable(broken, "The endpoint answered 410 Gone.")
+    control.disable(broken, "The endpoint answered 410 Gone.")
 
     html = text(portal, url("endpoints"))
     assert "https://acme.example/a" in html
@@ -137,7 +137,7 @@ def test_send_test_creates_one_message_with_one_delivery_to_this_endpoint_only(
 
 def test_send_test_to_a_disabled_endpoint_says_it_is_held(portal: Client, app_a: Application) -> None:
     endpoint = make_endpoint(app_a)
-    deliveries.disable(endpoint)
+    control.disable(endpoint)
     response = portal.post(url("endpoint-test", endpoint))
     html = text(portal, response["Location"])
     assert "held until the endpoint is enabled" in html
@@ -279,7 +279,7 @@ def test_resend_queues_the_delivery_again(portal: Client, app_a: Application) ->
 def test_resend_to_a_disabled_endpoint_says_it_is_held(portal: Client, app_a: Application) -> None:
     endpoint = make_endpoint(app_a)
     delivery = make_delivery(endpoint, status=Status.FAILED)
-    deliveries.disable(endpoint)
+    control.disable(endpoint)
     portal.post(url("delivery-resend", delivery))
     assert "held until the endpoint is enabled" in text(portal, url("delivery", delivery))
 

@@ -11,7 +11,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from hookhub.models import Application, Attempt, Delivery, Endpoint, EventType
-from hookhub.outbound import deliveries
+from hookhub.outbound import control
 from hookhub.signing import generate_ed25519_keypair, public_key
 from tests.support.portal import csrf_token, login_path, sign_in
 
@@ -27,7 +27,7 @@ CSP = (
 @pytest.fixture
 def hmac_endpoint(app_a: Application) -> Endpoint:
     endpoint = make_endpoint(app_a, "https://acme.example/hmac", headers={"Authorization": "Bearer tok_4f9d2"})
-    deliveries.rotate_secret(endpoint)  # so a previous secret exists too
+    control.rotate_secret(endpoint)  # so a previous secret exists too
     return endpoint
 
 
@@ -226,7 +226,7 @@ def test_everything_customers_or_operators_wrote_is_escaped(portal: Client, app_
     evil = '<script>alert("x")</script>'
     EventType.objects.create(name="evil.event", description=evil, example={"html": evil})
     endpoint = make_endpoint(app_a, "https://acme.example/?q=<b>x</b>", description=evil, event_types=[evil])
-    deliveries.disable(endpoint, evil)
+    control.disable(endpoint, evil)
     delivery = make_delivery(endpoint, evil, Delivery.Status.FAILED, {"html": evil})
     Attempt.objects.filter(delivery=delivery).update(response_body=evil, response_headers={"X-Evil": evil}, error=evil)
     urls = [*pages(endpoint, delivery), reverse("hookhub_portal:deliveries") + "?event_type=" + evil]

@@ -13,10 +13,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 import hookhub
-from hookhub.inbound.processing import ABANDONED as INBOUND_ABANDONED
+from hookhub.inbound.claims import ABANDONED as INBOUND_ABANDONED
 from hookhub.models import Application, Delivery, Endpoint, InboundMessage, Message, Source
-from hookhub.outbound import deliveries
-from hookhub.outbound.deliveries import ABANDONED
+from hookhub.outbound import claims
+from hookhub.outbound.claims import ABANDONED
 from tests.support.sink import Sink
 
 from .faults import Workers, effects, starts, wait_for
@@ -153,32 +153,32 @@ def test_abandoned_leases_a_delivery_is_failed_after_the_schedule(
     outbound_settings(RETRY_SCHEDULE=[1, 1])  # three tries
     Endpoint.objects.create(application=Application.objects.create(uid="acme"), url=sink.url("/ok"))
     row = Delivery.objects.get(message=hookhub.send("invoice.paid", {"n": 1}, application="acme"))
-    now, claims = timezone.now(), 0
+    now, claimed = timezone.now(), 0
     while True:
-        at = now + timedelta(seconds=31 * claims)  # the test settings' lease is 30 s
-        jobs = deliveries.claim(f"worker-{claims}", 10, now=at) or deliveries.claim(
-            f"worker-{claims}", 10, now=at, alone=True
+        at = now + timedelta(seconds=31 * claimed)  # the test settings' lease is 30 s
+        jobs = claims.claim(f"worker-{claimed}", 10, now=at) or claims.claim(
+            f"worker-{claimed}", 10, now=at, alone=True
         )
         if not jobs:
             break
-        claims += 1
-        assert claims < 10
+        claimed += 1
+        assert claimed < 10
     row.refresh_from_db()
-    later = deliveries.claim("worker-next", 10, now=now + timedelta(days=1))
-    later += deliveries.claim("worker-next", 10, now=now + timedelta(days=1), alone=True)
+    later = claims.claim("worker-next", 10, now=now + timedelta(days=1))
+    later += claims.claim("worker-next", 10, now=now + timedelta(days=1), alone=True)
     record(
         Result(
             section="hostile",
             case="Abandoned leases: a delivery whose worker dies on every try",
-            outcome=f"claimed {claims} times (the schedule's tries), then failed: {row.last_error!r}; "
+            outcome=f"claimed {claimed} times (the schedule's tries), then failed: {row.last_error!r}; "
             f"claimed again afterwards: {len(later)}",
             requests=1,
             delivered=0,
             lost=0,
-            figures={"claims until failed": claims, "tries in the schedule": 3, "claimed afterwards": len(later)},
+            figures={"claims until failed": claimed, "tries in the schedule": 3, "claimed afterwards": len(later)},
         )
     )
-    assert claims == 3
+    assert claimed == 3
     assert (row.status, row.attempts, row.last_error) == (Status.FAILED, 3, ABANDONED)
     assert later == []
 

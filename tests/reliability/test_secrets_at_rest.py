@@ -12,7 +12,7 @@ from django.test import override_settings
 
 from hookhub import crypto
 from hookhub.models import Application, Endpoint, Source
-from hookhub.outbound import deliveries
+from hookhub.outbound import control
 from tests.support.stored import raw_rows, stored_token
 
 from .results import Result, record
@@ -31,7 +31,7 @@ def test_secrets_at_rest() -> None:
             scheme = Endpoint.Scheme.ED25519 if n % 3 == 0 else Endpoint.Scheme.HMAC
             endpoint = Endpoint.objects.create(application=app, url=f"https://example.com/{n}", scheme=scheme)
             previous = endpoint.secret
-            deliveries.rotate_secret(endpoint)
+            control.rotate_secret(endpoint)
             written[endpoint.pk] = (endpoint.secret, [previous])
         source_secrets = {f"s{n}": [f"secret-{n}-a-0123456789", f"secret-{n}-b-0123456789"] for n in range(SOURCES)}
         for name, secrets in source_secrets.items():

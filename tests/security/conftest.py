@@ -12,7 +12,7 @@ from django.test import override_settings
 
 from hookhub.inbound import sources
 from hookhub.models import Application, Endpoint, Source
-from hookhub.outbound import deliveries
+from hookhub.outbound import control
 
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()
@@ -81,7 +81,7 @@ def make_secrets(endpoints: int = 2) -> Secrets:
         endpoint = Endpoint.objects.create(
             application=app, url=f"https://example.com/{n}", scheme=scheme, headers={"Authorization": ENDPOINT_HEADER}
         )
-        deliveries.rotate_secret(endpoint)  # so previous_secrets holds one too
+        control.rotate_secret(endpoint)  # so previous_secrets holds one too
         made.append(endpoint)
     return Secrets(source, made)
 

@@ -15,7 +15,7 @@ from django.test import override_settings
 from hookhub import crypto
 from hookhub.inbound import sources
 from hookhub.models import Endpoint, Source
-from hookhub.outbound import deliveries
+from hookhub.outbound import control, jobs
 from hookhub.signing import StandardWebhook
 from tests.support.stored import raw_rows, stored_token
 
@@ -100,7 +100,7 @@ def test_legacy_plaintext_rows_still_read_and_are_encrypted_on_the_next_write(ke
         made = make_secrets()
     assert SOURCE_SECRET in " ".join(raw_rows())
     assert_reads(made)
-    deliveries.rotate_secret(made.endpoints[0])
+    control.rotate_secret(made.endpoints[0])
     made.endpoints[0].refresh_from_db()
     assert crypto.is_encrypted(stored_token(_raw("hookhub_endpoint", "secret", made.endpoints[0].pk)))
     assert "3 row(s)" in rotate()  # the source and the other endpoint (the rotated one is already current)
@@ -170,7 +170,7 @@ def test_the_dispatcher_signs_with_the_decrypted_secret(keys: Keys) -> None:
     keys(KEY_A)
     made = make_secrets(endpoints=1)
     endpoint = Endpoint.objects.get(pk=made.endpoints[0].pk)
-    signer = StandardWebhook(deliveries.signing_keys(endpoint, endpoint.updated_at))
+    signer = StandardWebhook(jobs.signing_keys(endpoint, endpoint.updated_at))
     headers = signer.headers("msg_1", b"{}")
     StandardWebhook([endpoint.secret]).verify(headers, b"{}")
 

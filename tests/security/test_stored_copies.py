@@ -19,7 +19,7 @@ import hookhub
 from hookhub import crypto
 from hookhub.api.tokens import create_token
 from hookhub.models import Application, Attempt, Endpoint, IdempotentResponse, Message
-from hookhub.outbound import deliveries
+from hookhub.outbound import control
 from hookhub.server.database import database_from_url
 from tests.support.api import Api
 from tests.support.sink import Sink, deliver, recorded
@@ -110,7 +110,7 @@ def test_a_rotated_secret_announced_but_rotated_again_is_not_shown(admin_client:
     app = Application.objects.create(uid="acme")
     endpoint = Endpoint.objects.create(application=app, url="https://example.com/hook")
     admin_client.post(f"/admin/hookhub/endpoint/{quote(endpoint.pk)}/rotate-secret/")
-    deliveries.rotate_secret(Endpoint.objects.get(pk=endpoint.pk))  # elsewhere (the API, the CLI) meanwhile
+    control.rotate_secret(Endpoint.objects.get(pk=endpoint.pk))  # elsewhere (the API, the CLI) meanwhile
     endpoint.refresh_from_db()
     assert (
         endpoint.secret

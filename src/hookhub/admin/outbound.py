@@ -2,7 +2,7 @@
 
 Applications and event types are edited here. Endpoints too, except their secrets: the admin says that a secret
 exists and how many previous ones still sign, and reveals a secret only once, when an operator rotates it. Enabling,
-disabling and recovering an endpoint go through ``hookhub.outbound.deliveries``, as the API does. Messages,
+disabling and recovering an endpoint go through ``hookhub.outbound.control``, as the API does. Messages,
 deliveries and their attempts are a read-only record; deliveries can be resent.
 """
 

@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString
 
 from hookhub.conf import conf
 from hookhub.models import Attempt, Delivery, Endpoint, EventType, Message
-from hookhub.outbound import deliveries
+from hookhub.outbound import control
 
 from .display import headers_table, pre, pretty_body, pretty_json
 from .outbound_common import (
@@ -214,7 +214,7 @@ class DeliveryAdmin(ReadOnlyMixin, DeliveryAdminBase):
 
     def resend_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         def resend(delivery: Delivery) -> None:
-            if deliveries.resend([delivery]):
+            if control.resend([delivery]):
                 self.log_change(request, delivery, "Resent.")
                 self.message_user(request, f"Delivery {delivery.pk} is queued to be sent again.", messages.SUCCESS)
             else:
@@ -225,7 +225,7 @@ class DeliveryAdmin(ReadOnlyMixin, DeliveryAdminBase):
     @admin.action(description="Resend selected deliveries", permissions=["resend"])
     def resend_selected(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         ids = list(queryset.values_list("pk", flat=True))
-        count = deliveries.resend(ids)
+        count = control.resend(ids)
         self.message_user(request, f"{count} of {len(ids)} delivery(ies) queued to be sent again.", messages.SUCCESS)
         if count < len(ids):
             self.message_user(request, f"{len(ids) - count} skipped: being sent right now.", messages.WARNING)

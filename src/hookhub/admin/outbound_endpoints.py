@@ -20,7 +20,7 @@ from django.utils.safestring import SafeString
 
 from hookhub.conf import conf
 from hookhub.models import Application, Delivery, Endpoint
-from hookhub.outbound import applications, deliveries
+from hookhub.outbound import applications, control, jobs
 from hookhub.signing import public_key
 
 from .outbound_common import (
@@ -178,7 +178,7 @@ class EndpointAdmin(EndpointAdminBase):
     def save_model(self, request: HttpRequest, obj: Endpoint, form: Any, change: bool) -> None:
         # A new endpoint gets a key of its scheme from the model; a changed scheme rotates to a key of the new one
         # (obj.scheme is already the new scheme here), and the old key keeps signing during the overlap.
-        new_key = deliveries.rotate_secret(obj) if change and "scheme" in form.changed_data else None
+        new_key = control.rotate_secret(obj) if change and "scheme" in form.changed_data else None
         if change:
             super().save_model(request, obj, form, change)
         else:
@@ -219,7 +219,7 @@ class EndpointAdmin(EndpointAdminBase):
 
     def rotate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         def rotate(endpoint: Endpoint) -> None:
-            secret = deliveries.rotate_secret(endpoint)
+            secret = control.rotate_secret(endpoint)
             self.log_change(request, endpoint, "Rotated the signing secret.")
             mark_rotated(request, endpoint, secret)
 
@@ -241,14 +241,14 @@ class EndpointAdmin(EndpointAdminBase):
 
     def _enable(self, request: HttpRequest, endpoints: list[Endpoint]) -> None:
         for endpoint in endpoints:
-            deliveries.enable(endpoint)
+            control.enable(endpoint)
             self.log_change(request, endpoint, "Enabled.")
         noun = "endpoint" if len(endpoints) == 1 else "endpoints"
         self.message_user(request, f"{len(endpoints)} {noun} enabled: their held deliveries will be sent.")
 
     def _disable(self, request: HttpRequest, endpoints: list[Endpoint]) -> None:
         for endpoint in endpoints:
-            deliveries.disable(endpoint)  # the admin log says who
+            control.disable(endpoint)  # the admin log says who
             self.log_change(request, endpoint, "Disabled.")
         noun = "endpoint" if len(endpoints) == 1 else "endpoints"
         self.message_user(request, f"{len(endpoints)} {noun} disabled: their deliveries are held until enabled.")
@@ -264,7 +264,7 @@ class EndpointAdmin(EndpointAdminBase):
     @admin.action(description="Recover failed deliveries of the last 24 h", permissions=["change"])
     def recover_selected(self, request: HttpRequest, queryset: QuerySet[Endpoint]) -> None:
         since = timezone.now() - RECOVER_WINDOW
-        count = sum(deliveries.recover(endpoint, since) for endpoint in queryset)
+        count = sum(control.recover(endpoint, since) for endpoint in queryset)
         self.message_user(request, f"{count} failed delivery(ies) of the last 24 h queued to be sent again.")
 
     # Columns and read-only fields ------------------------------------------------------------------------------
@@ -286,7 +286,7 @@ class EndpointAdmin(EndpointAdminBase):
     @admin.display(description="secret")
     def secret_summary(self, obj: Endpoint) -> SafeString:
         now = timezone.now()
-        previous = len(deliveries.signing_keys(obj, now)) - 1
+        previous = len(jobs.signing_keys(obj, now)) - 1
         text = f"Set ({obj.get_scheme_display()}), never shown here; “Rotate secret” makes a new one and shows it once."
         if previous:
             noun = "secret still signs" if previous == 1 else "secrets still sign"

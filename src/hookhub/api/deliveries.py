@@ -14,7 +14,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field
 
 from hookhub.models import Attempt, Delivery
-from hookhub.outbound import deliveries
+from hookhub.outbound import control
 
 from .auth import applications, scope_filter
 from .errors import conflict, not_found, responses
@@ -128,7 +128,7 @@ def get_delivery_view(request: HttpRequest, delivery_id: int) -> DeliveryOut:
 def resend_delivery(request: HttpRequest, delivery_id: int) -> DeliveryOut:
     """Send again now, with the whole retry schedule ahead; the attempt log keeps the earlier tries."""
     delivery = get_delivery(request, delivery_id)
-    if not deliveries.resend([delivery.pk]):
+    if not control.resend([delivery.pk]):
         raise conflict(
             "not_resendable", "The delivery is being sent right now, or its payload was purged by retention."
         )

@@ -12,7 +12,7 @@ from ninja import Router, Schema
 from pydantic import Field
 
 from hookhub.models import Delivery, EventType, Message
-from hookhub.outbound import applications, deliveries
+from hookhub.outbound import applications, control
 from hookhub.outbound.publish import PayloadInvalid, SchemaUnusable, validate
 
 from . import idempotency
@@ -64,7 +64,7 @@ def rotate_endpoint_secret(request: HttpRequest, uid: str, endpoint_id: str) -> 
     """Sign with a new key from now on; the previous one keeps signing for the rotation overlap."""
     _, endpoint = get_endpoint(request, uid, endpoint_id)
     with transaction.atomic():
-        deliveries.rotate_secret(endpoint)
+        control.rotate_secret(endpoint)
     until = datetime.fromisoformat(endpoint.previous_secrets[0]["expires_at"])
     key = applications.verification_key(endpoint)
     return RotatedOut(scheme=endpoint.scheme, secret=key, previous_valid_until=until)
@@ -74,7 +74,7 @@ def rotate_endpoint_secret(request: HttpRequest, uid: str, endpoint_id: str) -> 
 def enable_endpoint(request: HttpRequest, uid: str, endpoint_id: str) -> EndpointOut:
     """Deliveries held while it was disabled become due and are sent."""
     application, endpoint = get_endpoint(request, uid, endpoint_id)
-    deliveries.enable(endpoint)
+    control.enable(endpoint)
     return endpoint_out(endpoint, application.uid)
 
 
@@ -82,7 +82,7 @@ def enable_endpoint(request: HttpRequest, uid: str, endpoint_id: str) -> Endpoin
 def disable_endpoint(request: HttpRequest, uid: str, endpoint_id: str, body: DisableIn | None = None) -> EndpointOut:
     """Queued deliveries are held until it is enabled again; new messages skip it."""
     application, endpoint = get_endpoint(request, uid, endpoint_id)
-    deliveries.disable(endpoint, (body or DisableIn.model_validate({})).reason)
+    control.disable(endpoint, (body or DisableIn.model_validate({})).reason)
     return endpoint_out(endpoint, application.uid)
 
 
@@ -122,4 +122,4 @@ def send_test_event(
 def recover_endpoint(request: HttpRequest, uid: str, endpoint_id: str, body: RecoverIn) -> RecoverOut:
     """Send again every failed delivery to this endpoint of messages created since ``since``."""
     _, endpoint = get_endpoint(request, uid, endpoint_id)
-    return RecoverOut(count=deliveries.recover(endpoint, aware(body.since, "since")))
+    return RecoverOut(count=control.recover(endpoint, aware(body.since, "since")))

@@ -12,7 +12,7 @@ from django.db.models import Count
 
 from hookhub.conf import conf
 from hookhub.models import Delivery, Endpoint, EventType
-from hookhub.outbound import applications, deliveries, rules
+from hookhub.outbound import applications, control, rules
 from hookhub.signing import (
     ED25519_PRIVATE_PREFIX,
     HMAC_PREFIX,
@@ -195,18 +195,18 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
         command.stdout.write(json.dumps(_describe(endpoint, options["reveal"]), indent=2))
     elif action == "enable":
         endpoint = get_endpoint(options["id"])
-        deliveries.enable(endpoint)
+        control.enable(endpoint)
         command.stdout.write(f"{endpoint.id}: enabled.")
     elif action == "disable":
         endpoint = get_endpoint(options["id"])
         reason = options["reason"]
         if len(reason) > 500:  # the column's size; update() does not validate
             raise CommandError("--reason is longer than 500 characters.")
-        deliveries.disable(endpoint, reason)
+        control.disable(endpoint, reason)
         command.stdout.write(f"{endpoint.id}: disabled.")
     elif action == "rotate-secret":
         endpoint = get_endpoint(options["id"])
-        deliveries.rotate_secret(endpoint)
+        control.rotate_secret(endpoint)
         command.stdout.write(applications.verification_key(endpoint))
         hours = conf.SECRET_ROTATION_OVERLAP / 3600
         command.stderr.write(f"The previous key keeps signing too for {hours:g} hour(s).")

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management import BaseCommand
 
-from hookhub.outbound import deliveries
+from hookhub.outbound import control
 
 from ._util import count, parse_when
 from .endpoint import get_endpoint
@@ -22,6 +22,6 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     endpoint = get_endpoint(options["endpoint_id"])
     since = parse_when(options["since"], "--since")
     assert since is not None  # --since is required
-    command.stdout.write(f"Re-queued {count(deliveries.recover(endpoint, since))}.")
+    command.stdout.write(f"Re-queued {count(control.recover(endpoint, since))}.")
     if not endpoint.enabled:
         command.stderr.write(f"{endpoint.id} is disabled: they go out when it is enabled.")

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management import BaseCommand, CommandError
 
 from hookhub.models import Delivery
-from hookhub.outbound import deliveries
+from hookhub.outbound import control
 
 from ._util import count
 
@@ -25,7 +25,7 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
         raise CommandError(f"No delivery with id {', '.join(map(str, sorted(missing)))}.")
     in_flight = found.filter(status=Delivery.Status.SENDING).count()
     held = found.filter(endpoint__enabled=False).count()
-    command.stdout.write(f"Re-queued {count(deliveries.resend(ids))}.")
+    command.stdout.write(f"Re-queued {count(control.resend(ids))}.")
     if in_flight:
         command.stderr.write(f"Left alone: {count(in_flight)} being sent right now.")
     if held:

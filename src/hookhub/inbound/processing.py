@@ -1,4 +1,4 @@
-"""Processing inbound messages: claim due ones with a lease, run their handlers in a transaction, retry, purge.
+"""Processing inbound messages: run the handlers of those leased (``claims.py``) in a transaction, retry, replay.
 
 One message's trouble stays that message's: what raises while it is loaded, processed or recorded becomes its
 recorded outcome (retried on the schedule, then failed), and the batch goes on. A message this worker cannot
@@ -16,39 +16,21 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from cryptography.fernet import InvalidToken
 from django.db import DatabaseError, connection, transaction
-from django.db.models import BooleanField, Case, F, Q, TextField, Value, When
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from hookhub import signals
 from hookhub.conf import conf
-from hookhub.crypto import DecryptionError
 from hookhub.metrics import Stats
 from hookhub.models import InboundMessage, Source
 from hookhub.payloads import escape_text
 
 from . import confirmers, forwarding
+from .claims import UNREADABLE, lease, put_back
 from .handlers import handlers_for
 
 logger = logging.getLogger("hookhub.inbound")
 Status = InboundMessage.Status
-#: What a key that this worker does not hold raises when a secret is read: the message is put back, not failed.
-UNREADABLE = (DecryptionError, InvalidToken)
-#: The last error of a message whose lease ran out without an outcome (its worker died or hung), set when it is
-#: claimed again; the reason of one failed because that happened on its last tries.
-ABANDONED = "abandoned: its worker stopped before finishing (the lease expired)"
-#: How long a message this worker cannot decrypt waits before it is claimed again.
-UNDECRYPTABLE_DELAY = 60.0
-
-
-# Pending or retrying, written as literals: SQLite uses the partial index ``hookhub_inbound_due`` only when the query
-# repeats its condition, and it cannot see that ``status IN (?, ?)`` with bound parameters does. With parameters the
-# claim scanned the whole table inside its write transaction: ingest fell to a tenth at a million stored messages.
-_WAITING = RawSQL(  # noqa: S611 - constants, no input
-    f"status IN ('{Status.PENDING.value}', '{Status.RETRYING.value}')", [], output_field=BooleanField()
-)
 
 
 class LeaseLost(Exception):
@@ -63,115 +45,8 @@ def claim(worker_id: str, limit: int, *, now: datetime | None = None) -> list[In
     ``IMMEDIATE`` transaction makes the claim exclusive. The UPDATE repeats the due condition, so even a database
     that offers neither never leases one message to two workers.
     """
-    ids, _ = _claim(worker_id, limit, now or timezone.now(), finish_idle=False)
+    ids, _ = lease(worker_id, limit, now or timezone.now(), finish_idle=False)
     return _load(ids, worker_id)
-
-
-def _claim(worker_id: str, limit: int, now: datetime, *, finish_idle: bool) -> tuple[list[int], int]:
-    """Lease due messages; with ``finish_idle``, mark those with nothing to run processed instead, in the same
-    transaction. Returns (the leased ids, how many were finished)."""
-    abandoned = Q(status=Status.PROCESSING, locked_until__lt=now)
-    due = (Q(_WAITING) & Q(next_attempt_at__lte=now)) | abandoned
-    locked_until = now + timedelta(seconds=conf.LEASE_SECONDS)
-    # A plain read first: on SQLite a claim transaction takes the one write lock even when it finds nothing, and an
-    # idle worker must not queue the web processes' inserts behind it.
-    if not InboundMessage.objects.filter(due).exists():
-        return [], 0
-    # A lease that ran out counts as a try (``attempts`` counts tries started), and the message's last error says so
-    # when it is claimed again. Should that lease run out too, the message is a suspect: it may be what kills its
-    # worker (out of memory, a crash), taking its batch down with it every time. A suspect is claimed alone, in a
-    # batch of its own, and one that kept doing so through the schedule's tries is given up on, like one whose
-    # handlers kept raising. A worker killed once costs the messages it held one try.
-    suspect = Q(abandoned, last_error=ABANDONED)
-    exhausted = Q(suspect, attempts__gt=len(conf.INBOUND_RETRY_SCHEDULE))
-    give_up = InboundMessage.objects.filter(exhausted).exists()
-    if connection.features.has_select_for_update_skip_locked:
-        # PostgreSQL: concurrent workers skip each other's rows, so the reads lock what they return, in the
-        # transaction that leases it.
-        with transaction.atomic():
-            if give_up:
-                _give_up(exhausted)
-            idle, busy = _split(_candidates(abandoned, suspect, now, limit), finish_idle=finish_idle)
-            return _lease(idle, busy, due, now, worker_id=worker_id, locked_until=locked_until)
-    # SQLite: one writer at a time, and the write lock is what every received webhook's INSERT queues for. So read
-    # the candidates first (WAL readers take no lock), and hold the lock only for the UPDATEs, which repeat the due
-    # condition: a row another worker leased in between is left out of them (and ``_load`` reads back only the rows
-    # this worker holds). With the reads inside, a claim held the lock 6.8 ms at the median under load, now 2.4 ms.
-    idle, busy = _split(_candidates(abandoned, suspect, now, limit), finish_idle=finish_idle)
-    if not idle and not busy and not give_up:
-        return [], 0
-    with transaction.atomic():
-        if give_up:
-            _give_up(exhausted)
-        return _lease(idle, busy, due, now, worker_id=worker_id, locked_until=locked_until)
-
-
-def _give_up(exhausted: Q) -> None:
-    given_up = InboundMessage.objects.filter(exhausted).update(
-        status=Status.FAILED,
-        next_attempt_at=None,
-        locked_by="",
-        locked_until=None,
-        last_error=ABANDONED,
-    )
-    if given_up:
-        logger.warning("hookhub: %s inbound messages failed as abandoned (their worker died on every try)", given_up)
-
-
-def _candidates(abandoned: Q, suspect: Q, now: datetime, limit: int) -> list[tuple[int, int, str]]:
-    """Up to ``limit`` due rows: a suspect alone (less those the claim gives up on), or abandoned leases first. Each
-    query walks one partial index in order and stops at the limit: one query with an OR gathered and sorted every due
-    row on each claim, quadratic in the backlog."""
-    suspects = InboundMessage.objects.filter(suspect, attempts__lte=len(conf.INBOUND_RETRY_SCHEDULE))
-    if rows := _rows(suspects.order_by("locked_until", "id"), 1):
-        return rows
-    leases = InboundMessage.objects.filter(abandoned).exclude(last_error=ABANDONED)
-    rows = _rows(leases.order_by("locked_until", "id"), limit)
-    if len(rows) < limit:
-        waiting = InboundMessage.objects.filter(_WAITING, next_attempt_at__lte=now)
-        rows += _rows(waiting.order_by("next_attempt_at", "id"), limit - len(rows))
-    return rows
-
-
-def _split(rows: list[tuple[int, int, str]], *, finish_idle: bool) -> tuple[set[int], list[int]]:
-    """The candidates with nothing to run (with ``finish_idle``), and the rest."""
-    idle: set[int] = set()
-    if finish_idle and rows:
-        # Only what ``nothing_to_run`` reads: no secret is decrypted here (a key this worker lacks stops nothing).
-        sources = Source.objects.only("name", "confirmer", "forward_to").in_bulk({s for _, s, _ in rows})
-        idle = {pk for pk, source_id, event_type in rows if nothing_to_run(sources[source_id], event_type)}
-    return idle, [pk for pk, _, _ in rows if pk not in idle]
-
-
-def _lease(
-    idle: set[int], busy: list[int], due: Q, now: datetime, *, worker_id: str, locked_until: datetime
-) -> tuple[list[int], int]:
-    finished = 0
-    if idle:
-        # Nothing would run, so there is nothing to isolate: one UPDATE for all of them, no lease, no
-        # transaction of their own. attempts counts this try like any other.
-        finished = InboundMessage.objects.filter(due, id__in=idle).update(
-            status=Status.PROCESSED,
-            processed_at=now,
-            attempts=F("attempts") + 1,
-            next_attempt_at=None,
-            locked_by="",
-            locked_until=None,
-            last_error="",
-            traceback="",
-        )
-    if busy:
-        # attempts counts tries started, so a try that never finishes still counts.
-        InboundMessage.objects.filter(due, id__in=busy).update(
-            status=Status.PROCESSING,
-            locked_by=worker_id,
-            locked_until=locked_until,
-            attempts=F("attempts") + 1,
-            last_error=Case(
-                When(status=Status.PROCESSING, then=Value(ABANDONED)), default=F("last_error"), output_field=TextField()
-            ),
-        )
-    return busy, finished
 
 
 def _load(ids: list[int], worker_id: str) -> list[InboundMessage]:
@@ -200,41 +75,8 @@ def _load(ids: list[int], worker_id: str) -> list[InboundMessage]:
             with contextlib.suppress(LeaseLost):
                 _record_failure(pk, worker_id, error, traceback.format_exc(), bare=True)
     if unreadable:
-        _put_back(unreadable, worker_id)
+        put_back(unreadable, worker_id)
     return loaded
-
-
-def _put_back(ids: list[int], worker_id: str) -> None:
-    """Give back messages this worker cannot decrypt: not processed, not failed, no try counted; one error logged."""
-    InboundMessage.objects.filter(id__in=ids, status=Status.PROCESSING, locked_by=worker_id).update(
-        status=Case(When(attempts__gt=1, then=Value(Status.RETRYING)), default=Value(Status.PENDING)),
-        locked_by="",
-        locked_until=None,
-        next_attempt_at=timezone.now() + timedelta(seconds=UNDECRYPTABLE_DELAY),
-        attempts=F("attempts") - 1,
-    )
-    logger.error(
-        "hookhub: inbound messages %s not processed, tried again in %g s: their source's secrets cannot be decrypted "
-        "with any key in HOOKHUB['ENCRYPTION_KEYS']",
-        ids,
-        UNDECRYPTABLE_DELAY,
-    )
-
-
-def _rows(qs: Any, limit: int) -> list[tuple[int, int, str]]:
-    if connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True)
-    return list(qs.values_list("id", "source_id", "event_type")[:limit])
-
-
-def nothing_to_run(source: Source, event_type: str) -> bool:
-    """No confirmer, no handler, no forwarding and no ``message_processing`` receiver would see such a message."""
-    return (
-        not source.confirmer
-        and source.forward_to_id is None
-        and not handlers_for(source.name, event_type)
-        and not signals.message_processing.has_listeners(InboundMessage)
-    )
 
 
 def retry_delay(attempts: int) -> float | None:
@@ -257,7 +99,7 @@ def process(message: InboundMessage, worker_id: str) -> str:
         logger.warning("hookhub: lease on inbound message %s was lost; another worker has it", message.pk)
         return Status.PROCESSING
     except UNREADABLE:
-        _put_back([message.pk], worker_id)
+        put_back([message.pk], worker_id)
         return Status.PENDING
     except Exception as exc:  # outside the handlers (confirming, recording): its outcome all the same
         if isinstance(exc, DatabaseError) and not _database_answers():
@@ -398,7 +240,7 @@ def process_batch(worker_id: str, limit: int | None = None, *, stats: Stats | No
     the rest are marked processed by the claim itself, so a source without handlers costs the database one commit
     per batch rather than one per message.
     """
-    ids, finished = _claim(worker_id, limit or conf.WORKER_BATCH_SIZE, timezone.now(), finish_idle=True)
+    ids, finished = lease(worker_id, limit or conf.WORKER_BATCH_SIZE, timezone.now(), finish_idle=True)
     if stats is not None:
         stats.inbound(Status.PROCESSED, count=finished)
     for message in _load(ids, worker_id):

@@ -1,6 +1,6 @@
 """Which due deliveries a claim takes: the candidate read, its order and its per-claim caps.
 
-``deliveries.claim`` leases what ``read`` returns. The read is evaluated once, into a list of ids, and the lease is an
+``claims.claim`` leases what ``read`` returns. The read is evaluated once, into a list of ids, and the lease is an
 ``UPDATE ... WHERE id IN (those ids) AND still due``: with the candidates in a subquery of the UPDATE, PostgreSQL
 without table statistics re-ran the ``LIMIT ... FOR UPDATE SKIP LOCKED`` subquery per row and leased far more than
 the limit (all 10 due for ``claim(5)``).
@@ -22,6 +22,7 @@ from typing import Any
 from django.db import connection
 
 from hookhub.conf import conf
+from hookhub.db.claims import named_list, status_is
 from hookhub.models import Application, Delivery, Endpoint, Message
 
 Status = Delivery.Status
@@ -31,17 +32,17 @@ READ_AHEAD = 4
 
 
 def due(c: str) -> str:
-    """Pending and due, or sending on an expired lease (its worker died or hung): columns prefixed with ``c``."""
-    pending = f"{c}status = '{_PENDING}' AND {c}next_attempt_at <= %s"
-    return f"(({pending}) OR ({c}status = '{_SENDING}' AND {c}locked_until < %s))"
+    """Pending and due, or sending on an expired lease (its worker died or hung): columns prefixed with ``c``. Takes
+    ``%(now)s``; written as the partial indexes are (see ``hookhub.db.claims``)."""
+    pending = f"{status_is(c + 'status', _PENDING)} AND {c}next_attempt_at <= %(now)s"
+    return f"(({pending}) OR ({status_is(c + 'status', _SENDING)} AND {c}locked_until < %(now)s))"
 
 
 # The statements, in SQL rather than the ORM: a claim runs many times a second, and building its queries cost more
-# CPU than running them. Table names are filled in by ``_select``; the status values are written in (they are this
-# module's constants), so that SQLite sees the conditions of the partial indexes on status. Each ends with its WHERE
-# clause, where ``_select`` adds the endpoints and applications left out, and its ORDER BY. Rows are
-# (delivery id, endpoint id, application id).
-_READY = "e.enabled = %s AND (e.paused_until IS NULL OR e.paused_until <= %s)"
+# CPU than running them. Table names are filled in by ``_select``; the status values are written in, and the rest is
+# bound by name (``hookhub.db.claims`` says why). Each ends with its WHERE clause, where ``_select`` adds the
+# endpoints and applications left out, and its ORDER BY. Rows are (delivery id, endpoint id, application id).
+_READY = "e.enabled = %(enabled)s AND (e.paused_until IS NULL OR e.paused_until <= %(now)s)"
 _COLUMNS = "SELECT c.id, c.endpoint_id, e.application_id"
 # Abandoned leases, then pending deliveries oldest first: one statement each, walking one partial index in order and
 # stopping at the limit (one query with an OR sorted the whole backlog on every claim).
@@ -53,18 +54,20 @@ _COLUMNS = "SELECT c.id, c.endpoint_id, e.application_id"
 # kills only itself; on its last try it is failed as abandoned. A worker killed once costs its deliveries one try.
 ABANDONED_LEASES = (
     f"{_COLUMNS} FROM {{d}} c INNER JOIN {{e}} e ON c.endpoint_id = e.id "
-    f"WHERE c.status = '{_SENDING}' AND c.locked_until < %s AND c.last_error <> %s AND {_READY} "
-    "AND e.fifo = %s{excluded}",
+    f"WHERE {status_is('c.status', _SENDING)} AND c.locked_until < %(now)s AND c.last_error <> %(abandoned)s "
+    f"AND {_READY} AND e.fifo = %(fifo)s{{excluded}}",
     "ORDER BY c.locked_until, c.id",
 )
 SUSPECT = (
     f"{_COLUMNS} FROM {{d}} c INNER JOIN {{e}} e ON c.endpoint_id = e.id "
-    f"WHERE c.status = '{_SENDING}' AND c.locked_until < %s AND c.last_error = %s AND {_READY}{{excluded}}",
+    f"WHERE {status_is('c.status', _SENDING)} AND c.locked_until < %(now)s AND c.last_error = %(abandoned)s "
+    f"AND {_READY}{{excluded}}",
     "ORDER BY c.locked_until, c.id",
 )
 REGULAR = (
     f"{_COLUMNS} FROM {{d}} c INNER JOIN {{e}} e ON c.endpoint_id = e.id "
-    f"WHERE c.status = '{_PENDING}' AND c.next_attempt_at <= %s AND {_READY} AND e.fifo = %s{{excluded}}",
+    f"WHERE {status_is('c.status', _PENDING)} AND c.next_attempt_at <= %(now)s AND {_READY} AND e.fifo = %(fifo)s"
+    "{excluded}",
     "ORDER BY c.next_attempt_at, c.id",
 )
 # For FIFO endpoints, only the oldest unfinished delivery, and only while none of theirs is in flight: at most one
@@ -75,11 +78,11 @@ REGULAR = (
 # an older unfinished one, per unfinished delivery, cost 41 ms a claim on PostgreSQL with a 30k backlog).
 FIFO_HEADS = (
     f"{_COLUMNS} FROM {{e}} e CROSS JOIN {{d}} c "  # noqa: S608 - constants, no input
-    f"WHERE e.fifo = %s AND {_READY} AND c.id = (SELECT MIN(o.id) FROM {{d}} o WHERE o.endpoint_id = e.id "
-    f"AND o.status IN ('{_PENDING}', '{_SENDING}')) "
-    f"AND {due('c.')} AND NOT (c.status = '{_SENDING}' AND c.last_error = %s) "
-    f"AND NOT EXISTS (SELECT 1 FROM {{d}} f WHERE f.endpoint_id = e.id AND f.status = '{_SENDING}' "
-    "AND f.locked_until >= %s){excluded}",
+    f"WHERE e.fifo = %(fifo)s AND {_READY} AND c.id = (SELECT MIN(o.id) FROM {{d}} o WHERE o.endpoint_id = e.id "
+    f"AND {status_is('o.status', _PENDING, _SENDING)}) "
+    f"AND {due('c.')} AND NOT ({status_is('c.status', _SENDING)} AND c.last_error = %(abandoned)s) "
+    f"AND NOT EXISTS (SELECT 1 FROM {{d}} f WHERE f.endpoint_id = e.id AND {status_is('f.status', _SENDING)} "
+    "AND f.locked_until >= %(now)s){excluded}",
     "ORDER BY c.id",
 )
 
@@ -113,15 +116,13 @@ def read(
     concurrent claim would come back short. On PostgreSQL, call it inside the claim's transaction: it reads twice
     the limit, then locks the first ``limit`` of those that no other claim has locked (``FOR UPDATE SKIP LOCKED``),
     so two concurrent claims skip each other's rows rather than wait on them."""
+    params = {"now": at, "abandoned": abandoned_error, "enabled": True}
     if alone:
-        statements = [(SUSPECT, [at, abandoned_error, True, at])]
+        statements = [(SUSPECT, params)]
         limit = 1
     else:
-        statements = [
-            (FIFO_HEADS, [True, True, at, at, at, abandoned_error, at]),
-            (ABANDONED_LEASES, [at, abandoned_error, True, at, False]),
-            (REGULAR, [at, True, at, False]),
-        ]
+        regular = {**params, "fifo": False}
+        statements = [(FIFO_HEADS, {**params, "fifo": True}), (ABANDONED_LEASES, regular), (REGULAR, regular)]
     per_endpoint, per_application = conf.MAX_IN_FLIGHT_PER_ENDPOINT, conf.MAX_IN_FLIGHT_PER_APPLICATION
     endpoints: Counter[str] = Counter()
     applications: Counter[int] = Counter()
@@ -154,9 +155,9 @@ def read(
 def _lock(cursor: Any, ids: list[int], limit: int) -> list[int]:
     """The first ``limit`` of ``ids``, in order, that no other transaction has locked, locked for this one."""
     cursor.execute(
-        f"SELECT c.id FROM unnest(%s::bigint[]) WITH ORDINALITY AS k(id, n) "  # noqa: S608 - constants, no input
-        f"INNER JOIN {tables()['d']} c ON c.id = k.id ORDER BY k.n LIMIT %s FOR UPDATE OF c SKIP LOCKED",
-        [ids, limit],
+        f"SELECT c.id FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS k(id, n) "  # noqa: S608 - constants, no input
+        f"INNER JOIN {tables()['d']} c ON c.id = k.id ORDER BY k.n LIMIT %(limit)s FOR UPDATE OF c SKIP LOCKED",
+        {"ids": ids, "limit": limit},
     )
     return [row[0] for row in cursor.fetchall()]
 
@@ -164,18 +165,16 @@ def _lock(cursor: Any, ids: list[int], limit: int) -> list[int]:
 def _select(
     cursor: Any,
     statement: tuple[str, str],
-    params: list[Any],
+    params: dict[str, Any],
     *,
     excluded: list[str],
     excluded_applications: list[int],
     limit: int,
 ) -> list[tuple[int, str, int]]:
     where, order = statement
-    marks = f" AND c.endpoint_id NOT IN ({', '.join(['%s'] * len(excluded))})" if excluded else ""
+    params = {**params, "limit": limit}
+    marks = f" AND c.endpoint_id NOT IN ({named_list(params, 'endpoint', excluded)})" if excluded else ""
     if excluded_applications:
-        marks += f" AND e.application_id NOT IN ({', '.join(['%s'] * len(excluded_applications))})"
-    cursor.execute(
-        f"{where.format(**tables(), excluded=marks)} {order} LIMIT %s",
-        [*params, *excluded, *excluded_applications, limit],
-    )
+        marks += f" AND e.application_id NOT IN ({named_list(params, 'application', excluded_applications)})"
+    cursor.execute(f"{where.format(**tables(), excluded=marks)} {order} LIMIT %(limit)s", params)
     return [(row[0], row[1], row[2]) for row in cursor.fetchall()]

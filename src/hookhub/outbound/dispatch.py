@@ -6,37 +6,32 @@ thread (Django connections are per thread), in batches: one claim for many deliv
 Any one delivery's trouble stays that delivery's: what raises while its job is made (in the claim), signed, sent or
 recorded becomes its recorded outcome (``invalid``, failed at once, when trying again cannot help; ``internal``,
 retried on the schedule, otherwise), and the loop goes on with the others. What cannot even be recorded is logged
-and left to its lease, which counts as a try when it runs out (see ``deliveries.claim``).
+and left to its lease, which counts as a try when it runs out (see ``claims.claim``).
 
-Fairness (docs/sending.md, "Fairness: one customer cannot hold up another"): each endpoint has a lane, with its
-deliveries in hand, the ones with a slot (``MAX_IN_FLIGHT_PER_ENDPOINT``; one for a FIFO endpoint or a probe) and the
-ones waiting for a slot, which are not tasks and take no room: ``MAX_IN_FLIGHT`` counts the requests flying. A worker
-holds no more of an endpoint than its slots plus a quarter (for a rate-limited one, what it can send in a quarter of
-a lease), no more of an application than ``MAX_IN_FLIGHT_PER_APPLICATION``, and gives back at once what a claim
-brings beyond that, and what waited for a slot so long its lease could run out before its try ends. An endpoint
-with ``PROBE_AFTER`` timeouts or connection failures in a row gets one slot until it answers again.
+Each job goes claim → send → record: ``claims.claim`` (one call on the database thread for a batch of jobs), then
+``Job.signed_headers`` and the transport on the event loop, then ``recording.record_batch`` (one call for a batch of
+outcomes). Only surplus (``claims.release``) and the look for suspects cross to the database otherwise. What the
+dispatcher holds, and how much of it per endpoint and application, is ``lanes.Hand``'s (fairness is described there).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import dataclasses
 import logging
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, connections
+from django.db import connections
 
 from hookhub.conf import conf
 from hookhub.metrics import Stats
 
-from . import deliveries
-from .deliveries import Job, Result
+from . import claims, recording
+from .jobs import Job, Result
+from .lanes import Hand, Lane, hold_limit
 from .pacing import Pacer
 from .transport import ErrorKind, Outcome, Transport
 
@@ -45,40 +40,7 @@ T = TypeVar("T")
 
 FLUSH_EVERY = 0.02  # seconds: how long an outcome may wait to be written with others
 POLL_INTERVAL = 0.05  # seconds between claims when there is nothing to send
-SUSPECTS_EVERY = 5.0  # seconds between looks for deliveries to claim alone (see ``deliveries.suspects_waiting``)
-PROBE_AFTER = 3  # consecutive timeouts / connection failures after which an endpoint gets one slot until it answers
-STRIKES: frozenset[ErrorKind] = frozenset({"timeout", "connect", "refused"})
-
-
-@dataclasses.dataclass
-class _Lane:
-    """One endpoint as this worker sees it: how many of its deliveries it holds, how many have a slot (waiting for
-    the rate limit or flying), and the ones waiting for a slot, oldest first, with when each was claimed. Waiting
-    jobs are not tasks: only a job with a slot has one."""
-
-    fifo: bool = False
-    rate: float | None = None
-    in_hand: int = 0  # claimed, not yet sent
-    active: int = 0  # holding a slot: pacing for the rate limit or flying
-    queue: collections.deque[tuple[Job, float]] = dataclasses.field(default_factory=collections.deque)
-    strikes: int = 0  # consecutive timeouts / connection failures
-
-    @property
-    def probing(self) -> bool:
-        return self.strikes >= PROBE_AFTER
-
-    @property
-    def slots(self) -> int:
-        return 1 if self.fifo or self.probing else conf.MAX_IN_FLIGHT_PER_ENDPOINT
-
-    @property
-    def cap(self) -> int:
-        """How many of its deliveries this worker may hold: its slots plus a quarter (what it can use soon), and for a
-        rate-limited endpoint no more than it can send in a quarter of a lease."""
-        cap = self.slots + self.slots // 4
-        if self.rate:
-            cap = min(cap, max(1, int(self.rate * conf.LEASE_SECONDS / 4)))
-        return cap
+SUSPECTS_EVERY = 5.0  # seconds between looks for deliveries to claim alone (see ``claims.suspects_waiting``)
 
 
 class Dispatcher:
@@ -89,8 +51,7 @@ class Dispatcher:
         self.stats = stats or Stats()
         self.make_transport = transport or self._default_transport
         self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hookhub-db")
-        self.lanes: dict[str, _Lane] = {}
-        self.by_application: dict[int, int] = defaultdict(int)  # application → deliveries in hand
+        self.hand = Hand()
         self.pacer = Pacer(self._db)
         self.tasks: set[asyncio.Task[None]] = set()
         self.flying = 0  # requests actually on the wire: what ``MAX_IN_FLIGHT`` counts
@@ -110,9 +71,13 @@ class Dispatcher:
         self.next_suspects_look = 0.0
 
     @property
+    def lanes(self) -> dict[str, Lane]:
+        return self.hand.lanes
+
+    @property
     def in_hand(self) -> dict[str, int]:
         """Endpoint → its deliveries claimed and not yet sent (or failed)."""
-        return {endpoint_id: lane.in_hand for endpoint_id, lane in self.lanes.items() if lane.in_hand}
+        return self.hand.in_hand
 
     @property
     def idle(self) -> bool:
@@ -133,26 +98,6 @@ class Dispatcher:
     async def _db(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.db, lambda: func(*args, **kwargs))
-
-    def _lane(self, job: Job) -> _Lane:
-        lane = self.lanes.get(job.endpoint_id)
-        if lane is None:
-            lane = self.lanes[job.endpoint_id] = _Lane()
-        lane.fifo, lane.rate = job.fifo, job.rate_limit
-        return lane
-
-    def _saturated(self) -> list[str]:
-        """Endpoints this worker has enough of in hand (see ``_Lane.cap``)."""
-        return [endpoint_id for endpoint_id, lane in self.lanes.items() if lane.in_hand and lane.in_hand >= lane.cap]
-
-    def _full_applications(self) -> list[int]:
-        return [app for app, n in self.by_application.items() if app and n >= conf.MAX_IN_FLIGHT_PER_APPLICATION]
-
-    @staticmethod
-    def _hold_limit() -> float:
-        """How long a claimed delivery may wait for a slot before it is given back: long before its lease runs out,
-        so that even when it starts just before, its try ends (timed out at worst) inside the lease."""
-        return max(conf.LEASE_SECONDS / 2, conf.LEASE_SECONDS - conf.DELIVERY_TIMEOUT - 5)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and send until ``stop`` is set; then finish what is in flight and write every outcome."""
@@ -199,7 +144,7 @@ class Dispatcher:
         if not self.isolating and time.monotonic() >= self.next_suspects_look:
             self.next_suspects_look = time.monotonic() + SUSPECTS_EVERY
             try:
-                self.isolating = await self._db(deliveries.suspects_waiting)
+                self.isolating = await self._db(claims.suspects_waiting)
             except Exception:
                 logger.exception("hookhub dispatcher: could not look for abandoned deliveries")
         if not self.isolating:
@@ -207,7 +152,7 @@ class Dispatcher:
         if self.tasks or self.results or self.writing or self.in_hand:
             return 0  # wait for them to be recorded
         try:
-            jobs = await self._db(deliveries.claim, self.worker_id, 1, alone=True)
+            jobs = await self._db(claims.claim, self.worker_id, 1, alone=True)
         except Exception:
             logger.exception("hookhub dispatcher: could not claim an abandoned delivery; retrying")
             await self._db(connections.close_all)
@@ -222,8 +167,7 @@ class Dispatcher:
     def _room(self) -> int:
         """How many more this worker can use now: ``MAX_IN_FLIGHT`` less the requests flying and the jobs in hand
         that could start at once (a job waiting for its endpoint's slot or rate limit takes no room)."""
-        ready = sum(min(len(lane.queue), max(0, lane.slots - lane.active)) for lane in self.lanes.values())
-        return conf.MAX_IN_FLIGHT - self.flying - ready
+        return conf.MAX_IN_FLIGHT - self.flying - self.hand.ready()
 
     def _claim_limit(self, room: int) -> int:
         """Claims start small and double while what they bring is kept; a claim that had to give back its surplus
@@ -243,18 +187,18 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), POLL_INTERVAL)
             return 1
-        exclude = frozenset(self._saturated())
+        exclude = frozenset(self.hand.saturated())
         if self._pointless(exclude):
             return 0
         started = time.monotonic()
         limit = self._claim_limit(room)
         try:
             jobs = await self._db(
-                deliveries.claim,
+                claims.claim,
                 self.worker_id,
                 limit,
                 exclude_endpoints=exclude,
-                exclude_applications=self._full_applications(),
+                exclude_applications=self.hand.full_applications(),
             )
         except Exception:  # the database went away, or a bug: what was leased is picked up when its lease runs out
             logger.exception("hookhub dispatcher: could not claim deliveries; retrying")
@@ -278,17 +222,12 @@ class Dispatcher:
         now = time.monotonic()
         for job in jobs:
             try:
-                lane = self._lane(job)
-                if job.problem is None and (
-                    kept >= limit
-                    or lane.in_hand >= lane.cap
-                    or self.by_application.get(job.application_id or -1, 0) >= conf.MAX_IN_FLIGHT_PER_APPLICATION
-                ):
+                lane = self.hand.lane(job)
+                if job.problem is None and (kept >= limit or self.hand.full(job, lane)):
                     surplus.append(job.delivery_id)
                     continue
                 kept += 1
-                lane.in_hand += 1
-                self.by_application[job.application_id] += 1
+                self.hand.hold(job, lane)
                 if job.problem is not None:
                     self._finish(job, job.problem, None)
                 else:
@@ -299,7 +238,7 @@ class Dispatcher:
         await self._release(surplus)
         return kept
 
-    def _pump(self, transport: Transport, lane: _Lane) -> None:
+    def _pump(self, transport: Transport, lane: Lane) -> None:
         """Start the lane's waiting jobs while it has free slots."""
         while lane.queue and lane.active < lane.slots:
             job, claimed_at = lane.queue.popleft()
@@ -313,57 +252,29 @@ class Dispatcher:
         if not delivery_ids:
             return
         try:
-            await asyncio.shield(self._db(deliveries.release, self.worker_id, delivery_ids))
+            await asyncio.shield(self._db(claims.release, self.worker_id, delivery_ids))
             self.released += len(delivery_ids)
         except Exception:  # their leases run out: sent again then (a try counted as abandoned)
             logger.exception("hookhub dispatcher: could not give back %s deliveries", len(delivery_ids))
 
-    def _unhold(self, job: Job) -> None:
-        lane = self.lanes.get(job.endpoint_id)
-        if lane is not None:
-            lane.in_hand -= 1
-            if lane.in_hand <= 0 and not lane.active and not lane.queue and not lane.strikes:
-                del self.lanes[job.endpoint_id]
-        self.by_application[job.application_id] -= 1
-        if self.by_application[job.application_id] <= 0:
-            del self.by_application[job.application_id]
-
     async def _release_stale(self) -> None:
-        """Give back the jobs that waited for a slot too long (their endpoint got slow after they were claimed), and
-        those beyond the cap of an endpoint that became a probe, before their lease could run out."""
-        deadline = time.monotonic() - self._hold_limit()
-        stale: list[Job] = []
-        for lane in self.lanes.values():
-            given = 0
-            while lane.queue and lane.queue[0][1] <= deadline:  # oldest first
-                stale.append(lane.queue.popleft()[0])
-                given += 1
-            while lane.queue and lane.in_hand - given > lane.cap:  # newest first: the older ones keep their turn
-                stale.append(lane.queue.pop()[0])
-                given += 1
-        for job in stale:
-            self._unhold(job)
-        await self._release([job.delivery_id for job in stale])
+        """Give back, before their lease could run out, the jobs that waited for a slot too long (``Hand.stale``)."""
+        await self._release([job.delivery_id for job in self.hand.stale(time.monotonic() - hold_limit())])
 
     async def _release_waiting(self) -> None:
-        waiting = [job for lane in self.lanes.values() for job, _ in lane.queue]
-        for lane in self.lanes.values():
-            lane.queue.clear()
-        for job in waiting:
-            self._unhold(job)
-        await self._release([job.delivery_id for job in waiting])
+        await self._release([job.delivery_id for job in self.hand.waiting()])
 
     async def _pace(self, job: Job, claimed_at: float) -> bool:
         """Wait until the endpoint's rate limit (shared by every worker) lets this job go. Returns ``False``, without
         waiting, when its slot comes too late: after the job has been held as long as the lease allows (see
-        ``_hold_limit``). With many workers, each holding a quarter of a lease's worth, the shared rate can push
+        ``lanes.hold_limit``). With many workers, each holding a quarter of a lease's worth, the shared rate can push
         slots that far."""
         if not job.rate_limit:
             return True
-        latest = time.time() + claimed_at + self._hold_limit() - time.monotonic()
+        latest = time.time() + claimed_at + hold_limit() - time.monotonic()
         return await self.pacer.wait(job.endpoint_id, job.rate_limit, latest)
 
-    async def _send(self, transport: Transport, job: Job, lane: _Lane, claimed_at: float) -> None:
+    async def _send(self, transport: Transport, job: Job, lane: Lane, claimed_at: float) -> None:
         headers: dict[str, str] | None = None
         started = time.perf_counter()
         flying = True  # counted from the moment it has a slot (see ``_pump``)...
@@ -375,16 +286,16 @@ class Dispatcher:
             if not await self._pace(job, claimed_at):  # its slot comes after its lease could run out: give it back
                 given_back = True
                 await self._release([job.delivery_id])
-                self._unhold(job)
+                self.hand.unhold(job)
                 return
             if not flying:
                 self.flying += 1
                 flying = True
-            headers = deliveries.signed_headers(job)
+            headers = job.signed_headers()
             outcome = await transport.post(job.url, job.body, headers)
         except asyncio.CancelledError:
             await self._release([job.delivery_id])
-            self._unhold(job)
+            self.hand.unhold(job)
             raise
         except Exception as exc:  # signing or sending raised: that is this delivery's outcome
             logger.exception("hookhub dispatcher: delivery %s could not be sent", job.delivery_id)
@@ -396,10 +307,7 @@ class Dispatcher:
             lane.active -= 1
             if given_back and not self.closing:
                 self._pump(transport, lane)
-        if outcome.status is not None:
-            lane.strikes = 0  # any answer: the endpoint is back
-        elif outcome.error_kind in STRIKES:
-            lane.strikes += 1
+        lane.answered(outcome)
         self._finish(job, outcome, headers)
         self.sent += 1
         if not self.closing:
@@ -408,7 +316,7 @@ class Dispatcher:
     def _finish(self, job: Job, outcome: Outcome, headers: dict[str, str] | None) -> None:
         # Sent (or failed): no longer in hand, though its outcome waits to be written with others. Counting it until
         # written capped a fast endpoint at its hand (20) per write cycle: 830 deliveries/s instead of 1,800.
-        self._unhold(job)
+        self.hand.unhold(job)
         self.results.append(Result(job, outcome, headers))
         self.stats.delivery(ok=outcome.ok, attempt=job.attempt, latency=time.time() - job.created_at)
         if len(self.results) >= conf.DELIVERY_BATCH_SIZE:
@@ -428,17 +336,7 @@ class Dispatcher:
         batch, self.results = self.results, []
         self.writing = len(batch)
         try:
-            await self._db(deliveries.record, self.worker_id, batch)
-            self.recorded += len(batch)
-        except DatabaseError as exc:
-            if not await self._db(_usable):
-                # Not written: the leases expire and the deliveries are sent again (at least once, never lost).
-                logger.exception("hookhub dispatcher: could not record %s outcomes", len(batch))
-                await self._db(connections.close_all)
-            else:  # the database refused something in one row: write them one by one
-                self.recorded += await self._db(_record_each, self.worker_id, batch, exc)
-        except Exception as exc:  # noqa: BLE001 - a row that cannot be written (a lone surrogate, say)
-            self.recorded += await self._db(_record_each, self.worker_id, batch, exc)
+            self.recorded += await self._db(recording.record_batch, self.worker_id, batch)
         finally:
             self.writing = 0
         barren = self.barren
@@ -446,45 +344,6 @@ class Dispatcher:
             if barren is not None and result.job.endpoint_id not in barren[0]:
                 self.barren = None  # its outcome may free work (the next delivery of a FIFO endpoint)
         self.wake.set()
-
-
-def _usable() -> bool:
-    """Whether the database answers (after a failed write: was it the database, or one row?)."""
-    try:
-        connections["default"].close_if_unusable_or_obsolete()
-        with connections["default"].cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError:
-        return False
-    return True
-
-
-def _record_each(worker_id: str, batch: list[Result], error: BaseException) -> int:
-    """Record a batch whose write failed one outcome at a time; an outcome that cannot be written even alone is
-    written without what came back (its response), with why. Returns how many were written."""
-    logger.warning("hookhub dispatcher: could not record %s outcomes together (%r); one by one", len(batch), error)
-    written = 0
-    for result in batch:
-        try:
-            deliveries.record(worker_id, [result])
-        except Exception as exc:  # noqa: BLE001 - the next try below, without the response
-            bare = Outcome(
-                result.outcome.status,
-                b"",
-                {},
-                result.outcome.duration,
-                f"the outcome could not be recorded ({type(exc).__name__}); its response is not kept",
-                result.outcome.error_kind,
-            )
-            job = dataclasses.replace(result.job, headers={}, hidden_headers=frozenset())
-            try:
-                deliveries.record(worker_id, [Result(job, bare, None, result.at)])
-            except Exception:
-                # Its lease runs out, and the delivery is tried again (a try counted, as abandoned).
-                logger.exception("hookhub dispatcher: could not record the outcome of delivery %s", job.delivery_id)
-                continue
-        written += 1
-    return written
 
 
 async def _first(*events: asyncio.Event) -> None:

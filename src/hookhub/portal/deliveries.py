@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 
 from hookhub import payloads
 from hookhub.models import Application, Attempt, Delivery, Endpoint, EventType
-from hookhub.outbound import deliveries
+from hookhub.outbound import control
 
 from .access import portal_view
 from .endpoints import TEST_EVENT, portal_action
@@ -158,7 +158,7 @@ def delivery_detail(request: HttpRequest, application: Application, delivery_id:
 @portal_action
 def delivery_resend(request: HttpRequest, application: Application, delivery_id: int) -> HttpResponse:
     delivery = _delivery(application, delivery_id)
-    if deliveries.resend([delivery]):
+    if control.resend([delivery]):
         note = "Queued to be sent again now."
         if not delivery.endpoint.enabled:
             note = "Queued; it is held until the endpoint is enabled."

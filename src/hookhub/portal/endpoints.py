@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from hookhub.conf import conf
 from hookhub.inbound import ratelimit
 from hookhub.models import Application, Delivery, Endpoint, Message
-from hookhub.outbound import applications, deliveries
+from hookhub.outbound import applications, control
 
 from .access import portal_view
 from .forms import CHOSEN, EndpointForm
@@ -162,7 +162,7 @@ def endpoint_detail(request: HttpRequest, application: Application, endpoint_id:
 def endpoint_enable(request: HttpRequest, application: Application, endpoint_id: str) -> HttpResponse:
     endpoint = _endpoint(application, endpoint_id)
     held = endpoint.deliveries.filter(status=Delivery.Status.PENDING).count()
-    deliveries.enable(endpoint)
+    control.enable(endpoint)
     if held:
         flash(request, "status", f"Enabled. {held} held deliver{'y goes' if held == 1 else 'ies go'} out now.")
     else:
@@ -173,7 +173,7 @@ def endpoint_enable(request: HttpRequest, application: Application, endpoint_id:
 @portal_action
 def endpoint_disable(request: HttpRequest, application: Application, endpoint_id: str) -> HttpResponse:
     endpoint = _endpoint(application, endpoint_id)
-    deliveries.disable(endpoint, "Disabled in the portal.")
+    control.disable(endpoint, "Disabled in the portal.")
     flash(request, "status", "Disabled. New events are held until you enable it again.")
     return _detail(endpoint)
 
@@ -181,7 +181,7 @@ def endpoint_disable(request: HttpRequest, application: Application, endpoint_id
 @portal_action
 def endpoint_rotate_secret(request: HttpRequest, application: Application, endpoint_id: str) -> HttpResponse:
     endpoint = _endpoint(application, endpoint_id)
-    deliveries.rotate_secret(endpoint)
+    control.rotate_secret(endpoint)
     hours = conf.SECRET_ROTATION_OVERLAP / 3600
     flash(
         request,

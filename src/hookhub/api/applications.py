@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
+from hookhub.exceptions import Refused
 from hookhub.models import Application
 from hookhub.outbound import applications as service
 from hookhub.outbound import rules
@@ -79,7 +80,7 @@ def create_application(
     require_global(request)
     try:
         rules.check_application_uid(body.uid)
-    except rules.Refused as exc:
+    except Refused as exc:
         raise invalid(exc.field, exc.message, exc.code) from None
 
     def build() -> ApplicationOut:

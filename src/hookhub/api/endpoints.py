@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
+from hookhub.exceptions import Refused
 from hookhub.models import Application, Endpoint
 from hookhub.outbound import applications, rules
 from hookhub.signing import generate_ed25519_keypair
@@ -113,7 +114,7 @@ def get_endpoint(request: HttpRequest, uid: str, endpoint_id: str) -> tuple[Appl
 def _checked(values: dict[str, Any]) -> dict[str, Any]:
     try:
         return rules.check_values(values)
-    except rules.Refused as exc:
+    except Refused as exc:
         raise invalid(exc.field, exc.message, exc.code) from None
 
 

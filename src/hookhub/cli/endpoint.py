@@ -11,6 +11,7 @@ from django.core.management import BaseCommand, CommandError
 from django.db.models import Count
 
 from hookhub.conf import conf
+from hookhub.exceptions import Refused
 from hookhub.models import Delivery, Endpoint, EventType
 from hookhub.outbound import applications, control, rules
 from hookhub.signing import (
@@ -120,7 +121,7 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
         endpoint.secret = generate_ed25519_keypair()[0]
     try:
         rules.check_endpoint(endpoint)
-    except rules.Refused as exc:
+    except Refused as exc:
         argument = _ARGUMENTS.get(exc.field.partition(".")[0], exc.field)
         raise CommandError(f"{argument}: {exc.message}") from None
     try:

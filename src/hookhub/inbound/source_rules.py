@@ -25,6 +25,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.utils.module_loading import import_string
 
 from hookhub.conf import conf
+from hookhub.exceptions import Refused
 from hookhub.outbound import ssrf
 
 from .ratelimit import parse_rate
@@ -56,15 +57,9 @@ MAX_FORWARD_EVENT_TYPES = 100
 _DOTTED_PATH = "a dotted path is accepted only from settings, the admin or the CLI"
 
 
-class SourceRefused(ValueError):
+class SourceRefused(Refused):
     """A source setting that may not be stored or used. ``field`` names the input at fault
     (``confirmer_options.api_base``); ``code`` is the API's error code for it."""
-
-    def __init__(self, field: str, message: str, code: str = "validation_error") -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-        self.code = code
 
 
 class BlankSecret(SourceRefused):

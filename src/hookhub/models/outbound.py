@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 
 from hookhub.crypto import EncryptedJSONField, EncryptedTextField
+from hookhub.exceptions import Refused
 from hookhub.ids import endpoint_id, message_id
 from hookhub.outbound import rules
 from hookhub.signing import ED25519_PRIVATE_PREFIX, generate_ed25519_keypair, generate_secret
@@ -40,7 +41,7 @@ class Application(models.Model):
         if "uid" not in (exclude or ()):
             try:
                 rules.check_application_uid(self.uid)
-            except rules.Refused as exc:
+            except Refused as exc:
                 errors["uid"] = [exc.as_validation_error()]
         if errors:
             raise ValidationError(errors)

@@ -25,6 +25,7 @@ from django.core.validators import URLValidator
 
 from hookhub import payloads
 from hookhub.conf import conf
+from hookhub.exceptions import Refused
 
 from . import ssrf
 
@@ -41,21 +42,6 @@ IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+-]*$"
 
 _IDENT = re.compile(IDENT_PATTERN)
 _url_validator = URLValidator(schemes=["http", "https"])
-
-
-class Refused(ValueError):
-    """A value an Application or Endpoint may not hold. ``field`` names the input at fault (``event_types.2``),
-    ``message`` says why, ``code`` is the API's error code (``validation_error``, ``invalid_url``,
-    ``destination_refused``)."""
-
-    def __init__(self, field: str, message: str, code: str = "validation_error") -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-        self.code = code
-
-    def as_validation_error(self) -> ValidationError:
-        return ValidationError(self.message, code=self.code)
 
 
 def check_application_uid(uid: Any) -> str:

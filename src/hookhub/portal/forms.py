@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 
 from hookhub import payloads
+from hookhub.exceptions import Refused
 from hookhub.models import Endpoint, EventType
 from hookhub.outbound import rules
 
@@ -74,7 +75,7 @@ class EndpointForm(forms.Form):
     def _ruled[T](self, name: str, rule: Callable[[Any], T]) -> T:
         try:
             return rule(self.cleaned_data[name])
-        except rules.Refused as exc:
+        except Refused as exc:
             raise exc.as_validation_error() from None
 
     def clean(self) -> dict[str, Any]:

@@ -49,8 +49,9 @@ CONNECTIONS = 32  # as the ingest benchmark
 SOAK_SECONDS = seconds(25)
 OVERLOAD_SECONDS = seconds(12)
 # At 30 % of capacity after the overload, for longer after a longer one: the worker works off everything the overload
-# got accepted (30,000 messages after 60 s on PostgreSQL) on the same cores as receiving.
-RECOVERY_SECONDS = max(6.0, OVERLOAD_SECONDS / 4)
+# got accepted (30,000 messages after 60 s on PostgreSQL) on the same cores as receiving. 6 s was too short on
+# PostgreSQL: one CI run still shed more than 1 % three seconds after the load dropped, on a shared machine.
+RECOVERY_SECONDS = max(10.0, OVERLOAD_SECONDS / 4)
 SHED = {429, 503}
 SETTLE = 0.2  # the first fifth of the soak is its ramp-up (new connections and threads), for memory and latency
 

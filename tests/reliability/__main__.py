@@ -2,7 +2,7 @@
 
     uv run python -m tests.reliability [--seconds 120] [--postgres postgres://postgres@127.0.0.1:5432]
 
-The tests are the ones ``uv run pytest`` runs anyway (short); this command runs them with the load tests
+The tests are the ones ``uv run --all-groups pytest`` runs anyway (short); this command runs them with the load tests
 lengthened to ``--seconds`` and keeps their figures.
 """
 
@@ -148,7 +148,7 @@ def render(rows: list[Result], command: str, elapsed: float, seconds: float, run
         f"Django {django.get_version()}",
         "- Test runs: " + ", ".join(f"{db}: {'passed' if rc == 0 else f'FAILED ({rc})'}" for db, rc in runs.items()),
         "",
-        "The same tests run short in `uv run pytest` and in CI, on SQLite and on PostgreSQL.",
+        "The same tests run short in `uv run --all-groups pytest` and in CI, on SQLite and on PostgreSQL.",
     ]
     for key, title in SECTIONS.items():
         section = [row for row in rows if row.section == key]

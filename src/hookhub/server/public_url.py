@@ -50,4 +50,4 @@ def path_note(printed: str) -> str | None:
     """The one-line note for a command that printed ``printed``: None when it is a full URL."""
     if not printed.startswith("/"):
         return None
-    return f"note: that is a path, not a URL: {NOTE} (HOOKHUB['PUBLIC_URL'] in a Django project), or run hookhub serve once."
+    return f"note: that is a path, not a URL: {NOTE} (HOOKHUB['PUBLIC_URL'] in a Django project) or run hookhub serve."

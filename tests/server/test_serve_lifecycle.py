@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -90,7 +91,11 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
     with log.open("wb") as out:
         # Its own process group, as a shell's foreground job: a terminal's Ctrl-C is SIGINT to that whole group.
         process = subprocess.Popen(
-            [HOOKHUB, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            [HOOKHUB, "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 120
@@ -174,9 +179,13 @@ def test_busy_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr == f"hookhub serve: port {port} is in use; pass --port\n"
     assert result.stdout == ""
-    # Refused before migrating: no database was made, so no child was started either (they come after migrate).
-    assert not (tmp_path / "data" / "hookhub.sqlite3").exists()
-    assert not (tmp_path / "data" / "public_url").exists()
+    # Refused before migrating and collecting static files, and so before any child was started (they come after).
+    data = tmp_path / "data"
+    assert not (data / "static").exists()
+    assert not (data / "public_url").exists()
+    if (data / "hookhub.sqlite3").exists():  # opened by Django at start, perhaps, but never migrated
+        with sqlite3.connect(data / "hookhub.sqlite3") as db:
+            assert db.execute("SELECT name FROM sqlite_master WHERE name = 'django_migrations'").fetchall() == []
 
 
 def test_without_a_public_url_the_cli_prints_the_path_and_says_how_to_set_it(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ def test_the_environment_wins_then_the_recorded_address_then_none(tmp_path: Path
 
 @pytest.mark.parametrize(
     ("host", "url"),
-    [("127.0.0.1", "http://127.0.0.1:8000"), ("0.0.0.0", "http://127.0.0.1:8000"), ("::1", "http://[::1]:8000")],  # noqa: S104
+    [("127.0.0.1", "http://127.0.0.1:8000"), ("0.0.0.0", "http://127.0.0.1:8000"), ("::1", "http://[::1]:8000")],
 )
 def test_the_listening_url_of_serve(host: str, url: str) -> None:
     assert public_url.listen_url(host, 8000) == url
@@ -71,4 +71,5 @@ def test_the_worker_says_what_it_serves_its_database_and_concurrency(monkeypatch
     assert "inbound processing, outbound deliveries, purge off" in line
     assert "database: sqlite " in line or "database: postgresql " in line
     assert "up to 7 deliveries in flight" in line
-    assert len(ran) == 1 and ran[0].id in line
+    assert len(ran) == 1
+    assert ran[0].id in line

@@ -142,9 +142,15 @@ def test_ctrl_c_to_the_group_stops_everything_with_130(serve: Serve) -> None:
     stop_and_check(serve, procs, 130)
 
 
-def test_sigterm_to_serve_alone_stops_everything_with_143(serve: Serve) -> None:
+def test_sigterm_to_serve_alone_stops_everything_with_143(serve: Serve, tmp_path: Path) -> None:
     procs = wait_for_workers(serve)
     assert len(procs) >= 4, procs
+    # A second serve on the same port (granian listens with SO_REUSEPORT) is refused, not let in to share it.
+    second = subprocess.run(
+        [HOOKHUB, "serve", "--port", str(serve.port)], env=environment(tmp_path / "other"),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert (second.returncode, second.stderr) == (1, f"hookhub serve: port {serve.port} is in use; pass --port\n")
     serve.process.send_signal(signal.SIGTERM)
     stop_and_check(serve, procs, 143)
     text = serve.log.read_text()

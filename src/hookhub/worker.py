@@ -72,6 +72,17 @@ class Worker:
             ready.set()
             self.stopping.set()  # let the supervisor restart the whole worker rather than run half of it
 
+    def banner(self) -> str:
+        """What this worker serves, its database (never a password) and its concurrency, said at start."""
+        jobs = ["inbound processing", "outbound deliveries" if self.deliver else "no outbound deliveries"]
+        jobs.append("purge on" if self.purge_enabled else "purge off")
+        db = connections["default"]
+        return (
+            f"hookhub worker {self.id}: {', '.join(jobs)}; database: {db.vendor} {db.settings_dict.get('NAME')}; "
+            f"up to {conf.MAX_IN_FLIGHT} deliveries in flight ({conf.MAX_IN_FLIGHT_PER_ENDPOINT} per endpoint), "
+            f"inbound batches of {conf.WORKER_BATCH_SIZE}."
+        )
+
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)

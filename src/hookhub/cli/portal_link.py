@@ -7,6 +7,7 @@ from django.core.management import BaseCommand, CommandError
 
 from hookhub.outbound.applications import revoke_portal_access
 from hookhub.portal.access import MAX_MINUTES, portal_link
+from hookhub.server import public_url
 
 from .app import get_application
 
@@ -38,4 +39,7 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     minutes = options["minutes"]
     if not 0 < minutes <= MAX_MINUTES:
         raise CommandError(f"--minutes must be between 1 and {MAX_MINUTES}, got {minutes}.")
-    command.stdout.write(portal_link(application, minutes))
+    link = portal_link(application, minutes)
+    command.stdout.write(link)
+    if note := public_url.path_note(link):
+        command.stderr.write(note)

@@ -2,15 +2,18 @@
 
 Django serves several times more requests per second under WSGI than under ASGI on the same hardware, and
 granian's WSGI server keeps the HTTP parsing in native code; the worker is a separate process so that request
-handling never waits on background work. SIGTERM or Ctrl-C stops every child cleanly; a worker that crashes is
-restarted.
+handling never waits on background work. Each child runs in its own process group: SIGTERM or Ctrl-C reaches
+serve, which passes SIGTERM to every child's whole group, waits STOP_GRACE_SECONDS, then kills what is left, and
+exits 143 or 130. A worker that crashes is restarted; if the web server dies, serve stops the rest and exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,13 +23,14 @@ from django.conf import settings
 from django.core.management import BaseCommand, call_command
 
 from hookhub.conf import conf
+from hookhub.server import public_url
 
 from . import demo
 from ._util import check_database
 
 help = "Run the gateway: the web app and the worker together."
 
-STOP_GRACE_SECONDS = 30.0
+STOP_GRACE_SECONDS = 6.0  # then SIGKILL: all stopped well within 10 s
 # More threads than the receive path lets in at once (MAX_RECEIVING, 32 by default): the spare ones answer 503 at
 # once under overload, where otherwise requests would wait in the web server's queue for a thread.
 THREADS = 40
@@ -89,53 +93,105 @@ def worker_command() -> list[str]:
     return [sys.executable, "-m", "hookhub.server.cli", "worker"]
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether host:port is taken (bound without SO_REUSEPORT, so a listener that allows sharing still counts)."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return False  # granian reports the bad host itself
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed socket in TIME_WAIT is not "in use"
+        try:
+            probe.bind(address)
+        except OSError:
+            return True
+    return False
+
+
 class Supervisor:
     def __init__(self, command: BaseCommand, options: dict[str, Any]) -> None:
         self.command = command
         self.options = options
         self.stopping = False
+        self.signum = 0
         self.env = child_env()
         self.web: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
         self.helpers: list[subprocess.Popen[bytes]] = []
+        self.groups: list[int] = []  # every child's process group, the exited ones' too (their children may live on)
 
     def stop(self, signum: int, frame: Any) -> None:
         self.stopping = True
+        self.signum = self.signum or signum
+
+    def _spawn(self, cmd: list[str]) -> subprocess.Popen[bytes]:
+        # Its own session and process group: a terminal's Ctrl-C reaches serve only, and serve can stop the child
+        # with everything it started (granian's worker processes) by signalling the group.
+        proc = subprocess.Popen(cmd, env=self.env, start_new_session=True)  # noqa: S603
+        self.groups.append(proc.pid)
+        return proc
 
     def start(self, extra: list[list[str]] | None = None) -> None:
-        self.web = subprocess.Popen(web_command(self.options), env=self.env)  # noqa: S603
+        self.web = self._spawn(web_command(self.options))
         self.workers = [self._worker() for _ in range(self.options["workers"])]
-        self.helpers = [subprocess.Popen(cmd, env=self.env) for cmd in extra or []]  # noqa: S603
+        self.helpers = [self._spawn(cmd) for cmd in extra or []]
 
     def _worker(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(worker_command(), env=self.env)  # noqa: S603
+        return self._spawn(worker_command())
 
     def supervise(self) -> int:
         while not self.stopping:
             time.sleep(0.2)
-            if self.web is not None and self.web.poll() is not None:
-                self.command.stderr.write(f"hookhub: the web server exited ({self.web.returncode}); stopping.")
+            if self.web is not None and self.web.poll() is not None and not self.stopping:
+                self.command.stderr.write(
+                    f"hookhub serve: the web server (pid {self.web.pid}) exited ({self.web.returncode}); stopped."
+                )
                 self.shutdown()
                 return 1
             for i, proc in enumerate(self.workers):
                 if proc.poll() is not None and not self.stopping:
-                    self.command.stderr.write(f"hookhub: a worker exited ({proc.returncode}); restarting it.")
+                    self.command.stderr.write(
+                        f"hookhub serve: worker pid {proc.pid} exited ({proc.returncode}); restarting it."
+                    )
                     time.sleep(1.0)
                     self.workers[i] = self._worker()
         self.shutdown()
-        return 0
+        return 128 + self.signum
 
     def shutdown(self) -> None:
-        procs = [p for p in [self.web, *self.workers, *self.helpers] if p is not None and p.poll() is None]
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
+        """SIGTERM to every child's group, a bounded grace, then SIGKILL to whatever is left of them."""
+        procs = [p for p in [self.web, *self.workers, *self.helpers] if p is not None]
+        for pgid in self.groups:
+            _signal_group(pgid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for proc in procs:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        # The leaders have exited or are past their grace; their groups may still hold children (granian's workers).
+        while time.monotonic() < deadline and any(_group_alive(pgid) for pgid in self.groups):
+            time.sleep(0.1)
+        for pgid in self.groups:
+            _signal_group(pgid, signal.SIGKILL)
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=2.0)
+        self.groups = []
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _print_demo(command: BaseCommand, base: str, seeded: demo.Seeded | None) -> None:
@@ -146,6 +202,9 @@ def _print_demo(command: BaseCommand, base: str, seeded: demo.Seeded | None) -> 
 
 
 def handle(command: BaseCommand, options: dict[str, Any]) -> None:
+    if port_in_use(options["host"], options["port"]):
+        command.stderr.write(f"hookhub serve: port {options['port']} is in use; pass --port")
+        raise SystemExit(1)
     command.check(display_num_errors=False)
     if conf.MAX_RECEIVING > 0 and options["threads"] <= conf.MAX_RECEIVING:
         command.stderr.write(
@@ -157,8 +216,9 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     check_database(command)
     if settings.STATIC_ROOT:  # the admin's, the portal's and the API docs' assets, served by granian itself
         call_command("collectstatic", interactive=False, verbosity=0)
-    base = f"http://{options['host']}:{options['port']}"
+    base = public_url.listen_url(options["host"], options["port"])
     supervisor = Supervisor(command, options)
+    public = _public_url(supervisor, base)
     extra: list[list[str]] = []
     seeded = None
     if options["demo"]:
@@ -170,7 +230,31 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
         extra.append([sys.executable, "-m", "hookhub.server.cli", "demo-traffic", source_url])
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)
-    supervisor.start(extra)
+    try:
+        supervisor.start(extra)
+        _print_banner(command, options, base, public, seeded)
+        code = supervisor.supervise()
+    finally:  # serve itself failed: leave nothing running
+        supervisor.shutdown()
+    if code:
+        raise SystemExit(code)
+
+
+def _public_url(supervisor: Supervisor, base: str) -> str:
+    """The public URL the children use: HOOKHUB_PUBLIC_URL, else the listening address, recorded in the data dir
+    for the CLI commands run later outside serve."""
+    data_dir = getattr(settings, "DATA_DIR", None)  # the gateway's settings; a Django project has its own
+    if public_url.from_environment() or (data_dir is None and conf.PUBLIC_URL):
+        return conf.PUBLIC_URL
+    supervisor.env[public_url.ENV] = base
+    if data_dir is not None:
+        public_url.record(data_dir, base)
+    return ""
+
+
+def _print_banner(
+    command: BaseCommand, options: dict[str, Any], base: str, public: str, seeded: demo.Seeded | None
+) -> None:
     command.stdout.write(f"hookhub is running at {base}/")
     command.stdout.write(f"  admin:     {base}/admin/")
     command.stdout.write(f"  API docs:  {base}/api/docs")
@@ -178,7 +262,8 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     command.stdout.write(f"  receiving: {base}/hooks/<source slug>/  (hookhub source add ...)")
     if options["demo"]:
         _print_demo(command, base, seeded)
+    if public:
+        command.stdout.write(f"  public URL: {public}  (as set)")
+    else:
+        command.stdout.write(f"  public URL: {base}  (the address serve listens on; {public_url.NOTE})")
     command.stdout.write("Press Ctrl-C to stop.")
-    code = supervisor.supervise()
-    if code:
-        raise SystemExit(code)

@@ -13,6 +13,7 @@ from hookhub.inbound import source_rules, sources
 from hookhub.inbound.verifiers import available
 from hookhub.models import Application, Endpoint, Source
 from hookhub.outbound import applications
+from hookhub.server import public_url
 
 from ._util import parse_assignments
 
@@ -119,7 +120,10 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
     with transaction.atomic():
         source.save()
         endpoints = _forwarding(source, forward_urls, options["forward_events"]) if forward_urls else []
-    command.stdout.write(receive_url(source))
+    url = receive_url(source)
+    command.stdout.write(url)
+    if note := public_url.path_note(url):
+        command.stderr.write(note)
     for endpoint in endpoints:
         command.stdout.write(f"forwarding to {endpoint.url} as {endpoint.pk}, signed with {endpoint.secret}")
 

@@ -29,5 +29,6 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
         sent = drain(worker.id)
         command.stdout.write(f"Processed {total} message(s); sent {sent} delivery request(s).")
         return
+    command.stdout.write(worker.banner())
     worker.install_signal_handlers()
     worker.run()

@@ -26,6 +26,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from hookhub.server import public_url
 from hookhub.server.database import database_from_url
 
 
@@ -120,7 +121,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
-PUBLIC_URL = os.environ.get("HOOKHUB_PUBLIC_URL", "")
+# HOOKHUB_PUBLIC_URL, else the address the last `hookhub serve` of this data dir listened on (hookhub.server.public_url)
+PUBLIC_URL = public_url.resolve(os.environ, DATA_DIR)
 HTTPS = _flag("HOOKHUB_HTTPS") or PUBLIC_URL.lower().startswith("https://")
 if HTTPS:
     # Only behind a proxy that sets X-Forwarded-Proto itself (and drops the client's): see docs/gateway.md.

@@ -13,7 +13,8 @@ from pathlib import Path
 
 CREATING_COMMANDS = frozenset({"serve", "migrate", "init"})
 
-_may_create = True  # a web server or a test importing the settings; the console script decides per command
+# A web server or a test importing the settings may create it; the console script decides per command.
+_creation = {"allowed": True}
 
 
 def path() -> Path:
@@ -22,17 +23,18 @@ def path() -> Path:
 
 def allow_creation(allowed: bool) -> None:
     """Whether importing the settings may create the data dir, its keys and its database (set before they load)."""
-    global _may_create
-    _may_create = allowed
+    _creation["allowed"] = allowed
 
 
 def may_create() -> bool:
-    return _may_create
+    return _creation["allowed"]
 
 
 def from_environment() -> bool:
     """The environment gives everything a data dir would hold."""
-    return all(os.environ.get(name, "").strip() for name in ("DATABASE_URL", "HOOKHUB_SECRET_KEY", "HOOKHUB_ENCRYPTION_KEYS"))
+    return all(
+        os.environ.get(name, "").strip() for name in ("DATABASE_URL", "HOOKHUB_SECRET_KEY", "HOOKHUB_ENCRYPTION_KEYS")
+    )
 
 
 def refusal(command: str) -> str | None:

@@ -21,7 +21,6 @@ import json
 import os
 import secrets
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet

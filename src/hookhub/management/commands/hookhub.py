@@ -39,7 +39,7 @@ class Command(BaseCommand):
             return super().execute(*args, **options)
         except Exception as exc:
             message = one_line_error(exc)
-            if message is None or not self._called_from_command_line or options.get("traceback"):
+            if message is None or not getattr(self, "_called_from_command_line", False) or options.get("traceback"):
                 raise
             self.stderr.write(f"hookhub: {message}")
             sys.exit(1)

@@ -116,7 +116,7 @@ def test_nan_in_a_payload_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert hookhub(tmp_path, "event-type", "add", "a.b", env=env).returncode == 0
     result = hookhub(tmp_path, "send", "acme", "a.b", '{"amount": NaN}', env=env)
     assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == "hookhub: payload: not valid JSON: NaN is not JSON.\n"
+    assert result.stderr == "hookhub: payload.amount: NaN is not a JSON number\n"
 
 
 def test_a_bad_source_name_is_one_line(tmp_path: Path) -> None:
@@ -131,3 +131,13 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     result = hookhub(tmp_path, "send", "acme", env=env)
     assert result.returncode == 2
     assert "the following arguments are required" in result.stderr
+
+
+@pytest.mark.django_db
+def test_manage_py_hookhub_prints_the_same_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from hookhub.management.commands.hookhub import Command
+
+    with pytest.raises(SystemExit) as exited:
+        Command().run_from_argv(["manage.py", "hookhub", "source", "add", "bad/name", "--verifier", "generic"])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == "hookhub: A source's name is 1-100 letters, digits, _ or -, not 'bad/name'.\n"

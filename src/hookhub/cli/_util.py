@@ -55,14 +55,9 @@ def json_argument(value: str, what: str) -> Any:
         except OSError as exc:
             raise CommandError(f"{what}: cannot read {value[1:]!r}: {exc.strerror}.") from None
     try:
-        return json.loads(value, parse_constant=_no_constant)
+        return json.loads(value)
     except ValueError as exc:
         raise CommandError(f"{what}: not valid JSON: {exc}.") from None
-
-
-def _no_constant(name: str) -> Any:
-    # Python's json reads NaN and Infinity, which JSON does not have: no receiver could parse the payload.
-    raise ValueError(f"{name} is not JSON")
 
 
 def validation_message(exc: ValidationError) -> str:

@@ -106,10 +106,11 @@ def gateway_file_modes(data: Path) -> dict[str, int]:
     )
     env = {**os.environ, "HOOKHUB_DATA_DIR": str(data), "DATABASE_URL": "", "PYTHONPATH": os.getcwd()}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    # Under the usual umask (022), so that the modes are hookhub's own, not the environment's.
-    command = [sys.executable, "-m", "hookhub.server.cli", "shell", "-c", script]
+    # Under the usual umask (022), so that the modes are hookhub's own, not the environment's. `init` makes the data
+    # dir (other commands refuse to), then the shell writes to the database.
+    init = 'umask 022 && "$0" -m hookhub.server.cli init >/dev/null'
     result = subprocess.run(
-        ["/bin/sh", "-c", 'umask 022 && exec "$@"', "sh", *command],
+        ["/bin/sh", "-c", f'{init} && exec "$0" -m hookhub.server.cli shell -c "$1"', sys.executable, script],
         env=env,
         capture_output=True,
         text=True,

@@ -43,6 +43,7 @@ def fetch(url: str, *, headers: dict[str, str] | None = None, body: bytes | None
 def check_deploy(tmp_path: Path, **environ: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOKHUB_", "DJANGO_"))}
     env.update(HOOKHUB_DATA_DIR=str(tmp_path / "data"), **environ)
+    (tmp_path / "data").mkdir(mode=0o700, exist_ok=True)  # `check` does not create the data dir (serve, init do)
     return subprocess.Popen(
         [sys.executable, "-m", "hookhub.server.cli", "check", "--deploy"],
         env=env,

@@ -70,3 +70,15 @@ def wait_until_all_succeeded(total: int, timeout: float = 60.0) -> None:
             counts = Counter(Delivery.objects.values_list("status", flat=True))
             raise AssertionError(f"not all delivered in time: {dict(counts)}")
         time.sleep(0.1)
+
+
+def gateway_environment(tmp_path: Path, **environ: str) -> dict[str, str]:
+    """The environment of a ``hookhub`` console-script command in an initialised data dir of its own (``hookhub
+    init`` run once in ``tmp_path / "data"``), with ``environ`` on top: commands other than serve, migrate and init
+    refuse to run without one."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")}
+    env |= {"HOOKHUB_DATA_DIR": str(tmp_path / "data"), **environ}
+    subprocess.run(
+        [sys.executable, "-m", "hookhub.server.cli", "init"], cwd=tmp_path, env=env, check=True, capture_output=True
+    )
+    return env

@@ -4,6 +4,7 @@
 
 SUBCOMMANDS = {
     "serve": "hookhub.cli.serve",
+    "init": "hookhub.cli.init",
     "worker": "hookhub.cli.worker",
     "source": "hookhub.cli.source",
     "replay": "hookhub.cli.replay",

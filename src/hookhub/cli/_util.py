@@ -67,3 +67,30 @@ def validation_message(exc: ValidationError) -> str:
 
 def count(n: int) -> str:
     return f"{n} {'delivery' if n == 1 else 'deliveries'}"
+
+
+def one_line_error(exc: BaseException) -> str | None:
+    """The one line a command prints for ``exc`` instead of a traceback, or None for a bug (let it show).
+
+    The rule modules' refusals, command errors and database errors are the user's to fix: a missing table means the
+    database was never migrated.
+    """
+    from django.core.management.base import SystemCheckError
+    from django.db import DatabaseError
+
+    from hookhub.exceptions import Refused
+
+    if isinstance(exc, SystemCheckError):
+        return None  # Django prints the checks' report itself
+    if isinstance(exc, CommandError):
+        return str(exc)
+    if isinstance(exc, Refused):
+        return f"{exc.field}: {exc.message}" if exc.field else exc.message
+    if isinstance(exc, ValidationError):
+        return validation_message(exc) if hasattr(exc, "error_dict") else " ".join(exc.messages)
+    if isinstance(exc, DatabaseError):
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if "no such table" in text or ("relation" in text and "does not exist" in text):
+            return f'the database is not migrated ({text}); run "hookhub migrate"'
+        return f"database error: {text}; check DATABASE_URL (or HOOKHUB_DATA_DIR) and that the database is up"
+    return None

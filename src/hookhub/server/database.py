@@ -44,10 +44,12 @@ def private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
 
 
-def database_from_url(url: str, default_sqlite_path: Path) -> dict[str, Any]:
-    """The ``DATABASES`` entry for ``url``; without one, SQLite at ``default_sqlite_path``, in a directory made 0700."""
-    if not url:
+def database_from_url(url: str, default_sqlite_path: Path, create: bool = True) -> dict[str, Any]:
+    """The ``DATABASES`` entry for ``url``; without one, SQLite at ``default_sqlite_path``, in a directory made 0700
+    (unless ``create`` is false: then a missing directory is left missing)."""
+    if not url and create:
         default_sqlite_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not url:
         url = f"sqlite:///{default_sqlite_path}"
     config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True))
     if config["ENGINE"] == "django.db.backends.sqlite3":

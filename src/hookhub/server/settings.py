@@ -21,12 +21,11 @@ import json
 import os
 import secrets
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
 
-from hookhub.server import public_url
+from hookhub.server import datadir, public_url
 from hookhub.server.database import database_from_url
 
 
@@ -34,15 +33,18 @@ def _flag(name: str, default: bool = False) -> bool:
     return os.environ.get(name, "1" if default else "0").strip().lower() in ("1", "true", "yes", "on")
 
 
-DATA_DIR = Path(os.environ.get("HOOKHUB_DATA_DIR", ".hookhub")).resolve()
+DATA_DIR = datadir.path()
 
 
 def _kept(name: str, make: Callable[[], str]) -> str:
-    """A key read from the data dir, made there (readable by its owner only) on first start."""
+    """A key read from the data dir, made there (readable by its owner only) on first start. Where the data dir may
+    not be created (``hookhub --help`` in any folder), a throwaway key that nothing is encrypted with."""
     path = DATA_DIR / name
     try:
         return path.read_text().strip()
     except FileNotFoundError:
+        if not datadir.may_create():
+            return make()
         DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = make()
         try:
@@ -109,7 +111,11 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL", ""), DATA_DIR / "hookhub.sqlite3")}
+DATABASES = {
+    "default": database_from_url(
+        os.environ.get("DATABASE_URL", ""), DATA_DIR / "hookhub.sqlite3", create=datadir.may_create()
+    )
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 STATIC_URL = "static/"

@@ -167,6 +167,9 @@ HOOKHUB: dict[str, Any] = {
     "ENCRYPTION_KEYS": _encryption_keys(),
     "METRICS_WORKER_HOSTS": _flag("HOOKHUB_METRICS_WORKER_HOSTS"),
 }
+if api_body := os.environ.get("HOOKHUB_API_MAX_BODY_BYTES", "").strip():
+    # The API's body limit; Django's own (read by every form) is raised with it so the API's applies.
+    HOOKHUB["API_MAX_BODY_BYTES"] = DATA_UPLOAD_MAX_MEMORY_SIZE = int(api_body)
 if max_receiving := os.environ.get("HOOKHUB_MAX_RECEIVING", "").strip():
     # Not a number stays as given, for the hookhub.E009 check to name it.
     HOOKHUB["MAX_RECEIVING"] = int(max_receiving) if max_receiving.isdigit() else max_receiving

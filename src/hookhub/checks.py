@@ -44,7 +44,9 @@ def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
     from hookhub.inbound.ratelimit import parse_rate
     from hookhub.inbound.source_rules import (
         SourceRefused,
+        SLUG_HINT,
         check_confirmer,
+        check_given_slug,
         check_options,
         check_settings_secrets,
         parse_networks,
@@ -80,6 +82,12 @@ def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
                         id="hookhub.E003",
                     )
                 )
+        if declared.get("SLUG"):
+            try:
+                check_given_slug(declared["SLUG"])
+            except SourceRefused as exc:
+                message = exc.message.removesuffix(f" {SLUG_HINT}.")
+                errors.append(Error(f"{where}: SLUG: {message}", hint=SLUG_HINT, id="hookhub.E018"))
         try:
             check_confirmer(str(declared.get("CONFIRMER") or ""), declared.get("CONFIRMER_OPTIONS", {}), declared=True)
         except SourceRefused as exc:

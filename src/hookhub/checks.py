@@ -43,8 +43,8 @@ from hookhub.conf import conf
 def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     from hookhub.inbound.ratelimit import parse_rate
     from hookhub.inbound.source_rules import (
-        SourceRefused,
         SLUG_HINT,
+        SourceRefused,
         check_confirmer,
         check_given_slug,
         check_options,

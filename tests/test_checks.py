@@ -258,3 +258,9 @@ def test_e018_accepts_a_generated_slug() -> None:
 
     assert ids(source(SLUG="x6si2ioub15a5xh4")) == []
     assert ids(source(SLUG=secrets.token_urlsafe(16).replace("x", "y"))) == []
+
+
+@pytest.mark.parametrize("value", ["lots", 0, -5, 2.5, True])
+def test_e019_api_body_limit_not_a_positive_whole_number(value: object) -> None:
+    assert ids({"API_MAX_BODY_BYTES": value}) == ["hookhub.E019"]
+    assert ids({"API_MAX_BODY_BYTES": 10_000_000}) == []

@@ -220,7 +220,7 @@ class Settings:
     @property
     def API_MAX_BODY_BYTES(self) -> int | None:
         value = self._get("API_MAX_BODY_BYTES")
-        return None if value is None else int(value)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
     @property
     def PORTAL_RATE_LIMIT(self) -> str:

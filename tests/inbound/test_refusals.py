@@ -16,6 +16,7 @@ from hookhub.server import views
 pytestmark = pytest.mark.django_db
 
 SLUG = "Zq8v2LmP0tRw7sKd-acme"
+GOOD = "tok"
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +34,7 @@ def source() -> Source:
     return Source.objects.create(name="acme", slug=SLUG, verifier="token", secrets=["tok"], max_body_size=100)
 
 
-def post(body: bytes = b'{"type": "a"}', token: str = "tok") -> int:
+def post(body: bytes = b'{"type": "a"}', token: str = GOOD) -> int:
     response = Client().post(
         f"/webhooks/code/{SLUG}/", body, content_type="application/json", headers={"X-Webhook-Token": token}
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -61,7 +62,7 @@ def test_a_flood_logs_one_line_a_second_per_source_and_reason_and_says_what_it_l
     source: Source, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = [1000.0]
-    monkeypatch.setattr(refusals.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     caplog.set_level(logging.INFO, logger="hookhub.receive")
     statuses = [post(token="wrong") for _ in range(50)]
     statuses.append(post(b"x" * 500))  # another reason: a line of its own

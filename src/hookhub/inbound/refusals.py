@@ -104,9 +104,16 @@ def process_id() -> str:
     return f"{WEB_PREFIX}{socket.gethostname()}:{os.getpid()}"
 
 
+#: The URLconf of the gateway, whose /metrics page reads what web processes publish.
+GATEWAY_URLCONF = "hookhub.server.urls"
+
+
 def publish_from_this_process() -> None:
-    """Called by the gateway's WSGI module: this process's counts go to the database (from its first refusal on)."""
-    counts.publishing = True
+    """Called by the gateway's WSGI module: this process's counts go to the database (from its first refusal on),
+    when it serves the gateway (whose /metrics reads them), not when a test or another project imports the module."""
+    from django.conf import settings
+
+    counts.publishing = settings.ROOT_URLCONF == GATEWAY_URLCONF
 
 
 _started_at = timezone.now()

@@ -231,3 +231,36 @@ def test_e015_e017_counts_that_are_not_whole_numbers(name: str, value: object, c
 )
 def test_counts_that_are_whole_numbers_pass(name: str, value: int) -> None:
     assert ids({name: value}) == []
+
+
+@pytest.mark.parametrize(
+    "slug",
+    [
+        "k3x9...random",
+        "my-random-slug-0123456789",
+        "changeme-changeme-1",
+        "example-slug-0123456",
+        "xxxxxxxxxxxxxxxxxx",
+        "your-slug-here-0123",
+        "short-slug",
+    ],
+)
+def test_e018_placeholder_or_short_slugs(slug: str) -> None:
+    assert ids(source(SLUG=slug)) == ["hookhub.E018"]
+    with override_settings(HOOKHUB={"ENCRYPTION_KEYS": [KEY], **source(SLUG=slug)}):
+        (error,) = [m for m in run_checks(tags=["hookhub"]) if m.id == "hookhub.E018"]
+    assert "SLUG" in error.msg
+    assert "secrets.token_urlsafe(16)" in (error.hint or "")
+
+
+def test_e018_accepts_a_generated_slug() -> None:
+    import secrets
+
+    assert ids(source(SLUG="x6si2ioub15a5xh4")) == []
+    assert ids(source(SLUG=secrets.token_urlsafe(16).replace("x", "y"))) == []
+
+
+@pytest.mark.parametrize("value", ["lots", 0, -5, 2.5, True])
+def test_e019_api_body_limit_not_a_positive_whole_number(value: object) -> None:
+    assert ids({"API_MAX_BODY_BYTES": value}) == ["hookhub.E019"]
+    assert ids({"API_MAX_BODY_BYTES": 10_000_000}) == []

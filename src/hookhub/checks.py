@@ -43,8 +43,10 @@ from hookhub.conf import conf
 def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     from hookhub.inbound.ratelimit import parse_rate
     from hookhub.inbound.source_rules import (
+        SLUG_HINT,
         SourceRefused,
         check_confirmer,
+        check_given_slug,
         check_options,
         check_settings_secrets,
         parse_networks,
@@ -80,6 +82,12 @@ def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
                         id="hookhub.E003",
                     )
                 )
+        if declared.get("SLUG"):
+            try:
+                check_given_slug(declared["SLUG"])
+            except SourceRefused as exc:
+                message = exc.message.removesuffix(f" {SLUG_HINT}.")
+                errors.append(Error(f"{where}: SLUG: {message}", hint=SLUG_HINT, id="hookhub.E018"))
         try:
             check_confirmer(str(declared.get("CONFIRMER") or ""), declared.get("CONFIRMER_OPTIONS", {}), declared=True)
         except SourceRefused as exc:
@@ -162,13 +170,18 @@ _COUNTS = (
     ("MAX_IN_FLIGHT_PER_APPLICATION", 1, "hookhub.E015", "requests in flight per application and worker"),
     ("MAX_ENDPOINTS_PER_APPLICATION", 1, "hookhub.E016", "endpoints per application"),
     ("METRICS_APPLICATIONS", 0, "hookhub.E017", "applications with their own /metrics series"),
+    ("API_MAX_BODY_BYTES", 1, "hookhub.E019", "bytes (or None: Django's DATA_UPLOAD_MAX_MEMORY_SIZE)"),
 )
+#: Of those, the ones whose default is None (a default from elsewhere).
+_OPTIONAL_COUNTS = {"API_MAX_BODY_BYTES"}
 
 
 def _check_counts() -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     for name, least, check_id, what in _COUNTS:
         value = conf._get(name)
+        if value is None and name in _OPTIONAL_COUNTS:
+            continue
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             errors.append(
                 Error(f"HOOKHUB['{name}'] is {value!r}: use a whole number of {what}, at least {least}.", id=check_id)

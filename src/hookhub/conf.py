@@ -46,6 +46,8 @@ DEFAULTS: dict[str, Any] = {
     "ATTEMPT_RETENTION_DAYS": 30,
     "OPERATIONAL_APPLICATION": None,
     "MODEL_EVENTS": {},
+    # REST API: the largest request body in bytes (None: Django's DATA_UPLOAD_MAX_MEMORY_SIZE)
+    "API_MAX_BODY_BYTES": None,
     # Customer portal
     "PORTAL_RATE_LIMIT": "10/m",
     # Worker
@@ -214,6 +216,11 @@ class Settings:
     @property
     def MODEL_EVENTS(self) -> Mapping[str, Mapping[str, Any]]:
         return self._get("MODEL_EVENTS")  # type: ignore[no-any-return]
+
+    @property
+    def API_MAX_BODY_BYTES(self) -> int | None:
+        value = self._get("API_MAX_BODY_BYTES")
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
     @property
     def PORTAL_RATE_LIMIT(self) -> str:

@@ -1,5 +1,8 @@
 """Counters kept by each worker, written with its heartbeat, and the Prometheus text that ``/metrics`` serves.
 
+Web processes publish their own counters the same way (``hookhub.inbound.refusals``: requests refused before
+storage), in heartbeat rows whose id starts with ``web:``; those rows are not workers.
+
 Each worker's counters are cumulative since it started and are exported with a ``worker`` label, which is how
 Prometheus expects counters from several processes (a restart is a counter reset, which ``rate()`` handles).
 Queue depth and in-flight counts are read from the database at scrape time.
@@ -77,9 +80,11 @@ def render(
     workers: Iterable[tuple[str, Mapping[str, Any]]],
     gauges: Mapping[str, tuple[str, float]],
     labelled: Labelled | None = None,
+    labelled_counters: Labelled | None = None,
 ) -> str:
     """Prometheus text format 0.0.4. ``workers``: (worker id, stats snapshot); ``gauges``: name → (help, value);
-    ``labelled``: gauges with label sets (a gauge with no samples still gets its HELP and TYPE)."""
+    ``labelled``: gauges with label sets (a gauge with no samples still gets its HELP and TYPE);
+    ``labelled_counters``: the same for counters."""
     workers = list(workers)
     lines: list[str] = []
     for key, (name, text) in _COUNTERS.items():
@@ -98,9 +103,20 @@ def render(
     for gauge, (text, value) in gauges.items():
         kind = "counter" if gauge.endswith("_total") else "gauge"
         lines += [f"# HELP {gauge} {text}", f"# TYPE {gauge} {kind}", f"{gauge} {value:g}"]
-    for gauge, (text, samples) in (labelled or {}).items():
-        lines += [f"# HELP {gauge} {text}", f"# TYPE {gauge} gauge"]
+    typed = [(labelled or {}, "gauge"), (labelled_counters or {}, "counter")]
+    for gauge, kind, (text, samples) in ((g, k, v) for group, k in typed for g, v in group.items()):
+        lines += [f"# HELP {gauge} {text}", f"# TYPE {gauge} {kind}"]
         for labels, value in samples:
             names = ",".join(f'{key}="{_label(label)}"' for key, label in labels.items())
             lines.append(f"{gauge}{{{names}}} {value:g}")
     return "\n".join(lines) + "\n"
+
+
+def refused_samples(processes: Iterable[tuple[str, Mapping[str, Any]]]) -> list[tuple[dict[str, str], float]]:
+    """``hookhub_receive_refused_total`` samples from web processes' heartbeat stats: (process label, stats)."""
+    samples: list[tuple[dict[str, str], float]] = []
+    for process, stats in processes:
+        for row in stats.get("refused") or []:
+            labels = {"source": str(row.get("source", "")), "reason": str(row.get("reason", "")), "process": process}
+            samples.append((labels, float(row.get("count", 0))))
+    return samples

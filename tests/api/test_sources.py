@@ -101,3 +101,15 @@ def test_sources_declared_in_settings_are_read_only(api: Api) -> None:
     assert api.get("/sources/declared").json()["managed"] is True
     assert error_of(api.patch("/sources/declared", {"enabled": False}))["code"] == "source_managed"
     assert error_of(api.delete("/sources/declared"))["code"] == "source_managed"
+
+
+@pytest.mark.parametrize("slug", ["k3x9-random-abcdefgh", "changeme-please-now", "short"])
+def test_refuses_a_placeholder_or_short_slug(api: Api, slug: str) -> None:
+    body = {"name": "typed", "verifier": "token", "secrets": ["s"], "slug": slug}
+    response = api.post("/sources", body)
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["field"] == "slug"
+    assert "secrets.token_urlsafe(16)" in error["message"]
+    good = api.post("/sources", {**body, "slug": "Zq8v2LmP0tRw7sKd"})
+    assert good.status_code == 201

@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from hookhub.conf import conf
 from hookhub.crypto import DecryptionError
 
 if TYPE_CHECKING:
@@ -30,6 +33,7 @@ STATUS_CODES = {
     405: "method_not_allowed",
     409: "conflict",
     422: "validation_error",
+    413: "payload_too_large",
     429: "rate_limited",
 }
 # A ninja error location starts with where the value came from, then (for a body) the view's argument name: neither
@@ -70,6 +74,30 @@ def invalid(field: str, message: str, code: str = "validation_error") -> ApiErro
 
 def conflict(code: str, message: str, field: str | None = None) -> ApiError:
     return ApiError(409, code, message, field)
+
+
+def body_limit() -> int:
+    """The largest API request body, in bytes: ``HOOKHUB['API_MAX_BODY_BYTES']``, else Django's
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (which Django enforces anyway when a body is read)."""
+    configured = conf.API_MAX_BODY_BYTES
+    if configured is not None:
+        return configured
+    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0)
+
+
+def too_large(limit: int | None = None) -> ApiError:
+    limit = body_limit() if limit is None else limit
+    return ApiError(413, "payload_too_large", f"The request body is larger than the API's limit of {limit} bytes.")
+
+
+def declared_too_large(request: HttpRequest) -> ApiError | None:
+    """The refusal of a body whose Content-Length is over the limit, before anything (auth included) reads it."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    limit = body_limit()
+    return too_large(limit) if limit and declared > limit else None
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -128,6 +156,11 @@ def install(api: NinjaAPI) -> None:
         code = STATUS_CODES.get(exc.status_code, "error")
         return respond(request, exc.status_code, code, str(exc.message))
 
+    def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+        # Django's own limit, met when a body is read: its HTML "Bad Request (400)" would break the error shape.
+        error = too_large(int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0))
+        return respond(request, error.status, error.code, error.message)
+
     def on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
         return respond(request, 404, "not_found", "Not found.")
 
@@ -146,6 +179,7 @@ def install(api: NinjaAPI) -> None:
     api.exception_handler(NinjaValidationError)(on_validation)
     api.exception_handler(HttpError)(on_http_error)
     api.exception_handler(Http404)(on_404)
+    api.exception_handler(RequestDataTooBig)(on_too_big)
     api.exception_handler(DecryptionError)(on_undecryptable)
 
 

@@ -40,7 +40,7 @@ class SourceIn(Schema):
     verifier: str = Field(description=VERIFIERS)
     secrets: list[str] = Field(default_factory=list, description="Write-only; 1-20. Several: rotation.")
     options: dict[str, Any] = Field(default_factory=dict, description="The verifier's options.")
-    slug: str | None = Field(None, description="1-100 letters, digits, _ or -. Default: random.")
+    slug: str | None = Field(None, description="16-100 letters, digits, _ or -, not a placeholder. Default: random.")
     rate_limit: str = Field("", description="e.g. 100/s, 6000/m; empty: none.")
     allowed_ips: list[str] = Field(default_factory=list, description="At most 200 CIDRs; empty: any.")
     max_body_size: int | None = Field(None, description="Bytes, 1 to 2^31-1; null: the default.")
@@ -157,6 +157,10 @@ def create_source(request: HttpRequest, body: SourceIn, idempotency_key: idempot
     source = Source(**values)
     if body.slug:
         source.slug = body.slug
+        try:
+            source_rules.check_given_slug(body.slug)
+        except source_rules.SourceRefused as exc:
+            raise invalid(exc.field, exc.message, exc.code) from None
     _check(source, body.forward_to, {"verifier", "confirmer"})
 
     def build() -> SourceOut:

@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpRespons
 from django.urls import URLPattern, URLResolver, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from .errors import error_body
+from .errors import declared_too_large, error_body
 from .main import NAMESPACE, api
 from .rendering import json_response, render
 
@@ -30,6 +30,8 @@ def _guarded(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespons
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if "\x00" in request.path:
             return _error(request, 400, "invalid_characters", "NUL characters are not accepted.")
+        if (refused := declared_too_large(request)) is not None:
+            return _error(request, refused.status, refused.code, refused.message)
         response = view(request, *args, **kwargs)
         if isinstance(response, HttpResponseNotAllowed):
             allowed = response["Allow"]

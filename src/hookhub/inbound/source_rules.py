@@ -114,6 +114,30 @@ def check_name(field: str, value: Any) -> None:
         raise SourceRefused(field, f"A source's {field} is 1-100 letters, digits, _ or -, not {shown!r}.")
 
 
+#: A slug is the secret part of a source's URL: one shorter than this, or with a placeholder's words in it, is
+#: guessable (a README's example copied as is).
+SLUG_MIN_LENGTH = 16
+PLACEHOLDER_WORDS = ("...", "random", "changeme", "example", "xxx", "your-")
+SLUG_HINT = 'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(16))"'
+
+
+def check_given_slug(slug: Any) -> None:
+    """A slug someone typed (settings, the API): a valid name, at least ``SLUG_MIN_LENGTH`` characters and no
+    placeholder's words. A generated slug (``new_slug``) is not judged by this: it is random by construction."""
+    check_name("slug", slug)
+    lowered = str(slug).lower()
+    word = next((w for w in PLACEHOLDER_WORDS if w in lowered), None)
+    if word is not None:
+        raise SourceRefused(
+            "slug", f"The slug {slug!r} looks like a placeholder ({word!r}): it is the URL's secret. {SLUG_HINT}."
+        )
+    if len(slug) < SLUG_MIN_LENGTH:
+        raise SourceRefused(
+            "slug",
+            f"The slug {slug!r} is shorter than {SLUG_MIN_LENGTH} characters: it is the URL's secret. {SLUG_HINT}.",
+        )
+
+
 def check_secrets(secrets: Any, where: str = "") -> None:
     """A source's secrets, whichever door they come through: a list of at most 20 strings of 1-1000 characters,
     each with something besides whitespace in it. (``Verifier`` also drops empty secrets, as a last line; this

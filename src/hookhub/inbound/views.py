@@ -25,7 +25,7 @@ from hookhub.crypto import DecryptionError
 from hookhub.exceptions import InvalidPayload, VerificationError
 from hookhub.models import InboundMessage
 
-from . import admission, groupcommit, ratelimit, sources
+from . import admission, groupcommit, ratelimit, refusals, sources
 from .parsing import parse_body, redact_headers
 from .verifiers import Reply, WebhookRequest
 
@@ -136,6 +136,7 @@ def receive(request: HttpRequest, slug: str) -> HttpResponse:
     # Overload is answered before the body is read or verified: that is the work the bound protects.
     with admission.gate.enter(admission.limit()) as admitted:
         if not admitted:
+            refusals.refused(source.name, refusals.BUSY, 503)
             response = _text(admission.BUSY, 503, Retry_After=str(admission.RETRY_AFTER_SECONDS))
             # Expected under overload, and many per second: not one error log line each (django.request).
             response._has_been_logged = True  # type: ignore[attr-defined]
@@ -148,6 +149,8 @@ def _checked(request: HttpRequest, source: sources.LoadedSource, method: str) ->
     if method == "POST":
         read = _read_body(request, source.max_body_size)
         if isinstance(read, HttpResponse):
+            reason = refusals.TOO_LARGE if read.status_code == 413 else refusals.NO_LENGTH
+            refusals.refused(source.name, reason, read.status_code)
             signals.message_refused.send(sender=InboundMessage, source=source.name, reason=read.content.decode())
             return read
         body = read
@@ -155,10 +158,12 @@ def _checked(request: HttpRequest, source: sources.LoadedSource, method: str) ->
     if source.rate is not None:
         wait = ratelimit.hit(f"source:{source.id}", source.rate)
         if wait is not None:
+            refusals.refused(source.name, refusals.RATE_LIMITED, 429)
             signals.message_refused.send(sender=InboundMessage, source=source.name, reason="Rate limit exceeded.")
             return _text("Rate limit exceeded.", 429, Retry_After=str(max(1, math.ceil(wait))))
     remote_addr = client_address(request)
     if not source.allows(remote_addr):
+        refusals.refused(source.name, refusals.ADDRESS, 403, f"from {remote_addr}")
         signals.message_refused.send(sender=InboundMessage, source=source.name, reason="ip")
         return _text("Address not allowed.", 403)
 
@@ -175,6 +180,7 @@ def _checked(request: HttpRequest, source: sources.LoadedSource, method: str) ->
     try:
         source.verifier.verify(webhook_request)
     except VerificationError as exc:
+        refusals.refused(source.name, refusals.SIGNATURE, exc.status, exc.reason)
         signals.message_refused.send(sender=InboundMessage, source=source.name, reason=exc.reason)
         return _text(exc.reason, exc.status)
     return _store(source, webhook_request)

@@ -4,7 +4,8 @@
 (generated and kept in the data dir when absent), ``HOOKHUB_ENCRYPTION_KEYS`` (comma-separated Fernet keys, the first
 encrypting; generated and kept in the data dir when absent), ``HOOKHUB_ALLOWED_HOSTS`` (comma-separated),
 ``HOOKHUB_DEBUG`` (off by default), ``HOOKHUB_PUBLIC_URL``, ``HOOKHUB_SOURCES_FILE`` (a JSON file of sources),
-``HOOKHUB_MAX_RECEIVING`` (requests each web process receives at once; past it, 503),
+``HOOKHUB_MAX_RECEIVING`` (requests each web process receives at once; past it, 503), ``HOOKHUB_API_MAX_BODY_BYTES``
+(the REST API's largest body; past it, 413),
 ``HOOKHUB_CONFIRMER_ENV_ALLOWLIST`` (comma-separated environment variables that sources made through the API, admin
 or CLI may name in a confirmer's ``*_env`` option).
 
@@ -175,6 +176,12 @@ HOOKHUB: dict[str, Any] = {
     "ENCRYPTION_KEYS": _encryption_keys(),
     "METRICS_WORKER_HOSTS": _flag("HOOKHUB_METRICS_WORKER_HOSTS"),
 }
+if api_body := os.environ.get("HOOKHUB_API_MAX_BODY_BYTES", "").strip():
+    # The API's body limit; Django's own (read by every form) is set with it so the API's applies. Not a number stays
+    # as given, for the hookhub.E019 check to name it.
+    HOOKHUB["API_MAX_BODY_BYTES"] = int(api_body) if api_body.isdigit() else api_body
+    if api_body.isdigit():
+        DATA_UPLOAD_MAX_MEMORY_SIZE = int(api_body)
 if max_receiving := os.environ.get("HOOKHUB_MAX_RECEIVING", "").strip():
     # Not a number stays as given, for the hookhub.E009 check to name it.
     HOOKHUB["MAX_RECEIVING"] = int(max_receiving) if max_receiving.isdigit() else max_receiving

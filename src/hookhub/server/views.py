@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 
 from hookhub import crypto, metrics
 from hookhub.conf import conf
+from hookhub.inbound.refusals import WEB_PREFIX
 from hookhub.models import Delivery, InboundMessage, WorkerHeartbeat
 from hookhub.outbound import backlog
 
@@ -45,7 +46,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        latest = WorkerHeartbeat.objects.aggregate(latest=Max("seen_at"))["latest"]
+        workers = WorkerHeartbeat.objects.exclude(worker_id__startswith=WEB_PREFIX)
+        latest = workers.aggregate(latest=Max("seen_at"))["latest"]
         undecryptable = crypto.undecryptable()
     except DatabaseError:
         return JsonResponse({"status": "unavailable", "database": "unreachable"}, status=503)
@@ -93,10 +95,9 @@ def worker_label(worker_id: str) -> str:
 
 def _metrics_text() -> str:
     now = timezone.now()
-    workers = [
-        (worker_label(h.worker_id), h.stats)
-        for h in WorkerHeartbeat.objects.filter(seen_at__gte=now - STALE_AFTER).order_by("id")
-    ]
+    fresh = list(WorkerHeartbeat.objects.filter(seen_at__gte=now - STALE_AFTER).order_by("id"))
+    workers = [(worker_label(h.worker_id), h.stats) for h in fresh if not h.worker_id.startswith(WEB_PREFIX)]
+    web = [(worker_label(h.worker_id), h.stats) for h in fresh if h.worker_id.startswith(WEB_PREFIX)]
     received = InboundMessage.objects.aggregate(top=Max("id"))["top"] or 0
     gauges = {
         "hookhub_inbound_received_total": ("Inbound messages stored (verified) since the start.", float(received)),
@@ -142,7 +143,13 @@ def _metrics_text() -> str:
             [({"application": a.uid}, float(a.failing)) for a in busiest],
         ),
     }
-    return metrics.render(workers, gauges, per_application)
+    refused = {
+        "hookhub_receive_refused_total": (
+            "Requests to the receive URL refused before storage, per web process (sum by source and reason).",
+            metrics.refused_samples(web),
+        )
+    }
+    return metrics.render(workers, gauges, per_application, refused)
 
 
 @receiver(setting_changed)

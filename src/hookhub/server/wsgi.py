@@ -14,7 +14,9 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hookhub.server.settings")
 django_application = get_wsgi_application()
 
-from hookhub.inbound import admission  # noqa: E402 - needs the settings configured above
+from hookhub.inbound import admission, refusals  # noqa: E402 - needs the settings configured above
+
+refusals.publish_from_this_process()  # refusal counts reach /metrics through this process's heartbeat row
 
 RECEIVE_PREFIX = "/hooks/"  # where hookhub.server.urls mounts the receive view
 
@@ -24,6 +26,7 @@ def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
         return django_application(environ, start_response)
     with admission.gate.enter(admission.limit()) as admitted:
         if not admitted:
+            refusals.refused(refusals.UNKNOWN_SOURCE, refusals.BUSY, 503)
             return admission.shed_response(start_response)
         environ[admission.ADMITTED] = True
         # Django's response is complete when the call returns (the view stores before it answers).

@@ -20,6 +20,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from hookhub.text import short_url
+
 from .feed import Counts, Record
 
 TABLE_LINES = 50
@@ -148,7 +150,7 @@ def render(records: Iterable[Record], counts: Counts, note: str = "") -> Rendera
             r.source if inbound else r.application,
             r.event_type or "-",
             (r.external_id or "-") if inbound else r.message_id,
-            "" if inbound else r.url,
+            "" if inbound else short_url(r.url, 40),  # host and last segment: what tells endpoints apart
             r.status if inbound else f"{r.status} {r.outcome}",
             "" if inbound else str(r.duration_ms),
             one_line(r.error),

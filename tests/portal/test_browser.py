@@ -220,7 +220,8 @@ def test_the_portal_works_with_javascript_off(
 
         deliver_in_thread(recorded(1))
         page.reload()
-        expect(page.get_by_text("Succeeded")).to_be_visible()
+        expect(page.get_by_text("Succeeded", exact=True)).to_be_visible()
+        expect(page.get_by_role("img", name="Attempts per hour, last 24 hours")).to_be_visible()  # drawn server-side
         page.get_by_role("link", name="hookhub.test").click()
         expect(page.get_by_role("heading", name="Attempt 1")).to_be_visible()
         page.get_by_role("button", name="Sign out").click()

@@ -47,3 +47,25 @@ def test_the_query_stays_when_there_is_room() -> None:
 )
 def test_nothing_exceeds_the_limit(url: str) -> None:
     assert len(short_url(url, 30)) <= 30
+
+
+def test_the_tail_table_tells_endpoints_apart() -> None:
+    """``hookhub tail``'s table shortens URLs with the same rule, so two receivers under one prefix stay apart."""
+    import datetime as dt
+
+    from rich.console import Console
+
+    from hookhub.cli.tail import feed, render
+
+    at = dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC)
+    base = "http://127.0.0.1:8000/demo/receivers/acme-billing/v2"
+    records = [
+        feed.Record("out", n, at, outcome, code, "invoice.paid", application="acme", url=f"{base}/{name}",
+                    message_id=f"msg_{n}", status_code=int(code), duration_ms=12)
+        for n, (name, outcome, code) in enumerate((("receiver-a", "delivered", "200"), ("receiver-b", "retrying", "503")))
+    ]  # fmt: skip
+    console = Console(width=160, record=True, color_system=None)
+    console.print(render.render(records, feed.Counts()))
+    shown = console.export_text()
+    assert "127.0.0.1:8000/…/receiver-a" in shown
+    assert "127.0.0.1:8000/…/receiver-b" in shown

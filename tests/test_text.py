@@ -13,7 +13,8 @@ def test_middle_keeps_both_ends_within_the_limit(limit: int) -> None:
     short = middle(text, limit)
     assert len(short) <= limit
     if 5 <= limit < len(text):
-        assert short[0] == "a" and short[-1] == "z" and "…" in short
+        assert (short[0], short[-1]) == ("a", "z")
+        assert "…" in short
 
 
 def test_short_text_is_unchanged() -> None:
@@ -59,10 +60,14 @@ def test_the_tail_table_tells_endpoints_apart() -> None:
 
     at = dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC)
     base = "http://127.0.0.1:8000/demo/receivers/acme-billing/v2"
+    rows: tuple[tuple[str, feed.Outcome, str], ...] = (
+        ("receiver-a", "delivered", "200"),
+        ("receiver-b", "retrying", "503"),
+    )
     records = [
         feed.Record("out", n, at, outcome, code, "invoice.paid", application="acme", url=f"{base}/{name}",
                     message_id=f"msg_{n}", status_code=int(code), duration_ms=12)
-        for n, (name, outcome, code) in enumerate((("receiver-a", "delivered", "200"), ("receiver-b", "retrying", "503")))
+        for n, (name, outcome, code) in enumerate(rows)
     ]  # fmt: skip
     console = Console(width=160, record=True, color_system=None)
     console.print(render.render(records, feed.Counts()))

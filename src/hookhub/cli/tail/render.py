@@ -140,7 +140,7 @@ def render(records: Iterable[Record], counts: Counts, note: str = "") -> Rendera
     # Fixed columns keep their width; the free text shares what is left, and is cut with an ellipsis.
     for name, ratio in (("source / application", 2), ("event type", 2), ("id", 2)):
         table.add_column(name, no_wrap=True, overflow="ellipsis", ratio=ratio)
-    # URLs arrive already shortened in their middle (hookhub.text), and the column is their width: it never cuts their distinguishing end.
+    # URLs arrive shortened in their middle (hookhub.text) to the column's width: it never cuts their telling end.
     table.add_column("endpoint", no_wrap=True, overflow="ellipsis", width=URL_WIDTH)
     table.add_column("status", no_wrap=True, min_width=14)
     table.add_column("ms", justify="right", no_wrap=True, min_width=5)

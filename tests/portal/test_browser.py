@@ -21,7 +21,7 @@ from django.utils import timezone
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-from hookhub.models import Application, Delivery, Endpoint, EventType
+from hookhub.models import Application, Attempt, Delivery, Endpoint, EventType, Message
 from hookhub.outbound import control
 from hookhub.outbound.applications import revoke_portal_access
 from hookhub.outbound.dispatch import Dispatcher
@@ -169,17 +169,15 @@ def test_customer_adds_an_endpoint_sends_a_test_event_and_sees_the_attempt(
     expect(page.locator("#secret-value")).to_have_count(0)
     page.reload()  # a fresh look: the notices of earlier actions gone, the success rate recounted
     expect(page.get_by_text("100%")).to_be_visible()
-    shots(page, "endpoint")
 
     page.get_by_role("link", name="Delivery log").click()
     log = page.locator("#delivery-log")
     expect(log.get_by_text("hookhub.test")).to_be_visible()
-    page.get_by_label("Status").select_option("failed")
+    page.get_by_label("State").select_option("failed")
     expect(log.get_by_text("hookhub.test")).to_have_count(0)
     expect(page).to_have_url(re.compile(r"\?status=failed"))  # in the address, to share or reload
-    page.get_by_label("Status").select_option("")
+    page.get_by_label("State").select_option("")
     expect(log.get_by_text("hookhub.test")).to_be_visible()
-    shots(page, "deliveries")
 
     log.get_by_role("link", name="hookhub.test").click()
     expect(page.get_by_role("heading", name="Attempt 1")).to_be_visible()
@@ -222,7 +220,8 @@ def test_the_portal_works_with_javascript_off(
 
         deliver_in_thread(recorded(1))
         page.reload()
-        expect(page.get_by_text("Succeeded")).to_be_visible()
+        expect(page.get_by_text("Succeeded", exact=True)).to_be_visible()
+        expect(page.get_by_role("img", name="Attempts per hour, last 24 hours")).to_be_visible()  # drawn server-side
         page.get_by_role("link", name="hookhub.test").click()
         expect(page.get_by_role("heading", name="Attempt 1")).to_be_visible()
         page.get_by_role("button", name="Sign out").click()
@@ -252,3 +251,92 @@ def test_a_revoked_session_and_the_rate_limit_say_so_in_the_browser(
     page.reload()
     expect(page.get_by_role("heading", name="Your portal session has ended")).to_be_visible()
     assert [p for p in problems if "status of 429" not in p and "status of 403" not in p] == []
+
+
+def busy_day(application: Application) -> tuple[Endpoint, Endpoint]:
+    """Two endpoints under one long shared prefix, and a day of attempts: successes, failures, retries, a backlog."""
+    base = "http://127.0.0.1:8000/demo/receivers/acme-billing/v2"
+    a = Endpoint.objects.create(application=application, url=f"{base}/receiver-a", description="Billing")
+    b = Endpoint.objects.create(application=application, url=f"{base}/receiver-b", description="Ledger")
+    now = timezone.now()
+    for hour in range(24):
+        for n in range(2 + (hour * 7) % 9):
+            failed = (hour in (5, 6, 17) and n % 2 == 0) or n == 6
+            at = now - timedelta(hours=hour, minutes=n * 5)
+            message = Message.objects.create(application=application, event_type="invoice.paid", payload={"n": n})
+            status = Delivery.Status.FAILED if failed else Delivery.Status.SUCCEEDED
+            delivery = Delivery.objects.create(
+                message=message,
+                endpoint=a,
+                status=status,
+                attempts=1,
+                finished_at=at,
+                last_status_code=500 if failed else 200,
+            )
+            Attempt.objects.create(
+                delivery=delivery,
+                created_at=at,
+                url=a.url,
+                response_status=500 if failed else 200,
+                duration_ms=40 + (hour * 37 + n * 11) % 180 + (400 if hour in (5, 6) else 0),
+            )
+    for n in range(3):  # failed an attempt, next one scheduled: retrying
+        message = Message.objects.create(application=application, event_type="invoice.voided", payload={"n": n})
+        delivery = Delivery.objects.create(
+            message=message,
+            endpoint=b,
+            attempts=1 + n,
+            next_attempt_at=now + timedelta(minutes=10),
+            last_status_code=503,
+        )
+        Attempt.objects.create(delivery=delivery, created_at=now, url=b.url, response_status=503, duration_ms=90)
+    message = Message.objects.create(application=application, event_type="customer.updated", payload={})
+    Delivery.objects.create(message=message, endpoint=b, next_attempt_at=now + timedelta(hours=1))  # pending
+    return a, b
+
+
+def test_the_reworked_log_and_endpoint_page_at_1366_px(
+    live_server: LiveServer, browser: Browser, shots: Callable[[Page, str], None], problems: list[str]
+) -> None:
+    application = Application.objects.create(uid="acme", name="Acme Corp")
+    catalogue()
+    a, b = busy_day(application)
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, device_scale_factor=1)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    try:
+        page.goto(live_server.url + portal_link(application, 10))
+        page.get_by_role("button", name="Continue as Acme Corp").click()
+
+        page.get_by_role("link", name="Delivery log").click()
+        log = page.locator("#delivery-log")
+        # The two endpoints differ only at the end of their URLs: that end is what the log shows.
+        expect(log.get_by_text("127.0.0.1:8000/…/receiver-b").first).to_be_visible()
+        expect(log.get_by_text("127.0.0.1:8000/…/receiver-a").first).to_be_visible()
+        expect(log.locator(f'[title="{b.url}"]').first).to_be_visible()
+        expect(log.locator(".badge", has_text="Retrying")).to_have_count(3)
+        expect(log.locator(".badge", has_text="Pending")).to_have_count(1)
+        options = page.get_by_label("State").locator("option")
+        expect(options).to_have_text(["Any state", "Succeeded", "Retrying", "Failed", "Pending"])
+        shots(page, "deliveries")
+        page.get_by_label("State").select_option("retrying")
+        expect(page).to_have_url(re.compile(r"\?status=retrying"))
+        expect(log.locator(".badge", has_text="Retrying")).to_have_count(3)
+        expect(log.locator(".badge", has_text="Succeeded")).to_have_count(0)
+
+        page.goto(live_server.url + f"/customers/webhooks/endpoints/{b.pk}/")
+        expect(page.get_by_text("None finished yet · 3 retrying · 1 pending")).to_be_visible()
+        expect(page.get_by_text("No deliveries yet")).to_have_count(0)
+
+        page.goto(live_server.url + f"/customers/webhooks/endpoints/{a.pk}/")
+        chart = page.get_by_role("img", name="Attempts per hour, last 24 hours")
+        expect(chart).to_be_visible()
+        expect(page.locator("#endpoint-chart .chart-summary")).to_contain_text("Last 24 hours:")
+        assert page.locator("#endpoint-chart rect.ok").count() >= 20
+        assert page.locator("#endpoint-chart rect.bad").count() >= 3
+        expect(page.locator("#endpoint-chart polyline.latency")).to_have_count(1)
+        shots(page, "endpoint")
+    finally:
+        context.close()
+    assert problems == []

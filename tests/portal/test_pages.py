@@ -166,19 +166,22 @@ def log(app_a: Application) -> dict[str, Delivery]:
         "paid-ok": make_delivery(first, "invoice.paid", Status.SUCCEEDED),
         "paid-failed": make_delivery(first, "invoice.paid", Status.FAILED),
         "voided-pending": make_delivery(second, "invoice.voided", Status.PENDING, attempts=0),
+        "voided-retrying": make_delivery(second, "invoice.voided", Status.PENDING, attempts=2),
     }
 
 
 @pytest.mark.parametrize(
     ("query", "shown"),
     [
-        ("", {"paid-ok", "paid-failed", "voided-pending"}),
+        ("", {"paid-ok", "paid-failed", "voided-pending", "voided-retrying"}),
         ("?status=failed", {"paid-failed"}),
+        ("?status=retrying", {"voided-retrying"}),
+        ("?status=pending", {"voided-pending"}),
         ("?status=succeeded&event_type=invoice.paid", {"paid-ok"}),
-        ("?event_type=invoice.voided", {"voided-pending"}),
+        ("?event_type=invoice.voided", {"voided-pending", "voided-retrying"}),
         ("?event_type=no.such", set()),
-        ("?status=bogus", {"paid-ok", "paid-failed", "voided-pending"}),  # unknown filter values are ignored
-        ("?endpoint=ep_missing", {"paid-ok", "paid-failed", "voided-pending"}),
+        ("?status=bogus", {"paid-ok", "paid-failed", "voided-pending", "voided-retrying"}),  # unknown: ignored
+        ("?endpoint=ep_missing", {"paid-ok", "paid-failed", "voided-pending", "voided-retrying"}),
     ],
 )
 def test_the_log_filters_by_status_and_event_type(
@@ -193,8 +196,62 @@ def test_the_log_filters_by_status_and_event_type(
 def test_the_log_filters_by_endpoint(portal: Client, log: dict[str, Delivery]) -> None:
     endpoint = log["voided-pending"].endpoint
     html = text(portal, url("deliveries") + f"?endpoint={endpoint.pk}")
-    assert {name for name, d in log.items() if url("delivery", d) in html} == {"voided-pending"}
+    assert {name for name, d in log.items() if url("delivery", d) in html} == {"voided-pending", "voided-retrying"}
     assert f'<option value="{endpoint.pk}" selected>' in html
+
+
+def test_the_log_offers_four_states_and_shows_retrying_as_its_own(portal: Client, log: dict[str, Delivery]) -> None:
+    html = text(portal, url("deliveries"))
+    for value, label in (
+        ("succeeded", "Succeeded"),
+        ("retrying", "Retrying"),
+        ("failed", "Failed"),
+        ("pending", "Pending"),
+    ):
+        assert f'<option value="{value}">{label}</option>' in html
+    assert '<span class="badge status-retrying">Retrying</span>' in html
+    assert '<span class="badge status-pending">Pending</span>' in html
+
+
+def test_the_log_tells_endpoints_apart_by_host_and_last_segment(portal: Client, app_a: Application) -> None:
+    b = make_endpoint(app_a, "http://127.0.0.1:8000/demo/receivers/shared/prefix/receiver-b")
+    c = make_endpoint(app_a, "http://127.0.0.1:8000/demo/receivers/shared/prefix/receiver-c")
+    make_delivery(b)
+    make_delivery(c)
+    html = text(portal, url("deliveries"))
+    assert "127.0.0.1:8000/…/receiver-b</span>" in html
+    assert "127.0.0.1:8000/…/receiver-c</span>" in html
+    assert f'title="{b.url}"' in html
+
+
+def test_the_health_line_is_honest_while_nothing_has_finished(portal: Client, app_a: Application) -> None:
+    endpoint = make_endpoint(app_a)
+    html = text(portal, url("endpoint", endpoint))
+    assert "No deliveries yet" in html
+    for _ in range(3):
+        make_delivery(endpoint, status=Status.PENDING, attempts=1)
+    html = text(portal, url("endpoint", endpoint))
+    assert "None finished yet · 3 retrying" in html
+    assert "No deliveries yet" not in html
+    make_delivery(endpoint, status=Status.FAILED)
+    html = text(portal, url("endpoint", endpoint))
+    assert "of the last 1 · 3 retrying" in html
+
+
+def test_the_endpoint_page_charts_its_last_24_hours(portal: Client, app_a: Application) -> None:
+    endpoint = make_endpoint(app_a)
+    make_delivery(endpoint, status=Status.SUCCEEDED, attempts=2)  # one failed attempt, then a success
+    make_delivery(endpoint, status=Status.SUCCEEDED)
+    other = make_endpoint(app_a, "https://acme.example/other")
+    make_delivery(other, status=Status.FAILED, attempts=3)  # another endpoint's attempts are not counted
+    old = make_delivery(endpoint, status=Status.FAILED)
+    old.attempt_log.update(created_at=timezone.now() - timedelta(hours=25))  # outside the window
+    html = text(portal, url("endpoint", endpoint))
+    assert '<svg viewBox="0 0 480 120"' in html
+    assert '<title id="chart-svg-title">' in html
+    assert "Last 24 hours: 2 succeeded, 1 failed of 3 attempts. Slowest hourly p95 latency 12 ms." in html
+    assert html.count('class="ok"') >= 1
+    assert html.count('class="bad"') >= 1
 
 
 def test_the_log_pages_backwards_and_keeps_the_filters(

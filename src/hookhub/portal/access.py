@@ -149,6 +149,13 @@ def portal_view[**P](
     def wrapped(request: HttpRequest, /, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
         application = session_application(request)
         if application is None:
+            if SESSION_KEY not in request.session:  # never signed in here (or signed out): not an ended session
+                return notice(
+                    request,
+                    "You need a portal link",
+                    "This portal opens from a link that the application's owner gives you. "
+                    "Ask them for a portal link, then open it in this browser.",
+                )
             return notice(
                 request,
                 "Your portal session has ended",

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 
 from hookhub import payloads
 from hookhub.models import Application, Attempt, Delivery, Endpoint, EventType
-from hookhub.outbound import control
+from hookhub.outbound import control, states
 
 from .access import portal_view
 from .endpoints import TEST_EVENT, portal_action
@@ -33,7 +33,7 @@ def _filters(request: HttpRequest, application: Application) -> dict[str, str]:
         "event_type": request.GET.get("event_type", "").strip(),
         "endpoint": request.GET.get("endpoint", ""),
     }
-    if wanted["status"] not in Delivery.Status.values:
+    if wanted["status"] not in states.LABELS:
         wanted["status"] = ""
     if wanted["endpoint"] and not Endpoint.objects.filter(pk=wanted["endpoint"], application=application).exists():
         wanted["endpoint"] = ""
@@ -43,7 +43,7 @@ def _filters(request: HttpRequest, application: Application) -> dict[str, str]:
 def _filtered(application: Application, wanted: dict[str, str]) -> QuerySet[Delivery]:
     qs = Delivery.objects.filter(endpoint__application=application).select_related("message", "endpoint")
     if wanted["status"]:
-        qs = qs.filter(status=wanted["status"])
+        qs = qs.filter(states.q(wanted["status"]))
     if wanted["event_type"]:
         qs = qs.filter(message__event_type=wanted["event_type"])
     if wanted["endpoint"]:
@@ -77,7 +77,7 @@ def delivery_list(request: HttpRequest, application: Application) -> HttpRespons
         "application": application,
         "rows": rows,
         "wanted": wanted,
-        "statuses": Delivery.Status.choices,
+        "statuses": states.CHOICES,
         "event_types": event_types,
         "endpoints": Endpoint.objects.filter(application=application).order_by("created_at"),
         "older_url": f"?{urlencode({**query, 'before': older})}" if older else "",

@@ -23,6 +23,7 @@ from hookhub.inbound import ratelimit
 from hookhub.models import Application, Delivery, Endpoint, Message
 from hookhub.outbound import applications, control
 
+from . import chart
 from .access import portal_view
 from .forms import CHOSEN, EndpointForm
 from .pages import flash, health, should_poll, state, take_flash
@@ -141,6 +142,7 @@ def _detail_page(request: HttpRequest, application: Application, endpoint: Endpo
         "endpoint": endpoint,
         "state": state(endpoint),
         "health": health(endpoint),
+        "chart": chart.chart(endpoint),
         "recent": recent,
         "poll": should_poll(recent),
         "flash": take_flash(request),

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from hookhub.models import Delivery, Endpoint
+from hookhub.outbound import states
 
 FLASH_KEY = "hookhub_portal_flash"
 RECENT = 100  # the success rate covers this many of an endpoint's latest finished deliveries
@@ -30,8 +31,25 @@ def take_flash(request: HttpRequest) -> dict[str, str] | None:
 
 @dataclass(frozen=True)
 class Health:
+    """An endpoint's success rate over its latest finished deliveries, and what is still under way."""
+
     succeeded: int
     finished: int
+    retrying: int = 0
+    pending: int = 0
+
+    @property
+    def waiting(self) -> str:
+        """The unfinished deliveries in words ("3 retrying · 1 pending"), or ""."""
+        parts = [f"{n} {name}" for n, name in ((self.retrying, "retrying"), (self.pending, "pending")) if n]
+        return " · ".join(parts)
+
+    @property
+    def summary(self) -> str:
+        """The health line when nothing has finished: honest about deliveries under way."""
+        if self.finished:
+            return ""
+        return f"None finished yet · {self.waiting}" if self.waiting else "No deliveries yet"
 
     @property
     def percent(self) -> int | None:
@@ -51,7 +69,14 @@ def health(endpoint: Endpoint) -> Health:
         .order_by("-finished_at")
         .values_list("status", flat=True)[:RECENT]
     )
-    return Health(sum(s == Status.SUCCEEDED for s in statuses), len(statuses))
+    under_way = Delivery.objects.filter(endpoint=endpoint, status__in=(Status.PENDING, Status.SENDING))
+    counted = states.counts(under_way)
+    return Health(
+        sum(s == Status.SUCCEEDED for s in statuses),
+        len(statuses),
+        retrying=counted[states.RETRYING],
+        pending=counted[states.PENDING],
+    )
 
 
 def state(endpoint: Endpoint) -> dict[str, Any]:

@@ -20,9 +20,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from hookhub.text import short_url
+
 from .feed import Counts, Record
 
 TABLE_LINES = 50
+URL_WIDTH = 28  # the table's endpoint column: room for a host and port, and the URL's last segment
 
 STYLES: dict[str, str] = {
     "received": "",
@@ -135,8 +138,10 @@ def render(records: Iterable[Record], counts: Counts, note: str = "") -> Rendera
     table.add_column("time", no_wrap=True, min_width=12)
     table.add_column("", no_wrap=True, min_width=3)
     # Fixed columns keep their width; the free text shares what is left, and is cut with an ellipsis.
-    for name, ratio in (("source / application", 2), ("event type", 2), ("id", 2), ("endpoint", 3)):
+    for name, ratio in (("source / application", 2), ("event type", 2), ("id", 2)):
         table.add_column(name, no_wrap=True, overflow="ellipsis", ratio=ratio)
+    # URLs arrive shortened in their middle (hookhub.text) to the column's width: it never cuts their telling end.
+    table.add_column("endpoint", no_wrap=True, overflow="ellipsis", width=URL_WIDTH)
     table.add_column("status", no_wrap=True, min_width=14)
     table.add_column("ms", justify="right", no_wrap=True, min_width=5)
     table.add_column("error", no_wrap=True, overflow="ellipsis", ratio=3)
@@ -148,7 +153,7 @@ def render(records: Iterable[Record], counts: Counts, note: str = "") -> Rendera
             r.source if inbound else r.application,
             r.event_type or "-",
             (r.external_id or "-") if inbound else r.message_id,
-            "" if inbound else r.url,
+            "" if inbound else short_url(r.url, URL_WIDTH),  # host and last segment: what tells endpoints apart
             r.status if inbound else f"{r.status} {r.outcome}",
             "" if inbound else str(r.duration_ms),
             one_line(r.error),

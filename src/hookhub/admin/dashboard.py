@@ -11,15 +11,21 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from hookhub import stats
 from hookhub.models import Application, Endpoint, Source, StatBucket
+
+if TYPE_CHECKING:
+    DashboardAdminBase = admin.ModelAdmin[StatBucket]
+else:
+    DashboardAdminBase = admin.ModelAdmin
 
 #: The outcomes shown per side, in stacking order, each with its CSS class.
 INBOUND = ("received", "processed", "failed")
@@ -145,7 +151,7 @@ def context(now: datetime | None = None) -> dict[str, Any]:
 
 
 @admin.register(StatBucket)
-class DashboardAdmin(admin.ModelAdmin[StatBucket]):
+class DashboardAdmin(DashboardAdminBase):
     """The dashboard in place of a change list: the buckets are written by the pipeline, never by hand."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -159,8 +165,6 @@ class DashboardAdmin(admin.ModelAdmin[StatBucket]):
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         if not self.has_view_permission(request):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         data = {
             **self.admin_site.each_context(request),

@@ -177,7 +177,7 @@ class AttemptInline(ReadOnlyMixin, AttemptInlineBase):
 class DeliveryAdmin(ReadOnlyMixin, DeliveryAdminBase):
     # Few, narrow columns, so that the status is on screen at 1366 px: the message is its event type (a link to it),
     # the endpoint is its URL cut short (the whole of it on hover), and one column says when it finished or is due.
-    list_display = ["id", "message_display", "endpoint_display", "status_badge", "attempts", "last_status_code", "when"]
+    list_display = ["id", "message_display", "endpoint_display", "status_badge", "tries", "http", "when"]
     list_filter = ["status", "endpoint__application"]
     list_select_related = ["message", "endpoint"]
     show_full_result_count = False
@@ -246,12 +246,20 @@ class DeliveryAdmin(ReadOnlyMixin, DeliveryAdminBase):
     def endpoint_display(self, obj: Delivery) -> SafeString:
         # Django's Truncator, not a helper of ours (a shared one is planned in hookhub.text).
         url = obj.endpoint.url
-        return format_html('<span title="{}">{}</span>', url, Truncator(url).chars(48))
+        return format_html('<span title="{}">{}</span>', url, Truncator(url.removeprefix("https://")).chars(32))
 
-    @admin.display(description="finished / next try")
+    @admin.display(description="HTTP", ordering="last_status_code")
+    def http(self, obj: Delivery) -> str:
+        return str(obj.last_status_code or "-")
+
+    @admin.display(description="tries", ordering="attempts")
+    def tries(self, obj: Delivery) -> int:
+        return obj.attempts
+
+    @admin.display(description="when")
     def when(self, obj: Delivery) -> str:
         moment = obj.finished_at or obj.next_attempt_at
-        return date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT") if moment else "-"
+        return date_format(timezone.localtime(moment), "j M H:i") if moment else "-"
 
     @admin.display(description="event type")
     def event_type(self, obj: Delivery) -> str:

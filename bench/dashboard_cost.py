@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 
-MESSAGES, BATCH, RENDERS = int(os.environ.get("BENCH_MESSAGES", 1_000_000)), 500, 20
+MESSAGES, BATCH, RENDERS = int(os.environ.get("BENCH_MESSAGES", "1000000")), 500, 20
 
 
 def main() -> None:

@@ -152,17 +152,22 @@ def test_the_dashboard_and_the_delivery_list_fit_1366_px(
     expect(charts).to_have_count(2)
     for i in range(2):
         box = charts.nth(i).bounding_box()
-        assert box is not None and box["width"] > 600 and box["height"] > 100
+        assert box is not None
+        assert box["width"] > 600
+        assert box["height"] > 100
         assert charts.nth(i).locator("rect").count() >= 24  # a column (or more) per hour
     assert page.locator("#hookhub-dashboard td svg rect").count() >= 8  # a bar per source, application, endpoint
     page.screenshot(path=str(shots / "admin-dashboard.png"), full_page=True)
 
     page.goto(f"{live_server.url}/admin/hookhub/delivery/")
     page.screenshot(path=str(shots / "admin-deliveries.png"))
-    status = page.locator("th.column-status_badge")
-    expect(status).to_be_visible()
-    box = status.bounding_box()
-    assert box is not None and box["x"] + box["width"] <= 1366, box
+    column = page.locator("th.column-status_badge")
+    expect(column).to_be_visible()
+    box = column.bounding_box()
+    assert box is not None
+    assert box["x"] + box["width"] <= 1366, box
     assert page.evaluate("document.documentElement.scrollWidth") <= 1366
     # ... and the whole table: no column hidden behind the list's own horizontal scroll.
-    assert page.evaluate("(() => { const r = document.querySelector('.results'); return r.scrollWidth <= r.clientWidth })()")
+    assert page.evaluate(
+        "(() => { const r = document.querySelector('.results'); return r.scrollWidth <= r.clientWidth })()"
+    )

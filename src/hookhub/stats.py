@@ -2,7 +2,7 @@
 
 The pipeline adds to them once per batch, where it already writes (a group commit of received webhooks, a worker's
 claim and batch, a batch of delivery outcomes): one upsert of a few rows, never a statement per message. The dashboard
-reads the buckets of the last 7 days (hours × subjects × outcomes: a few thousand rows at most), never COUNT(*) over
+reads the buckets of the last 7 days (hours by subjects by outcomes: a few thousand rows at most), never COUNT(*) over
 the messages. Latency is a histogram per bucket (``LATENCY_BOUNDS_MS``), from which p95 is read to a bucket's bound.
 """
 
@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Sum
@@ -52,7 +53,7 @@ def add(counts: Mapping[Key, int], *, now: datetime | None = None) -> None:
     hour = connection.ops.adapt_datetimefield_value(hour_of(now or timezone.now()))
     table = connection.ops.quote_name(StatBucket._meta.db_table)
     values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
-    params: list[object] = []
+    params: list[Any] = []
     for (side, subject, application_id, outcome), n in rows:
         params += [hour, side, subject, application_id, outcome, n]
     sql = (

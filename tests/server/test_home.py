@@ -32,7 +32,8 @@ def links(client: Client) -> list[str]:
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
     html = response.content.decode()
-    assert "<style>" in html and "<h1>hookhub</h1>" in html
+    assert "<style>" in html
+    assert "<h1>hookhub</h1>" in html
     return [part.split('"', 1)[0] for part in html.split('<a href="')[1:]]
 
 

@@ -65,7 +65,9 @@ def _segments(counts: Counter[str], stacked: tuple[str, ...], scale: float) -> l
     return segments
 
 
-def _rows(window: stats.Window, outcomes: tuple[str, ...], names: dict[str, str], stacked: tuple[str, ...]) -> list[Row]:
+def _rows(
+    window: stats.Window, outcomes: tuple[str, ...], names: dict[str, str], stacked: tuple[str, ...]
+) -> list[Row]:
     biggest = max((sum(c[o] for o in stacked) for c in window.totals.values()), default=0)
     scale = BAR_WIDTH / biggest if biggest else 0.0
     rows = [
@@ -137,11 +139,19 @@ def context(now: datetime | None = None) -> dict[str, Any]:
         "inbound_outcomes": INBOUND,
         "outbound_outcomes": OUTBOUND,
         "charts": [
-            {"title": "Inbound messages received, per hour (24 h)", "columns": in_columns, "top": in_top,
-             "legend": ("received",)},
-            {"title": "Deliveries per hour by outcome (24 h)", "columns": out_columns, "top": out_top,
-             "legend": OUTBOUND},
-        ],  # fmt: skip
+            {
+                "title": "Inbound messages received, per hour (24 h)",
+                "columns": in_columns,
+                "top": in_top,
+                "legend": ("received",),
+            },
+            {
+                "title": "Deliveries per hour by outcome (24 h)",
+                "columns": out_columns,
+                "top": out_top,
+                "legend": OUTBOUND,
+            },
+        ],
         "slowest": slowest,
         "bar_width": BAR_WIDTH,
         "chart_width": CHART_WIDTH,

@@ -73,7 +73,12 @@ class PrettyJSONField(forms.JSONField):
 
 
 JSON_TEXTAREA = forms.Textarea(
-    attrs={"rows": 6, "cols": 80, "spellcheck": "false", "style": "font-family: monospace; width: 40em; max-width: 100%"}
+    attrs={
+        "rows": 6,
+        "cols": 80,
+        "spellcheck": "false",
+        "style": "font-family: monospace; width: 40em; max-width: 100%",
+    }
 )
 
 

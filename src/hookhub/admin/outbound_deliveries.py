@@ -12,8 +12,8 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
-from django.utils.text import Truncator
 from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 
 from hookhub.conf import conf
 from hookhub.models import Attempt, Delivery, Endpoint, EventType, Message

@@ -6,27 +6,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('hookhub', '0009_endpoint_pace'),
+        ("hookhub", "0009_endpoint_pace"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StatBucket',
+            name="StatBucket",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hour', models.DateTimeField()),
-                ('side', models.CharField(max_length=3)),
-                ('subject', models.CharField(max_length=40)),
-                ('application_id', models.BigIntegerField(default=0)),
-                ('outcome', models.CharField(max_length=16)),
-                ('count', models.BigIntegerField(default=0)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("hour", models.DateTimeField()),
+                ("side", models.CharField(max_length=3)),
+                ("subject", models.CharField(max_length=40)),
+                ("application_id", models.BigIntegerField(default=0)),
+                ("outcome", models.CharField(max_length=16)),
+                ("count", models.BigIntegerField(default=0)),
             ],
             options={
-                'verbose_name': 'dashboard',
-                'verbose_name_plural': 'dashboard',
-                'constraints': [models.UniqueConstraint(fields=('hour', 'side', 'subject', 'outcome'), name='hookhub_statbucket_key')],
+                "verbose_name": "dashboard",
+                "verbose_name_plural": "dashboard",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("hour", "side", "subject", "outcome"), name="hookhub_statbucket_key"
+                    )
+                ],
             },
         ),
     ]

@@ -42,6 +42,14 @@ def verifier_choices(current: str = "") -> list[tuple[str, str]]:
     return [(name, name) for name in names]
 
 
+class VerifierChoice(forms.ChoiceField):
+    """A select of the registered verifiers whose value is judged by the source rules (``hookhub.inbound.
+    source_rules``, via the model), not by the list: a refused value reads the same here as in the API and the CLI."""
+
+    def valid_value(self, value: Any) -> bool:
+        return True
+
+
 class WriteOnlyTextarea(forms.Textarea):
     """Never renders a value back, not even the one just submitted with a form that has errors."""
 
@@ -51,7 +59,7 @@ class WriteOnlyTextarea(forms.Textarea):
 
 class SourceForm(SourceFormBase):
     name = forms.CharField(help_text="1-100 letters, digits, _ or -. Used in handlers: @receiver('<name>', ...).")
-    verifier = forms.ChoiceField(
+    verifier = VerifierChoice(
         choices=verifier_choices,
         help_text="How requests to this source are authenticated. A Verifier subclass of your own is set by its "
         "dotted path in settings or the API.",

@@ -104,10 +104,11 @@ def context(now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     sources = {str(pk): name for pk, name in Source.objects.values_list("pk", "name")}
     applications = {str(pk): uid for pk, uid in Application.objects.values_list("pk", "uid")}
-    periods = []
+    periods, windows = [], {}
     for label, hours in (("Last 24 hours", 24), ("Last 7 days", 24 * 7)):
         inbound = stats.window(stats.IN, hours, now=now)
         outbound = stats.window(stats.OUT, hours, by_application=True, now=now)
+        windows[hours] = (inbound, outbound)
         periods.append(
             {
                 "label": label,
@@ -116,8 +117,7 @@ def context(now: datetime | None = None) -> dict[str, Any]:
                 "outbound": _rows(outbound, OUTBOUND, applications, OUTBOUND),
             }
         )
-    day_in = stats.window(stats.IN, 24, now=now)
-    day_out = stats.window(stats.OUT, 24, now=now)
+    day_in, day_out = windows[24]  # the hourly totals are the same per subject or per application
     in_columns, in_top = _columns(day_in, ("received",), now)
     out_columns, out_top = _columns(day_out, OUTBOUND, now)
     slow = stats.slowest(24 * 7, now=now)

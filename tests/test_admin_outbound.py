@@ -502,7 +502,7 @@ def test_delivery_changelist_filters_and_searches(admin_client: Client, endpoint
     assert {d.pk for d in results(response)} == {failed.pk, succeeded.pk, other.pk}
     html = response.content.decode()
     assert ">Succeeded</span>" in html
-    assert f'<a href="{MESSAGES_URL}{quote(failed.message_id)}/change/">{failed.message_id}</a>' in html
+    assert f'<a href="{MESSAGES_URL}{quote(failed.message_id)}/change/">{failed.message.event_type}</a>' in html
     for query, expected in [
         ({"status__exact": "failed"}, {failed.pk, other.pk}),
         ({"endpoint__application__id__exact": str(other_app.pk)}, {other.pk}),

@@ -24,6 +24,7 @@ from hookhub.models import (
     InboundMessage,
     Message,
     Source,
+    StatBucket,
 )
 from hookhub.worker import Worker
 
@@ -36,6 +37,7 @@ AGES = {
     "outbound payloads": timedelta(days=90),
     "attempt logs": timedelta(days=30),
     "idempotency responses": timedelta(hours=24),
+    "dashboard counts": timedelta(days=90),
 }
 
 
@@ -54,6 +56,7 @@ def present(kind: str, pk: int | str) -> bool:
         "inbound messages": InboundMessage,
         "attempt logs": Attempt,
         "idempotency responses": IdempotentResponse,
+        "dashboard counts": StatBucket,
     }[kind]
     return model._default_manager.filter(pk=pk).exists()
 
@@ -67,6 +70,8 @@ def make_rows(now: datetime) -> Rows:
         at = now - age
         if kind == "inbound messages":
             return InboundMessage.objects.create(source=source, received_at=at, body=b"{}", status="processed").pk
+        if kind == "dashboard counts":
+            return StatBucket.objects.create(hour=at, side="in", subject=str(source.pk), outcome="received", count=1).pk
         message = Message.objects.create(application=endpoint.application, event_type="a.b", payload={"n": 1})
         Message.objects.filter(pk=message.pk).update(created_at=at)
         delivery = Delivery.objects.create(message=message, endpoint=endpoint, status=Status.SUCCEEDED, attempts=1)
@@ -166,6 +171,7 @@ def test_the_purge_command_purges_every_kind_and_counts_each() -> None:
         "Would empty 1 outbound payload(s).\n"
         "Would purge 1 attempt log(s).\n"
         "Would purge 1 idempotency response(s).\n"
+        "Would purge 1 dashboard count(s).\n"
     )
     assert all(present(kind, pk) for kind, pk in rows.expired.items())
 
@@ -174,6 +180,7 @@ def test_the_purge_command_purges_every_kind_and_counts_each() -> None:
         "Emptied 1 outbound payload(s).\n"
         "Purged 1 attempt log(s).\n"
         "Purged 1 idempotency response(s).\n"
+        "Purged 1 dashboard count(s).\n"
     )  # and no progress bar: the output is not a terminal
     assert not any(present(kind, pk) for kind, pk in rows.expired.items())
     assert all(present(kind, pk) for kind, pk in rows.kept.items())

@@ -17,7 +17,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from hookhub.conf import conf
-from hookhub.models import Attempt, Delivery, IdempotentResponse, InboundMessage, Message, Source
+from hookhub.models import Attempt, Delivery, IdempotentResponse, InboundMessage, Message, Source, StatBucket
 
 Progress = Callable[[int], object]
 _UNFINISHED = [Delivery.Status.PENDING, Delivery.Status.SENDING]
@@ -132,6 +132,26 @@ def idempotency_responses(
     return _delete(old.order_by("pk"), batch, progress)
 
 
+#: How long the dashboard's hourly counts are kept (it shows 7 days; the rest is for a look back).
+STATS_RETENTION_DAYS = 90
+
+
+def dashboard_counts(
+    *,
+    days: int = STATS_RETENTION_DAYS,
+    batch_size: int | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> int:
+    """Delete the dashboard's hourly counts (``hookhub.stats``) older than ``days``."""
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    old = StatBucket.objects.filter(hour__lt=cutoff)
+    if dry_run:
+        return old.count()
+    return _delete(old.order_by("pk"), batch_size or conf.PURGE_BATCH_SIZE, progress)
+
+
 class Purge(Protocol):
     """What every purge takes, so ``purge_all`` and ``hookhub purge`` run them alike."""
 
@@ -151,6 +171,7 @@ PURGES: dict[str, Purge] = {
     "outbound payloads": outbound_payloads,
     "attempt logs": attempt_logs,
     "idempotency responses": idempotency_responses,
+    "dashboard counts": dashboard_counts,
 }
 
 

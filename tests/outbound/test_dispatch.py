@@ -398,10 +398,12 @@ def test_recording_runs_only_prepared_writes_inside_its_transaction(app: Applica
         recording.record("worker-a", [down])
         inside_down = [sql for sql, atomic in statements if atomic]
 
-    # The attempt, the delivery, the endpoint's last success, its recovery (UPDATE ... RETURNING).
-    assert [s for s in inside_ok if s != "BEGIN"] == ["INSERT", "UPDATE", "UPDATE", "UPDATE"], inside_ok
+    # The attempt, the delivery, the endpoint's last success, its recovery (UPDATE ... RETURNING); then the
+    # dashboard's counts, in a savepoint (one prepared upsert).
+    counts = ["SAVEPOINT", "INSERT", "RELEASE"]
+    assert [s for s in inside_ok if s != "BEGIN"] == ["INSERT", "UPDATE", "UPDATE", "UPDATE", *counts], inside_ok
     # The attempt, the delivery, since when the endpoint fails, whether it has failed long enough to be disabled.
-    assert [s for s in inside_down if s != "BEGIN"] == ["INSERT", "UPDATE", "UPDATE", "SELECT"], inside_down
+    assert [s for s in inside_down if s != "BEGIN"] == ["INSERT", "UPDATE", "UPDATE", "SELECT", *counts], inside_down
     healthy.refresh_from_db()
     failing.refresh_from_db()
     assert (healthy.failing_since, healthy.last_success_at is not None) == (None, True)

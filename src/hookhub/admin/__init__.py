@@ -5,6 +5,6 @@ admin shows how many there are and how long, never their values. Inbound message
 replayed (an action for many, a button for one) and deleted by superusers.
 """
 
-from . import messages, outbound, sources
+from . import dashboard, messages, outbound, sources
 
-__all__ = ["messages", "outbound", "sources"]
+__all__ = ["dashboard", "messages", "outbound", "sources"]

@@ -59,7 +59,7 @@ class InboundMessageAdmin(MessageAdminBase):
     _LARGE_FIELDS = ("body", "headers", "payload", "confirmed_payload", "traceback")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[InboundMessage]:
-        queryset = super().get_queryset(request)
+        queryset = super().get_queryset(request).select_related("source")  # for its title (``__str__``)
         match = request.resolver_match
         if match is not None and match.url_name == f"{self.opts.app_label}_{self.opts.model_name}_changelist":
             queryset = queryset.defer(*self._LARGE_FIELDS)

@@ -72,7 +72,14 @@ class PrettyJSONField(forms.JSONField):
         return payloads.display_text(json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder))
 
 
-JSON_TEXTAREA = forms.Textarea(attrs={"rows": 8, "cols": 80, "style": "font-family: monospace"})
+JSON_TEXTAREA = forms.Textarea(
+    attrs={
+        "rows": 6,
+        "cols": 80,
+        "spellcheck": "false",
+        "style": "font-family: monospace; width: 40em; max-width: 100%",
+    }
+)
 
 
 def has_model_perm(model_admin: ModelAdmin[Any], request: HttpRequest, action: str) -> bool:

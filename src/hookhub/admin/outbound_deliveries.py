@@ -9,8 +9,11 @@ from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.db.models import Model, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
-from django.utils.html import format_html_join
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 
 from hookhub.conf import conf
 from hookhub.models import Attempt, Delivery, Endpoint, EventType, Message
@@ -172,8 +175,9 @@ class AttemptInline(ReadOnlyMixin, AttemptInlineBase):
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyMixin, DeliveryAdminBase):
-    list_display = ["id", "message_link", "event_type", "endpoint", "status_badge", "attempts", "last_status_code"]
-    list_display += ["next_attempt_at", "finished_at"]
+    # Few, narrow columns, so that the status is on screen at 1366 px: the message is its event type (a link to it),
+    # the endpoint is its URL cut short (the whole of it on hover), and one column says when it finished or is due.
+    list_display = ["id", "message_display", "endpoint_display", "status_badge", "tries", "http", "when"]
     list_filter = ["status", "endpoint__application"]
     list_select_related = ["message", "endpoint"]
     show_full_result_count = False
@@ -233,6 +237,29 @@ class DeliveryAdmin(ReadOnlyMixin, DeliveryAdminBase):
     @admin.display(description="message", ordering="message")
     def message_link(self, obj: Delivery) -> SafeString:
         return link(admin_url(self.admin_site.name, Message, "change", obj.message_id), obj.message_id)
+
+    @admin.display(description="message")
+    def message_display(self, obj: Delivery) -> SafeString:
+        return link(admin_url(self.admin_site.name, Message, "change", obj.message_id), obj.message.event_type)
+
+    @admin.display(description="endpoint", ordering="endpoint")
+    def endpoint_display(self, obj: Delivery) -> SafeString:
+        # Django's Truncator, not a helper of ours (a shared one is planned in hookhub.text).
+        url = obj.endpoint.url
+        return format_html('<span title="{}">{}</span>', url, Truncator(url.removeprefix("https://")).chars(32))
+
+    @admin.display(description="HTTP", ordering="last_status_code")
+    def http(self, obj: Delivery) -> str:
+        return str(obj.last_status_code or "-")
+
+    @admin.display(description="tries", ordering="attempts")
+    def tries(self, obj: Delivery) -> int:
+        return obj.attempts
+
+    @admin.display(description="when")
+    def when(self, obj: Delivery) -> str:
+        moment = obj.finished_at or obj.next_attempt_at
+        return date_format(timezone.localtime(moment), "j M H:i") if moment else "-"
 
     @admin.display(description="event type")
     def event_type(self, obj: Delivery) -> str:

@@ -109,7 +109,11 @@ def reveal(endpoint: Endpoint, secret: str) -> SafeString:
 
 class EndpointForm(EndpointFormBase):
     # Explicit, so that a URL typed without a scheme means https on every Django version (5.2 warns otherwise).
-    url = forms.URLField(max_length=2000, assume_scheme="https")
+    url = forms.URLField(
+        max_length=2000,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"style": "width: 40em; max-width: 100%", "spellcheck": "false"}),
+    )
 
     class Meta:
         model = Endpoint

@@ -12,10 +12,9 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Count, QuerySet
-from django.forms.renderers import BaseRenderer
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from hookhub.inbound import sources
@@ -34,25 +33,21 @@ else:
 from .display import MASK, describe_secrets, lines, masked, pretty_json
 
 
-class VerifierInput(forms.TextInput):
-    """Free text (a dotted path is allowed) with the built-in verifier names offered as suggestions."""
+def verifier_choices(current: str = "") -> list[tuple[str, str]]:
+    """The registered verifiers (``hookhub.inbound.verifiers.available``, their one home), and a source's own
+    dotted-path verifier if it has one, so that editing that source keeps it."""
+    names = list(available())
+    if current and current not in names:
+        names.append(current)
+    return [(name, name) for name in names]
 
-    def __init__(self) -> None:
-        super().__init__(attrs={"list": "hookhub-verifiers", "autocomplete": "off"})
 
-    def render(
-        self,
-        name: str,
-        value: Any,
-        attrs: dict[str, Any] | None = None,
-        renderer: BaseRenderer | None = None,
-    ) -> SafeString:
-        suggestions = format_html_join("", '<option value="{}"></option>', ((n,) for n in available()))
-        return format_html(
-            '{}<datalist id="hookhub-verifiers">{}</datalist>',
-            super().render(name, value, attrs, renderer),
-            suggestions,
-        )
+class VerifierChoice(forms.ChoiceField):
+    """A select of the registered verifiers whose value is judged by the source rules (``hookhub.inbound.
+    source_rules``, via the model), not by the list: a refused value reads the same here as in the API and the CLI."""
+
+    def valid_value(self, value: Any) -> bool:
+        return True
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -64,10 +59,10 @@ class WriteOnlyTextarea(forms.Textarea):
 
 class SourceForm(SourceFormBase):
     name = forms.CharField(help_text="1-100 letters, digits, _ or -. Used in handlers: @receiver('<name>', ...).")
-    verifier = forms.CharField(
-        max_length=200,
-        widget=VerifierInput(),
-        help_text=f"Built in: {', '.join(available())}; or the dotted path of a Verifier subclass.",
+    verifier = VerifierChoice(
+        choices=verifier_choices,
+        help_text="How requests to this source are authenticated. A Verifier subclass of your own is set by its "
+        "dotted path in settings or the API.",
     )
     secrets = forms.CharField(
         required=False,
@@ -89,6 +84,9 @@ class SourceForm(SourceFormBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.initial.pop("secrets", None)
+        verifier = self.fields["verifier"]
+        assert isinstance(verifier, forms.ChoiceField)
+        verifier.choices = verifier_choices(self.instance.verifier or "")
         self.initial["allowed_ips"] = "\n".join(self.instance.allowed_ips or [])
         for name in ("options", "confirmer_options"):
             if name in self.fields:

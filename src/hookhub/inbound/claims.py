@@ -18,7 +18,7 @@ from django.db.models import BooleanField, Case, F, Q, TextField, Value, When
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from hookhub import signals
+from hookhub import signals, stats
 from hookhub.conf import conf
 from hookhub.crypto import DecryptionError
 from hookhub.db.claims import status_is
@@ -109,18 +109,18 @@ def _candidates(abandoned: Q, suspect: Q, now: datetime, limit: int) -> list[tup
     return rows
 
 
-def _split(rows: list[tuple[int, int, str]], *, finish_idle: bool) -> tuple[set[int], list[int]]:
-    """The candidates with nothing to run (with ``finish_idle``), and the rest."""
-    idle: set[int] = set()
+def _split(rows: list[tuple[int, int, str]], *, finish_idle: bool) -> tuple[dict[int, int], list[int]]:
+    """The candidates with nothing to run (with ``finish_idle``), as {id: source id}, and the rest."""
+    idle: dict[int, int] = {}
     if finish_idle and rows:
         # Only what ``nothing_to_run`` reads: no secret is decrypted here (a key this worker lacks stops nothing).
         sources = Source.objects.only("name", "confirmer", "forward_to").in_bulk({s for _, s, _ in rows})
-        idle = {pk for pk, source_id, event_type in rows if nothing_to_run(sources[source_id], event_type)}
+        idle = {pk: source_id for pk, source_id, event_type in rows if nothing_to_run(sources[source_id], event_type)}
     return idle, [pk for pk, _, _ in rows if pk not in idle]
 
 
 def _lease(
-    idle: set[int], busy: list[int], due: Q, now: datetime, *, worker_id: str, locked_until: datetime
+    idle: dict[int, int], busy: list[int], due: Q, now: datetime, *, worker_id: str, locked_until: datetime
 ) -> tuple[list[int], int]:
     finished = 0
     if idle:
@@ -136,6 +136,10 @@ def _lease(
             last_error="",
             traceback="",
         )
+        if finished < len(idle):  # another worker took some in between: count only what this UPDATE finished
+            done = InboundMessage.objects.filter(id__in=idle, status=Status.PROCESSED, processed_at=now)
+            idle = dict(done.values_list("id", "source_id"))
+        stats.inbound(idle.values(), Status.PROCESSED, now=now)
     if busy:
         # attempts counts tries started, so a try that never finishes still counts.
         InboundMessage.objects.filter(due, id__in=busy).update(

@@ -27,6 +27,7 @@ from enum import StrEnum
 
 from django.db import DatabaseError, DataError, IntegrityError, transaction
 
+from hookhub import stats
 from hookhub.db.bulk import PreparedRows, insert_prepared, prepare_rows
 from hookhub.models import InboundMessage
 
@@ -132,6 +133,7 @@ class GroupCommitter:
                     item.error = one
                 except ValueError as one:  # the driver could not encode a value: that row's content
                     item.error = DataError(str(one))
+            stats.inbound([i.message.source_id for i in batch if i.outcome is Outcome.STORED], "received")
         except DatabaseError as exc:
             if not batch:  # the transaction could not begin (the lock not had in time, the database gone)
                 self._take(batch)
@@ -157,6 +159,7 @@ def _result(pending: _Pending) -> Outcome:
 def _write(batch: Sequence[_Pending]) -> None:
     """The round's INSERT, inside its transaction; the statement text is all that is built under the lock."""
     insert_prepared([item.row for item in batch]).execute()
+    stats.inbound([item.message.source_id for item in batch], "received")  # the dashboard's count, same commit
 
 
 def insert_one(message: InboundMessage) -> Outcome:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import random
 import traceback
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from hookhub import signals
+from hookhub import stats as dashboard
 from hookhub.conf import conf
 from hookhub.metrics import Stats
 from hookhub.models import InboundMessage, Source
@@ -243,10 +245,14 @@ def process_batch(worker_id: str, limit: int | None = None, *, stats: Stats | No
     ids, finished = lease(worker_id, limit or conf.WORKER_BATCH_SIZE, timezone.now(), finish_idle=True)
     if stats is not None:
         stats.inbound(Status.PROCESSED, count=finished)
+    ended: Counter[dashboard.Key] = Counter()
     for message in _load(ids, worker_id):
         status = process(message, worker_id)  # never raises for one message's trouble
         if stats is not None:
             stats.inbound(status)
+        if status in (Status.PROCESSED, Status.FAILED):
+            ended[(dashboard.IN, str(message.source_id), 0, status)] += 1
+    dashboard.add(ended)  # the dashboard's counts: one statement per batch
     return finished + len(ids)
 
 

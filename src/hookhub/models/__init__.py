@@ -1,6 +1,7 @@
 from .gateway import ApiToken, IdempotentResponse, WorkerHeartbeat
 from .inbound import InboundMessage, Source
 from .outbound import Application, Attempt, Delivery, Endpoint, EndpointPace, EventType, Message
+from .stats import StatBucket
 
 __all__ = [
     "ApiToken",
@@ -14,5 +15,6 @@ __all__ = [
     "InboundMessage",
     "Message",
     "Source",
+    "StatBucket",
     "WorkerHeartbeat",
 ]

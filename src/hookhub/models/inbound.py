@@ -123,4 +123,5 @@ class InboundMessage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.source_id}:{self.event_type or '-'}#{self.pk}"
+        source = self.source.name  # the admin reads messages with their source (select_related)
+        return f"{self.event_type or 'message'} from {source} · #{self.pk}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from hookhub import payloads
+from hookhub import stats as dashboard
 from hookhub.conf import conf
 from hookhub.db.bulk import PreparedUpdate, prepare_update, prepare_values
 from hookhub.models import Attempt, Delivery, Endpoint
@@ -125,6 +126,7 @@ def record(worker_id: str, results: list[Result]) -> None:
         for code, ids in successes.items()
     ]
     failed, exhausted = _failure_updates(owned, failures, effects, now)
+    counts = _dashboard_counts(results, exhausted)
     health, recover = _endpoint_updates(effects, now)
     updates += failed + health
     with transaction.atomic():
@@ -133,12 +135,30 @@ def record(worker_id: str, results: list[Result]) -> None:
             update.execute()
         recovered_ids = recover.returning("id") if recover is not None else []
         disabled = _disable(effects, now) if effects.failed else []
+        dashboard.add(counts, now=now)
     # Written: from here on nothing may raise, or the caller would write these outcomes a second time.
     try:
         recovered = list(_announced(Endpoint.objects.filter(id__in=recovered_ids))) if recovered_ids else []
         announce(failures, exhausted, recovered, disabled)
     except Exception:
         logger.exception("hookhub: could not announce the outcomes of %s deliveries", len(results))
+
+
+def _dashboard_counts(results: list[Result], exhausted: set[int]) -> Counter[dashboard.Key]:
+    """The dashboard's counts of a batch: each delivery's outcome, and the latency of those that reached the endpoint
+    (per endpoint, with its application)."""
+    counts: Counter[dashboard.Key] = Counter()
+    for result in results:
+        job, outcome = result.job, result.outcome
+        if outcome.status is not None and 200 <= outcome.status < 300:
+            ended = "succeeded"
+        else:
+            ended = "failed" if job.delivery_id in exhausted else "retrying"
+        counts[(dashboard.OUT, job.endpoint_id, job.application_id, ended)] += 1
+        if outcome.error_kind not in _NOT_THE_ENDPOINT:
+            latency = dashboard.latency_outcome(outcome.duration * 1000)
+            counts[(dashboard.OUT, job.endpoint_id, job.application_id, latency)] += 1
+    return counts
 
 
 def record_batch(worker_id: str, batch: list[Result]) -> int:

@@ -4,6 +4,10 @@ from django.urls import include, path
 
 from hookhub.server import views
 
+# The gateway's own admin says whose it is; a Django project that includes hookhub's admin keeps its own titles.
+admin.site.site_header = admin.site.site_title = "hookhub"
+admin.site.index_title = "Gateway administration"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),

@@ -14,6 +14,7 @@ from django.db import DatabaseError, connection
 from django.db.models import Max
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
@@ -23,6 +24,7 @@ from hookhub.conf import conf
 from hookhub.inbound.refusals import WEB_PREFIX
 from hookhub.models import Delivery, InboundMessage, WorkerHeartbeat
 from hookhub.outbound import backlog
+from hookhub.portal.access import session_application
 
 #: A worker heartbeat older than this means no worker is running.
 STALE_AFTER = timedelta(seconds=60)
@@ -30,9 +32,16 @@ STALE_AFTER = timedelta(seconds=60)
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    links = {"admin": "/admin/", "api docs": "/api/docs", "health": "/healthz", "metrics": "/metrics"}
-    items = "".join(f'<li><a href="{url}">{name}</a></li>' for name, url in links.items())
-    return HttpResponse(f"<!doctype html><title>hookhub</title><h1>hookhub</h1><ul>{items}</ul>")
+    """Links to what the gateway serves; the portal for a customer signed in to it."""
+    links = [
+        {"title": "Admin", "url": "/admin/", "about": "Sources, messages, applications, endpoints, the dashboard."},
+        {"title": "API docs", "url": "/api/docs", "about": "The REST API, interactive (OpenAPI at /api/openapi.json)."},
+        {"title": "Health", "url": "/healthz", "about": "Whether the database answers and a worker runs."},
+        {"title": "Metrics", "url": "/metrics", "about": "Prometheus text."},
+    ]
+    if session_application(request) is not None:
+        links.insert(0, {"title": "Your portal", "url": "/portal/", "about": "Your endpoints and deliveries."})
+    return render(request, "hookhub/server/home.html", {"links": links})
 
 
 @require_GET

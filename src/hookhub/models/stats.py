@@ -1,0 +1,31 @@
+"""Pre-aggregated counts for the admin dashboard (``hookhub.stats`` writes and reads them)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class StatBucket(models.Model):
+    """How many messages or deliveries of one subject ended one way in one hour.
+
+    ``side`` is ``in`` (``subject`` a source's id) or ``out`` (``subject`` an endpoint's id, with its application's).
+    ``outcome`` is a status (received, processed, failed; succeeded, retrying, failed) or ``ms<i>``: the attempts whose
+    latency fell in bucket ``i`` of ``hookhub.stats.LATENCY_BOUNDS_MS``, a histogram from which p95 is read.
+    """
+
+    hour = models.DateTimeField()
+    side = models.CharField(max_length=3)
+    subject = models.CharField(max_length=40)
+    application_id = models.BigIntegerField(default=0)
+    outcome = models.CharField(max_length=16)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "dashboard"
+        verbose_name_plural = "dashboard"
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "side", "subject", "outcome"], name="hookhub_statbucket_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.side} {self.subject} {self.outcome}: {self.count}"

@@ -19,13 +19,12 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import dj_database_url
 import psycopg
 import pytest
+from bench.proc import free_port
 from cryptography.fernet import Fernet
 from django.conf import settings
 
-from bench.proc import free_port
 from tests.support.processes import terminate
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -90,7 +89,7 @@ def healthz(port: int, timeout: float = 90.0) -> dict[str, object]:
     last: dict[str, object] = {}
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
                 last = json.load(response)
         except OSError:
             pass
@@ -127,7 +126,8 @@ def test_systemd_units_run_as_written(database_url: str, tmp_path: Path) -> None
     port = free_port()
     web = unit_commands("hookhub-web.service")
     worker = unit_commands("hookhub-worker@.service")
-    assert [d for d, _ in web] == ["ExecStartPre", "ExecStart"] and [d for d, _ in worker] == ["ExecStart"]
+    assert [d for d, _ in web] == ["ExecStartPre", "ExecStart"]
+    assert [d for d, _ in worker] == ["ExecStart"]
     workers = 2 if "postgres" in database_url else 1  # hookhub-worker@1, @2, ...: N workers on PostgreSQL
     run_until_healthy(
         [installed_here(web[0][1], port)],
@@ -157,6 +157,9 @@ def test_proxy_configs_forward_to_the_web_unit_and_set_the_scheme() -> None:
     assert f"--port {UNIT_PORT}" in (DEPLOY / "hookhub-web.service").read_text()
     nginx = (DEPLOY / "nginx.conf").read_text()
     caddy = (DEPLOY / "Caddyfile").read_text()
-    assert f"proxy_pass http://127.0.0.1:{UNIT_PORT};" in nginx and "X-Forwarded-Proto $scheme" in nginx
-    assert f"reverse_proxy 127.0.0.1:{UNIT_PORT}" in caddy and "X-Forwarded-Proto {scheme}" in caddy
-    assert env_file()["HOOKHUB_HTTPS"] == "1" and "127.0.0.1" in env_file()["HOOKHUB_ALLOWED_HOSTS"].split(",")
+    assert f"proxy_pass http://127.0.0.1:{UNIT_PORT};" in nginx
+    assert "X-Forwarded-Proto $scheme" in nginx
+    assert f"reverse_proxy 127.0.0.1:{UNIT_PORT}" in caddy
+    assert "X-Forwarded-Proto {scheme}" in caddy
+    assert env_file()["HOOKHUB_HTTPS"] == "1"
+    assert "127.0.0.1" in env_file()["HOOKHUB_ALLOWED_HOSTS"].split(",")

@@ -38,6 +38,7 @@ def test_wheel_builds_offline_and_runs_from_a_fresh_venv(tmp_path: Path) -> None
     work = tmp_path / "work"  # not the checkout, so that `import hookhub` cannot find src/
     work.mkdir()
     where, version = run(python, "-c", "import hookhub; print(hookhub.__file__, hookhub.__version__)", cwd=work).split()
-    assert where.startswith(str(venv)) and version.strip() == hookhub.__version__
+    assert where.startswith(str(venv))
+    assert version.strip() == hookhub.__version__
     assert run(venv / "bin" / "hookhub", "--version", cwd=work).strip()
     assert "serve" in run(venv / "bin" / "hookhub", "help", cwd=work)

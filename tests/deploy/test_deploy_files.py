@@ -83,7 +83,7 @@ def gateway_env(database_url: str, data_dir: Path, port: int) -> dict[str, str]:
     }
 
 
-def healthz(port: int, timeout: float = 90.0) -> dict[str, object]:
+def healthz(port: int, timeout: float = 180.0) -> dict[str, object]:
     """/healthz once it says "ok" (the database answers and a worker has reported), or the last answer."""
     deadline = time.monotonic() + timeout
     last: dict[str, object] = {}
@@ -121,6 +121,7 @@ DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # migrations on a busy 2-core machine
 @pytest.mark.parametrize("database_url", DATABASES, indirect=True)
 def test_systemd_units_run_as_written(database_url: str, tmp_path: Path) -> None:
     port = free_port()
@@ -138,6 +139,7 @@ def test_systemd_units_run_as_written(database_url: str, tmp_path: Path) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # migrations on a busy 2-core machine
 @pytest.mark.parametrize("database_url", DATABASES, indirect=True)
 def test_procfile_runs_as_written(database_url: str, tmp_path: Path) -> None:
     port = free_port()

@@ -101,7 +101,7 @@ def healthz(port: int, timeout: float = 180.0) -> dict[str, object]:
 
 def run_until_healthy(commands: list[list[str]], daemons: list[list[str]], env: dict[str, str], cwd: Path) -> None:
     for argv in commands:
-        done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=240, check=False)
         assert done.returncode == 0, done.stderr
     processes = [subprocess.Popen(argv, env=env, cwd=cwd) for argv in daemons]
     try:

@@ -115,7 +115,7 @@ def seed_counts() -> None:
                 (stats.OUT, fast.pk, acme.pk, stats.latency_outcome(80)): wave * 2,
                 (stats.OUT, slow.pk, globex.pk, "succeeded"): wave,
                 (stats.OUT, slow.pk, globex.pk, "retrying"): hour % 5,
-                (stats.OUT, slow.pk, globex.pk, "failed"): hour % 3 == 0,
+                (stats.OUT, slow.pk, globex.pk, "failed"): int(hour % 3 == 0),
                 (stats.OUT, slow.pk, globex.pk, stats.latency_outcome(1800)): wave + hour % 5,
             },
             now=at,

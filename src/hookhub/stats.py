@@ -55,7 +55,7 @@ def add(counts: Mapping[Key, int], *, now: datetime | None = None) -> None:
     values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
     params: list[Any] = []
     for (side, subject, application_id, outcome), n in rows:
-        params += [hour, side, subject, application_id, outcome, n]
+        params += [hour, side, subject, application_id, outcome, int(n)]  # PostgreSQL takes no bool as a count
     sql = (
         f"INSERT INTO {table} (hour, side, subject, application_id, outcome, count) VALUES {values} "  # noqa: S608
         f"ON CONFLICT (hour, side, subject, outcome) DO UPDATE SET count = {table}.count + excluded.count"

@@ -26,6 +26,9 @@ class Application(models.Model):
     portal_generation = models.PositiveIntegerField(
         default=0, help_text="Part of every portal link and session; raising it revokes them all."
     )
+    contact_email = models.EmailField(
+        blank=True, help_text="Who hears (by email) when one of this customer's endpoints is disabled or failing."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -61,6 +64,10 @@ class EventType(models.Model):
     schema = models.JSONField(null=True, blank=True, help_text="A JSON Schema that payloads must satisfy.")
     example = models.JSONField(null=True, blank=True)
     deprecated = models.BooleanField(default=False)
+    version = models.PositiveIntegerField(default=1, help_text="Raised on a breaking change to the schema.")
+    from_code = models.BooleanField(
+        default=False, help_text="Declared in code or settings (hookhub.event_type); migrate keeps it in step."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -96,12 +103,23 @@ class Endpoint(models.Model):
     headers = EncryptedJSONField(default=dict, blank=True, help_text="Extra request headers.")
     rate_limit = models.FloatField(null=True, blank=True, help_text="Deliveries per second; empty: no limit.")
     fifo = models.BooleanField(default=False, help_text="One delivery in flight at a time, in message order.")
+    channels = models.JSONField(
+        default=list, blank=True, help_text="Channel names; empty: messages of every channel (and of none)."
+    )
+    filter = models.JSONField(
+        null=True, blank=True, help_text="Only messages whose payload (and headers.<name>) match this filter."
+    )
+    retry_schedule = models.JSONField(
+        null=True, blank=True, help_text="Seconds before each retry; empty: the global RETRY_SCHEDULE."
+    )
+    timeout = models.FloatField(null=True, blank=True, help_text="Seconds per attempt; empty: DELIVERY_TIMEOUT.")
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=500, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
     failing_since = models.DateTimeField(null=True, blank=True)
     paused_until = models.DateTimeField(null=True, blank=True, help_text="Backing off after 429/502/503/504.")
     last_success_at = models.DateTimeField(null=True, blank=True)
+    alerted_at = models.DateTimeField(null=True, blank=True, help_text="When people were last emailed about it.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -153,6 +171,9 @@ class Message(models.Model):
         default=dict, blank=True, empty_in_clear=True, help_text="Extra headers sent with every delivery."
     )
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001 - NULL: no key
+    channels = models.JSONField(
+        default=list, blank=True, help_text="At most 10; endpoints with channels get a message only when it shares one."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -6,9 +6,8 @@ send them, even if this process dies the next instant. ``@hook`` and model event
 
 from __future__ import annotations
 
-import fnmatch
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec
 
@@ -22,7 +21,7 @@ from hookhub.db.bulk import PreparedInsert, prepare_insert
 from hookhub.models import Application, Delivery, Endpoint, EventType, Message
 from hookhub.payloads import check_event_type, check_headers, check_payload
 
-from . import schemas
+from . import routing, schemas
 
 P = ParamSpec("P")
 
@@ -38,11 +37,6 @@ class PayloadInvalid(ValueError):
 
 class SchemaUnusable(ImproperlyConfigured):
     """An event type's stored JSON Schema cannot be applied (a ``$ref`` to nowhere, a reference loop)."""
-
-
-def subscribed(endpoint: Endpoint, event_type: str) -> bool:
-    patterns: Iterable[str] = endpoint.event_types or ()
-    return not endpoint.event_types or any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
 
 
 def validate(event_type: str, payload: Any) -> None:
@@ -163,8 +157,8 @@ def _existing(app: Application, idempotency_key: str) -> Message | None:
 
 def _subscribed(app: Application, event_type: str) -> list[Endpoint]:
     # Only what a Delivery needs: the encrypted columns (secret, headers) are not read, so not decrypted.
-    enabled = Endpoint.objects.filter(application=app, enabled=True).only("id", "event_types")
-    return [e for e in enabled if subscribed(e, event_type)]
+    enabled = Endpoint.objects.filter(application=app, enabled=True).only(*routing.FIELDS)
+    return [e for e in enabled if routing.subscribed(e, event_type)]
 
 
 def prepare(

@@ -13,3 +13,8 @@ def user_payload(user: User) -> dict[str, Any]:
 
 def user_application(user: User) -> str | None:
     return None if user.username.startswith("internal-") else "acme"
+
+
+def user_profile(user: User) -> dict[str, Any]:
+    """What a customer may see of a user: never the password hash or the last login."""
+    return {"id": user.pk, "username": user.username, "name": {"first": user.first_name, "last": user.last_name}}

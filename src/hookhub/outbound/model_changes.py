@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +111,10 @@ class Written:
             if not _same(self.model, name, self.before.get(name, _UNKNOWN), value)
         }
 
+    def unknown(self) -> bool:
+        """Whether this transaction wrote a field whose old value is not known (deferred, or never loaded)."""
+        return any(name not in self.before for name in self.after)
+
     def as_before(self, instance: models.Model) -> models.Model:
         """A copy of ``instance`` with the fields this transaction wrote set back to their old values."""
         old = copy.copy(instance)
@@ -119,14 +123,18 @@ class Written:
                 setattr(old, name, self.before[name])  # an attname: a changed foreign key forgets its cached object
         return old
 
-    def replace(self, event_type: str, send: Any) -> None:
-        """Delete what this transaction wrote about the object for ``event_type``, then ``send()`` (a callable
-        returning the new Message, or None for no event). Ids of messages already gone (a rolled-back savepoint)
-        delete nothing; all are kept, since a rolled-back savepoint can also bring one back."""
+    def replace(self, event_type: str, send: Callable[[], Message | None]) -> None:
+        """Delete what this transaction wrote about the object for ``event_type`` and ``send()`` (which returns the
+        new Message, or None for no event) in one savepoint: if ``send`` raises, the earlier message stays. Ids of
+        messages already gone (a rolled-back savepoint) delete nothing; all are kept, since a rolled-back savepoint
+        can also bring one back."""
         ids = self.messages.setdefault(event_type, [])
         if ids:
-            Message.objects.filter(pk__in=ids).delete()
-        message = send()
+            with transaction.atomic(using=router.db_for_write(Message)):
+                Message.objects.filter(pk__in=ids).delete()
+                message = send()
+        else:
+            message = send()
         if message is not None:
             ids.append(message.pk)
 

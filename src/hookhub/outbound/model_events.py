@@ -121,7 +121,9 @@ def _payload(event_type: str, config: Mapping[str, Any], instance: models.Model,
     if event_type not in obj.old_payloads:
         obj.old_payloads[event_type] = _call(config, "SERIALIZER", obj.as_before(instance))
     changes = model_changes.previous_attributes(obj.old_payloads[event_type], payload)
-    return {**payload, PREVIOUS: changes} if changes else None  # nothing the customer sees has changed
+    if not changes and not obj.unknown():
+        return None  # nothing the customer sees has changed
+    return {**payload, PREVIOUS: changes}
 
 
 def _publish(event_type: str, config: Mapping[str, Any], instance: models.Model, obj: Written) -> None:

@@ -162,6 +162,25 @@ def test_previous_attributes_need_a_dict_payload() -> None:
         ada.save()
 
 
+@override_settings(
+    HOOKHUB={
+        "MODEL_EVENTS": {
+            "user.updated": UPDATED["user.updated"] | {"SERIALIZER": f"{HOOKS}.user_profile_refusing_boom"}
+        }
+    }
+)
+def test_a_later_save_whose_event_fails_keeps_the_earlier_event() -> None:
+    ada = load()
+    with transaction.atomic():
+        ada.first_name = "Augusta"
+        ada.save()
+        ada.first_name = "boom"
+        with pytest.raises(ValueError, match="no payload for boom"):
+            ada.save()  # the row is written, its event fails, and the caller carries on regardless
+    # The replacement happened in a savepoint of its own: the event of the first save was not deleted with it.
+    assert [p["name"]["first"] for _, p in sent()] == ["Augusta"]
+
+
 @pytest.mark.django_db(transaction=True)
 @override_settings(HOOKHUB={"MODEL_EVENTS": UPDATED})
 def test_saves_in_two_transactions_are_two_events() -> None:

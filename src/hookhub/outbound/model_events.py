@@ -145,7 +145,7 @@ def _saved(
     update_fields: Any = None,
     **_: Any,
 ) -> None:
-    if raw:  # raw: loading fixtures is not an event
+    if raw or sender not in _on_save:  # raw: loading fixtures is not an event
         return
     values = model_changes.written(sender, instance, update_fields)
     loaded = model_changes.saved(instance, values)
@@ -177,6 +177,7 @@ def _deleted(sender: type[models.Model], instance: models.Model, **_: Any) -> No
 
 
 _events: dict[type[models.Model], list[tuple[str, Mapping[str, Any]]]] = {}
+_on_save: set[type[models.Model]] = set()  # the models with a created or updated event
 
 
 def connect(**_: Any) -> None:
@@ -189,6 +190,7 @@ def connect(**_: Any) -> None:
         post_delete.disconnect(_deleted, sender=model)
         post_init.disconnect(model_changes.snapshot, sender=model)
     _events.clear()
+    _on_save.clear()
     for event_type, config in conf.MODEL_EVENTS.items():
         try:
             model = apps.get_model(str(config.get("MODEL", "")))
@@ -198,6 +200,8 @@ def connect(**_: Any) -> None:
             post_save.connect(_saved, sender=model)
             post_delete.connect(_deleted, sender=model)
         _events.setdefault(model, []).append((event_type, config))
+        if config.get("ACTION") in ("created", "updated"):
+            _on_save.add(model)
         if config.get("ACTION") == "updated" and (config.get("FIELDS") or config.get("PREVIOUS_ATTRIBUTES")):
             post_init.connect(model_changes.snapshot, sender=model)
 

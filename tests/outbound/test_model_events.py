@@ -88,6 +88,14 @@ def test_fields_limit_which_changes_send_the_update() -> None:
     assert sent() == [("user.renamed", renamed)]
 
 
+@override_settings(HOOKHUB={"MODEL_EVENTS": WATCHED})
+def test_a_deferred_field_assigned_counts_as_changed() -> None:
+    ada = User.objects.only("username").get(username="ada")  # first_name was not loaded: its old value is unknown
+    ada.first_name = "Ada"  # the same value, but nothing says so without a query
+    ada.save()
+    assert [event for event, _ in sent()] == ["user.renamed"]  # an event too many rather than one lost
+
+
 @override_settings(HOOKHUB={"MODEL_EVENTS": UPDATED | WATCHED})
 def test_saves_in_one_transaction_are_one_event_with_the_final_state() -> None:
     ada = load()

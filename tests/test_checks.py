@@ -15,6 +15,12 @@ def ids(hookhub: dict[str, Any], **extra: Any) -> list[str]:
         return sorted(m.id for m in run_checks(tags=["hookhub"]) if m.id and m.id.startswith("hookhub."))
 
 
+def messages(hookhub: dict[str, Any]) -> list[str]:
+    """What the checks say about this configuration (only hookhub.E006: the model events)."""
+    with override_settings(HOOKHUB={"ENCRYPTION_KEYS": [KEY], **hookhub}):
+        return [m.msg for m in run_checks(tags=["hookhub"]) if m.id == "hookhub.E006"]
+
+
 def source(**fields: Any) -> dict[str, Any]:
     return {"SOURCES": {"s": {"VERIFIER": "github", "SECRETS": ["x"], **fields}}, "PUBLIC_URL": "https://h.example"}
 
@@ -82,6 +88,28 @@ def test_e006_bad_model_events() -> None:
         {"APPLICATION": "nowhere.at.all"},
     ):
         assert ids({"MODEL_EVENTS": {"user.created": good | broken}}) == ["hookhub.E006"]
+
+
+def test_e006_bad_fields_and_previous_attributes() -> None:
+    updated = {
+        "MODEL": "auth.User",
+        "ACTION": "updated",
+        "SERIALIZER": "tests.outbound.hooks.user_profile",
+        "APPLICATION": "tests.outbound.hooks.user_application",
+        "FIELDS": ["first_name", "last_name"],
+        "PREVIOUS_ATTRIBUTES": True,
+    }
+    assert messages({"MODEL_EVENTS": {"user.updated": updated}}) == []
+    for broken, problem in (
+        ({"FIELDS": ["first_name", "nickname"]}, "FIELDS: auth.User has no field 'nickname'"),
+        ({"FIELDS": ["groups"]}, "FIELDS: 'groups' is not a column of auth.User (save() does not write it)"),
+        ({"FIELDS": "first_name"}, "FIELDS must be a non-empty list of field names"),
+        ({"PREVIOUS_ATTRIBUTES": "yes"}, "PREVIOUS_ATTRIBUTES must be True or False"),
+        ({"ACTION": "created"}, "FIELDS applies to ACTION 'updated' only"),
+        ({"FEILDS": ["email"]}, "unknown key 'FEILDS' (the keys are MODEL, ACTION, SERIALIZER, APPLICATION, FIELDS, "),
+    ):
+        found = messages({"MODEL_EVENTS": {"user.updated": updated | broken}})
+        assert any(m.startswith(f"HOOKHUB['MODEL_EVENTS']['user.updated']: {problem}") for m in found), found
 
 
 @pytest.mark.parametrize("schedule", [[], [5, 0], "5,300"])

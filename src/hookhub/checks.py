@@ -7,7 +7,8 @@
   ``PUBLIC_URL`` is not set.
 - ``hookhub.E004``: ``INBOUND_RETRY_SCHEDULE`` is not a list of positive numbers.
 - ``hookhub.E005``: ``RATE_LIMIT_BACKEND`` is neither ``"local"`` nor a configured cache alias.
-- ``hookhub.E006``: a ``MODEL_EVENTS`` entry names no installed model, no valid action, or an unimportable callable.
+- ``hookhub.E006``: a ``MODEL_EVENTS`` entry names no installed model, no valid action, an unimportable callable, an
+  unknown key, or ``FIELDS`` that are not columns of the model (``FIELDS``, ``PREVIOUS_ATTRIBUTES``: updates only).
 - ``hookhub.E007``: ``RETRY_SCHEDULE`` is not a list of positive numbers.
 - ``hookhub.E008``: ``ENCRYPTION_KEYS`` is not a list of Fernet keys.
 - ``hookhub.E009``: ``MAX_RECEIVING`` is not a whole number ≥ 0.

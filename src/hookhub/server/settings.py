@@ -9,6 +9,11 @@ encrypting; generated and kept in the data dir when absent), ``HOOKHUB_ALLOWED_H
 ``HOOKHUB_CONFIRMER_ENV_ALLOWLIST`` (comma-separated environment variables that sources made through the API, admin
 or CLI may name in a confirmer's ``*_env`` option).
 
+Alerts by email (``hookhub.alerts``): ``HOOKHUB_EMAIL_HOST`` (without it, alerts are written to the worker's output),
+``HOOKHUB_EMAIL_PORT``, ``HOOKHUB_EMAIL_USER``, ``HOOKHUB_EMAIL_PASSWORD``, ``HOOKHUB_EMAIL_TLS`` (``starttls`` or
+``ssl``), ``HOOKHUB_EMAIL_FROM``, ``HOOKHUB_ALERT_EMAILS`` (the operator's addresses, comma-separated) and
+``HOOKHUB_ALERTS`` (``0`` turns alerts off).
+
 ``HOOKHUB_HTTPS=1``, or a ``HOOKHUB_PUBLIC_URL`` that starts with ``https://``: the gateway is served over HTTPS by a
 proxy that sets ``X-Forwarded-Proto``; cookies are Secure, HSTS is sent (``HOOKHUB_HSTS_SECONDS``, default a year) and
 plain-HTTP requests are redirected, except /healthz and /metrics (probes reach the gateway directly).
@@ -185,5 +190,26 @@ if api_body := os.environ.get("HOOKHUB_API_MAX_BODY_BYTES", "").strip():
 if max_receiving := os.environ.get("HOOKHUB_MAX_RECEIVING", "").strip():
     # Not a number stays as given, for the hookhub.E009 check to name it.
     HOOKHUB["MAX_RECEIVING"] = int(max_receiving) if max_receiving.isdigit() else max_receiving
+
+# Email: the SMTP server alerts go through (hookhub.alerts). Without a host they are written to the worker's output.
+EMAIL_TIMEOUT = 10
+if email_host := os.environ.get("HOOKHUB_EMAIL_HOST", "").strip():
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = email_host
+    _tls = os.environ.get("HOOKHUB_EMAIL_TLS", "").strip().lower()
+    EMAIL_USE_SSL = _tls == "ssl"
+    EMAIL_USE_TLS = _tls not in ("", "0", "off", "no", "false", "ssl")
+    _port = os.environ.get("HOOKHUB_EMAIL_PORT", "").strip()
+    # Not a number stays as given: the alerts' log then says the mail server cannot be reached, and why.
+    EMAIL_PORT = int(_port) if _port.isdigit() else _port or (465 if EMAIL_USE_SSL else 587 if EMAIL_USE_TLS else 25)
+    EMAIL_HOST_USER = os.environ.get("HOOKHUB_EMAIL_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("HOOKHUB_EMAIL_PASSWORD", "")
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+if email_from := os.environ.get("HOOKHUB_EMAIL_FROM", "").strip():
+    DEFAULT_FROM_EMAIL = SERVER_EMAIL = email_from
+HOOKHUB["ALERTS"] = _flag("HOOKHUB_ALERTS", default=True)
+if alert_emails := os.environ.get("HOOKHUB_ALERT_EMAILS", "").strip():
+    HOOKHUB["ALERT_EMAILS"] = alert_emails  # comma-separated; checked by hookhub.E024
 if confirmer_env := os.environ.get("HOOKHUB_CONFIRMER_ENV_ALLOWLIST", "").strip():
     HOOKHUB["CONFIRMER_ENV_ALLOWLIST"] = [name.strip() for name in confirmer_env.split(",") if name.strip()]

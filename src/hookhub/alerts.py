@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.mail import EmailMessage, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import DatabaseError
 from django.db.models import F, Q, QuerySet
 from django.template.loader import render_to_string
@@ -94,9 +95,7 @@ def run_pass(now: datetime | None = None, skip: frozenset[str] = frozenset()) ->
     endpoints = [e for e in candidates(now)[: BATCH + len(skip)] if e.pk not in skip][:BATCH]
     if not endpoints:
         return []
-    connection = get_connection(fail_silently=False)
-    if getattr(connection, "timeout", 0) is None:
-        connection.timeout = SMTP_TIMEOUT  # type: ignore[attr-defined]  # the SMTP backend's
+    connection = mailer()
     connection.open()  # OSError (smtplib's errors are OSErrors too): nothing claimed, the pass is tried later
     try:
         return [outcome for e in endpoints if (outcome := _alert(e, now, connection)) is not None]
@@ -107,7 +106,7 @@ def run_pass(now: datetime | None = None, skip: frozenset[str] = frozenset()) ->
             logger.debug("hookhub alerts: closing the mail connection failed", exc_info=True)
 
 
-def _alert(endpoint: Endpoint, now: datetime, connection: Any) -> Outcome | None:
+def _alert(endpoint: Endpoint, now: datetime, connection: BaseEmailBackend) -> Outcome | None:
     """Claim ``endpoint`` and email its alert; None when another worker claimed it first."""
     claimed = Endpoint.objects.filter(due(now), pk=endpoint.pk, alerted_at=endpoint.alerted_at)
     if not claimed.update(alerted_at=now):
@@ -115,8 +114,8 @@ def _alert(endpoint: Endpoint, now: datetime, connection: Any) -> Outcome | None
     what = FAILING if endpoint.enabled else DISABLED
     message = None
     try:
-        message = email(endpoint, what, connection=connection)
-        message.send()
+        message = email(endpoint, what)
+        connection.send_messages([message])
     except Exception as exc:  # noqa: BLE001 - one alert's failure is its own: give the claim back, go on
         Endpoint.objects.filter(pk=endpoint.pk, alerted_at=now).update(alerted_at=endpoint.alerted_at)
         logger.warning("hookhub alerts: could not email the alert for endpoint %s: %r", endpoint.pk, exc)
@@ -126,7 +125,7 @@ def _alert(endpoint: Endpoint, now: datetime, connection: Any) -> Outcome | None
     return Outcome(endpoint.pk, what, tuple(message.recipients()))
 
 
-def email(endpoint: Endpoint, what: str, *, connection: Any = None) -> EmailMessage:
+def email(endpoint: Endpoint, what: str) -> EmailMessage:
     """The alert about ``endpoint`` (``what`` is ``DISABLED`` or ``FAILING``), ready to send."""
     application = endpoint.application
     operators = list(conf.ALERT_EMAILS)
@@ -143,7 +142,7 @@ def email(endpoint: Endpoint, what: str, *, connection: Any = None) -> EmailMess
         "link_hours": f"{LINK_MINUTES / 60:g}",
         "after": duration(conf.ALERT_AFTER),
         "disable_after": duration(conf.DISABLE_AFTER),
-        "interval": duration(conf.ALERT_INTERVAL),
+        "interval": every(conf.ALERT_INTERVAL),
         "operators": bool(operators),
         "contact": contact,
     }
@@ -155,7 +154,6 @@ def email(endpoint: Endpoint, what: str, *, connection: Any = None) -> EmailMess
         conf.ALERT_FROM,
         to=[contact] if contact else operators,
         bcc=operators if contact else [],
-        connection=connection,
     )
 
 
@@ -195,10 +193,41 @@ def duration(seconds: float) -> str:
     return f"{seconds:g} second{'' if seconds == 1 else 's'}"
 
 
+def every(seconds: float) -> str:
+    """``86400`` → "every day", ``7200`` → "every 2 hours"; ``0`` → "at any time"."""
+    if not seconds:
+        return "at any time"
+    count, unit = duration(seconds).split(" ", 1)
+    return f"every {unit}" if count == "1" else f"every {count} {unit}"
+
+
 def sample_email(to: str) -> EmailMessage:
     """A sample alert to ``to`` (``hookhub alert test``): proves that the email settings work."""
     body = render_to_string("hookhub/alerts/test_body.txt", {"to": to, "after": duration(conf.ALERT_AFTER)})
     return EmailMessage("Webhooks: a test alert", body, conf.ALERT_FROM, to=[to])
+
+
+def mailer() -> BaseEmailBackend:
+    """The project's default email backend (Django 6.1's ``mailers.default``, else ``EMAIL_BACKEND``), with a timeout
+    when it would otherwise wait forever (Django's SMTP default)."""
+    try:
+        from django.core.mail import mailers  # type: ignore[attr-defined,unused-ignore]  # Django 6.1+
+    except ImportError:
+        connection = get_connection()
+    else:
+        connection = mailers.default
+    if getattr(connection, "timeout", 0) is None:
+        connection.timeout = SMTP_TIMEOUT  # type: ignore[attr-defined]  # the SMTP backend's
+    return connection  # type: ignore[no-any-return,unused-ignore]
+
+
+def send(message: EmailMessage) -> None:
+    """Send one email now through :func:`mailer` (``hookhub alert test``); raises what the backend raises."""
+    connection = mailer()
+    try:
+        connection.send_messages([message])
+    finally:
+        connection.close()
 
 
 _SPACE = re.compile(r"\s+")

@@ -29,7 +29,7 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     if not to:
         raise CommandError("EMAIL: give the address to send the test alert to.")
     try:
-        alerts.sample_email(to).send()
+        alerts.send(alerts.sample_email(to))
     except OSError as exc:  # smtplib's errors are OSErrors too
         raise CommandError(f"Could not send the test alert to {to}: {type(exc).__name__}: {exc}") from None
     command.stdout.write(f"Sent a test alert to {to} from {conf.ALERT_FROM}.")

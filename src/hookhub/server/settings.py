@@ -29,6 +29,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+import django
 from cryptography.fernet import Fernet
 
 from hookhub.server import datadir, public_url
@@ -192,20 +193,32 @@ if max_receiving := os.environ.get("HOOKHUB_MAX_RECEIVING", "").strip():
     HOOKHUB["MAX_RECEIVING"] = int(max_receiving) if max_receiving.isdigit() else max_receiving
 
 # Email: the SMTP server alerts go through (hookhub.alerts). Without a host they are written to the worker's output.
-EMAIL_TIMEOUT = 10
+_mail_options: dict[str, Any] = {}
 if email_host := os.environ.get("HOOKHUB_EMAIL_HOST", "").strip():
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    EMAIL_HOST = email_host
+    _mail_backend = "django.core.mail.backends.smtp.EmailBackend"
     _tls = os.environ.get("HOOKHUB_EMAIL_TLS", "").strip().lower()
-    EMAIL_USE_SSL = _tls == "ssl"
-    EMAIL_USE_TLS = _tls not in ("", "0", "off", "no", "false", "ssl")
+    _ssl, _starttls = _tls == "ssl", _tls not in ("", "0", "off", "no", "false", "ssl")
     _port = os.environ.get("HOOKHUB_EMAIL_PORT", "").strip()
-    # Not a number stays as given: the alerts' log then says the mail server cannot be reached, and why.
-    EMAIL_PORT = int(_port) if _port.isdigit() else _port or (465 if EMAIL_USE_SSL else 587 if EMAIL_USE_TLS else 25)
-    EMAIL_HOST_USER = os.environ.get("HOOKHUB_EMAIL_USER", "")
-    EMAIL_HOST_PASSWORD = os.environ.get("HOOKHUB_EMAIL_PASSWORD", "")
+    _mail_options = {
+        "host": email_host,
+        # Not a number stays as given: the alerts' log then says the mail server cannot be reached, and why.
+        "port": int(_port) if _port.isdigit() else _port or (465 if _ssl else 587 if _starttls else 25),
+        "username": os.environ.get("HOOKHUB_EMAIL_USER", ""),
+        "password": os.environ.get("HOOKHUB_EMAIL_PASSWORD", ""),
+        "use_tls": _starttls,
+        "use_ssl": _ssl,
+        "timeout": 10,
+    }
 else:
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    _mail_backend = "django.core.mail.backends.console.EmailBackend"
+if django.VERSION >= (6, 1):  # MAILERS replaces the EMAIL_* settings
+    MAILERS = {"default": {"BACKEND": _mail_backend, "OPTIONS": _mail_options}}
+else:
+    EMAIL_BACKEND = _mail_backend
+    if _mail_options:
+        EMAIL_HOST, EMAIL_PORT = _mail_options["host"], _mail_options["port"]
+        EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _mail_options["username"], _mail_options["password"]
+        EMAIL_USE_TLS, EMAIL_USE_SSL, EMAIL_TIMEOUT = _mail_options["use_tls"], _mail_options["use_ssl"], 10
 if email_from := os.environ.get("HOOKHUB_EMAIL_FROM", "").strip():
     DEFAULT_FROM_EMAIL = SERVER_EMAIL = email_from
 HOOKHUB["ALERTS"] = _flag("HOOKHUB_ALERTS", default=True)

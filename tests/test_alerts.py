@@ -121,6 +121,17 @@ def test_at_most_one_alert_per_endpoint_per_interval_and_one_per_event() -> None
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("alerting")
+def test_of_two_workers_that_read_the_same_endpoint_one_sends(monkeypatch: pytest.MonkeyPatch) -> None:
+    failing(app())
+    read_by_both = list(alerts.candidates())
+    assert len(alerts.run_pass()) == 1  # the first worker claims and sends
+    monkeypatch.setattr(alerts, "candidates", lambda now=None: read_by_both)
+    assert alerts.run_pass() == []  # the second read it before that claim: its conditional UPDATE matches nothing
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db
 def test_without_a_contact_only_the_operator_is_told_and_without_anyone_nothing_is_claimed() -> None:
     endpoint = failing(app(contact=""), status=None, error="connection refused")
     with override_settings(HOOKHUB={**SETTINGS, "PUBLIC_URL": PUBLIC_URL}, ADMINS=[]):

@@ -115,7 +115,8 @@ def _alert(endpoint: Endpoint, now: datetime, connection: BaseEmailBackend) -> O
     message = None
     try:
         message = email(endpoint, what)
-        connection.send_messages([message])
+        if not connection.send_messages([message]):
+            raise RuntimeError("the email backend sent nothing")  # noqa: TRY301 - handled as any failure to send
     except Exception as exc:  # noqa: BLE001 - one alert's failure is its own: give the claim back, go on
         Endpoint.objects.filter(pk=endpoint.pk, alerted_at=now).update(alerted_at=endpoint.alerted_at)
         logger.warning("hookhub alerts: could not email the alert for endpoint %s: %r", endpoint.pk, exc)

@@ -46,6 +46,7 @@ logger = logging.getLogger("hookhub.alerts")
 
 PASS_SECONDS = 10.0  # a disabling is told within this long (with a worker running)
 BATCH = 50  # alerts per pass, at most
+PASS_BUDGET = 30.0  # seconds: a pass claims no more endpoints after this long (the worker's inbound work waits)
 RETRY_SECONDS = 300.0  # after the mail server could not be reached, or one email failed
 SMTP_TIMEOUT = 10.0  # seconds, when the project's EMAIL_TIMEOUT is None (Django's default: wait forever)
 LINK_MINUTES = 24 * 60  # the portal link in an alert signs its holder in for this long
@@ -97,8 +98,15 @@ def run_pass(now: datetime | None = None, skip: frozenset[str] = frozenset()) ->
         return []
     connection = mailer()
     connection.open()  # OSError (smtplib's errors are OSErrors too): nothing claimed, the pass is tried later
+    deadline = time.monotonic() + PASS_BUDGET
+    outcomes = []
     try:
-        return [outcome for e in endpoints if (outcome := _alert(e, now, connection)) is not None]
+        for endpoint in endpoints:
+            if time.monotonic() > deadline:  # a slow mail server: the rest wait for the next pass, unclaimed
+                break
+            if (outcome := _alert(endpoint, now, connection)) is not None:
+                outcomes.append(outcome)
+        return outcomes
     finally:
         try:
             connection.close()

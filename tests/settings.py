@@ -69,6 +69,9 @@ HOOKHUB = {
     # Child processes started by tests (workers) get their settings from the test through the environment.
     **json.loads(os.environ.get("HOOKHUB_TEST_SETTINGS", "{}")),
 }
+# Django 6.1 sends email through MAILERS (EMAIL_BACKEND is deprecated there); older versions ignore this setting. The
+# test runner makes every mailer locmem (django.core.mail.outbox) either way.
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 # User creation dominates many tests; the default hasher's deliberate slowness protects real passwords, not test ones.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # CI's PostgreSQL run sets this, so that a typo in the URL cannot turn it into a second SQLite run that quietly

@@ -22,6 +22,9 @@
   whole number ≥ 1.
 - ``hookhub.E016``: ``MAX_ENDPOINTS_PER_APPLICATION`` is not a whole number ≥ 1.
 - ``hookhub.E017``: ``METRICS_APPLICATIONS`` is not a whole number ≥ 0.
+- ``hookhub.E023``: ``ALERT_AFTER`` or ``ALERT_INTERVAL`` is not a number of seconds ≥ 0.
+- ``hookhub.E024``: ``ALERT_EMAILS`` (or, when it is None, ``ADMINS``) is not a list of email addresses, or
+  ``ALERT_FROM`` (or ``DEFAULT_FROM_EMAIL``) is not an address.
 - ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
 - ``hookhub.W002``: ``ALLOW_PRIVATE_DESTINATIONS`` is on: deliveries may reach private and loopback addresses.
 - ``hookhub.W003``: no ``ENCRYPTION_KEYS``: stored secrets are encrypted with a key derived from ``SECRET_KEY``.
@@ -151,6 +154,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             )
         )
     errors.extend(_check_counts())
+    errors.extend(_check_alerts())
     errors.extend(_check_portal_rate_limit())
     errors.extend(_check_allowed_networks())
     backend = conf.RATE_LIMIT_BACKEND
@@ -187,6 +191,43 @@ def _check_counts() -> list[CheckMessage]:
             errors.append(
                 Error(f"HOOKHUB['{name}'] is {value!r}: use a whole number of {what}, at least {least}.", id=check_id)
             )
+    return errors
+
+
+def _check_alerts() -> list[CheckMessage]:
+    from email.utils import parseaddr
+
+    from hookhub.exceptions import Refused
+    from hookhub.outbound.rules import check_email
+
+    errors: list[CheckMessage] = []
+    for name in ("ALERT_AFTER", "ALERT_INTERVAL"):
+        value = conf._get(name)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
+            errors.append(
+                Error(f"HOOKHUB['{name}'] is {value!r}: use a number of seconds, at least 0.", id="hookhub.E023")
+            )
+    configured = conf._get("ALERT_EMAILS") is not None
+    where = "HOOKHUB['ALERT_EMAILS']" if configured else "ADMINS (HOOKHUB['ALERT_EMAILS'] is not set)"
+    hint = "Use a list of addresses (or one string of them, separated by commas), e.g. ['ops@example.com']."
+    entries = conf.alert_email_entries()
+    if entries is None:
+        errors.append(Error(f"{where} is {conf._get('ALERT_EMAILS')!r}.", hint=hint, id="hookhub.E024"))
+    for address in entries or ():
+        try:
+            check_email(address, "ALERT_EMAILS")
+        except Refused as exc:
+            errors.append(Error(f"{where}: {exc.message}", hint=hint, id="hookhub.E024"))
+    sender = conf.ALERT_FROM
+    address = parseaddr(sender)[1]
+    try:
+        if not check_email(address or sender, "ALERT_FROM"):
+            raise Refused("ALERT_FROM", "It is empty.")  # noqa: TRY301 - the same report as the rule's refusals
+    except Refused as exc:
+        configured = conf._get("ALERT_FROM")
+        where = "HOOKHUB['ALERT_FROM']" if configured else "DEFAULT_FROM_EMAIL (HOOKHUB['ALERT_FROM'] is not set)"
+        hint = "e.g. 'Webhooks <webhooks@example.com>'."
+        errors.append(Error(f"{where} is {sender!r}: {exc.message}", hint=hint, id="hookhub.E024"))
     return errors
 
 

@@ -46,6 +46,12 @@ DEFAULTS: dict[str, Any] = {
     "ATTEMPT_RETENTION_DAYS": 30,
     "OPERATIONAL_APPLICATION": None,
     "MODEL_EVENTS": {},
+    # Alerts to people, by email (hookhub.alerts)
+    "ALERTS": True,
+    "ALERT_AFTER": 3600,
+    "ALERT_INTERVAL": 24 * 3600,
+    "ALERT_EMAILS": None,  # None: the addresses in Django's ADMINS
+    "ALERT_FROM": None,  # None: Django's DEFAULT_FROM_EMAIL
     # REST API: the largest request body in bytes (None: Django's DATA_UPLOAD_MAX_MEMORY_SIZE)
     "API_MAX_BODY_BYTES": None,
     # Customer portal
@@ -218,6 +224,44 @@ class Settings:
         return self._get("MODEL_EVENTS")  # type: ignore[no-any-return]
 
     @property
+    def ALERTS(self) -> bool:
+        """Whether workers email people about disabled and failing endpoints (``hookhub.alerts``)."""
+        return bool(self._get("ALERTS"))
+
+    @property
+    def ALERT_AFTER(self) -> float:
+        """Seconds an endpoint fails continuously (``failing_since``) before people are told."""
+        return _seconds(self._get("ALERT_AFTER"), DEFAULTS["ALERT_AFTER"])
+
+    @property
+    def ALERT_INTERVAL(self) -> float:
+        """At most one alert per endpoint in this many seconds."""
+        return _seconds(self._get("ALERT_INTERVAL"), DEFAULTS["ALERT_INTERVAL"])
+
+    @property
+    def ALERT_EMAILS(self) -> tuple[str, ...]:
+        """The operator's addresses, told of every alert: a list or a comma-separated string; None (the default)
+        takes those in Django's ``ADMINS`` (plain addresses or ``(name, address)`` pairs). What is not a string is
+        left out (``hookhub.E024`` names it)."""
+        entries = self.alert_email_entries() or []
+        return tuple(dict.fromkeys(a.strip() for a in entries if isinstance(a, str) and a.strip()))
+
+    def alert_email_entries(self) -> list[Any] | None:
+        """``ALERT_EMAILS`` (or ``ADMINS``) as a list of entries, unchecked; None when it is not a list at all."""
+        value = self._get("ALERT_EMAILS")
+        if value is None:
+            value = [a[1] if isinstance(a, list | tuple) and len(a) == 2 else a for a in settings.ADMINS or ()]
+        if isinstance(value, str):
+            value = value.split(",")
+        return list(value) if isinstance(value, list | tuple) else None
+
+    @property
+    def ALERT_FROM(self) -> str:
+        """The alerts' sender: an address, or ``Name <address>``; None (the default) takes ``DEFAULT_FROM_EMAIL``."""
+        value = self._get("ALERT_FROM")
+        return str(value) if value else str(settings.DEFAULT_FROM_EMAIL)
+
+    @property
     def API_MAX_BODY_BYTES(self) -> int | None:
         value = self._get("API_MAX_BODY_BYTES")
         return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
@@ -268,6 +312,14 @@ class Settings:
     def METRICS_APPLICATIONS(self) -> int:
         """How many applications (the busiest) get their own series on /metrics; the rest are summed up."""
         return int(self._get("METRICS_APPLICATIONS"))
+
+
+def _seconds(value: Any, default: float) -> float:
+    """A duration setting in seconds; one that is not a number ≥ 0 is the default (its check, ``hookhub.E023``,
+    names it)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return float(default)
 
 
 conf = Settings()

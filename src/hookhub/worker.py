@@ -1,4 +1,4 @@
-"""The worker: inbound processing and retention on the main thread, outbound deliveries on a dispatcher thread.
+"""The worker: inbound processing, retention and alerts on the main thread, outbound deliveries on a dispatcher thread.
 
 ``hookhub worker`` runs :func:`run`. SIGTERM or SIGINT ask it to stop: the batch in hand is finished, requests in
 flight are completed (up to the delivery timeout) and their outcomes written, then it exits. A worker that dies
@@ -22,7 +22,7 @@ from types import FrameType
 from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
-from hookhub import retention
+from hookhub import alerts, retention
 from hookhub.conf import conf
 from hookhub.inbound import processing
 from hookhub.metrics import Stats
@@ -44,6 +44,7 @@ class Worker:
         self.purge_enabled = purge
         self.deliver = deliver
         self.next_purge = time.monotonic()
+        self.alerter = alerts.Alerter()
         self.stats = Stats()
         self.started_at = timezone.now()
         self.next_heartbeat = 0.0
@@ -76,6 +77,7 @@ class Worker:
         """What this worker serves, its database (never a password) and its concurrency, said at start."""
         jobs = ["inbound processing", "outbound deliveries" if self.deliver else "no outbound deliveries"]
         jobs.append("purge on" if self.purge_enabled else "purge off")
+        jobs.append("alerts on" if conf.ALERTS else "alerts off")
         db = connections["default"]
         return (
             f"hookhub worker {self.id}: {', '.join(jobs)}; database: {db.vendor} {db.settings_dict.get('NAME')}; "
@@ -98,6 +100,7 @@ class Worker:
             for what, count in retention.purge_all().items():
                 if count:
                     logger.info("hookhub: retention purged %s %s", count, what)
+        self.alerter.tick()  # emails people about disabled and failing endpoints; never raises but a DatabaseError
         return done
 
     def heartbeat(self) -> None:

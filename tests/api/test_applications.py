@@ -14,6 +14,7 @@ def test_creates_lists_gets_updates_and_deletes_an_application(api: Api) -> None
         "uid": "acme",
         "name": "Acme",
         "metadata": {"plan": "pro"},
+        "contact_email": "",
         "endpoint_count": 0,
         "created_at": created.json()["created_at"],
     }

@@ -194,6 +194,15 @@ def test_customer_adds_an_endpoint_sends_a_test_event_and_sees_the_attempt(
     expect(page.get_by_role("link", name=sink.url("/ok"))).to_be_visible()
     shots(page, "endpoints")
 
+    # Who hears of a disabled or failing endpoint (hookhub.alerts): the customer sets it under the list.
+    expect(page.get_by_text("Nobody is emailed when one of your endpoints")).to_be_visible()
+    page.get_by_role("link", name="Add an email address").click()
+    page.get_by_label("Email address").fill("ops@acme.example")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Saved. Alerts go to ops@acme.example.")).to_be_visible()
+    expect(page.locator("#alert-emails").get_by_text("ops@acme.example", exact=True)).to_be_visible()
+    assert Application.objects.get(pk=application.pk).contact_email == "ops@acme.example"
+
     assert problems == []  # no script error, no Content-Security-Policy violation
 
 

@@ -58,6 +58,7 @@ def pages(endpoint: Endpoint, delivery: Delivery) -> Iterator[str]:
     yield reverse("hookhub_portal:endpoint-edit", kwargs={"endpoint_id": endpoint.pk})
     yield reverse("hookhub_portal:deliveries")
     yield reverse("hookhub_portal:delivery", kwargs={"delivery_id": delivery.pk})
+    yield reverse("hookhub_portal:contact")
 
 
 def forms(endpoint: Endpoint, delivery: Delivery) -> Iterator[str]:
@@ -67,6 +68,7 @@ def forms(endpoint: Endpoint, delivery: Delivery) -> Iterator[str]:
     for name in ("endpoint-enable", "endpoint-disable", "endpoint-rotate", "endpoint-secret", "endpoint-test"):
         yield reverse(f"hookhub_portal:{name}", kwargs=kwargs)
     yield reverse("hookhub_portal:delivery-resend", kwargs={"delivery_id": delivery.pk})
+    yield reverse("hookhub_portal:contact")
     yield reverse("hookhub_portal:logout")
 
 
@@ -129,7 +131,7 @@ def test_every_form_accepts_a_post_with_the_csrf_token(
     if status != 302:
         failures.append((login, status))
     assert failures == []
-    assert checked == len(urls) + 1 == 10
+    assert checked == len(urls) + 1 == 11
 
 
 def test_every_page_has_the_security_headers(
@@ -142,7 +144,7 @@ def test_every_page_has_the_security_headers(
     responses.append(Client().get(login_path(app_a)))  # the "Continue as" page
     responses.append(Client().post(login_path(app_a)))  # the login redirect
     responses.append(Client().get(reverse("hookhub_portal:login", kwargs={"token": "forged"})))
-    assert [r.status_code for r in responses] == [200] * 7 + [404, 403, 200, 302, 403]
+    assert [r.status_code for r in responses] == [200] * 8 + [404, 403, 200, 302, 403]
     for response in responses:
         assert response["Content-Security-Policy"] == CSP
         assert response["X-Frame-Options"] == "DENY"

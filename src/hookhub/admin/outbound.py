@@ -49,10 +49,17 @@ BUSIEST_SHOWN = 10
 @admin.register(Application)
 class ApplicationAdmin(ApplicationAdminBase):
     list_display = ["uid", "name", "endpoint_count", "message_count", "due", "in_flight", "failing", "created_at"]
-    search_fields = ["uid", "name"]
+    search_fields = ["uid", "name", "contact_email"]
     readonly_fields = ["endpoint_count", "message_count", "created_at"]
-    fields = ["uid", "name", "metadata", "endpoint_count", "message_count", "created_at"]
+    fields = ["uid", "name", "contact_email", "metadata", "endpoint_count", "message_count", "created_at"]
     formfield_overrides = JSON_FIELDS
+
+    def formfield_for_dbfield(self, db_field: models.Field[Any, Any], request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "contact_email":
+            # A plain text field: the model's rule (hookhub.outbound.rules) judges it, with every front door's words.
+            widget = forms.EmailInput(attrs={"class": "vTextField"})
+            return forms.CharField(required=False, label="Contact email", help_text=db_field.help_text, widget=widget)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Application]:
         return (

@@ -24,6 +24,11 @@ from .pagination import ListQuery, Page, paginate
 
 router = Router(tags=["applications"])
 
+CONTACT_EMAIL = (
+    "Who is emailed when one of the application's endpoints is disabled or keeps failing: one address, or empty for "
+    "none (the operator is told either way)."
+)
+
 
 class ApplicationIn(Schema):
     uid: str = Field(
@@ -32,11 +37,13 @@ class ApplicationIn(Schema):
     )
     name: str = Field("", max_length=200)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    contact_email: str = Field("", description=CONTACT_EMAIL, json_schema_extra={"maxLength": rules.MAX_EMAIL})
 
 
 class ApplicationPatch(Schema):
     name: str = optional(max_length=200)
     metadata: dict[str, Any] = optional()
+    contact_email: str = optional(CONTACT_EMAIL, {"maxLength": rules.MAX_EMAIL})
 
 
 class PortalAccessOut(Schema):
@@ -48,6 +55,7 @@ class ApplicationOut(Schema):
     uid: str
     name: str
     metadata: dict[str, Any]
+    contact_email: str
     endpoint_count: int
     created_at: datetime
 
@@ -61,6 +69,7 @@ def application_out(application: Application, endpoint_count: int | None = None)
         uid=application.uid,
         name=application.name,
         metadata=application.metadata or {},
+        contact_email=application.contact_email,
         endpoint_count=endpoint_count,
         created_at=application.created_at,
     )
@@ -80,11 +89,12 @@ def create_application(
     require_global(request)
     try:
         rules.check_application_uid(body.uid)
+        contact_email = rules.check_contact_email(body.contact_email)
     except Refused as exc:
         raise invalid(exc.field, exc.message, exc.code) from None
 
     def build() -> ApplicationOut:
-        application = Application(uid=body.uid, name=body.name, metadata=body.metadata)
+        application = Application(uid=body.uid, name=body.name, metadata=body.metadata, contact_email=contact_email)
         try:
             with transaction.atomic():
                 application.save()
@@ -103,7 +113,13 @@ def get_application_view(request: HttpRequest, uid: str) -> ApplicationOut:
 @router.patch("/applications/{uid}", response=responses({200: ApplicationOut}, 404))
 def update_application(request: HttpRequest, uid: str, body: ApplicationPatch) -> ApplicationOut:
     application = get_application(request, uid)
-    for name, value in updates(body).items():
+    changes = updates(body)
+    if "contact_email" in changes:
+        try:
+            changes["contact_email"] = rules.check_contact_email(changes["contact_email"])
+        except Refused as exc:
+            raise invalid(exc.field, exc.message, exc.code) from None
+    for name, value in changes.items():
         setattr(application, name, value)
     application.save()
     return application_out(application)

@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "recover": "hookhub.cli.recover",
     "token": "hookhub.cli.token",
     "portal-link": "hookhub.cli.portal_link",
+    "alert": "hookhub.cli.alert",
     "tail": "hookhub.cli.tail.command",
     "demo-traffic": "hookhub.cli.demo",
     "rotate-encryption-key": "hookhub.cli.rotate_key",

@@ -38,14 +38,15 @@ class Application(models.Model):
         return self.uid
 
     def clean_fields(self, exclude: Collection[str] | None = None) -> None:
-        """Django's checks of each field, then the rule of ``hookhub.outbound.rules`` for the uid (its refusal says
-        more than Django's, so it wins)."""
+        """Django's checks of each field, then the rules of ``hookhub.outbound.rules`` for the uid and the contact
+        email (their refusal says more than Django's, so it wins)."""
         errors = _field_errors(super().clean_fields, exclude)
-        if "uid" not in (exclude or ()):
-            try:
-                rules.check_application_uid(self.uid)
-            except Refused as exc:
-                errors["uid"] = [exc.as_validation_error()]
+        for name, rule in (("uid", rules.check_application_uid), ("contact_email", rules.check_contact_email)):
+            if name not in (exclude or ()):
+                try:
+                    setattr(self, name, rule(getattr(self, name)))
+                except Refused as exc:
+                    errors[name] = [exc.as_validation_error()]
         if errors:
             raise ValidationError(errors)
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
+from django.core.validators import URLValidator, validate_email
 
 from hookhub import payloads
 from hookhub.conf import conf
@@ -37,6 +37,7 @@ MAX_DESCRIPTION = 500
 MAX_EVENT_TYPES = 100
 MAX_RATE_LIMIT = 1_000_000
 MAX_UID = 200
+MAX_EMAIL = 254  # RFC 5321's longest path, and EmailField's length
 # Public identifiers that appear in URL paths: no slash, no spaces, nothing that needs escaping to be readable.
 IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+-]*$"
 
@@ -53,6 +54,31 @@ def check_application_uid(uid: Any) -> str:
             f"An application uid is letters, digits and . _ : @ + - (starting with a letter or digit), got {uid!r}.",
         )
     return uid
+
+
+def check_email(email: Any, field: str = "contact_email") -> str:
+    """One email address (no display name, no list), stripped; "" for none. Also judges the alert settings'
+    addresses (``hookhub.checks``)."""
+    if not isinstance(email, str):
+        raise Refused(field, "An email address must be a string.")
+    address = email.strip()
+    if not address:
+        return ""
+    if len(address) > MAX_EMAIL:
+        raise Refused(field, f"An email address has at most {MAX_EMAIL} characters; this one has {len(address)}.")
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise Refused(
+            field,
+            f"Not one email address: {address[:100]!r}. Write it as name@example.com, or leave it empty for none.",
+        ) from None
+    return address
+
+
+def check_contact_email(email: Any) -> str:
+    """Who hears (by email, ``hookhub.alerts``) when one of the application's endpoints is disabled or failing."""
+    return check_email(email, "contact_email")
 
 
 def check_url(url: Any) -> str:

@@ -71,7 +71,7 @@ def endpoint_list(request: HttpRequest, application: Application) -> HttpRespons
     return render(
         request,
         "hookhub/portal/endpoints.html",
-        {"application": application, "rows": rows, "nav": "endpoints"},
+        {"application": application, "rows": rows, "flash": take_flash(request), "nav": "endpoints"},
     )
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import access, deliveries, endpoints
+from . import access, contact, deliveries, endpoints
 
 app_name = "hookhub_portal"
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("endpoints/<str:endpoint_id>/rotate-secret/", endpoints.endpoint_rotate_secret, name="endpoint-rotate"),
     path("endpoints/<str:endpoint_id>/secret/", endpoints.endpoint_reveal_secret, name="endpoint-secret"),
     path("endpoints/<str:endpoint_id>/test/", endpoints.endpoint_send_test, name="endpoint-test"),
+    path("alert-emails/", contact.contact_edit, name="contact"),
     path("deliveries/", deliveries.delivery_list, name="deliveries"),
     path("deliveries/<int:delivery_id>/", deliveries.delivery_detail, name="delivery"),
     path("deliveries/<int:delivery_id>/resend/", deliveries.delivery_resend, name="delivery-resend"),

@@ -23,7 +23,7 @@ GROUPS = {
     "run": ["serve", "worker", "init", "migrate"],
     "receive": ["source", "replay"],
     "send": ["app", "event-type", "endpoint", "send", "resend", "recover", "portal-link", "token"],
-    "operate": ["tail", "purge", "rotate-encryption-key", "demo-traffic", "createsuperuser", "shell", "check"],
+    "operate": ["tail", "alert", "purge", "rotate-encryption-key", "demo-traffic", "createsuperuser", "shell", "check"],
 }
 HELP_FLAGS = ("-h", "--help")
 

@@ -9,6 +9,11 @@ encrypting; generated and kept in the data dir when absent), ``HOOKHUB_ALLOWED_H
 ``HOOKHUB_CONFIRMER_ENV_ALLOWLIST`` (comma-separated environment variables that sources made through the API, admin
 or CLI may name in a confirmer's ``*_env`` option).
 
+Alerts by email (``hookhub.alerts``): ``HOOKHUB_EMAIL_HOST`` (without it, alerts are written to the worker's output),
+``HOOKHUB_EMAIL_PORT``, ``HOOKHUB_EMAIL_USER``, ``HOOKHUB_EMAIL_PASSWORD``, ``HOOKHUB_EMAIL_TLS`` (``starttls`` or
+``ssl``), ``HOOKHUB_EMAIL_FROM``, ``HOOKHUB_ALERT_EMAILS`` (the operator's addresses, comma-separated) and
+``HOOKHUB_ALERTS`` (``0`` turns alerts off).
+
 ``HOOKHUB_HTTPS=1``, or a ``HOOKHUB_PUBLIC_URL`` that starts with ``https://``: the gateway is served over HTTPS by a
 proxy that sets ``X-Forwarded-Proto``; cookies are Secure, HSTS is sent (``HOOKHUB_HSTS_SECONDS``, default a year) and
 plain-HTTP requests are redirected, except /healthz and /metrics (probes reach the gateway directly).
@@ -24,6 +29,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+import django
 from cryptography.fernet import Fernet
 
 from hookhub.server import datadir, public_url
@@ -185,5 +191,38 @@ if api_body := os.environ.get("HOOKHUB_API_MAX_BODY_BYTES", "").strip():
 if max_receiving := os.environ.get("HOOKHUB_MAX_RECEIVING", "").strip():
     # Not a number stays as given, for the hookhub.E009 check to name it.
     HOOKHUB["MAX_RECEIVING"] = int(max_receiving) if max_receiving.isdigit() else max_receiving
+
+# Email: the SMTP server alerts go through (hookhub.alerts). Without a host they are written to the worker's output.
+_mail_options: dict[str, Any] = {}
+if email_host := os.environ.get("HOOKHUB_EMAIL_HOST", "").strip():
+    _mail_backend = "django.core.mail.backends.smtp.EmailBackend"
+    _tls = os.environ.get("HOOKHUB_EMAIL_TLS", "").strip().lower()
+    _ssl, _starttls = _tls == "ssl", _tls not in ("", "0", "off", "no", "false", "ssl")
+    _port = os.environ.get("HOOKHUB_EMAIL_PORT", "").strip()
+    _mail_options = {
+        "host": email_host,
+        # Not a number stays as given: the alerts' log then says the mail server cannot be reached, and why.
+        "port": int(_port) if _port.isdigit() else _port or (465 if _ssl else 587 if _starttls else 25),
+        "username": os.environ.get("HOOKHUB_EMAIL_USER", ""),
+        "password": os.environ.get("HOOKHUB_EMAIL_PASSWORD", ""),
+        "use_tls": _starttls,
+        "use_ssl": _ssl,
+        "timeout": 10,
+    }
+else:
+    _mail_backend = "django.core.mail.backends.console.EmailBackend"
+if django.VERSION >= (6, 1):  # MAILERS replaces the EMAIL_* settings
+    MAILERS = {"default": {"BACKEND": _mail_backend, "OPTIONS": _mail_options}}
+else:
+    EMAIL_BACKEND = _mail_backend
+    if _mail_options:
+        EMAIL_HOST, EMAIL_PORT = _mail_options["host"], _mail_options["port"]
+        EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _mail_options["username"], _mail_options["password"]
+        EMAIL_USE_TLS, EMAIL_USE_SSL, EMAIL_TIMEOUT = _mail_options["use_tls"], _mail_options["use_ssl"], 10
+if email_from := os.environ.get("HOOKHUB_EMAIL_FROM", "").strip():
+    DEFAULT_FROM_EMAIL = SERVER_EMAIL = email_from
+HOOKHUB["ALERTS"] = _flag("HOOKHUB_ALERTS", default=True)
+if alert_emails := os.environ.get("HOOKHUB_ALERT_EMAILS", "").strip():
+    HOOKHUB["ALERT_EMAILS"] = alert_emails  # comma-separated; checked by hookhub.E024
 if confirmer_env := os.environ.get("HOOKHUB_CONFIRMER_ENV_ALLOWLIST", "").strip():
     HOOKHUB["CONFIRMER_ENV_ALLOWLIST"] = [name.strip() for name in confirmer_env.split(",") if name.strip()]

@@ -43,7 +43,7 @@ def fetch(url: str, *, headers: dict[str, str] | None = None, body: bytes | None
 def check_deploy(tmp_path: Path, **environ: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HOOKHUB_", "DJANGO_"))}
     env.update(HOOKHUB_DATA_DIR=str(tmp_path / "data"), **environ)
-    (tmp_path / "data").mkdir(mode=0o700, exist_ok=True)  # `check` does not create the data dir (serve, init do)
+    (tmp_path / "data").mkdir(mode=0o700, parents=True, exist_ok=True)  # `check` does not make it (serve, init do)
     return subprocess.Popen(
         [sys.executable, "-m", "hookhub.server.cli", "check", "--deploy"],
         env=env,
@@ -59,10 +59,12 @@ def output(process: subprocess.Popen[str]) -> tuple[int, str]:
 
 
 def test_check_deploy_is_clean_over_https_and_says_what_is_missing_without(tmp_path: Path) -> None:
+    # Three processes at once, each with a data dir (and SQLite file) of its own: on a loaded machine, three
+    # first opens of one file can outwait SQLite's busy timeout.
     runs = {
-        "https": check_deploy(tmp_path, HOOKHUB_HTTPS="1"),
-        "https public url": check_deploy(tmp_path, HOOKHUB_PUBLIC_URL="https://hooks.example.com"),
-        "plain": check_deploy(tmp_path),
+        "https": check_deploy(tmp_path / "https", HOOKHUB_HTTPS="1"),
+        "https public url": check_deploy(tmp_path / "url", HOOKHUB_PUBLIC_URL="https://hooks.example.com"),
+        "plain": check_deploy(tmp_path / "plain"),
     }
     results = {name: output(process) for name, process in runs.items()}
     assert results["https"] == (0, "System check identified no issues (0 silenced).\n")

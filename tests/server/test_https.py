@@ -17,6 +17,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
+import django
 import pytest
 from bench.gateway import running_gateway
 
@@ -67,8 +68,10 @@ def test_check_deploy_is_clean_over_https_and_says_what_is_missing_without(tmp_p
         "plain": check_deploy(tmp_path / "plain"),
     }
     results = {name: output(process) for name, process in runs.items()}
-    assert results["https"] == (0, "System check identified no issues (0 silenced).\n")
-    assert results["https public url"] == (0, "System check identified no issues (0 silenced).\n")
+    # Silenced: only Django 6.1's mail.E001, for the console email backend a gateway without a mail server uses.
+    clean = (0, f"System check identified no issues ({int(django.VERSION >= (6, 1))} silenced).\n")
+    assert results["https"] == clean
+    assert results["https public url"] == clean
     code, text = results["plain"]
     assert code == 0  # warnings only
     assert sorted(re.findall(r"\((security\.W\d+)\)", text)) == [

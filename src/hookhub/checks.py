@@ -21,6 +21,9 @@
   whole number ≥ 1.
 - ``hookhub.E016``: ``MAX_ENDPOINTS_PER_APPLICATION`` is not a whole number ≥ 1.
 - ``hookhub.E017``: ``METRICS_APPLICATIONS`` is not a whole number ≥ 0.
+- ``hookhub.E025``: an event type declared in code or in ``HOOKHUB["EVENT_TYPES"]`` breaks a rule (a schema that is
+  not valid or refers outside itself, an example that does not match it, a bad name or version), or one name is
+  declared twice.
 - ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
 - ``hookhub.W002``: ``ALLOW_PRIVATE_DESTINATIONS`` is on: deliveries may reach private and loopback addresses.
 - ``hookhub.W003``: no ``ENCRYPTION_KEYS``: stored secrets are encrypted with a key derived from ``SECRET_KEY``.
@@ -119,6 +122,9 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             Error(f"HOOKHUB['MODEL_EVENTS'][{event_type!r}]: {problem}.", id="hookhub.E006")
             for problem in problems(event_type, config)
         )
+    from hookhub.outbound import catalogue
+
+    errors.extend(Error(f"Event types: {problem}", id="hookhub.E025") for problem in catalogue.problems())
     if conf.ALLOW_PRIVATE_DESTINATIONS:
         errors.append(
             Warning(

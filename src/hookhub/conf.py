@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "ATTEMPT_RETENTION_DAYS": 30,
     "OPERATIONAL_APPLICATION": None,
     "MODEL_EVENTS": {},
+    "EVENT_TYPES": {},
     # REST API: the largest request body in bytes (None: Django's DATA_UPLOAD_MAX_MEMORY_SIZE)
     "API_MAX_BODY_BYTES": None,
     # Customer portal
@@ -216,6 +217,10 @@ class Settings:
     @property
     def MODEL_EVENTS(self) -> Mapping[str, Mapping[str, Any]]:
         return self._get("MODEL_EVENTS")  # type: ignore[no-any-return]
+
+    @property
+    def EVENT_TYPES(self) -> Mapping[str, Mapping[str, Any]]:
+        return self._get("EVENT_TYPES")  # type: ignore[no-any-return]
 
     @property
     def API_MAX_BODY_BYTES(self) -> int | None:

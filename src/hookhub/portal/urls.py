@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import access, deliveries, endpoints
+from . import access, catalogue, deliveries, endpoints
 
 app_name = "hookhub_portal"
 
@@ -21,4 +21,6 @@ urlpatterns = [
     path("deliveries/", deliveries.delivery_list, name="deliveries"),
     path("deliveries/<int:delivery_id>/", deliveries.delivery_detail, name="delivery"),
     path("deliveries/<int:delivery_id>/resend/", deliveries.delivery_resend, name="delivery-resend"),
+    path("catalogue/", catalogue.catalogue_page, name="catalogue"),
+    path("catalogue/openapi.json", catalogue.catalogue_openapi, name="catalogue-openapi"),
 ]

@@ -30,7 +30,8 @@ class HookhubConfig(AppConfig):
             if kwargs.get("app_config") is self:
                 catalogue.on_post_migrate(**kwargs)
 
-        post_migrate.connect(sync_event_types, dispatch_uid="hookhub.sync_event_types")
+        # weak=False: a closure that nothing else holds would be collected, and migrate would never call it.
+        post_migrate.connect(sync_event_types, weak=False, dispatch_uid="hookhub.sync_event_types")
         post_save.connect(lambda **kw: sources.clear_cache(), sender=Source, weak=False, dispatch_uid="hookhub.src")
 
         from hookhub.outbound import model_events

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -53,12 +54,29 @@ class Declaration:
     example: Any = None
     deprecated: bool = False
     origin: str = SETTINGS_ORIGIN
+    error: str | None = None  # why the schema could not be derived from the declared class
 
     def fields(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in SYNCED}
 
 
-_registry: dict[str, Declaration] = {}
+@dataclass(frozen=True)
+class _Declared:
+    """A class declared with ``event_type``: its schema is derived on first use, once the module that declares it
+    (and the types it refers to, maybe further down) is fully defined."""
+
+    model: Any
+    declaration: Declaration
+
+    def derive(self) -> Declaration:
+        try:
+            schema, example = schema_of(self.model), _example_of(self.model, self.declaration.example)
+        except Exception as exc:  # noqa: BLE001 - any failure of pydantic's is this declaration's problem
+            return dataclasses.replace(self.declaration, error=f"cannot derive a JSON Schema: {exc}".splitlines()[0])
+        return dataclasses.replace(self.declaration, schema=schema, example=example)
+
+
+_registry: dict[str, Declaration | _Declared] = {}
 _twice: list[tuple[Declaration, Declaration]] = []  # the same name declared at two places
 _lock = threading.Lock()
 
@@ -88,23 +106,31 @@ def _docstring(model: Any) -> str:
 
 
 def _origin(model: Any) -> str:
+    """``billing/webhooks.py:12 (InvoicePaid)``: the file (relative to the current directory when inside it)."""
     try:
         path = inspect.getsourcefile(model) or "?"
         line = inspect.getsourcelines(model)[1]
     except (OSError, TypeError):
         return f"{model.__module__}.{model.__qualname__}"
+    here = os.getcwd()
+    if path.startswith(here + os.sep):
+        path = os.path.relpath(path, here)
     return f"{path}:{line} ({model.__qualname__})"
 
 
-def register(declaration: Declaration) -> Declaration:
+def _declaration(entry: Declaration | _Declared) -> Declaration:
+    return entry.declaration if isinstance(entry, _Declared) else entry
+
+
+def register(entry: Declaration | _Declared) -> None:
     """Add a declaration; the same name from another place is kept aside and reported by ``problems``."""
+    declaration = _declaration(entry)
     with _lock:
         known = _registry.get(declaration.name)
-        if known is not None and known.origin != declaration.origin:
-            _twice.append((known, declaration))
+        if known is not None and _declaration(known).origin != declaration.origin:
+            _twice.append((_declaration(known), declaration))
         else:
-            _registry[declaration.name] = declaration
-    return declaration
+            _registry[declaration.name] = entry
 
 
 def event_type(
@@ -128,17 +154,15 @@ def event_type(
     """
 
     def decorate(model: T) -> T:
-        register(
-            Declaration(
-                name=name,
-                version=version,
-                schema=schema_of(model),
-                description=_docstring(model) if description is None else description,
-                example=_example_of(model, example),
-                deprecated=deprecated,
-                origin=_origin(model),
-            )
+        declaration = Declaration(
+            name=name,
+            version=version,
+            description=_docstring(model) if description is None else description,
+            example=example,
+            deprecated=deprecated,
+            origin=_origin(model),
         )
+        register(_Declared(model, declaration))
         return model
 
     return decorate
@@ -167,7 +191,11 @@ def declarations() -> dict[str, Declaration]:
     """Every declared event type by name: code first; a name in both code and settings is a problem (code wins)."""
     declared = {d.name: d for d in from_settings()}
     with _lock:
-        declared.update(_registry)
+        for name, entry in list(_registry.items()):
+            declaration = entry.derive() if isinstance(entry, _Declared) else entry
+            if declaration.error is None:
+                _registry[name] = declaration  # derived once
+            declared[name] = declaration
     return dict(sorted(declared.items()))
 
 
@@ -183,7 +211,9 @@ def problems() -> list[str]:
             elif unknown := sorted(set(entry) - SETTINGS_KEYS):
                 found.append(f"{SETTINGS_ORIGIN}[{name!r}] has unknown keys {unknown}: use {sorted(SETTINGS_KEYS)}.")
             elif name in _registry:
-                found.append(f"{name!r} is declared twice: in {SETTINGS_ORIGIN} and at {_registry[name].origin}.")
+                found.append(
+                    f"{name!r} is declared twice: in {SETTINGS_ORIGIN} and at {_declaration(_registry[name]).origin}."
+                )
     with _lock:
         found += [f"{a.name!r} is declared twice: at {a.origin} and at {b.origin}." for a, b in _twice]
     for declaration in declarations().values():
@@ -195,6 +225,8 @@ def problems() -> list[str]:
 def problem_of(declaration: Declaration) -> str | None:
     """Why ``declaration`` cannot be stored, or None: the rules every event type follows, and a whole version."""
     d = declaration
+    if d.error is not None:
+        return d.error
     try:
         payloads.check_event_type(d.name, "name")
     except payloads.Unstorable as exc:

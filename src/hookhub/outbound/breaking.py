@@ -170,7 +170,7 @@ class _Comparer:
         if isinstance(declared, list):
             return frozenset(declared)
         options = self.branches(schema, side, set())
-        if len(options) > 1:
+        if options[0] is not schema:  # a union
             found: set[str] = set()
             for option in options:
                 if (types := self.types(option, side)) is None:
@@ -187,7 +187,7 @@ class _Comparer:
         if isinstance(schema.get("enum"), list):
             return list(schema["enum"])
         options = self.branches(schema, side, set())
-        if len(options) > 1:
+        if options[0] is not schema:  # a union
             listed = [self.values(option, side) for option in options]
             if all(values is not None for values in listed):
                 return [v for values in listed for v in values or ()]
@@ -210,7 +210,7 @@ class _Comparer:
         yield from self.compare_values(old, new, path)
         old_options, new_options = self.branches(old, 0, set()), self.branches(new, 1, set())
         if len(old_options) == 1 and len(new_options) == 1:
-            yield from self.compare_one(old, new, path, seen)
+            yield from self.compare_one(old_options[0], new_options[0], path, seen)
             return
         for option in old_options:  # pair each branch with the other side's branch of its type
             types = self.types(option, 0)

@@ -237,6 +237,10 @@ def problem_of(declaration: Declaration) -> str | None:
         return f"version must be a whole number ≥ 1, got {d.version!r}."
     if not isinstance(d.description, str):
         return "description must be a string."
+    try:
+        payloads.check_text(d.description, "description")
+    except payloads.Unstorable as exc:
+        return f"{exc}."
     if not isinstance(d.deprecated, bool):
         return "deprecated must be True or False."
     try:

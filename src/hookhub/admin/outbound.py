@@ -111,6 +111,15 @@ class EventTypeForm(EventTypeFormBase):
         model = EventType
         fields = "__all__"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "version" in self.fields:  # left empty: kept (1 for a new type)
+            self.fields["version"].required = False
+
+    def clean_version(self) -> int:
+        version = self.cleaned_data.get("version")
+        return int(version) if version else (self.instance.version or 1)
+
     def clean_example(self) -> Any:
         try:  # the example is shown in the portal and is a payload like any other
             return payloads.check_payload(self.cleaned_data.get("example"), "example")

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET
 
 from hookhub.models import Application, EventType
 from hookhub.outbound import catalogue_export
-from hookhub.payloads import display_json
+from hookhub.payloads import display_json, display_text
 
 from .access import portal_view
 
@@ -108,8 +108,9 @@ def fields(schema: Any) -> list[Field]:
                     return
                 child = _resolve(sub, schema)
                 where = f"{base}.{name}" if base else name
-                description = str(child.get("description") or child.get("title") or "")
-                rows.append(Field(where, _type(child, schema), name in required, description, _notes(child)))
+                description = display_text(str(child.get("description") or child.get("title") or ""))
+                kind, notes = display_text(_type(child, schema)), display_text(_notes(child))
+                rows.append(Field(display_text(where), kind, name in required, description, notes))
                 walk(child, where, depth + 1)
 
     walk(schema, "", 0)
@@ -122,6 +123,7 @@ def catalogue_page(request: HttpRequest, application: Application) -> HttpRespon
     event_types = [
         {
             "event_type": e,
+            "description": display_text(e.description),
             "fields": fields(e.schema) if e.schema else [],
             "schema": display_json(e.schema) if e.schema else "",
             "example": display_json(e.example) if e.example is not None else "",

@@ -182,7 +182,7 @@ BAD = {
         "example: The example does not match the schema at /id",
     ),
     "remote ref": ({"a.b": {"schema": {"$ref": "https://example.com/s.json"}}}, "points outside the schema"),
-    "version": ({"a.b": {"version": 0}}, "version must be a whole number ≥ 1, got 0."),
+    "version": ({"a.b": {"version": 0}}, "version must be a whole number from 1 to 1,000,000, got 0."),
     "name": ({"a b": {}}, "the name is letters, digits"),
     "keys": ({"a.b": {"SCHEMA": {}}}, "has unknown keys ['SCHEMA']"),
     "not a dict": ({"a.b": []}, "must be a dict"),

@@ -118,6 +118,8 @@ class EventTypeForm(EventTypeFormBase):
 
     def clean_version(self) -> int:
         version = self.cleaned_data.get("version")
+        if version and version > catalogue.MAX_VERSION:
+            raise ValidationError(f"Enter a version from 1 to {catalogue.MAX_VERSION:,}.")
         return int(version) if version else (self.instance.version or 1)
 
     def clean_example(self) -> Any:

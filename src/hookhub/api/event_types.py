@@ -39,7 +39,9 @@ class EventTypeIn(Schema):
     schema_: dict[str, Any] | None = Field(None, alias="schema", description="A JSON Schema (draft 2020-12).")
     example: Any = Field(None, description="An example payload; checked against the schema.")
     deprecated: bool = False
-    version: int = Field(1, ge=1, le=1_000_000, description="Raise it with each breaking change to the schema.")
+    version: int = Field(
+        1, ge=1, le=catalogue.MAX_VERSION, description="Raise it with each breaking change to the schema."
+    )
 
 
 class EventTypePatch(Schema):
@@ -47,7 +49,7 @@ class EventTypePatch(Schema):
     schema_: dict[str, Any] | None = optional(alias="schema", description="null removes the schema.")
     example: Any = optional()
     deprecated: bool = optional()
-    version: int = optional(ge=1, le=1_000_000)
+    version: int = optional(ge=1, le=catalogue.MAX_VERSION)
 
 
 class EventTypeOut(Schema):

@@ -38,6 +38,7 @@ T = TypeVar("T")
 _IDENT = re.compile(IDENT_PATTERN)
 
 SETTINGS_ORIGIN = 'HOOKHUB["EVENT_TYPES"]'
+MAX_VERSION = 1_000_000
 SETTINGS_KEYS = frozenset({"version", "schema", "description", "example", "deprecated"})
 #: The columns a declaration decides.
 SYNCED = ("version", "schema", "description", "example", "deprecated")
@@ -196,7 +197,7 @@ def declarations() -> dict[str, Declaration]:
             if declaration.error is None:
                 _registry[name] = declaration  # derived once
             declared[name] = declaration
-    return dict(sorted(declared.items()))
+    return dict(sorted(declared.items(), key=lambda item: str(item[0])))
 
 
 def problems() -> list[str]:
@@ -233,8 +234,8 @@ def problem_of(declaration: Declaration) -> str | None:
         return f"{exc}."
     if not _IDENT.match(d.name):
         return "the name is letters, digits and . _ : @ + - (starting with a letter or digit)."
-    if not isinstance(d.version, int) or isinstance(d.version, bool) or d.version < 1:
-        return f"version must be a whole number ≥ 1, got {d.version!r}."
+    if not isinstance(d.version, int) or isinstance(d.version, bool) or not 1 <= d.version <= MAX_VERSION:
+        return f"version must be a whole number from 1 to {MAX_VERSION:,}, got {d.version!r}."
     if not isinstance(d.description, str):
         return "description must be a string."
     try:

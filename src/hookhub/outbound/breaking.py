@@ -77,7 +77,7 @@ def changes(baseline: Any, current: Any) -> list[Change]:
         new = after.get(name)
         if new is None:
             found.append(Change(name, "", "event type removed (deprecate it instead: a deprecated type stays listed)"))
-        elif new.version == old.version:
+        elif new.version == old.version or None in (new.version, old.version):  # no version: always compared
             found += [Change(name, where, what) for where, what in compare(old.schema, new.schema, old.root, new.root)]
     return found
 

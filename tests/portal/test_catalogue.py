@@ -39,7 +39,7 @@ def test_fields_are_read_from_the_schema() -> None:
         Field("lines", "array of object", True, "", ""),
         Field("lines[].sku", "string", True, "", ""),
         Field("lines[].quantity", "integer", False, "", "≥ 1"),
-        Field("coupon", "string | null", False, "", ""),
+        Field("coupon", "string | null", False, "", "at most 20 characters"),
         Field("status", '"open" | "paid"', False, "", ""),
     ]
     recursive = {"$ref": "#/$defs/N", "$defs": {"N": {"type": "object", "properties": {"n": {"$ref": "#/$defs/N"}}}}}

@@ -109,7 +109,8 @@ def fields(schema: Any) -> list[Field]:
                 child = _resolve(sub, schema)
                 where = f"{base}.{name}" if base else name
                 description = display_text(str(child.get("description") or child.get("title") or ""))
-                kind, notes = display_text(_type(child, schema)), display_text(_notes(child))
+                notes = ", ".join(filter(None, (_notes(option) for option in _options(child, schema))))
+                kind, notes = display_text(_type(child, schema)), display_text(notes)
                 rows.append(Field(display_text(where), kind, name in required, description, notes))
                 walk(child, where, depth + 1)
 

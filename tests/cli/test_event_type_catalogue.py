@@ -186,3 +186,14 @@ def test_sync_reports_a_refused_declaration_and_writes_the_others() -> None:
     assert out.getvalue() == "a.ok\tcreated\nEvent types from code: 1 created, 1 refused.\n"
     assert err.getvalue().startswith("a.bad\trefused: schema: Not a valid JSON Schema")
     assert list(EventType.objects.values_list("name", flat=True)) == ["a.ok"]
+
+
+def test_export_and_check_declared_refuse_a_declaration_that_breaks_a_rule(tmp_path: Path) -> None:
+    (tmp_path / "baseline.json").write_text(run("export"))
+    bad = {"a.b": {"schema": {"type": "object"}, "example": []}}
+    for args in (["export", "--declared"], ["check", str(tmp_path / "baseline.json"), "--declared"]):
+        err = io.StringIO()
+        with override_settings(HOOKHUB={"EVENT_TYPES": bad}), pytest.raises(CommandError) as refused:
+            call_command("hookhub", "event-type", *args, stdout=io.StringIO(), stderr=err)
+        assert str(refused.value) == "1 problem(s) with the declared event types (hookhub.E025)."
+        assert "'a.b' (HOOKHUB[\"EVENT_TYPES\"]): example: The example does not match the schema" in err.getvalue()

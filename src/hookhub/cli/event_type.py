@@ -85,9 +85,19 @@ def _sync(command: BaseCommand) -> None:
         raise CommandError(f"{len(result.refused)} declared event type(s) refused; the others were synced.")
 
 
+def _document(command: BaseCommand, fmt: str, declared: bool) -> dict[str, Any]:
+    """The catalogue to print or compare; with ``declared``, only once every declaration follows the rules (a CI job
+    that runs ``check --declared`` thereby checks them too, as ``hookhub.E025`` does)."""
+    if declared and (problems := catalogue.problems()):
+        for problem in problems:
+            command.stderr.write(problem)
+        raise CommandError(f"{len(problems)} problem(s) with the declared event types (hookhub.E025).")
+    return catalogue_export.document(fmt, declared=declared)
+
+
 def _check(command: BaseCommand, options: dict[str, Any]) -> None:
     baseline = json_argument(f"@{options['baseline']}", "BASELINE")
-    current = catalogue_export.document("openapi", declared=options["declared"])
+    current = _document(command, "openapi", options["declared"])
     try:
         found = breaking.changes(baseline, current)
     except ValueError as exc:
@@ -108,7 +118,7 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
     elif options["action"] == "sync":
         _sync(command)
     elif options["action"] == "export":
-        doc = catalogue_export.document(options["format"], declared=options["declared"])
+        doc = _document(command, options["format"], options["declared"])
         command.stdout.write(catalogue_export.dumps(doc), ending="")
     elif options["action"] == "check":
         _check(command, options)

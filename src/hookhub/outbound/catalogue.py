@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 
 from hookhub import payloads
 from hookhub.conf import conf
@@ -320,7 +320,10 @@ def sync(using: str = "default") -> Synced:
 
 
 def on_post_migrate(using: str = "default", apps: Any = None, **kwargs: Any) -> None:
-    """``migrate``: sync, unless the migration state has no ``from_code`` column yet (migrating backwards)."""
+    """``migrate``: sync, unless this database holds no event types (a router says so) or the migration state has no
+    ``from_code`` column yet (migrating backwards)."""
+    if not router.allow_migrate_model(using, EventType):
+        return
     if apps is not None:
         try:
             historical = apps.get_model("hookhub", "EventType")

@@ -28,6 +28,7 @@ VERSION_KEY = "x-hookhub-version"
 FORMATS = ("openapi", "asyncapi")
 SCHEMAS = "#/components/schemas/"
 _DATA_KEYWORDS = frozenset({"const", "enum", "default", "example", "examples"})
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
 _COMPONENT_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 DESCRIPTION = (
@@ -98,27 +99,31 @@ def _keys(names: Iterable[str]) -> dict[str, str]:
 def rebase(schema: Any, prefix: str) -> Any:
     """``schema`` with each JSON-pointer ``$ref`` of its own (``#``, ``#/$defs/x``) made to start at ``prefix``.
 
-    A schema that declares an ``$id`` is its own resource: its references resolve against it, and stay as they are.
+    Keywords whose values are data (``const``, ``enum``, ``default``, examples) are left alone, and the names in
+    ``properties`` or ``$defs`` are names, not keywords (a property may be called ``default``). A schema that
+    declares an ``$id`` is its own resource: its references resolve against it, and stay as they are.
     """
 
-    def walk(node: Any, root: bool) -> Any:
+    def walk(node: Any, root: bool = False) -> Any:
         if isinstance(node, list):
-            return [walk(item, False) for item in node]
+            return [walk(item) for item in node]
         if not isinstance(node, dict) or (not root and "$id" in node):
             return node
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in node.items():
             if key in ("$ref", "$dynamicRef") and isinstance(value, str) and (value == "#" or value[:2] == "#/"):
                 out[key] = prefix + value[1:]
             elif key in _DATA_KEYWORDS:
                 out[key] = value
+            elif key in _SCHEMA_MAPS and isinstance(value, dict):
+                out[key] = {name: walk(sub) for name, sub in value.items()}
             else:
-                out[key] = walk(value, False)
+                out[key] = walk(value)
         return out
 
     if isinstance(schema, dict) and "$id" in schema:
         return copy.deepcopy(schema)
-    return walk(schema, True)
+    return walk(schema, root=True)
 
 
 def _summary(entry: Entry) -> str:

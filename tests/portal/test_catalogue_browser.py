@@ -1,9 +1,11 @@
 """The portal's event catalogue in a real browser (Chromium, driven by Playwright): a customer opens it from the nav,
-reads an event type's fields, example and schema, and downloads the OpenAPI document."""
+reads an event type's fields, example and schema, and downloads the OpenAPI document. With HOOKHUB_SCREENSHOTS=1
+the page's screenshot goes to docs/images/ (as in test_browser.py)."""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from tests.support.browser import browser
 from .test_catalogue import ORDER
 
 __all__ = ["browser"]
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 pytestmark = [pytest.mark.urls("tests.portal.urls"), pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -60,6 +63,8 @@ def test_a_customer_reads_the_catalogue_and_downloads_it(live_server: LiveServer
     expect(placed.locator("pre.schema")).to_contain_text('"$defs"')
     voided = page.locator("article", has=page.get_by_role("heading", name="order.voided"))
     expect(voided.get_by_text("Deprecated")).to_be_visible()
+    folder = DOCS_IMAGES if os.environ.get("HOOKHUB_SCREENSHOTS") == "1" else tmp_path
+    page.screenshot(path=str(folder / "portal-catalogue.png"), full_page=True)
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Download OpenAPI").click()

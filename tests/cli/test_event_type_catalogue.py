@@ -197,3 +197,10 @@ def test_export_and_check_declared_refuse_a_declaration_that_breaks_a_rule(tmp_p
             call_command("hookhub", "event-type", *args, stdout=io.StringIO(), stderr=err)
         assert str(refused.value) == "1 problem(s) with the declared event types (hookhub.E025)."
         assert "'a.b' (HOOKHUB[\"EVENT_TYPES\"]): example: The example does not match the schema" in err.getvalue()
+
+
+def test_add_takes_a_version() -> None:
+    run("add", "invoice.sent", "--version", "4")
+    assert EventType.objects.get(name="invoice.sent").version == 4
+    with pytest.raises(CommandError, match="--version: a whole number from 1 to 1,000,000"):
+        run("add", "invoice.lost", "--version", "0")

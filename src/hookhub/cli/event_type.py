@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--example", metavar="JSON", help="An example payload as JSON, or @path; checked against --schema."
     )
     add.add_argument("--deprecated", action="store_true")
+    add.add_argument(
+        "--version", type=int, default=1, metavar="N", help="Raise it with each breaking change (default 1)."
+    )
     actions.add_parser("list", help="List event types: name, active/deprecated, schema/-, description.")
     actions.add_parser(
         "sync", help="Write the event types declared in code and settings to the table (migrate does it too)."
@@ -52,6 +55,8 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
         raise CommandError(exc.message) from None
     if EventType.objects.filter(name=name).exists():
         raise CommandError(f"An event type named {name!r} already exists.")
+    if not 1 <= options["version"] <= catalogue.MAX_VERSION:
+        raise CommandError(f"--version: a whole number from 1 to {catalogue.MAX_VERSION:,}.")
     schema = json_argument(options["schema"], "--schema") if options["schema"] else None
     example = json_argument(options["example"], "--example") if options["example"] is not None else None
     try:
@@ -64,6 +69,7 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
         schema=schema,
         example=example,
         deprecated=options["deprecated"],
+        version=options["version"],
     )
     try:
         event_type.full_clean()

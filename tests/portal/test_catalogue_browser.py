@@ -14,8 +14,8 @@ from playwright.sync_api import Browser, Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from hookhub.models import Application, EventType
-from hookhub.portal import portal_link
 from tests.support.browser import browser
+from tests.support.portal import login_path
 
 from .test_catalogue import ORDER
 
@@ -48,7 +48,7 @@ def test_a_customer_reads_the_catalogue_and_downloads_it(live_server: LiveServer
     page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
 
-    page.goto(live_server.url + portal_link(application, 10))
+    page.goto(live_server.url + login_path(application))
     page.get_by_role("button", name="Continue as Acme Corp").click()
     page.get_by_role("link", name="Event catalogue").click()
     expect(page.get_by_role("heading", name="Event catalogue")).to_be_visible()

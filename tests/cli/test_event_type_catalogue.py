@@ -22,7 +22,7 @@ __all__ = ["declared"]
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("declared")]
 
-REFUND = {
+REFUND: dict[str, Any] = {
     "type": "object",
     "required": ["id"],
     "properties": {"id": {"type": "string"}, "amount": {"type": "number"}},

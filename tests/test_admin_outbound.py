@@ -152,7 +152,7 @@ def test_event_type_changelist_filters_and_searches(admin_client: Client) -> Non
 
 
 def event_type_data(**fields: str) -> dict[str, str]:
-    data = {"name": "invoice.paid", "description": "", "schema": "", "example": "", "_save": "Save"}
+    data = {"name": "invoice.paid", "version": "1", "description": "", "schema": "", "example": "", "_save": "Save"}
     return data | fields
 
 

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -19,6 +21,17 @@ class HookhubConfig(AppConfig):
                 sources.sync_settings_sources()
 
         post_migrate.connect(sync, dispatch_uid="hookhub.sync_sources")
+
+        from hookhub.outbound import catalogue
+
+        catalogue.autodiscover()  # <app>/webhooks.py: where event types are declared (hookhub.event_type)
+
+        def sync_event_types(**kwargs: Any) -> None:
+            if kwargs.get("app_config") is self:
+                catalogue.on_post_migrate(**kwargs)
+
+        # weak=False: a closure that nothing else holds would be collected, and migrate would never call it.
+        post_migrate.connect(sync_event_types, weak=False, dispatch_uid="hookhub.sync_event_types")
         post_save.connect(lambda **kw: sources.clear_cache(), sender=Source, weak=False, dispatch_uid="hookhub.src")
 
         from hookhub.outbound import model_events

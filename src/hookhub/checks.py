@@ -25,6 +25,9 @@
 - ``hookhub.E023``: ``ALERT_AFTER`` or ``ALERT_INTERVAL`` is not a number of seconds ≥ 0.
 - ``hookhub.E024``: ``ALERT_EMAILS`` (or, when it is None, ``ADMINS``) is not a list of email addresses, or
   ``ALERT_FROM`` (or ``DEFAULT_FROM_EMAIL``) is not an address.
+- ``hookhub.E025``: an event type declared in code or in ``HOOKHUB["EVENT_TYPES"]`` breaks a rule (a schema that is
+  not valid or refers outside itself, an example that does not match it, a bad name or version), or one name is
+  declared twice.
 - ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
 - ``hookhub.W002``: ``ALLOW_PRIVATE_DESTINATIONS`` is on: deliveries may reach private and loopback addresses.
 - ``hookhub.W003``: no ``ENCRYPTION_KEYS``: stored secrets are encrypted with a key derived from ``SECRET_KEY``.
@@ -123,6 +126,9 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             Error(f"HOOKHUB['MODEL_EVENTS'][{event_type!r}]: {problem}.", id="hookhub.E006")
             for problem in problems(event_type, config)
         )
+    from hookhub.outbound import catalogue
+
+    errors.extend(Error(f"Event types: {problem}", id="hookhub.E025") for problem in catalogue.problems())
     if conf.ALLOW_PRIVATE_DESTINATIONS:
         errors.append(
             Warning(

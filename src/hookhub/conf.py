@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "ALERT_INTERVAL": 24 * 3600,
     "ALERT_EMAILS": None,  # None: the addresses in Django's ADMINS
     "ALERT_FROM": None,  # None: Django's DEFAULT_FROM_EMAIL
+    "EVENT_TYPES": {},
     # REST API: the largest request body in bytes (None: Django's DATA_UPLOAD_MAX_MEMORY_SIZE)
     "API_MAX_BODY_BYTES": None,
     # Customer portal
@@ -260,6 +261,10 @@ class Settings:
         """The alerts' sender: an address, or ``Name <address>``; None (the default) takes ``DEFAULT_FROM_EMAIL``."""
         value = self._get("ALERT_FROM")
         return str(value) if value else str(settings.DEFAULT_FROM_EMAIL)
+
+    @property
+    def EVENT_TYPES(self) -> Mapping[str, Mapping[str, Any]]:
+        return self._get("EVENT_TYPES")  # type: ignore[no-any-return]
 
     @property
     def API_MAX_BODY_BYTES(self) -> int | None:

@@ -77,6 +77,8 @@ ROUTES: list[tuple[str, str, Any, int, int | None]] = [
     ("delete", "/applications/{uid}", None, 403, 404),
     ("post", "/applications/{uid}/revoke-portal-access", None, 200, 404),
     ("get", "/event-types", None, 200, 200),
+    ("get", "/event-types/openapi.json", None, 200, 200),
+    ("get", "/event-types/asyncapi.json", None, 200, 200),
     ("post", "/event-types", {"name": "new"}, 403, 403),
     ("get", "/event-types/{name}", None, 200, 200),
     ("patch", "/event-types/{name}", {"deprecated": True}, 403, 403),

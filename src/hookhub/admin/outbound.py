@@ -1,9 +1,10 @@
 """Django admin for the send side.
 
-Applications and event types are edited here. Endpoints too, except their secrets: the admin says that a secret
-exists and how many previous ones still sign, and reveals a secret only once, when an operator rotates it. Enabling,
-disabling and recovering an endpoint go through ``hookhub.outbound.control``, as the API does. Messages,
-deliveries and their attempts are a read-only record; deliveries can be resent.
+Applications and event types are edited here (an event type declared in code or settings is shown read-only).
+Endpoints too, except their secrets: the admin says that a secret exists and how many previous ones still sign, and
+reveals a secret only once, when an operator rotates it. Enabling, disabling and recovering an endpoint go through
+``hookhub.outbound.control``, as the API does. Messages, deliveries and their attempts are a read-only record;
+deliveries can be resent.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from hookhub import payloads
+from hookhub.exceptions import Refused
 from hookhub.models import Application, Delivery, Endpoint, EventType, Message
-from hookhub.outbound import backlog, schemas
+from hookhub.outbound import backlog, catalogue, schemas
 
 from . import outbound_deliveries, outbound_endpoints
 from .outbound_common import JSON_TEXTAREA, PrettyJSONField, admin_url, count_of, link, on_changelist
@@ -116,6 +118,17 @@ class EventTypeForm(EventTypeFormBase):
         model = EventType
         fields = "__all__"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "version" in self.fields:  # left empty: kept (1 for a new type)
+            self.fields["version"].required = False
+
+    def clean_version(self) -> int:
+        version = self.cleaned_data.get("version")
+        if version and version > catalogue.MAX_VERSION:
+            raise ValidationError(f"Enter a version from 1 to {catalogue.MAX_VERSION:,}.")
+        return int(version) if version else (self.instance.version or 1)
+
     def clean_example(self) -> Any:
         try:  # the example is shown in the portal and is a payload like any other
             return payloads.check_payload(self.cleaned_data.get("example"), "example")
@@ -124,6 +137,11 @@ class EventTypeForm(EventTypeFormBase):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        name = cleaned.get("name") or self.instance.name
+        try:  # the admin shows a declared type read-only; this covers adding one by its name
+            catalogue.refuse_change(name, self.instance if self.instance.pk else None)
+        except Refused as exc:
+            self.add_error(None, exc.message)
         if "schema" not in self.errors and "example" not in self.errors:
             try:
                 schemas.check(cleaned.get("schema"), cleaned.get("example"))
@@ -135,12 +153,26 @@ class EventTypeForm(EventTypeFormBase):
 @admin.register(EventType)
 class EventTypeAdmin(EventTypeAdminBase):
     form = EventTypeForm
-    list_display = ["name", "deprecated", "has_schema", "created_at"]
-    list_filter = ["deprecated"]
+    list_display = ["name", "version", "deprecated", "from_code", "has_schema", "created_at"]
+    list_filter = ["deprecated", "from_code"]
     search_fields = ["name", "description"]
-    fields = ["name", "description", "deprecated", "schema", "example", "created_at"]
-    readonly_fields = ["created_at"]
+    fields = ["name", "declared", "version", "description", "deprecated", "schema", "example", "created_at"]
+    readonly_fields = ["declared", "created_at"]
     formfield_overrides = JSON_FIELDS
+
+    def has_change_permission(self, request: HttpRequest, obj: EventType | None = None) -> bool:
+        return not (obj is not None and obj.from_code) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: EventType | None = None) -> bool:
+        return not (obj is not None and obj.from_code) and super().has_delete_permission(request, obj)
+
+    @admin.display(description="declared in")
+    def declared(self, obj: EventType) -> str:
+        try:
+            catalogue.refuse_change(obj.name, obj if obj.pk else None)
+        except Refused as exc:
+            return exc.message
+        return "Not declared in code: edit it here."
 
     @admin.display(description="schema", boolean=True)
     def has_schema(self, obj: EventType) -> bool:

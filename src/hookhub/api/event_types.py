@@ -2,7 +2,11 @@
 
 Validation is ``hookhub.outbound.schemas.check``, as for the CLI and the admin: the schema must be a valid JSON Schema
 (draft 2020-12) that refers to nothing outside itself (a remote ``$ref`` is refused, never fetched), and the example
-must satisfy it.
+must satisfy it. A type declared in code or settings (``hookhub.outbound.catalogue``) is read-only here: creating,
+changing or deleting it is ``409 declared_in_code``, naming where it is declared.
+
+``/event-types/openapi.json`` and ``/event-types/asyncapi.json`` serve the catalogue as a document for customers
+(``hookhub.outbound.catalogue_export``), to any token, like the list.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
+from hookhub.exceptions import Refused
 from hookhub.models import EventType
-from hookhub.outbound import schemas
+from hookhub.outbound import catalogue, catalogue_export, schemas
 from hookhub.outbound.rules import IDENT_PATTERN
 
 from . import idempotency
@@ -34,6 +39,9 @@ class EventTypeIn(Schema):
     schema_: dict[str, Any] | None = Field(None, alias="schema", description="A JSON Schema (draft 2020-12).")
     example: Any = Field(None, description="An example payload; checked against the schema.")
     deprecated: bool = False
+    version: int = Field(
+        1, ge=1, le=catalogue.MAX_VERSION, description="Raise it with each breaking change to the schema."
+    )
 
 
 class EventTypePatch(Schema):
@@ -41,6 +49,7 @@ class EventTypePatch(Schema):
     schema_: dict[str, Any] | None = optional(alias="schema", description="null removes the schema.")
     example: Any = optional()
     deprecated: bool = optional()
+    version: int = optional(ge=1, le=catalogue.MAX_VERSION)
 
 
 class EventTypeOut(Schema):
@@ -49,6 +58,8 @@ class EventTypeOut(Schema):
     schema_: dict[str, Any] | None = Field(serialization_alias="schema")
     example: Any
     deprecated: bool
+    version: int
+    from_code: bool = Field(description="Declared in code or settings: read-only here.")
     created_at: datetime
 
 
@@ -59,8 +70,17 @@ def event_type_out(event_type: EventType) -> EventTypeOut:
         schema_=event_type.schema,
         example=event_type.example,
         deprecated=event_type.deprecated,
+        version=event_type.version,
+        from_code=event_type.from_code,
         created_at=event_type.created_at,
     )
+
+
+def refuse_declared(name: str, row: EventType | None = None) -> None:
+    try:
+        catalogue.refuse_change(name, row)
+    except Refused as exc:
+        raise conflict(exc.code, exc.message, exc.field) from None
 
 
 def check_schema(schema: dict[str, Any] | None, example: Any) -> None:
@@ -77,6 +97,19 @@ def get_event_type(name: str) -> EventType:
     return event_type
 
 
+@router.get("/event-types/openapi.json", response=responses({200: dict[str, Any]}))
+def event_types_openapi(request: HttpRequest) -> dict[str, Any]:
+    """Every event type as an OpenAPI 3.1 document: its `webhooks` are the requests your customers receive (the
+    payload's schema and example, the Standard Webhooks headers). Deprecated types carry `deprecated: true`."""
+    return catalogue_export.document("openapi")
+
+
+@router.get("/event-types/asyncapi.json", response=responses({200: dict[str, Any]}))
+def event_types_asyncapi(request: HttpRequest) -> dict[str, Any]:
+    """Every event type as an AsyncAPI 3.0 document."""
+    return catalogue_export.document("asyncapi")
+
+
 @router.get("/event-types", response=responses({200: Page[EventTypeOut]}, 400), by_alias=True)
 def list_event_types(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
     return paginate(EventType.objects.all(), query, event_type_out)
@@ -87,6 +120,7 @@ def create_event_type(
     request: HttpRequest, body: EventTypeIn, idempotency_key: idempotency.KeyHeader = None
 ) -> HttpResponse:
     require_global(request)
+    refuse_declared(body.name)
     check_schema(body.schema_, body.example)
 
     def build() -> EventTypeOut:
@@ -96,6 +130,7 @@ def create_event_type(
             schema=body.schema_,
             example=body.example,
             deprecated=body.deprecated,
+            version=body.version,
         )
         try:
             with transaction.atomic():
@@ -112,10 +147,11 @@ def get_event_type_view(request: HttpRequest, name: str) -> EventTypeOut:
     return event_type_out(get_event_type(name))
 
 
-@router.patch("/event-types/{name}", response=responses({200: EventTypeOut}, 403, 404), by_alias=True)
+@router.patch("/event-types/{name}", response=responses({200: EventTypeOut}, 403, 404, 409), by_alias=True)
 def update_event_type(request: HttpRequest, name: str, body: EventTypePatch) -> EventTypeOut:
     require_global(request)
     event_type = get_event_type(name)
+    refuse_declared(name, event_type)
     changes = updates(body)
     if "schema_" in changes:
         changes["schema"] = changes.pop("schema_")
@@ -126,9 +162,11 @@ def update_event_type(request: HttpRequest, name: str, body: EventTypePatch) -> 
     return event_type_out(event_type)
 
 
-@router.delete("/event-types/{name}", response=responses({204: None}, 403, 404))
+@router.delete("/event-types/{name}", response=responses({204: None}, 403, 404, 409))
 def delete_event_type(request: HttpRequest, name: str) -> Status[None]:
     """Messages already sent keep their event type name."""
     require_global(request)
-    get_event_type(name).delete()
+    event_type = get_event_type(name)
+    refuse_declared(name, event_type)
+    event_type.delete()
     return Status(204, None)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import access, contact, deliveries, endpoints
+from . import access, catalogue, contact, deliveries, endpoints
 
 app_name = "hookhub_portal"
 
@@ -22,4 +22,6 @@ urlpatterns = [
     path("deliveries/", deliveries.delivery_list, name="deliveries"),
     path("deliveries/<int:delivery_id>/", deliveries.delivery_detail, name="delivery"),
     path("deliveries/<int:delivery_id>/resend/", deliveries.delivery_resend, name="delivery-resend"),
+    path("catalogue/", catalogue.catalogue_page, name="catalogue"),
+    path("catalogue/openapi.json", catalogue.catalogue_openapi, name="catalogue-openapi"),
 ]

@@ -33,7 +33,7 @@ _RATE: dict[str, Any] = {"exclusiveMinimum": 0, "maximum": rules.MAX_RATE_LIMIT}
 _TIMEOUT: dict[str, Any] = {"exclusiveMinimum": 0, "maximum": schedule.MAX_TIMEOUT}
 #: A list of seconds, or the same as text ("5s,1m,10m,1h"); null: the global RETRY_SCHEDULE.
 RetrySchedule = (
-    Annotated[list[float], Field(min_length=1, max_length=schedule.MAX_RETRIES)]
+    Annotated[list[float], Field(json_schema_extra={"minItems": 1, "maxItems": schedule.MAX_RETRIES})]
     | Annotated[str, Field(max_length=500)]
     | None
 )

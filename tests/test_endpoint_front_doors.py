@@ -285,9 +285,10 @@ def test_a_retry_schedule_and_timeout_are_stored_alike_by_every_front_door(
     change = admin_client.get(f"/admin/hookhub/endpoint/{endpoint.pk}/change/")
     assert 'value="5s,1m,1h"' in change.content.decode()
     # Empty means the defaults again: null in the API, an empty box in the portal.
-    assert api.patch(f"/applications/acme/endpoints/{endpoint.pk}", {"retry_schedule": None}).json()[
-        "retry_schedule"
-    ] is None
+    assert (
+        api.patch(f"/applications/acme/endpoints/{endpoint.pk}", {"retry_schedule": None}).json()["retry_schedule"]
+        is None
+    )
     cleared = {"url": OK_URL, "events": "all", "retry_schedule": "", "timeout": ""}
     assert portal.post(reverse("hookhub_portal:endpoint-edit", args=[endpoint.pk]), cleared).status_code == 302
     endpoint.refresh_from_db()

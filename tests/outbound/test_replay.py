@@ -160,3 +160,26 @@ def test_resend_failed_survives_a_row_that_cannot_be_requeued(
     done = control.resend_failed(app, since=SINCE)
     assert (done.count, done.errors) == (2, 1)
     assert pending(rows) == {"one-created", "two-paid"}
+
+
+def test_replay_survives_a_message_it_cannot_judge_or_insert(app: Application, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One message's trouble is that message's: counted as an error, and the others get their deliveries."""
+    endpoint = Endpoint.objects.create(application=app, url="https://acme.example/hook")
+    unjudged, uninserted, fine = (message(app, ago=dt.timedelta(hours=n)) for n in (3, 2, 1))
+    wants, insert = replay._wants, replay._insert
+
+    def judging(endpoint: Endpoint, row: dict[str, Any]) -> bool:
+        if row["id"] == unjudged.id:
+            raise ValueError("its headers cannot be decrypted")
+        return wants(endpoint, row)
+
+    def inserting(endpoint: Endpoint, message_ids: list[str]) -> int:
+        if uninserted.id in message_ids:
+            raise RuntimeError("deleted meanwhile")
+        return insert(endpoint, message_ids)
+
+    monkeypatch.setattr(replay, "_wants", judging)
+    monkeypatch.setattr(replay, "_insert", inserting)
+    done = replay.replay_missing(endpoint, SINCE)
+    assert (done.count, done.errors) == (1, 2)
+    assert list(Delivery.objects.values_list("message_id", flat=True)) == [fine.id]

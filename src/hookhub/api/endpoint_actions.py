@@ -68,6 +68,7 @@ class MissedOut(Schema):
 class ReplayOut(Schema):
     count: int = Field(description="Deliveries created (in a dry run: that would be).")
     skipped: int = Field(description="Messages the endpoint wants whose payload was purged: they cannot be sent.")
+    errors: int = Field(description="Messages that could not be replayed (logged); the others were.")
     dry_run: bool
     messages: list[MissedOut] = Field(
         description=f"In a dry run, the first {replay.SAMPLE} messages that would be sent, oldest first; else empty."
@@ -162,4 +163,6 @@ def replay_missing(request: HttpRequest, uid: str, endpoint_id: str, body: Repla
             raise conflict(exc.code, exc.message) from None
         raise invalid(exc.field, exc.message, exc.code) from None
     messages = [MissedOut(id=m.id, event_type=m.event_type, created_at=m.created_at) for m in done.sample]
-    return ReplayOut(count=done.count, skipped=done.skipped, dry_run=done.dry_run, messages=messages)
+    return ReplayOut(
+        count=done.count, skipped=done.skipped, errors=done.errors, dry_run=done.dry_run, messages=messages
+    )

@@ -267,3 +267,5 @@ def _replay_missing(command: BaseCommand, options: dict[str, Any]) -> None:
         command.stdout.write(f"Created {count(done.count)}.")
     if done.skipped:
         command.stderr.write(f"Skipped {done.skipped} message(s) whose payload was purged by retention.")
+    if done.errors:
+        raise CommandError(f"{done.errors} message(s) could not be replayed (see the log); the others were.")

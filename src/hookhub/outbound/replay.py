@@ -10,6 +10,7 @@ twice creates nothing the second time, and neither a concurrent publish nor a co
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,7 @@ from hookhub.models import Delivery, Endpoint, Message
 
 from . import candidates, routing
 
+logger = logging.getLogger("hookhub.outbound")
 #: Messages read (and deliveries inserted) per transaction.
 BATCH = 500
 #: How many of the messages a dry run would send it lists (it counts them all).
@@ -45,6 +47,7 @@ class Replay:
 
     count: int = 0  # deliveries created (would be, in a dry run)
     skipped: int = 0  # messages the endpoint wants whose payload the retention purge emptied: nothing to send
+    errors: int = 0  # messages that could not be judged or given a delivery (each logged); the others were
     dry_run: bool = False
     #: In a dry run, the first ``SAMPLE`` messages it would send, oldest first.
     sample: list[Missed] = field(default_factory=list)
@@ -68,7 +71,12 @@ def replay_missing(endpoint: Endpoint, since: datetime, until: datetime | None =
     for batch in _batches(endpoint, since, until):
         wanted = []
         for message in batch:
-            if not _wants(endpoint, message):
+            try:
+                if not _wants(endpoint, message):
+                    continue
+            except Exception:  # one message's trouble (headers this process cannot decrypt...) is that message's
+                logger.exception("hookhub: replay to %s: could not judge message %s", endpoint.pk, message["id"])
+                outcome.errors += 1
                 continue
             if message["payload_purged"]:
                 outcome.skipped += 1
@@ -79,8 +87,22 @@ def replay_missing(endpoint: Endpoint, since: datetime, until: datetime | None =
             room = SAMPLE - len(outcome.sample)
             outcome.sample += [Missed(m["id"], m["event_type"], m["created_at"]) for m in wanted[:room]]
         elif wanted:
-            outcome.count += _insert(endpoint, [m["id"] for m in wanted])
+            _insert_batch(endpoint, [m["id"] for m in wanted], outcome)
     return outcome
+
+
+def _insert_batch(endpoint: Endpoint, message_ids: list[str], outcome: Replay) -> None:
+    """Insert the batch; should that fail (a message deleted meanwhile, say), one message at a time, so one row's
+    error costs only that row."""
+    try:
+        outcome.count += _insert(endpoint, message_ids)
+    except Exception:  # noqa: BLE001 - one at a time below
+        for message_id in message_ids:
+            try:
+                outcome.count += _insert(endpoint, [message_id])
+            except Exception:
+                logger.exception("hookhub: replay to %s: could not create a delivery of %s", endpoint.pk, message_id)
+                outcome.errors += 1
 
 
 def _wants(endpoint: Endpoint, message: dict[str, Any]) -> bool:

@@ -265,5 +265,7 @@ def endpoint_replay_missing(request: HttpRequest, application: Application, endp
         text = f"Nothing missed since {when}: every event this endpoint subscribes to was already sent to it."
     if done.skipped:
         text += f" {done.skipped} older one(s) cannot be sent: their content was deleted by retention."
+    if done.errors:
+        text += f" {done.errors} could not be sent because of an error on our side; try again later."
     flash(request, "replay", text)
     return _detail(endpoint)

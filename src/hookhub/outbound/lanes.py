@@ -123,8 +123,9 @@ class Hand:
         """Take out (and unhold) the jobs that waited for a slot for ``hold_limit`` (their endpoint got slow after
         they were claimed) at ``now`` (monotonic), and those beyond the cap of an endpoint that became a probe."""
         stale: list[Job] = []
+        usual = now - hold_limit()  # read once: most endpoints have no timeout of their own
         for lane in self.lanes.values():
-            deadline = now - hold_limit(lane.timeout)
+            deadline = usual if lane.timeout is None else now - hold_limit(lane.timeout)
             given = 0
             while lane.queue and lane.queue[0][1] <= deadline:  # oldest first
                 stale.append(lane.queue.popleft()[0])

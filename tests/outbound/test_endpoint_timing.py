@@ -13,11 +13,14 @@ from django.utils import timezone
 
 import hookhub
 from hookhub.models import Application, Attempt, Delivery, Endpoint
-from hookhub.outbound import claims, schedule
+from hookhub.outbound import claims, jobs, lanes, schedule
+from hookhub.outbound.lanes import Hand
+from hookhub.outbound.transport import Outcome
 
 from .conftest import Sink, deliver, recorded
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("outbound_settings")]
+pytestmark = pytest.mark.usefixtures("outbound_settings")
+dispatched = pytest.mark.django_db(transaction=True)  # the dispatcher's database thread sees committed rows only
 Status = Delivery.Status
 
 
@@ -26,6 +29,7 @@ def app() -> Application:
     return Application.objects.create(uid="acme")
 
 
+@dispatched
 def test_the_endpoints_own_schedule_decides_the_next_try_and_the_last(
     app: Application, sink: Sink, outbound_settings: Callable[..., None]
 ) -> None:
@@ -45,6 +49,7 @@ def test_the_endpoints_own_schedule_decides_the_next_try_and_the_last(
     assert (done.status, done.attempts) == (Status.FAILED, 2)  # 1 wait: 2 tries, not the global 6
 
 
+@dispatched
 def test_the_endpoints_own_timeout_bounds_its_tries(
     app: Application, sink: Sink, outbound_settings: Callable[..., None]
 ) -> None:
@@ -72,6 +77,7 @@ def suspect(endpoint: Endpoint, attempts: int) -> Delivery:
     return Delivery.objects.get(message=msg)
 
 
+@dispatched
 def test_an_abandoned_delivery_has_its_endpoints_number_of_tries(app: Application) -> None:
     short = Endpoint.objects.create(application=app, url="https://acme.example/short", retry_schedule=[5])
     spent = suspect(short, attempts=2)  # 2 tries: all its schedule gives (the global one gives 8)
@@ -83,6 +89,22 @@ def test_an_abandoned_delivery_has_its_endpoints_number_of_tries(app: Applicatio
     default = Endpoint.objects.create(application=app, url="https://acme.example/default")
     suspect(default, attempts=2)
     assert [job.attempt for job in claims.claim("worker", 1, alone=True)] == [3]  # claimed again: tries are left
+
+
+def test_a_longer_timeout_is_held_for_less_so_its_try_ends_inside_the_lease(
+    outbound_settings: Callable[..., None],
+) -> None:
+    outbound_settings(LEASE_SECONDS=120, DELIVERY_TIMEOUT=15.0)
+    hand = Hand()
+    for endpoint_id, timeout in (("ep_usual", None), ("ep_slow", 50.0)):
+        job = jobs.problem_job(1, "msg_1", endpoint_id, 0, Outcome(None, b"", {}, 0.0, "", ""))
+        job.timeout, job.problem = timeout, None
+        lane = hand.lane(job)
+        hand.hold(job, lane)
+        lane.queue.append((job, 0.0))
+    assert (lanes.hold_limit(), lanes.hold_limit(50.0)) == (100, 65)  # 65 + 50 + 5 = the 120 s lease
+    assert [job.endpoint_id for job in hand.stale(66.0)] == ["ep_slow"]
+    assert [job.endpoint_id for job in hand.stale(101.0)] == ["ep_usual"]
 
 
 @pytest.mark.parametrize(

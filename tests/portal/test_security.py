@@ -64,7 +64,14 @@ def forms(endpoint: Endpoint, delivery: Delivery) -> Iterator[str]:
     kwargs = {"endpoint_id": endpoint.pk}
     yield reverse("hookhub_portal:endpoint-create")
     yield reverse("hookhub_portal:endpoint-edit", kwargs=kwargs)
-    for name in ("endpoint-enable", "endpoint-disable", "endpoint-rotate", "endpoint-secret", "endpoint-test"):
+    for name in (
+        "endpoint-enable",
+        "endpoint-disable",
+        "endpoint-rotate",
+        "endpoint-secret",
+        "endpoint-test",
+        "endpoint-replay",
+    ):
         yield reverse(f"hookhub_portal:{name}", kwargs=kwargs)
     yield reverse("hookhub_portal:delivery-resend", kwargs={"delivery_id": delivery.pk})
     yield reverse("hookhub_portal:logout")
@@ -129,7 +136,7 @@ def test_every_form_accepts_a_post_with_the_csrf_token(
     if status != 302:
         failures.append((login, status))
     assert failures == []
-    assert checked == len(urls) + 1 == 10
+    assert checked == len(urls) + 1 == 11
 
 
 def test_every_page_has_the_security_headers(

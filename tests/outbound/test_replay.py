@@ -46,6 +46,7 @@ def test_replay_creates_exactly_the_missing_deliveries_then_nothing(app: Applica
     message(app, "customer.updated", ago=9 * hour, channels=["eu"])  # not subscribed
     message(app, ago=8 * hour, channels=["us"])  # no shared channel
     message(app, ago=7 * hour)  # no channel at all: an endpoint with channels does not get it
+    message(app, "hookhub.test", ago=7 * hour, channels=["eu"])  # a test event: sent to one endpoint only
     message(app, ago=6 * hour, channels=["eu"], payload_purged=True)  # wanted, but nothing left to send
     message(app, ago=72 * hour, channels=["eu"])  # before the window
     message(app, ago=-hour, channels=["eu"])  # after it (until=now)

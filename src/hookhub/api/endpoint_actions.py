@@ -15,6 +15,7 @@ from hookhub.exceptions import Refused
 from hookhub.models import Delivery, EventType, Message
 from hookhub.outbound import applications, control, replay
 from hookhub.outbound.publish import PayloadInvalid, SchemaUnusable, validate
+from hookhub.outbound.replay import TEST_EVENT
 
 from . import idempotency
 from .endpoints import EndpointOut, endpoint_out, get_endpoint
@@ -24,7 +25,6 @@ from .pagination import aware
 
 router = Router(tags=["endpoints"])
 BASE = "/applications/{uid}/endpoints/{endpoint_id}"
-TEST_EVENT = "hookhub.test"
 
 
 class SecretOut(Schema):

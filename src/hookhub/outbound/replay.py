@@ -26,6 +26,9 @@ from hookhub.models import Delivery, Endpoint, Message
 from . import candidates, routing
 
 logger = logging.getLogger("hookhub.outbound")
+#: The event type of the test events the portal and the API send to one endpoint only, whatever it subscribes to:
+#: they were never meant for the others, so they are not replayed.
+TEST_EVENT = "hookhub.test"
 #: Messages read (and deliveries inserted) per transaction.
 BATCH = 500
 #: How many of the messages a dry run would send it lists (it counts them all).
@@ -61,7 +64,8 @@ def check_window(since: datetime, until: datetime | None) -> None:
 
 def replay_missing(endpoint: Endpoint, since: datetime, until: datetime | None = None, dry_run: bool = False) -> Replay:
     """Create a delivery to ``endpoint``, due now, for each message of its application created in [since, until)
-    that it wants (``routing.wants``: event types, channels, filter) and has no delivery for. A message whose payload
+    that it wants (``routing.wants``: event types, channels, filter) and has no delivery for; test events
+    (``TEST_EVENT``, sent to one endpoint only) are not replayed. A message whose payload
     was purged cannot be sent: it is counted as ``skipped``. Refuses (``Refused``) a disabled endpoint and a window
     that ends before it starts. With ``dry_run``, writes nothing and says what it would send."""
     if not endpoint.enabled:
@@ -123,8 +127,10 @@ def _batches(endpoint: Endpoint, since: datetime, until: datetime | None) -> Ite
     """The application's messages in the window that have no delivery to ``endpoint``, ``BATCH`` at a time, oldest
     first (keyset pagination: each batch starts after the last one's (created_at, id)). The payload and headers are
     read only when the endpoint has a filter that needs them."""
-    missing = Message.objects.filter(application_id=endpoint.application_id, created_at__gte=since).filter(
-        ~Exists(Delivery.objects.filter(message=OuterRef("pk"), endpoint=endpoint))
+    missing = (
+        Message.objects.filter(application_id=endpoint.application_id, created_at__gte=since)
+        .exclude(event_type=TEST_EVENT)
+        .filter(~Exists(Delivery.objects.filter(message=OuterRef("pk"), endpoint=endpoint)))
     )
     if until is not None:
         missing = missing.filter(created_at__lt=until)

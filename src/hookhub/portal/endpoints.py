@@ -32,7 +32,7 @@ from .forms import CHOSEN, EndpointForm
 from .pages import flash, health, should_poll, state, take_flash
 from .security import is_htmx
 
-TEST_EVENT = "hookhub.test"
+TEST_EVENT = replay.TEST_EVENT  # also the delivery log's filter
 RECENT_DELIVERIES = 10
 REPLAY_DEFAULT = timedelta(hours=24)  # the replay form's time, before now, until the customer picks one
 REPLAY_EXAMPLE = "2026-12-01T09:00"

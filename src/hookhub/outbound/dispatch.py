@@ -29,7 +29,7 @@ from django.db import connections
 from hookhub.conf import conf
 from hookhub.metrics import Stats
 
-from . import claims, recording, schedule
+from . import claims, recording
 from .jobs import Job, Result
 from .lanes import Hand, Lane, hold_limit
 from .pacing import Pacer
@@ -113,7 +113,7 @@ class Dispatcher:
                             await asyncio.wait_for(_first(stop, self.wake), POLL_INTERVAL)
                 await self._release_waiting()  # not started: give them back now, not after the lease
                 if self.tasks:
-                    await asyncio.wait(self.tasks, timeout=max(conf.DELIVERY_TIMEOUT, schedule.MAX_TIMEOUT) + 5)
+                    await asyncio.wait(self.tasks, timeout=self._longest_try() + 5)
                 for task in list(self.tasks):  # still hanging past the timeout: give the lease back
                     task.cancel()
                 if self.tasks:
@@ -124,6 +124,11 @@ class Dispatcher:
             await self._flush()
             await self._db(connections.close_all)
             self.db.shutdown(wait=True)
+
+    def _longest_try(self) -> float:
+        """The longest a try in flight may still take: ``DELIVERY_TIMEOUT``, or an endpoint's own timeout if longer."""
+        own = [lane.timeout for lane in self.lanes.values() if lane.active and lane.timeout is not None]
+        return max([conf.DELIVERY_TIMEOUT, *own])
 
     def _pointless(self, exclude: frozenset[str]) -> bool:
         """Whether a claim now would find nothing, like the latest one: it found nothing, left out the same

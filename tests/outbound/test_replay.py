@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from hookhub.exceptions import Refused
 from hookhub.models import Application, Delivery, Endpoint, Message
-from hookhub.outbound import control, replay
+from hookhub.outbound import control, filters, replay
 
 pytestmark = pytest.mark.django_db
 Status = Delivery.Status
@@ -81,6 +81,25 @@ def test_replay_reads_in_batches_across_equal_times(app: Application, monkeypatc
     done = replay.replay_missing(endpoint, SINCE)
     assert done.count == 6
     assert set(Delivery.objects.values_list("message_id", flat=True)) == {m.id for m in [*same_time, later]}
+
+
+def test_an_endpoint_with_a_filter_is_judged_on_the_payload_and_the_decrypted_headers(
+    app: Application, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Content is read only for an endpoint with a filter; the headers (encrypted at rest) are decrypted per message."""
+    seen: list[tuple[Any, Any]] = []
+
+    def matches(spec: Any, payload: Any, headers: dict[str, str]) -> bool:
+        seen.append((payload, headers))
+        return bool(payload["n"])
+
+    monkeypatch.setattr(filters, "matches", matches)
+    endpoint = Endpoint.objects.create(application=app, url="https://acme.example/hook", filter={"n": 1})
+    kept = message(app, ago=dt.timedelta(hours=2), headers={"X-Tenant": "42"})
+    Message.objects.filter(pk=message(app, ago=dt.timedelta(hours=1)).pk).update(payload={"n": 0})
+    assert replay.replay_missing(endpoint, SINCE).count == 1
+    assert list(Delivery.objects.values_list("message_id", flat=True)) == [kept.id]
+    assert seen == [({"n": 1}, {"X-Tenant": "42"}), ({"n": 0}, {})]
 
 
 def test_a_delivery_made_meanwhile_is_skipped_not_an_error(app: Application) -> None:

@@ -64,6 +64,8 @@ def test_replay_missing_refuses_a_disabled_endpoint_and_says_what_was_skipped() 
     fails("--since: not an ISO 8601 date or time: 'yesterday'.", "endpoint", "replay-missing", endpoint.pk,
           "--since", "yesterday")  # fmt: skip
     fails("No endpoint with id 'ep_nope'.", "endpoint", "replay-missing", "ep_nope", "--since", "2020-01-01")
+    fails("--since: '0001-01-01T00:00+05:00' is out of range.", "endpoint", "replay-missing", endpoint.pk,
+          "--since", "0001-01-01T00:00+05:00")  # fmt: skip
     Endpoint.objects.filter(pk=endpoint.pk).update(enabled=True)
     out, err = run("endpoint", "replay-missing", endpoint.pk, "--since", "2020-01-01")
     assert (out, err) == ("Created 0 deliveries.\n", "Skipped 1 message(s) whose payload was purged by retention.\n")

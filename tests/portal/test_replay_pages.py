@@ -1,5 +1,5 @@
 """The endpoint page's "Send what I missed" and its delivery settings, through Django's test client (the browser
-test, ``test_replay_browser``, drives the same in Chromium)."""
+test in ``test_browser`` drives the same in Chromium)."""
 
 from __future__ import annotations
 

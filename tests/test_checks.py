@@ -112,9 +112,15 @@ def test_e006_bad_fields_and_previous_attributes() -> None:
         assert any(m.startswith(f"HOOKHUB['MODEL_EVENTS']['user.updated']: {problem}") for m in found), found
 
 
-@pytest.mark.parametrize("schedule", [[], [5, 0], "5,300"])
+@pytest.mark.parametrize("schedule", [[], [5, 0], "5,300", [8 * 86400], [1] * 21])
 def test_e007_bad_delivery_retry_schedule(schedule: object) -> None:
+    """The rule an endpoint's own ``retry_schedule`` follows too (``hookhub.outbound.schedule``)."""
     assert ids({"RETRY_SCHEDULE": schedule}) == ["hookhub.E007"]
+
+
+@pytest.mark.parametrize(("timeout", "errors"), [(0, 1), (61, 1), ("15", 1), (True, 1), (0.5, 0), (60, 0)])
+def test_e021_delivery_timeout_within_the_rule_of_an_endpoints_own(timeout: object, errors: int) -> None:
+    assert ids({"DELIVERY_TIMEOUT": timeout}) == ["hookhub.E021"] * errors
 
 
 @pytest.mark.parametrize("value", [-1, "32", 2.5, True, None])

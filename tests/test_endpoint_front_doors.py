@@ -124,6 +124,38 @@ CASES = [
         "validation_error",
         "Event type patterns are 1-200 printable characters",
     ),
+    Case(
+        "zero-retry-wait",
+        {"retry_schedule": "5s,0s"},
+        "retry_schedule",
+        "validation_error",
+        "Wait 2 of the retry schedule must be a number of seconds above 0 and at most 604800 (7d), got 0.0",
+        portal=True,
+    ),
+    Case(
+        "unreadable-retry-wait",
+        {"retry_schedule": "5s,soon"},
+        "retry_schedule",
+        "validation_error",
+        "Wait 2 of the retry schedule, 'soon', is not a duration such as 5s, 1m, 10m, 1h or 1d",
+        portal=True,
+    ),
+    Case(
+        "too-many-retries",
+        {"retry_schedule": ",".join(["1m"] * 21)},
+        "retry_schedule",
+        "validation_error",
+        "A retry schedule has at most 20 waits, got 21",
+        portal=True,
+    ),
+    Case(
+        "long-timeout",
+        {"timeout": 61},
+        "timeout",
+        "validation_error",
+        "A timeout is a number of seconds above 0 and at most 60, got 61",
+        portal=True,
+    ),
 ]
 
 
@@ -154,6 +186,10 @@ def cli_args(values: dict[str, Any]) -> list[str]:
         args += ["--rate-limit", str(values["rate_limit"])]
     if "event_types" in values:
         args += ["--events", ",".join(values["event_types"])]
+    if "retry_schedule" in values:
+        args += ["--retry-schedule", values["retry_schedule"]]
+    if "timeout" in values:
+        args += ["--timeout", str(values["timeout"])]
     return args
 
 
@@ -167,6 +203,8 @@ def admin_data(application: Application, values: dict[str, Any]) -> dict[str, st
         "scheme": "v1",
         "headers": json.dumps(values.get("headers", {})),
         "rate_limit": str(values.get("rate_limit", "")),
+        "retry_schedule": values.get("retry_schedule", ""),
+        "timeout": str(values.get("timeout", "")),
         "_save": "Save",
     }
 
@@ -200,6 +238,7 @@ def test_bad_endpoint_input_is_refused_alike_by_every_front_door(
     if case.portal:
         portal = sign_in(Client(), acme)
         data = {"url": case.values.get("url", OK_URL), "description": case.values.get("description", "")}
+        data |= {name: str(case.values.get(name, "")) for name in ("retry_schedule", "timeout")}
         form_page = portal.post(reverse("hookhub_portal:endpoint-create"), data | {"events": "all"})
         assert form_page.status_code == 422
         assert case.reason in form_error(form_page, "form", case.field)
@@ -218,6 +257,42 @@ def test_a_private_destination_is_accepted_by_every_front_door_when_the_guard_is
     portal = sign_in(Client(), acme)
     assert portal.post(reverse("hookhub_portal:endpoint-create"), {"url": url, "events": "all"}).status_code == 302
     assert list(Endpoint.objects.values_list("url", flat=True)) == [url] * 4
+
+
+def test_a_retry_schedule_and_timeout_are_stored_alike_by_every_front_door(
+    client: Client, admin_client: Client, acme: Application
+) -> None:
+    """As text ("5s,1m,1h") anywhere, or as a list of seconds in the API; the portal and the admin show it as text."""
+    api = global_api(client)
+    for schedule in ("5s,1m,1h", [5, 60, 3600]):
+        created = api.post("/applications/acme/endpoints", {"url": OK_URL, "retry_schedule": schedule, "timeout": 10})
+        assert created.status_code == 201, created.content
+        assert (created.json()["retry_schedule"], created.json()["timeout"]) == ([5, 60, 3600], 10)
+    cli = ["endpoint", "add", "acme", OK_URL, "--retry-schedule", "5s,1m,1h", "--timeout", "10"]
+    call_command("hookhub", *cli, stdout=io.StringIO())
+    values = admin_data(acme, {"retry_schedule": "5s, 1m, 1h", "timeout": 10})
+    assert admin_client.post("/admin/hookhub/endpoint/add/", values).status_code == 302
+    portal = sign_in(Client(), acme)
+    data = {"url": OK_URL, "events": "all", "retry_schedule": "5s,1m,1h", "timeout": "10"}
+    assert portal.post(reverse("hookhub_portal:endpoint-create"), data).status_code == 302
+    stored = list(Endpoint.objects.order_by("created_at").values_list("retry_schedule", "timeout"))
+    assert stored == [([5.0, 60.0, 3600.0], 10.0)] * 5
+
+    endpoint = Endpoint.objects.first()
+    assert endpoint is not None
+    edit = portal.get(reverse("hookhub_portal:endpoint-edit", args=[endpoint.pk]))
+    assert edit.context["form"]["retry_schedule"].value() == "5s,1m,1h"
+    change = admin_client.get(f"/admin/hookhub/endpoint/{endpoint.pk}/change/")
+    assert 'value="5s,1m,1h"' in change.content.decode()
+    # Empty means the defaults again: null in the API, an empty box in the portal.
+    assert (
+        api.patch(f"/applications/acme/endpoints/{endpoint.pk}", {"retry_schedule": None}).json()["retry_schedule"]
+        is None
+    )
+    cleared = {"url": OK_URL, "events": "all", "retry_schedule": "", "timeout": ""}
+    assert portal.post(reverse("hookhub_portal:endpoint-edit", args=[endpoint.pk]), cleared).status_code == 302
+    endpoint.refresh_from_db()
+    assert (endpoint.retry_schedule, endpoint.timeout) == (None, None)
 
 
 def test_full_clean_applies_the_rules_to_an_endpoint_made_in_code(acme: Application) -> None:

@@ -5,11 +5,12 @@
 - ``hookhub.E002``: a source's ``RATE_LIMIT`` or ``ALLOWED_IPS`` does not parse.
 - ``hookhub.E003``: a verifier that signs the URL (``Verifier.signs_url``: twilio, square) is used but
   ``PUBLIC_URL`` is not set.
-- ``hookhub.E004``: ``INBOUND_RETRY_SCHEDULE`` is not a list of positive numbers.
+- ``hookhub.E004``: ``INBOUND_RETRY_SCHEDULE`` is not a retry schedule (1 to 20 waits, each above 0 s and at most
+  7 days: ``hookhub.outbound.schedule.check_schedule``).
 - ``hookhub.E005``: ``RATE_LIMIT_BACKEND`` is neither ``"local"`` nor a configured cache alias.
 - ``hookhub.E006``: a ``MODEL_EVENTS`` entry names no installed model, no valid action, an unimportable callable, an
   unknown key, or ``FIELDS`` that are not columns of the model (``FIELDS``, ``PREVIOUS_ATTRIBUTES``: updates only).
-- ``hookhub.E007``: ``RETRY_SCHEDULE`` is not a list of positive numbers.
+- ``hookhub.E007``: ``RETRY_SCHEDULE`` is not a retry schedule (the rule of E004, which endpoints' own follow too).
 - ``hookhub.E008``: ``ENCRYPTION_KEYS`` is not a list of Fernet keys.
 - ``hookhub.E009``: ``MAX_RECEIVING`` is not a whole number ≥ 0.
 - ``hookhub.E010``: a database is SQLite older than 3.35, which has no ``UPDATE/INSERT ... RETURNING``.
@@ -22,6 +23,7 @@
   whole number ≥ 1.
 - ``hookhub.E016``: ``MAX_ENDPOINTS_PER_APPLICATION`` is not a whole number ≥ 1.
 - ``hookhub.E017``: ``METRICS_APPLICATIONS`` is not a whole number ≥ 0.
+- ``hookhub.E021``: ``DELIVERY_TIMEOUT`` is not seconds above 0 and at most 60 (the rule endpoints' own follow too).
 - ``hookhub.E023``: ``ALERT_AFTER`` or ``ALERT_INTERVAL`` is not a number of seconds ≥ 0.
 - ``hookhub.E024``: ``ALERT_EMAILS`` (or, when it is None, ``ADMINS``) is not a list of email addresses, or
   ``ALERT_FROM`` (or ``DEFAULT_FROM_EMAIL``) is not an address.
@@ -111,14 +113,7 @@ def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
 @register("hookhub")
 def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
-    for name, check_id in (("INBOUND_RETRY_SCHEDULE", "hookhub.E004"), ("RETRY_SCHEDULE", "hookhub.E007")):
-        schedule = conf._get(name)
-        if (
-            not isinstance(schedule, list | tuple)
-            or not schedule
-            or not all(isinstance(s, int | float) and not isinstance(s, bool) and s > 0 for s in schedule)
-        ):
-            errors.append(Error(f"HOOKHUB['{name}'] must be a list of positive seconds.", id=check_id))
+    errors.extend(_check_timing())
     from hookhub.outbound.model_events import problems
 
     for event_type, config in conf.MODEL_EVENTS.items():
@@ -171,6 +166,24 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="hookhub.E005",
             )
         )
+    return errors
+
+
+def _check_timing() -> list[CheckMessage]:
+    """The retry schedules and the delivery timeout, by the rule endpoints' own ones follow too (one home:
+    ``hookhub.outbound.schedule``)."""
+    from hookhub.outbound import schedule
+
+    errors: list[CheckMessage] = []
+    for name, check_id in (("INBOUND_RETRY_SCHEDULE", "hookhub.E004"), ("RETRY_SCHEDULE", "hookhub.E007")):
+        try:
+            schedule.check_schedule(conf._get(name))
+        except ValueError as exc:
+            errors.append(Error(f"HOOKHUB['{name}']: {exc}.", id=check_id))
+    try:
+        schedule.check_timeout(conf._get("DELIVERY_TIMEOUT"))
+    except ValueError as exc:
+        errors.append(Error(f"HOOKHUB['DELIVERY_TIMEOUT']: {exc}.", id="hookhub.E021"))
     return errors
 
 

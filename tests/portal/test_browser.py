@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -348,4 +348,44 @@ def test_the_reworked_log_and_endpoint_page_at_1366_px(
         shots(page, "endpoint")
     finally:
         context.close()
+    assert problems == []
+
+
+def test_customer_edits_delivery_settings_and_sends_what_the_endpoint_missed(
+    live_server: LiveServer, page: Page, sink: Sink, problems: list[str]
+) -> None:
+    """Issue 19: the endpoint's own retry schedule and timeout, shown and edited; "Send what I missed" delivers what
+    it never got, to a real sink through the real dispatcher."""
+    application = Application.objects.create(uid="acme", name="Acme Corp")
+    endpoint = Endpoint.objects.create(application=application, url=sink.url("/ok"))
+    missed = [Message.objects.create(application=application, event_type="a.b", payload={"n": n}) for n in (1, 2)]
+    Message.objects.filter(pk__in=[m.pk for m in missed]).update(created_at=timezone.now() - timedelta(hours=2))
+
+    page.goto(live_server.url + portal_link(application, 10))
+    page.get_by_role("button", name="Continue as Acme Corp").click()
+    page.get_by_role("link", name=sink.url("/ok")).click()
+    expect(page.locator("#endpoint-retries")).to_contain_text("5s,5m,30m,2h,5h,10h,10h (default)")
+    expect(page.locator("#endpoint-timeout")).to_have_text("1 s (default)")  # the sink settings' DELIVERY_TIMEOUT
+
+    page.get_by_role("link", name="Edit").click()
+    page.get_by_label("Retry schedule").fill("5s,soon")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("Wait 2 of the retry schedule, 'soon', is not a duration")).to_be_visible()  # htmx swap
+    page.get_by_label("Retry schedule").fill("10s, 2m, 1h")
+    page.get_by_label("Timeout (seconds)").fill("7.5")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("Changes saved.")).to_be_visible()
+    expect(page.locator("#endpoint-retries")).to_have_text("10s,2m,1h")
+    expect(page.locator("#endpoint-timeout")).to_have_text("7.5 s")
+    endpoint.refresh_from_db()
+    assert (endpoint.retry_schedule, endpoint.timeout) == ([10, 120, 3600], 7.5)
+
+    since = (timezone.now() - timedelta(hours=3)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+    page.get_by_label("Since (UTC)").fill(since)
+    page.get_by_role("button", name="Send what I missed").click()
+    expect(page.locator("#endpoint-replay")).to_contain_text("Sending 2 missed events published since")
+    deliver_in_thread(recorded(2))
+    assert sorted(r.body for r in sink.to("/ok")) == [b'{"n":1}', b'{"n":2}']
+    page.get_by_role("button", name="Send what I missed").click()
+    expect(page.locator("#endpoint-replay")).to_contain_text("Nothing missed since")
     assert problems == []

@@ -22,6 +22,7 @@ OBJECT_URLS = {
     "endpoint-rotate": ["POST"],
     "endpoint-secret": ["POST"],
     "endpoint-test": ["POST"],
+    "endpoint-replay": ["POST"],
     "delivery": ["GET"],
     "delivery-resend": ["POST"],
 }

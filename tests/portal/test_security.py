@@ -65,7 +65,14 @@ def forms(endpoint: Endpoint, delivery: Delivery) -> Iterator[str]:
     kwargs = {"endpoint_id": endpoint.pk}
     yield reverse("hookhub_portal:endpoint-create")
     yield reverse("hookhub_portal:endpoint-edit", kwargs=kwargs)
-    for name in ("endpoint-enable", "endpoint-disable", "endpoint-rotate", "endpoint-secret", "endpoint-test"):
+    for name in (
+        "endpoint-enable",
+        "endpoint-disable",
+        "endpoint-rotate",
+        "endpoint-secret",
+        "endpoint-test",
+        "endpoint-replay",
+    ):
         yield reverse(f"hookhub_portal:{name}", kwargs=kwargs)
     yield reverse("hookhub_portal:delivery-resend", kwargs={"delivery_id": delivery.pk})
     yield reverse("hookhub_portal:contact")

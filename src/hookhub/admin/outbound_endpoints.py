@@ -19,8 +19,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from hookhub.conf import conf
+from hookhub.exceptions import Refused
 from hookhub.models import Application, Delivery, Endpoint
-from hookhub.outbound import applications, control, jobs
+from hookhub.outbound import applications, control, jobs, rules, schedule
 from hookhub.signing import public_key
 
 from .outbound_common import (
@@ -107,6 +108,13 @@ def reveal(endpoint: Endpoint, secret: str) -> SafeString:
     )
 
 
+class RetryScheduleField(forms.CharField):
+    """An endpoint's retry schedule as text (``5s,1m,10m,1h``); the rule (``rules.check_retry_schedule``) reads it."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return schedule.format_schedule(value) if isinstance(value, list | tuple) else value
+
+
 class EndpointForm(EndpointFormBase):
     # Explicit, so that a URL typed without a scheme means https on every Django version (5.2 warns otherwise).
     url = forms.URLField(
@@ -114,12 +122,17 @@ class EndpointForm(EndpointFormBase):
         assume_scheme="https",
         widget=forms.URLInput(attrs={"style": "width: 40em; max-width: 100%", "spellcheck": "false"}),
     )
+    retry_schedule = RetryScheduleField(
+        required=False,
+        max_length=500,
+        help_text=f"Waits before each retry, e.g. {schedule.SCHEDULE_EXAMPLE} (s, m, h, d); empty: RETRY_SCHEDULE.",
+    )
 
     class Meta:
         model = Endpoint
         # Never "secret" or "previous_secrets": they are rotated, not typed, and never rendered.
         fields = ["application", "url", "description", "event_types", "body_format", "scheme", "headers"]
-        fields += ["rate_limit", "fifo"]
+        fields += ["rate_limit", "fifo", "retry_schedule", "timeout"]
         field_classes = {"event_types": PrettyJSONField, "headers": PrettyJSONField}
         widgets = {"event_types": JSON_TEXTAREA, "headers": JSON_TEXTAREA}
 
@@ -130,6 +143,12 @@ class EndpointForm(EndpointFormBase):
 
     def clean_headers(self) -> Any:
         return self.cleaned_data.get("headers") or {}
+
+    def clean_retry_schedule(self) -> list[float] | None:
+        try:
+            return rules.check_retry_schedule(self.cleaned_data.get("retry_schedule"))
+        except Refused as exc:
+            raise exc.as_validation_error() from None
 
     def clean_application(self) -> Application:
         application: Application = self.cleaned_data["application"]
@@ -172,7 +191,7 @@ class EndpointAdmin(EndpointAdminBase):
             main.insert(0, "id")
             signing.append("secret_summary")
         sections += [(None, {"fields": main}), ("Signing", {"fields": signing})]
-        sections.append(("Delivery", {"fields": ["headers", "rate_limit", "fifo"]}))
+        sections.append(("Delivery", {"fields": ["headers", "rate_limit", "fifo", "retry_schedule", "timeout"]}))
         if obj is not None:
             health = ["enabled_badge", "disabled_reason", "disabled_at", "health", "last_success_at"]
             health += ["failing_since", "paused_until", "deliveries_link", "created_at", "updated_at"]

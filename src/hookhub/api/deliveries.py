@@ -13,12 +13,13 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from hookhub.models import Attempt, Delivery
+from hookhub.exceptions import Refused
+from hookhub.models import Attempt, Delivery, Endpoint
 from hookhub.outbound import control
 
-from .auth import applications, scope_filter
-from .errors import conflict, not_found, responses
-from .pagination import ListQuery, Page, TimeRangeQuery, paginate, time_range
+from .auth import applications, get_application, scope_filter
+from .errors import conflict, invalid, not_found, responses
+from .pagination import ListQuery, Page, TimeRangeQuery, aware, paginate, time_range
 
 router = Router(tags=["deliveries"])
 _MAX_ID = 2**63 - 1
@@ -57,6 +58,21 @@ class AttemptOut(Schema):
     response_body: str = Field(description="Truncated to RESPONSE_BODY_LIMIT bytes.")
     duration_ms: int
     error: str
+
+
+class ResendFailedIn(Schema):
+    since: datetime = Field(description="Failed deliveries of messages created at or after this time (ISO 8601).")
+    until: datetime | None = Field(None, description="...and before this time; default: now.")
+    endpoint: str | None = Field(None, max_length=40, description="Only those to this endpoint (ep_...).")
+    event_type: str | None = Field(None, max_length=200, description="Only those of messages of this event type.")
+    dry_run: bool = Field(False, description="Count them; resend nothing.")
+
+
+class ResendFailedOut(Schema):
+    count: int = Field(description="Failed deliveries made due again (in a dry run: that would be).")
+    skipped: int = Field(description="Failed deliveries whose message payload was purged: nothing left to send.")
+    errors: int = Field(description="Deliveries that could not be re-queued (logged); the others were.")
+    dry_run: bool
 
 
 def _deliveries(request: HttpRequest) -> QuerySet[Delivery]:
@@ -148,3 +164,27 @@ def get_attempt(request: HttpRequest, attempt_id: int) -> AttemptOut:
     if attempt is None:
         raise not_found("attempt", attempt_id)
     return attempt_out(attempt)
+
+
+@router.post("/applications/{uid}/deliveries/resend", response=responses({200: ResendFailedOut}, 404))
+def resend_failed(request: HttpRequest, uid: str, body: ResendFailedIn) -> ResendFailedOut:
+    """Resend every failed delivery of the application that matches the filter (messages created in the window;
+    an endpoint, an event type), with the whole retry schedule ahead: ``recover`` for many endpoints at once."""
+    application = get_application(request, uid)
+    endpoint = None
+    if body.endpoint is not None:
+        endpoint = Endpoint.objects.filter(application=application, id=body.endpoint).first()
+        if endpoint is None:
+            raise invalid("endpoint", f"The application {application.uid!r} has no endpoint {body.endpoint!r}.")
+    try:
+        done = control.resend_failed(
+            application,
+            since=aware(body.since, "since"),
+            until=aware(body.until, "until") if body.until is not None else None,
+            endpoint=endpoint,
+            event_type=body.event_type,
+            dry_run=body.dry_run,
+        )
+    except Refused as exc:
+        raise invalid(exc.field, exc.message, exc.code) from None
+    return ResendFailedOut(count=done.count, skipped=done.skipped, errors=done.errors, dry_run=done.dry_run)

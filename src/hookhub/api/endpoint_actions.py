@@ -1,4 +1,4 @@
-"""What can be done to an endpoint besides editing it: keys, enable/disable, a test event, recovery."""
+"""What can be done to an endpoint besides editing it: keys, enable/disable, a test event, recovery, replay."""
 
 from __future__ import annotations
 
@@ -11,19 +11,20 @@ from django.utils import timezone
 from ninja import Router, Schema
 from pydantic import Field
 
+from hookhub.exceptions import Refused
 from hookhub.models import Delivery, EventType, Message
-from hookhub.outbound import applications, control
+from hookhub.outbound import applications, control, replay
 from hookhub.outbound.publish import PayloadInvalid, SchemaUnusable, validate
+from hookhub.outbound.replay import TEST_EVENT
 
 from . import idempotency
 from .endpoints import EndpointOut, endpoint_out, get_endpoint
-from .errors import conflict, responses
+from .errors import conflict, invalid, responses
 from .messages import MessageDetail, message_detail, payload_error, schema_unusable
 from .pagination import aware
 
 router = Router(tags=["endpoints"])
 BASE = "/applications/{uid}/endpoints/{endpoint_id}"
-TEST_EVENT = "hookhub.test"
 
 
 class SecretOut(Schema):
@@ -50,6 +51,28 @@ class RecoverIn(Schema):
 
 class RecoverOut(Schema):
     count: int = Field(description="How many deliveries were made due again.")
+
+
+class ReplayIn(Schema):
+    since: datetime = Field(description="Messages created at or after this time (ISO 8601).")
+    until: datetime | None = Field(None, description="Messages created before this time; default: now.")
+    dry_run: bool = Field(False, description="Say what would be sent; create nothing.")
+
+
+class MissedOut(Schema):
+    id: str
+    event_type: str
+    created_at: datetime
+
+
+class ReplayOut(Schema):
+    count: int = Field(description="Deliveries created (in a dry run: that would be).")
+    skipped: int = Field(description="Messages the endpoint wants whose payload was purged: they cannot be sent.")
+    errors: int = Field(description="Messages that could not be replayed (logged); the others were.")
+    dry_run: bool
+    messages: list[MissedOut] = Field(
+        description=f"In a dry run, the first {replay.SAMPLE} messages that would be sent, oldest first; else empty."
+    )
 
 
 @router.get(f"{BASE}/secret", response=responses({200: SecretOut}, 404))
@@ -123,3 +146,23 @@ def recover_endpoint(request: HttpRequest, uid: str, endpoint_id: str, body: Rec
     """Send again every failed delivery to this endpoint of messages created since ``since``."""
     _, endpoint = get_endpoint(request, uid, endpoint_id)
     return RecoverOut(count=control.recover(endpoint, aware(body.since, "since")))
+
+
+@router.post(f"{BASE}/replay-missing", response=responses({200: ReplayOut}, 404, 409))
+def replay_missing(request: HttpRequest, uid: str, endpoint_id: str, body: ReplayIn) -> ReplayOut:
+    """Create a delivery to this endpoint for every message in the window that it wants (event types, channels,
+    filter) and never got: those published while it was disabled or before it existed. Unlike ``recover``, which
+    resends failed deliveries, this sends what was never attempted. 409 ``endpoint_disabled``: enable it first."""
+    _, endpoint = get_endpoint(request, uid, endpoint_id)
+    since = aware(body.since, "since")
+    until = aware(body.until, "until") if body.until is not None else None
+    try:
+        done = replay.replay_missing(endpoint, since, until, dry_run=body.dry_run)
+    except Refused as exc:
+        if exc.code == "endpoint_disabled":
+            raise conflict(exc.code, exc.message) from None
+        raise invalid(exc.field, exc.message, exc.code) from None
+    messages = [MissedOut(id=m.id, event_type=m.event_type, created_at=m.created_at) for m in done.sample]
+    return ReplayOut(
+        count=done.count, skipped=done.skipped, errors=done.errors, dry_run=done.dry_run, messages=messages
+    )

@@ -7,7 +7,7 @@ refusal is a 422 naming the field, with the rule's code (``invalid_url``, ``dest
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
@@ -15,7 +15,7 @@ from pydantic import Field
 
 from hookhub.exceptions import Refused
 from hookhub.models import Application, Endpoint
-from hookhub.outbound import applications, rules
+from hookhub.outbound import applications, rules, schedule
 from hookhub.signing import generate_ed25519_keypair
 
 from . import idempotency
@@ -30,6 +30,18 @@ router = Router(tags=["endpoints"])
 _MAX_URL: dict[str, Any] = {"maxLength": rules.MAX_URL}
 _MAX_DESCRIPTION: dict[str, Any] = {"maxLength": rules.MAX_DESCRIPTION}
 _RATE: dict[str, Any] = {"exclusiveMinimum": 0, "maximum": rules.MAX_RATE_LIMIT}
+_TIMEOUT: dict[str, Any] = {"exclusiveMinimum": 0, "maximum": schedule.MAX_TIMEOUT}
+#: A list of seconds, or the same as text ("5s,1m,10m,1h"); null: the global RETRY_SCHEDULE.
+RetrySchedule = (
+    Annotated[list[float], Field(json_schema_extra={"minItems": 1, "maxItems": schedule.MAX_RETRIES})]
+    | Annotated[str, Field(max_length=500)]
+    | None
+)
+_SCHEDULE_HELP = (
+    f"Waits before each retry, in seconds (1-{schedule.MAX_RETRIES} of them, each above 0 and at most "
+    f"{schedule.MAX_RETRY_DELAY:g}), or as text such as {schedule.SCHEDULE_EXAMPLE!r}; null: the global RETRY_SCHEDULE."
+)
+_TIMEOUT_HELP = "Seconds one try may take; null: the global DELIVERY_TIMEOUT."
 
 
 class EndpointIn(Schema):
@@ -43,6 +55,8 @@ class EndpointIn(Schema):
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers (write-only values).")
     rate_limit: float | None = Field(None, json_schema_extra=_RATE, description="Deliveries per second; null: none.")
     fifo: bool = Field(False, description="One delivery in flight at a time, in message order.")
+    retry_schedule: RetrySchedule = Field(None, description=_SCHEDULE_HELP)
+    timeout: float | None = Field(None, json_schema_extra=_TIMEOUT, description=_TIMEOUT_HELP)
 
 
 class EndpointPatch(Schema):
@@ -53,6 +67,8 @@ class EndpointPatch(Schema):
     headers: dict[str, str] = optional(description="Replaces every extra header.")
     rate_limit: float | None = optional(json_schema_extra=_RATE)
     fifo: bool = optional()
+    retry_schedule: RetrySchedule = optional(description=_SCHEDULE_HELP)
+    timeout: float | None = optional(json_schema_extra=_TIMEOUT, description=_TIMEOUT_HELP)
 
 
 class EndpointOut(Schema):
@@ -66,6 +82,8 @@ class EndpointOut(Schema):
     header_names: list[str] = Field(description="The extra headers' names; their values are never shown.")
     rate_limit: float | None
     fifo: bool
+    retry_schedule: list[float] | None = Field(description="Seconds before each retry; null: RETRY_SCHEDULE.")
+    timeout: float | None = Field(description="Seconds per try; null: DELIVERY_TIMEOUT.")
     enabled: bool
     disabled_reason: str | None
     disabled_at: datetime | None
@@ -92,6 +110,8 @@ def endpoint_out(endpoint: Endpoint, uid: str) -> EndpointOut:
         header_names=sorted(endpoint.headers or {}),
         rate_limit=endpoint.rate_limit,
         fifo=endpoint.fifo,
+        retry_schedule=endpoint.retry_schedule,
+        timeout=endpoint.timeout,
         enabled=endpoint.enabled,
         disabled_reason=endpoint.disabled_reason or None,
         disabled_at=endpoint.disabled_at,

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,12 @@ def parse_when(value: str | None, what: str) -> datetime | None:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise CommandError(f"{what}: not an ISO 8601 date or time: {value!r}.") from None
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
+    try:
+        if timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
+        parsed.astimezone(UTC)  # what the database is given: 0001-01-01T00:00+05:00 is before year 1 there
+    except (OverflowError, ValueError):
+        raise CommandError(f"{what}: {value!r} is out of range.") from None
     return parsed
 
 

@@ -13,7 +13,7 @@ from django.db.models import Count
 from hookhub.conf import conf
 from hookhub.exceptions import Refused
 from hookhub.models import Delivery, Endpoint, EventType
-from hookhub.outbound import applications, control, rules
+from hookhub.outbound import applications, control, replay, rules, schedule
 from hookhub.signing import (
     ED25519_PRIVATE_PREFIX,
     HMAC_PREFIX,
@@ -21,10 +21,10 @@ from hookhub.signing import (
     public_key,
 )
 
-from ._util import validation_message
+from ._util import count, parse_when, validation_message
 from .app import get_application
 
-help = "Manage endpoints: add, list, show, enable, disable, rotate-secret."
+help = "Manage endpoints: add, list, show, enable, disable, rotate-secret, replay-missing."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--fifo", action="store_true", help="One delivery in flight at a time, in message order.")
     add.add_argument("--form", action="store_true", help="Send form-encoded payload=<json> instead of JSON.")
     add.add_argument("--ed25519", action="store_true", help="Sign with Ed25519 (v1a) instead of HMAC (v1).")
+    add.add_argument(
+        "--retry-schedule",
+        metavar="WAITS",
+        help=f"Waits before each retry, e.g. {schedule.SCHEDULE_EXAMPLE}; default: the global RETRY_SCHEDULE.",
+    )
+    add.add_argument(
+        "--timeout", metavar="SECONDS", help="Seconds a try may take (e.g. 10); default: the global DELIVERY_TIMEOUT."
+    )
     listing = actions.add_parser("list", help="List endpoints: id, application, url, event types, state.")
     listing.add_argument("uid", nargs="?", metavar="UID", help="Only this application's.")
     show = actions.add_parser("show", help="Show one endpoint as JSON (secrets and header values redacted).")
@@ -64,6 +72,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Sign with a new key and print what to verify with; the old key keeps signing for the overlap.",
     )
     rotate.add_argument("id", metavar="ENDPOINT_ID")
+    replay = actions.add_parser(
+        "replay-missing",
+        help="Send the endpoint the messages it never got (published while it was disabled, or before it existed) "
+        "in a window; print how many.",
+    )
+    replay.add_argument("id", metavar="ENDPOINT_ID")
+    replay.add_argument("--since", required=True, metavar="WHEN", help="Messages created at or after (ISO 8601).")
+    replay.add_argument("--until", metavar="WHEN", help="Messages created before (ISO 8601); default: now.")
+    replay.add_argument("--dry-run", action="store_true", help="Say what it would send; send nothing.")
 
 
 def get_endpoint(endpoint_id: str) -> Endpoint:
@@ -80,6 +97,8 @@ _ARGUMENTS = {
     "event_types": "--events",
     "headers": "--header",
     "rate_limit": "--rate-limit",
+    "retry_schedule": "--retry-schedule",
+    "timeout": "--timeout",
 }
 
 
@@ -104,6 +123,16 @@ def _rate(value: str | None) -> float | str | None:
         return value
 
 
+def _seconds(value: str | None) -> float | str | None:
+    """A number of seconds when it reads as one (``10``, ``10s``); else the text, for the rule to refuse."""
+    if value is None:
+        return None
+    try:
+        return float(value.strip().removesuffix("s"))
+    except ValueError:
+        return value
+
+
 def _add(command: BaseCommand, options: dict[str, Any]) -> None:
     application = get_application(options["uid"])
     endpoint = Endpoint(
@@ -114,6 +143,8 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
         headers=_headers(options["header"]),
         rate_limit=_rate(options["rate_limit"]),
         fifo=options["fifo"],
+        retry_schedule=options["retry_schedule"],
+        timeout=_seconds(options["timeout"]),
         body_format=Endpoint.BodyFormat.FORM if options["form"] else Endpoint.BodyFormat.JSON,
     )
     if options["ed25519"]:
@@ -168,6 +199,8 @@ def _describe(endpoint: Endpoint, reveal: bool) -> dict[str, Any]:
         "headers": {name: hidden(str(value)) for name, value in (endpoint.headers or {}).items()},
         "rate_limit": endpoint.rate_limit,
         "fifo": endpoint.fifo,
+        "retry_schedule": schedule.format_schedule(endpoint.retry_schedule) if endpoint.retry_schedule else None,
+        "timeout": endpoint.timeout,
         "enabled": endpoint.enabled,
         "disabled_reason": endpoint.disabled_reason or None,
         "disabled_at": _when(endpoint.disabled_at),
@@ -205,9 +238,34 @@ def handle(command: BaseCommand, options: dict[str, Any]) -> None:
             raise CommandError("--reason is longer than 500 characters.")
         control.disable(endpoint, reason)
         command.stdout.write(f"{endpoint.id}: disabled.")
+    elif action == "replay-missing":
+        _replay_missing(command, options)
     elif action == "rotate-secret":
         endpoint = get_endpoint(options["id"])
         control.rotate_secret(endpoint)
         command.stdout.write(applications.verification_key(endpoint))
         hours = conf.SECRET_ROTATION_OVERLAP / 3600
         command.stderr.write(f"The previous key keeps signing too for {hours:g} hour(s).")
+
+
+def _replay_missing(command: BaseCommand, options: dict[str, Any]) -> None:
+    endpoint = get_endpoint(options["id"])
+    since = parse_when(options["since"], "--since")
+    assert since is not None  # --since is required
+    until = parse_when(options["until"], "--until")
+    try:
+        done = replay.replay_missing(endpoint, since, until, dry_run=options["dry_run"])
+    except Refused as exc:
+        raise CommandError(f"--until: {exc.message}" if exc.field == "until" else exc.message) from None
+    if done.dry_run:
+        command.stdout.write(f"Would send {count(done.count)}.")
+        for missed in done.sample:
+            command.stdout.write(f"{missed.id}\t{missed.event_type}\t{missed.created_at.isoformat()}")
+        if done.count > len(done.sample):
+            command.stdout.write(f"... and {done.count - len(done.sample)} more.")
+    else:
+        command.stdout.write(f"Created {count(done.count)}.")
+    if done.skipped:
+        command.stderr.write(f"Skipped {done.skipped} message(s) whose payload was purged by retention.")
+    if done.errors:
+        raise CommandError(f"{done.errors} message(s) could not be replayed (see the log); the others were.")

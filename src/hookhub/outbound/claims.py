@@ -25,7 +25,7 @@ from hookhub.db.bulk import prepare_values
 from hookhub.db.claims import named_list, status_is
 from hookhub.models import Attempt, Delivery, Endpoint, Message
 
-from . import candidates, jobs
+from . import candidates, jobs, schedule
 from .events import announce
 from .jobs import Job, Result
 from .recording import attempt_row
@@ -64,7 +64,9 @@ _LEASE = (
 )
 
 
-def _lease(cursor: Any, ids: list[int], lease: tuple[str, Any, Any]) -> list[tuple[int, str, str, int, str]]:
+def _lease(
+    cursor: Any, ids: list[int], lease: tuple[str, Any, Any], alone: bool
+) -> list[tuple[int, str, str, int, str]]:
     """Lease the deliveries ``ids`` (those of them still due: another worker may have taken one meanwhile), and fail
     those of them that were abandoned on their last try. ``lease`` is (worker id, lease end, now). Rows are (id,
     message id, endpoint id, attempts, status)."""
@@ -72,7 +74,7 @@ def _lease(cursor: Any, ids: list[int], lease: tuple[str, Any, Any]) -> list[tup
         return []
     worker_id, until, now = lease
     params = {
-        "tries": len(conf.RETRY_SCHEDULE) + 1,
+        "tries": _tries(ids) if alone else schedule.tries(),
         "abandoned": ABANDONED,
         "worker": worker_id,
         "until": until,
@@ -80,6 +82,16 @@ def _lease(cursor: Any, ids: list[int], lease: tuple[str, Any, Any]) -> list[tup
     }
     cursor.execute(_LEASE.format(d=candidates.tables()["d"], ids=named_list(params, "id", ids)), params)
     return [(row[0], row[1], row[2], row[3], row[4]) for row in cursor.fetchall()]
+
+
+def _tries(ids: list[int]) -> int:
+    """The tries a suspect (claimed ``alone``, so ``ids`` is one delivery) gets: its endpoint's schedule's, else the
+    global one's. Only suspects can be failed as abandoned, so only their claim asks (one small query, rarely)."""
+    own = Endpoint.objects.filter(deliveries__id__in=ids).values_list("retry_schedule", flat=True).first()
+    try:
+        return schedule.tries(schedule.check_schedule(own) if own is not None else None)
+    except ValueError:  # broken around the rules: the global schedule applies, as in ``jobs``
+        return schedule.tries()
 
 
 def claim(
@@ -121,7 +133,7 @@ def claim(
         # PostgreSQL: the read locks what it returns (skipping what another claim has locked), in the transaction
         # that leases it, so concurrent claims neither wait on each other nor lease one row twice.
         with transaction.atomic(), connection.cursor() as cursor:
-            leased = _lease(cursor, read(cursor, limit), (worker_id, until, at))
+            leased = _lease(cursor, read(cursor, limit), (worker_id, until, at), alone)
     else:
         # SQLite: read before the write transaction (readers take no lock), hold the write lock for the UPDATE only,
         # which repeats the due condition: a row another worker leased in between is left out.
@@ -130,7 +142,7 @@ def claim(
         if not ids:
             return []
         with transaction.atomic(), connection.cursor() as cursor:
-            leased = _lease(cursor, ids, (worker_id, until, at))
+            leased = _lease(cursor, ids, (worker_id, until, at), alone)
     leased.sort()  # in delivery order, as they were claimed
     abandoned = [row[:4] for row in leased if row[4] == _FAILED]
     if abandoned:

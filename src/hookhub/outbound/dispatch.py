@@ -113,7 +113,7 @@ class Dispatcher:
                             await asyncio.wait_for(_first(stop, self.wake), POLL_INTERVAL)
                 await self._release_waiting()  # not started: give them back now, not after the lease
                 if self.tasks:
-                    await asyncio.wait(self.tasks, timeout=conf.DELIVERY_TIMEOUT + 5)
+                    await asyncio.wait(self.tasks, timeout=self._longest_try() + 5)
                 for task in list(self.tasks):  # still hanging past the timeout: give the lease back
                     task.cancel()
                 if self.tasks:
@@ -124,6 +124,11 @@ class Dispatcher:
             await self._flush()
             await self._db(connections.close_all)
             self.db.shutdown(wait=True)
+
+    def _longest_try(self) -> float:
+        """The longest a try in flight may still take: ``DELIVERY_TIMEOUT``, or an endpoint's own timeout if longer."""
+        own = [lane.timeout for lane in self.lanes.values() if lane.active and lane.timeout is not None]
+        return max([conf.DELIVERY_TIMEOUT, *own])
 
     def _pointless(self, exclude: frozenset[str]) -> bool:
         """Whether a claim now would find nothing, like the latest one: it found nothing, left out the same
@@ -259,7 +264,7 @@ class Dispatcher:
 
     async def _release_stale(self) -> None:
         """Give back, before their lease could run out, the jobs that waited for a slot too long (``Hand.stale``)."""
-        await self._release([job.delivery_id for job in self.hand.stale(time.monotonic() - hold_limit())])
+        await self._release([job.delivery_id for job in self.hand.stale(time.monotonic())])
 
     async def _release_waiting(self) -> None:
         await self._release([job.delivery_id for job in self.hand.waiting()])
@@ -271,7 +276,7 @@ class Dispatcher:
         slots that far."""
         if not job.rate_limit:
             return True
-        latest = time.time() + claimed_at + hold_limit() - time.monotonic()
+        latest = time.time() + claimed_at + hold_limit(job.timeout) - time.monotonic()
         return await self.pacer.wait(job.endpoint_id, job.rate_limit, latest)
 
     async def _send(self, transport: Transport, job: Job, lane: Lane, claimed_at: float) -> None:
@@ -292,7 +297,7 @@ class Dispatcher:
                 self.flying += 1
                 flying = True
             headers = job.signed_headers()
-            outcome = await transport.post(job.url, job.body, headers)
+            outcome = await transport.post(job.url, job.body, headers, job.timeout)
         except asyncio.CancelledError:
             await self._release([job.delivery_id])
             self.hand.unhold(job)

@@ -25,7 +25,7 @@ from hookhub.models import Endpoint
 from hookhub.payloads import escape_text
 from hookhub.signing import StandardWebhook
 
-from . import candidates
+from . import candidates, schedule
 from .transport import ErrorKind, Outcome
 
 logger = logging.getLogger("hookhub.outbound")
@@ -58,6 +58,10 @@ class Job:
     problem: Outcome | None = None
     #: The primary key of the endpoint's application (0 when unknown): the dispatcher's per-application limits.
     application_id: int = 0
+    #: The endpoint's own time limit per try and retry schedule (None: ``DELIVERY_TIMEOUT``, ``RETRY_SCHEDULE``),
+    #: read with the endpoint the claim loads anyway: no query per delivery.
+    timeout: float | None = None
+    retry_schedule: tuple[float, ...] | None = None
 
     def signed_headers(self) -> dict[str, str]:
         """The headers with a signature made now: a job may wait (rate limits, FIFO) after its claim, and the
@@ -126,6 +130,8 @@ class _Target:
     signer: StandardWebhook  # its keys are decoded once per endpoint and claim, not once per delivery
     headers: dict[str, str]
     hidden_headers: frozenset[str]  # the endpoint's own headers (may hold a credential): not logged
+    timeout: float | None = None
+    retry_schedule: tuple[float, ...] | None = None
 
     @classmethod
     def of(cls, endpoint: Endpoint, now: datetime) -> _Target:
@@ -133,7 +139,25 @@ class _Target:
         content_type = "application/json" if json_body else "application/x-www-form-urlencoded"
         headers = _headers(endpoint.headers or {}, content_type)
         hidden = frozenset(n.lower() for n in endpoint.headers or {} if n.lower() not in RESERVED_HEADERS)
-        return cls(endpoint, StandardWebhook(signing_keys(endpoint, now)), headers, hidden)
+        target = cls(endpoint, StandardWebhook(signing_keys(endpoint, now)), headers, hidden)
+        target.timeout, target.retry_schedule = _timing(endpoint)
+        return target
+
+
+def _timing(endpoint: Endpoint) -> tuple[float | None, tuple[float, ...] | None]:
+    """The endpoint's own timeout and retry schedule as the worker uses them; one that breaks the rule (written
+    around the rules, by ``QuerySet.update`` say) is ignored, logged, and the global one applies."""
+    timeout = retry_schedule = None
+    try:
+        timeout = None if endpoint.timeout is None else schedule.check_timeout(endpoint.timeout)
+    except ValueError as exc:
+        logger.warning("hookhub dispatcher: endpoint %s: %s; DELIVERY_TIMEOUT applies", endpoint.pk, exc)
+    try:
+        if endpoint.retry_schedule is not None:
+            retry_schedule = tuple(schedule.check_schedule(endpoint.retry_schedule))
+    except ValueError as exc:
+        logger.warning("hookhub dispatcher: endpoint %s: %s; RETRY_SCHEDULE applies", endpoint.pk, exc)
+    return timeout, retry_schedule
 
 
 class _Unsendable(Exception):
@@ -217,6 +241,7 @@ def make(leased: list[tuple[int, str, str, int]], now: datetime) -> tuple[list[J
             if isinstance(target, _Target):
                 job.url, job.hidden_headers = target.endpoint.url, target.hidden_headers
                 job.application_id = target.endpoint.application_id
+                job.retry_schedule = target.retry_schedule
             if message_id in messages:
                 job.application_uid, job.event_type = messages[message_id][1], messages[message_id][2]
             jobs.append(job)
@@ -268,6 +293,8 @@ def _job(  # noqa: PLR0917 - one private call site
         rate_limit=endpoint.rate_limit,
         hidden_headers=hidden,
         application_id=endpoint.application_id,
+        timeout=target.timeout,
+        retry_schedule=target.retry_schedule,
     )
 
 

@@ -32,6 +32,7 @@ class Lane:
 
     fifo: bool = False
     rate: float | None = None
+    timeout: float | None = None  # the endpoint's own time limit per try (None: DELIVERY_TIMEOUT)
     in_hand: int = 0  # claimed, not yet sent
     active: int = 0  # holding a slot: pacing for the rate limit or flying
     queue: collections.deque[tuple[Job, float]] = dataclasses.field(default_factory=collections.deque)
@@ -62,10 +63,11 @@ class Lane:
             self.strikes += 1
 
 
-def hold_limit() -> float:
+def hold_limit(timeout: float | None = None) -> float:
     """How long a claimed delivery may wait for a slot before it is given back: long before its lease runs out, so
-    that even when it starts just before, its try ends (timed out at worst) inside the lease."""
-    return max(conf.LEASE_SECONDS / 2, conf.LEASE_SECONDS - conf.DELIVERY_TIMEOUT - 5)
+    that even when it starts just before, its try ends (timed out at worst) inside the lease. ``timeout`` is its
+    endpoint's own time limit per try, if it has one."""
+    return max(conf.LEASE_SECONDS / 2, conf.LEASE_SECONDS - (timeout or conf.DELIVERY_TIMEOUT) - 5)
 
 
 class Hand:
@@ -84,7 +86,7 @@ class Hand:
         lane = self.lanes.get(job.endpoint_id)
         if lane is None:
             lane = self.lanes[job.endpoint_id] = Lane()
-        lane.fifo, lane.rate = job.fifo, job.rate_limit
+        lane.fifo, lane.rate, lane.timeout = job.fifo, job.rate_limit, job.timeout
         return lane
 
     def saturated(self) -> list[str]:
@@ -117,11 +119,13 @@ class Hand:
         if self.by_application[job.application_id] <= 0:
             del self.by_application[job.application_id]
 
-    def stale(self, deadline: float) -> list[Job]:
-        """Take out (and unhold) the jobs that waited for a slot since before ``deadline`` (their endpoint got slow
-        after they were claimed), and those beyond the cap of an endpoint that became a probe."""
+    def stale(self, now: float) -> list[Job]:
+        """Take out (and unhold) the jobs that waited for a slot for ``hold_limit`` (their endpoint got slow after
+        they were claimed) at ``now`` (monotonic), and those beyond the cap of an endpoint that became a probe."""
         stale: list[Job] = []
+        usual = now - hold_limit()  # read once: most endpoints have no timeout of their own
         for lane in self.lanes.values():
+            deadline = usual if lane.timeout is None else now - hold_limit(lane.timeout)
             given = 0
             while lane.queue and lane.queue[0][1] <= deadline:  # oldest first
                 stale.append(lane.queue.popleft()[0])

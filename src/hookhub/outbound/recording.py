@@ -236,7 +236,7 @@ def _failure_updates(
             # The endpoint is being disabled: hold the delivery, to be sent if it is ever enabled again.
             delay = 0.0
         else:
-            delay = retry_delay(job.attempt, retry_after)
+            delay = retry_delay(job.attempt, retry_after, job.retry_schedule)
         if delay is None:
             exhausted.add(job.delivery_id)
             updates.append(prepare_update(

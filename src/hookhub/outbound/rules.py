@@ -27,7 +27,7 @@ from hookhub import payloads
 from hookhub.conf import conf
 from hookhub.exceptions import Refused
 
-from . import ssrf
+from . import schedule, ssrf
 
 if TYPE_CHECKING:
     from hookhub.models import Endpoint
@@ -154,6 +154,29 @@ def check_rate_limit(rate: Any) -> float | None:
     return float(rate)
 
 
+def check_retry_schedule(value: Any) -> list[float] | None:
+    """The endpoint's own retry schedule, in seconds: a list of numbers or text such as ``"5s,1m,10m,1h"``, checked by
+    the rule of the global ``RETRY_SCHEDULE`` (``schedule.check_schedule``). ``None`` or empty text: the global one."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return schedule.parse_schedule(value) if isinstance(value, str) else schedule.check_schedule(value)
+    except ValueError as exc:
+        message = str(exc)
+        raise Refused("retry_schedule", f"{message[0].upper()}{message[1:]}; leave it empty for the default.") from None
+
+
+def check_timeout(value: Any) -> float | None:
+    """The endpoint's own time limit per try, in seconds (the rule of ``DELIVERY_TIMEOUT``); ``None``: the global."""
+    if value is None:
+        return None
+    try:
+        return schedule.check_timeout(value)
+    except ValueError as exc:
+        message = str(exc)
+        raise Refused("timeout", f"{message[0].upper()}{message[1:]}; leave it empty for the default.") from None
+
+
 #: The rule of each field that has one, by field name.
 RULES: dict[str, Callable[[Any], Any]] = {
     "url": check_url,
@@ -161,6 +184,8 @@ RULES: dict[str, Callable[[Any], Any]] = {
     "event_types": check_event_types,
     "headers": check_headers,
     "rate_limit": check_rate_limit,
+    "retry_schedule": check_retry_schedule,
+    "timeout": check_timeout,
 }
 
 

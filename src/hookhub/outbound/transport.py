@@ -173,11 +173,19 @@ class Transport:
             await self._guard.close()
             self._guard = None
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
-        return await self.request("POST", url, headers, body)
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float | None = None) -> Outcome:
+        return await self.request("POST", url, headers, body, timeout)
 
-    async def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None) -> Outcome:
-        """One try of any method (deliveries POST; confirmers GET), guarded, time-limited and never redirected."""
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None, timeout: float | None = None
+    ) -> Outcome:
+        """One try of any method (deliveries POST; confirmers GET), guarded, time-limited and never redirected.
+        ``timeout`` replaces the transport's for this try (an endpoint's own); opening the connection is then
+        bounded by the lesser of it and ``connect_timeout``."""
+        client_timeout = self._client_timeout
+        if timeout is not None and timeout != self._timeout:
+            connect = min(timeout, client_timeout.sock_connect or timeout)
+            client_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect)
         session = self._session
         if session is None:
             raise RuntimeError("Transport is not open: use `async with Transport(...) as transport`")
@@ -191,7 +199,9 @@ class Transport:
         retry_after: float | None = None
         chunks: list[bytes] = []
         try:
-            async with session.request(method, target, data=body, headers=headers, allow_redirects=False) as response:
+            async with session.request(
+                method, target, data=body, headers=headers, allow_redirects=False, timeout=client_timeout
+            ) as response:
                 status = response.status
                 response_headers = _plain_headers(response.headers)
                 retry_after = parse_retry_after(response_headers.get("retry-after"))
@@ -207,7 +217,7 @@ class Transport:
                         break
                 # Leaving the block with the body unread closes the connection instead of returning it to the pool.
         except (aiohttp.ClientError, OSError) as exc:
-            error_kind, error = self._describe(exc)
+            error_kind, error = self._describe(exc, client_timeout)
             if status is not None:
                 error = f"{error} (while reading the body of a {status} response)"
             return Outcome(
@@ -234,15 +244,15 @@ class Transport:
             retry_after,
         )
 
-    def _describe(self, exc: aiohttp.ClientError | OSError) -> tuple[ErrorKind, str]:
+    def _describe(self, exc: aiohttp.ClientError | OSError, limits: aiohttp.ClientTimeout) -> tuple[ErrorKind, str]:
         if isinstance(exc, aiohttp.ClientConnectorDNSError):
             if isinstance(exc.os_error, DestinationRefused):
                 return "refused", f"destination refused: {exc.os_error}"
             return "connect", f"cannot resolve {exc.host}: {exc.os_error}"
         if isinstance(exc, TimeoutError):
             if isinstance(exc, aiohttp.ConnectionTimeoutError):
-                return "timeout", f"connect timed out after {self._client_timeout.sock_connect:g} s"
-            return "timeout", f"timed out after {self._timeout:g} s"
+                return "timeout", f"connect timed out after {limits.sock_connect:g} s"
+            return "timeout", f"timed out after {limits.total:g} s"
         if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
             return "tls", _message(exc)
         if isinstance(exc, aiohttp.ClientConnectorError):

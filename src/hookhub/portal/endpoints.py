@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import UTC, timedelta
 from typing import Any, Concatenate
 
 from django.db import transaction
@@ -15,13 +16,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from hookhub.conf import conf
+from hookhub.exceptions import Refused
 from hookhub.inbound import ratelimit
 from hookhub.models import Application, Delivery, Endpoint, Message
-from hookhub.outbound import applications, control
+from hookhub.outbound import applications, control, replay, schedule
 
 from . import chart
 from .access import portal_view
@@ -29,8 +32,10 @@ from .forms import CHOSEN, EndpointForm
 from .pages import flash, health, should_poll, state, take_flash
 from .security import is_htmx
 
-TEST_EVENT = "hookhub.test"
+TEST_EVENT = replay.TEST_EVENT  # also the delivery log's filter
 RECENT_DELIVERIES = 10
+REPLAY_DEFAULT = timedelta(hours=24)  # the replay form's time, before now, until the customer picks one
+REPLAY_EXAMPLE = "2026-12-01T09:00"
 
 
 def portal_action[**P](
@@ -148,6 +153,11 @@ def _detail_page(request: HttpRequest, application: Application, endpoint: Endpo
         "flash": take_flash(request),
         "ed25519": endpoint.scheme == Endpoint.Scheme.ED25519,
         "overlap_hours": f"{conf.SECRET_ROTATION_OVERLAP / 3600:g}",
+        "delivery_settings": {
+            "retry_schedule": schedule.format_schedule(endpoint.retry_schedule or conf.RETRY_SCHEDULE),
+            "timeout": f"{endpoint.timeout if endpoint.timeout is not None else conf.DELIVERY_TIMEOUT:g}",
+        },
+        "replay_since": (timezone.now() - REPLAY_DEFAULT).astimezone(UTC).strftime("%Y-%m-%dT%H:%M"),
         "nav": "endpoints",
         **extra,
     }
@@ -222,4 +232,40 @@ def endpoint_send_test(request: HttpRequest, application: Application, endpoint_
         flash(request, "recent", f"Test event {message.pk} queued; it goes out in a moment.")
     else:
         flash(request, "recent", f"Test event {message.pk} queued; it is held until the endpoint is enabled.")
+    return _detail(endpoint)
+
+
+@portal_action
+def endpoint_replay_missing(request: HttpRequest, application: Application, endpoint_id: str) -> HttpResponse:
+    """ "Send what I missed since ...": ``replay.replay_missing`` from the chosen time (UTC) until now."""
+    endpoint = _endpoint(application, endpoint_id)
+    text = request.POST.get("since", "").strip()
+    try:
+        since = parse_datetime(text) if len(text) <= 40 else None
+        if since is not None:  # a time without offset is UTC, as the form says
+            since = since.replace(tzinfo=UTC) if timezone.is_naive(since) else since.astimezone(UTC)
+    except (ValueError, OverflowError):  # well formed, but no such time (month 13, before year 1 in UTC)
+        since = None
+    if since is None:
+        flash(request, "replay", f"Choose a date and time to send from, e.g. {REPLAY_EXAMPLE}.")
+        return _detail(endpoint)
+    if (wait := _throttled(application, "replay")) is not None:
+        flash(request, "replay", f"Too many replays in a short time. Try again in {wait} seconds.")
+        return _too_many(_detail_page(request, application, endpoint), wait)
+    try:
+        done = replay.replay_missing(endpoint, since)
+    except Refused as exc:
+        flash(request, "replay", exc.message)
+        return _detail(endpoint)
+    when = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if done.count:
+        noun = "event" if done.count == 1 else "events"
+        text = f"Sending {done.count} missed {noun} published since {when}: they go out in a moment."
+    else:
+        text = f"Nothing missed since {when}: every event this endpoint subscribes to was already sent to it."
+    if done.skipped:
+        text += f" {done.skipped} older one(s) cannot be sent: their content was deleted by retention."
+    if done.errors:
+        text += f" {done.errors} could not be sent because of an error on our side; try again later."
+    flash(request, "replay", text)
     return _detail(endpoint)

@@ -1,4 +1,5 @@
-"""The endpoint form: URL, description and subscriptions, validated by the rules of ``hookhub.outbound.rules``."""
+"""The endpoint form: URL, description, subscriptions and delivery settings (retry schedule, timeout), validated by
+the rules of ``hookhub.outbound.rules``."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 from django import forms
 
 from hookhub import payloads
+from hookhub.conf import conf
 from hookhub.exceptions import Refused
 from hookhub.models import Endpoint, EventType
-from hookhub.outbound import rules
+from hookhub.outbound import rules, schedule
 
 ALL, CHOSEN = "all", "chosen"
 
@@ -39,7 +41,7 @@ def choices_for(endpoint: Endpoint | None) -> list[Choice]:
 
 
 class EndpointForm(forms.Form):
-    MODEL_FIELDS = ("url", "description", "event_types")
+    MODEL_FIELDS = ("url", "description", "event_types", "retry_schedule", "timeout")
 
     url = forms.URLField(
         max_length=2000,
@@ -51,6 +53,9 @@ class EndpointForm(forms.Form):
     )
     events = forms.ChoiceField(choices=[(ALL, "All events"), (CHOSEN, "Only the events chosen below")], initial=ALL)
     event_types = forms.MultipleChoiceField(required=False)
+    # Text, judged by the rules (not Django's number field), so the portal refuses with the API's and CLI's words.
+    retry_schedule = forms.CharField(max_length=500, required=False)
+    timeout = forms.CharField(max_length=50, required=False, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
 
     def __init__(self, *args: Any, endpoint: Endpoint | None = None, **kwargs: Any) -> None:
         if endpoint is not None and "initial" not in kwargs:
@@ -59,8 +64,13 @@ class EndpointForm(forms.Form):
                 "description": endpoint.description,
                 "events": CHOSEN if endpoint.event_types else ALL,
                 "event_types": list(endpoint.event_types),
+                "retry_schedule": schedule.format_schedule(endpoint.retry_schedule or []),
+                "timeout": f"{endpoint.timeout:g}" if endpoint.timeout is not None else "",
             }
         super().__init__(*args, **kwargs)
+        defaults = self.fields["retry_schedule"].widget.attrs, self.fields["timeout"].widget.attrs
+        defaults[0]["placeholder"] = f"{schedule.format_schedule(conf.RETRY_SCHEDULE)} (the default)"
+        defaults[1]["placeholder"] = f"{conf.DELIVERY_TIMEOUT:g} (the default)"
         self.choices = choices_for(endpoint)
         field = self.fields["event_types"]
         assert isinstance(field, forms.MultipleChoiceField)
@@ -71,6 +81,18 @@ class EndpointForm(forms.Form):
 
     def clean_description(self) -> str:
         return self._ruled("description", rules.check_description)
+
+    def clean_retry_schedule(self) -> list[float] | None:
+        return self._ruled("retry_schedule", rules.check_retry_schedule)
+
+    def clean_timeout(self) -> float | None:
+        text = self.cleaned_data["timeout"].strip().removesuffix("s").strip()
+        try:
+            value: Any = float(text) if text else None
+        except ValueError:
+            value = self.cleaned_data["timeout"]  # the rule says what is wrong with it
+        self.cleaned_data["timeout"] = value
+        return self._ruled("timeout", rules.check_timeout)
 
     def _ruled[T](self, name: str, rule: Callable[[Any], T]) -> T:
         try:
@@ -99,4 +121,5 @@ class EndpointForm(forms.Form):
         endpoint.description = data["description"]
         chosen = set(data["event_types"]) if data["events"] == CHOSEN else set()
         endpoint.event_types = [c.name for c in self.choices if c.name in chosen]  # the page's order
+        endpoint.retry_schedule, endpoint.timeout = data["retry_schedule"], data["timeout"]
         return endpoint

@@ -19,6 +19,7 @@ urlpatterns = [
     path("endpoints/<str:endpoint_id>/secret/", endpoints.endpoint_reveal_secret, name="endpoint-secret"),
     path("endpoints/<str:endpoint_id>/test/", endpoints.endpoint_send_test, name="endpoint-test"),
     path("alert-emails/", contact.contact_edit, name="contact"),
+    path("endpoints/<str:endpoint_id>/replay-missing/", endpoints.endpoint_replay_missing, name="endpoint-replay"),
     path("deliveries/", deliveries.delivery_list, name="deliveries"),
     path("deliveries/<int:delivery_id>/", deliveries.delivery_detail, name="delivery"),
     path("deliveries/<int:delivery_id>/resend/", deliveries.delivery_resend, name="delivery-resend"),

@@ -138,7 +138,7 @@ def test_every_form_accepts_a_post_with_the_csrf_token(
     if status != 302:
         failures.append((login, status))
     assert failures == []
-    assert checked == len(urls) + 1 == 11
+    assert checked == len(urls) + 1 == 12
 
 
 def test_every_page_has_the_security_headers(

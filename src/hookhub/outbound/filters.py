@@ -96,6 +96,8 @@ class _Checker:
         self.depth(where, depth)
         for key, value in spec.items():
             here = f"{where}.{key}"
+            if not isinstance(key, str):
+                raise _refused(here, "a path is a string")
             if key.startswith("$"):
                 self.operator(key, value, here, path, depth)
             else:

@@ -119,9 +119,9 @@ class EndpointForm(EndpointFormBase):
         model = Endpoint
         # Never "secret" or "previous_secrets": they are rotated, not typed, and never rendered.
         fields = ["application", "url", "description", "event_types", "body_format", "scheme", "headers"]
-        fields += ["rate_limit", "fifo"]
-        field_classes = {"event_types": PrettyJSONField, "headers": PrettyJSONField}
-        widgets = {"event_types": JSON_TEXTAREA, "headers": JSON_TEXTAREA}
+        fields += ["rate_limit", "fifo", "channels", "filter"]
+        field_classes = {name: PrettyJSONField for name in ("event_types", "headers", "channels", "filter")}
+        widgets = {name: JSON_TEXTAREA for name in ("event_types", "headers", "channels", "filter")}
 
     # The rules themselves (URL and its SSRF pre-check, headers, patterns, rate limit) run in the model's
     # ``clean_fields``; an empty JSON box means none.
@@ -130,6 +130,12 @@ class EndpointForm(EndpointFormBase):
 
     def clean_headers(self) -> Any:
         return self.cleaned_data.get("headers") or {}
+
+    def clean_channels(self) -> Any:
+        return self.cleaned_data.get("channels") or []
+
+    def clean_filter(self) -> Any:
+        return self.cleaned_data.get("filter") or None
 
     def clean_application(self) -> Application:
         application: Application = self.cleaned_data["application"]
@@ -171,7 +177,8 @@ class EndpointAdmin(EndpointAdminBase):
         if obj is not None:
             main.insert(0, "id")
             signing.append("secret_summary")
-        sections += [(None, {"fields": main}), ("Signing", {"fields": signing})]
+        sections += [(None, {"fields": main}), ("Routing", {"fields": ["channels", "filter"]})]
+        sections.append(("Signing", {"fields": signing}))
         sections.append(("Delivery", {"fields": ["headers", "rate_limit", "fifo"]}))
         if obj is not None:
             health = ["enabled_badge", "disabled_reason", "disabled_at", "health", "last_success_at"]

@@ -21,7 +21,7 @@ from hookhub.signing import generate_ed25519_keypair
 from . import idempotency
 from .auth import get_application
 from .errors import conflict, invalid, not_found, responses
-from .fields import optional, updates
+from .fields import CHANNELS, optional, updates
 from .pagination import ListQuery, Page, paginate
 
 router = Router(tags=["endpoints"])
@@ -30,6 +30,11 @@ router = Router(tags=["endpoints"])
 _MAX_URL: dict[str, Any] = {"maxLength": rules.MAX_URL}
 _MAX_DESCRIPTION: dict[str, Any] = {"maxLength": rules.MAX_DESCRIPTION}
 _RATE: dict[str, Any] = {"exclusiveMinimum": 0, "maximum": rules.MAX_RATE_LIMIT}
+_CHANNELS_HELP = "Channel names; empty: messages of every channel (and of none). Otherwise only messages sharing one."
+_FILTER_HELP = (
+    'Only messages whose payload (and headers.<name>) match, e.g. {"amount": {"$gte": 100}}: dotted paths, '
+    "$eq $neq $gt $gte $lt $lte $in $nin $exist $regex $and $or (docs/sending.md#filters-and-channels); null: none."
+)
 
 
 class EndpointIn(Schema):
@@ -43,6 +48,8 @@ class EndpointIn(Schema):
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers (write-only values).")
     rate_limit: float | None = Field(None, json_schema_extra=_RATE, description="Deliveries per second; null: none.")
     fifo: bool = Field(False, description="One delivery in flight at a time, in message order.")
+    channels: list[str] = Field(default_factory=list, json_schema_extra=CHANNELS, description=_CHANNELS_HELP)
+    filter: dict[str, Any] | None = Field(None, description=_FILTER_HELP)
 
 
 class EndpointPatch(Schema):
@@ -53,6 +60,8 @@ class EndpointPatch(Schema):
     headers: dict[str, str] = optional(description="Replaces every extra header.")
     rate_limit: float | None = optional(json_schema_extra=_RATE)
     fifo: bool = optional()
+    channels: list[str] = optional(json_schema_extra=CHANNELS)
+    filter: dict[str, Any] | None = optional(description="null removes the filter.")
 
 
 class EndpointOut(Schema):
@@ -66,6 +75,8 @@ class EndpointOut(Schema):
     header_names: list[str] = Field(description="The extra headers' names; their values are never shown.")
     rate_limit: float | None
     fifo: bool
+    channels: list[str]
+    filter: dict[str, Any] | None
     enabled: bool
     disabled_reason: str | None
     disabled_at: datetime | None
@@ -92,6 +103,8 @@ def endpoint_out(endpoint: Endpoint, uid: str) -> EndpointOut:
         header_names=sorted(endpoint.headers or {}),
         rate_limit=endpoint.rate_limit,
         fifo=endpoint.fifo,
+        channels=list(endpoint.channels or []),
+        filter=endpoint.filter,
         enabled=endpoint.enabled,
         disabled_reason=endpoint.disabled_reason or None,
         disabled_at=endpoint.disabled_at,

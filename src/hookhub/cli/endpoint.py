@@ -21,7 +21,7 @@ from hookhub.signing import (
     public_key,
 )
 
-from ._util import validation_message
+from ._util import json_argument, split_list, validation_message
 from .app import get_application
 
 help = "Manage endpoints: add, list, show, enable, disable, rotate-secret."
@@ -47,6 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--fifo", action="store_true", help="One delivery in flight at a time, in message order.")
     add.add_argument("--form", action="store_true", help="Send form-encoded payload=<json> instead of JSON.")
     add.add_argument("--ed25519", action="store_true", help="Sign with Ed25519 (v1a) instead of HMAC (v1).")
+    add.add_argument(
+        "--channels", default="", metavar="A,B", help="Comma-separated channels: only messages with one; default: all."
+    )
+    add.add_argument(
+        "--filter",
+        metavar="JSON",
+        help='Only messages whose payload matches, e.g. \'{"amount": {"$gte": 100}}\' (or @path to a JSON file).',
+    )
     listing = actions.add_parser("list", help="List endpoints: id, application, url, event types, state.")
     listing.add_argument("uid", nargs="?", metavar="UID", help="Only this application's.")
     show = actions.add_parser("show", help="Show one endpoint as JSON (secrets and header values redacted).")
@@ -80,6 +88,8 @@ _ARGUMENTS = {
     "event_types": "--events",
     "headers": "--header",
     "rate_limit": "--rate-limit",
+    "channels": "--channels",
+    "filter": "--filter",
 }
 
 
@@ -110,11 +120,13 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
         application=application,
         url=options["url"],
         description=options["description"],
-        event_types=[e.strip() for e in options["events"].split(",") if e.strip()],
+        event_types=split_list(options["events"]),
         headers=_headers(options["header"]),
         rate_limit=_rate(options["rate_limit"]),
         fifo=options["fifo"],
         body_format=Endpoint.BodyFormat.FORM if options["form"] else Endpoint.BodyFormat.JSON,
+        channels=split_list(options["channels"]),
+        filter=json_argument(options["filter"], "--filter") if options["filter"] is not None else None,
     )
     if options["ed25519"]:
         endpoint.scheme = Endpoint.Scheme.ED25519
@@ -168,6 +180,8 @@ def _describe(endpoint: Endpoint, reveal: bool) -> dict[str, Any]:
         "headers": {name: hidden(str(value)) for name, value in (endpoint.headers or {}).items()},
         "rate_limit": endpoint.rate_limit,
         "fifo": endpoint.fifo,
+        "channels": endpoint.channels or [],
+        "filter": endpoint.filter,
         "enabled": endpoint.enabled,
         "disabled_reason": endpoint.disabled_reason or None,
         "disabled_at": _when(endpoint.disabled_at),

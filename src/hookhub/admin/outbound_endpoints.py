@@ -120,8 +120,9 @@ class EndpointForm(EndpointFormBase):
         # Never "secret" or "previous_secrets": they are rotated, not typed, and never rendered.
         fields = ["application", "url", "description", "event_types", "body_format", "scheme", "headers"]
         fields += ["rate_limit", "fifo", "channels", "filter"]
-        field_classes = {name: PrettyJSONField for name in ("event_types", "headers", "channels", "filter")}
-        widgets = {name: JSON_TEXTAREA for name in ("event_types", "headers", "channels", "filter")}
+        json_fields = ("event_types", "headers", "channels", "filter")
+        field_classes = dict.fromkeys(json_fields, PrettyJSONField)
+        widgets = dict.fromkeys(json_fields, JSON_TEXTAREA)
 
     # The rules themselves (URL and its SSRF pre-check, headers, patterns, rate limit) run in the model's
     # ``clean_fields``; an empty JSON box means none.

@@ -1,7 +1,9 @@
-"""The endpoint form: URL, description and subscriptions, validated by the rules of ``hookhub.outbound.rules``."""
+"""The endpoint form: URL, description, subscriptions, channels and payload filter, validated by the rules of
+``hookhub.outbound.rules``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +41,7 @@ def choices_for(endpoint: Endpoint | None) -> list[Choice]:
 
 
 class EndpointForm(forms.Form):
-    MODEL_FIELDS = ("url", "description", "event_types")
+    MODEL_FIELDS = ("url", "description", "event_types", "channels", "filter")
 
     url = forms.URLField(
         max_length=2000,
@@ -51,6 +53,14 @@ class EndpointForm(forms.Form):
     )
     events = forms.ChoiceField(choices=[(ALL, "All events"), (CHOSEN, "Only the events chosen below")], initial=ALL)
     event_types = forms.MultipleChoiceField(required=False)
+    channels = forms.CharField(
+        required=False, max_length=2000, widget=forms.TextInput(attrs={"placeholder": "eu, project_1337"})
+    )
+    filter = forms.CharField(
+        required=False,
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "placeholder": '{"amount": {"$gte": 100}}'}),
+    )
 
     def __init__(self, *args: Any, endpoint: Endpoint | None = None, **kwargs: Any) -> None:
         if endpoint is not None and "initial" not in kwargs:
@@ -59,6 +69,8 @@ class EndpointForm(forms.Form):
                 "description": endpoint.description,
                 "events": CHOSEN if endpoint.event_types else ALL,
                 "event_types": list(endpoint.event_types),
+                "channels": ", ".join(endpoint.channels or []),
+                "filter": json.dumps(endpoint.filter, indent=2, ensure_ascii=False) if endpoint.filter else "",
             }
         super().__init__(*args, **kwargs)
         self.choices = choices_for(endpoint)
@@ -67,14 +79,28 @@ class EndpointForm(forms.Form):
         field.choices = [(c.name, c.name) for c in self.choices]
 
     def clean_url(self) -> str:
-        return self._ruled("url", rules.check_url)
+        return self._ruled(rules.check_url, self.cleaned_data["url"])
 
     def clean_description(self) -> str:
-        return self._ruled("description", rules.check_description)
+        return self._ruled(rules.check_description, self.cleaned_data["description"])
 
-    def _ruled[T](self, name: str, rule: Callable[[Any], T]) -> T:
+    def clean_channels(self) -> list[str]:
+        names = [c.strip() for c in self.cleaned_data["channels"].split(",") if c.strip()]
+        return self._ruled(rules.check_channels, names)
+
+    def clean_filter(self) -> dict[str, Any] | None:
+        text = self.cleaned_data["filter"].strip()
+        if not text:
+            return None
         try:
-            return rule(self.cleaned_data[name])
+            spec = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}.") from None
+        return self._ruled(rules.check_filter, spec)
+
+    def _ruled[T](self, rule: Callable[[Any], T], value: Any) -> T:
+        try:
+            return rule(value)
         except Refused as exc:
             raise exc.as_validation_error() from None
 
@@ -99,4 +125,6 @@ class EndpointForm(forms.Form):
         endpoint.description = data["description"]
         chosen = set(data["event_types"]) if data["events"] == CHOSEN else set()
         endpoint.event_types = [c.name for c in self.choices if c.name in chosen]  # the page's order
+        endpoint.channels = data["channels"]
+        endpoint.filter = data["filter"]
         return endpoint

@@ -1,0 +1,108 @@
+"""What payload filters and channels cost the publish path (issue 19): ``send()`` to an application with 10
+endpoints, before and after routing, in the same run, as a ratio.
+
+    HOOKHUB_DATA_DIR=$(mktemp -d) uv run python -m bench.publish_cost                       # SQLite
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/DB uv run python -m bench.publish_cost   # PostgreSQL (DB empty)
+
+"before" is the publish path as it was (the endpoints' id and event types read, ``routing.subscribed`` tested);
+"after" is today's (``routing.FIELDS`` read, ``routing.wants`` tested). Each variant sends ``SENDS`` messages per
+round, rounds alternate (``ROUNDS`` of each, so drift hits both), each round inside one transaction that is rolled
+back (a commit's fsync would drown the difference). Printed: µs per ``prepare()`` (the reads and routing, no write)
+and per ``send()``, median over rounds, and after / before; then the same with every endpoint holding channels and a
+three-condition filter, and the matcher alone. Bounded: about 10 s on a two-core machine.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+SENDS, ROUNDS, ENDPOINTS = int(os.environ.get("BENCH_SENDS", "200")), int(os.environ.get("BENCH_ROUNDS", "7")), 10
+PAYLOAD = {"amount": 150, "currency": "eur", "data": {"customer": {"id": "cus_1", "country": "DE"}}, "tags": ["vip"]}
+FILTER = {"amount": {"$gte": 100}, "data.customer.country": {"$in": ["DE", "FR"]}, "tags": "vip"}
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hookhub.server.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from hookhub.models import Application, Endpoint
+    from hookhub.outbound import filters, publish
+
+    call_command("migrate", verbosity=0)
+    plain = Application.objects.create(uid=f"bench-plain-{time.time_ns()}")
+    routed = Application.objects.create(uid=f"bench-routed-{time.time_ns()}")
+    for n in range(ENDPOINTS):
+        Endpoint.objects.create(application=plain, url=f"https://e{n}.example.com/", event_types=["invoice.*"])
+        Endpoint.objects.create(
+            application=routed, url=f"https://r{n}.example.com/", event_types=["invoice.*"], channels=["eu"],
+            filter=FILTER,
+        )  # fmt: skip
+
+    current = publish._subscribed
+    variants: dict[str, Callable[..., Any]] = {"before": _before, "after": current}
+    print(f"{ENDPOINTS} endpoints, {SENDS} messages per round, {ROUNDS} rounds per variant")
+    for what, call in [("prepare()", _prepare), ("send()", _send)]:
+        results: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(ROUNDS):
+            for name, subscribed in variants.items():
+                publish._subscribed = subscribed
+                try:
+                    results[name].append(_timed(call, plain))
+                finally:
+                    publish._subscribed = current
+        before, after = (statistics.median(results[name]) for name in ("before", "after"))
+        print(f"{what:10} no filters or channels: before {before:7.1f} µs, after {after:7.1f} µs, "
+              f"after / before {after / before:.3f}")  # fmt: skip
+        with_routing = statistics.median(_timed(call, routed, ["eu"]) for _ in range(ROUNDS))
+        print(f"{what:10} every endpoint with channels and a 3-condition filter: {with_routing:7.1f} µs, "
+              f"{with_routing / after:.3f} x no filters")  # fmt: skip
+    started, runs = time.perf_counter(), 20_000
+    for _ in range(runs):
+        filters.matches(FILTER, PAYLOAD, {})
+    print(f"filters.matches alone: {(time.perf_counter() - started) / runs * 1e6:.2f} µs per evaluation")
+
+
+def _before(app: Any, event_type: str, *_: Any) -> list[Any]:
+    """The publish path's endpoint read before issue 19 (commit 17fa4e8), for the ratio."""
+    from hookhub.models import Endpoint
+    from hookhub.outbound import routing
+
+    enabled = Endpoint.objects.filter(application=app, enabled=True).only("id", "event_types")
+    return [e for e in enabled if routing.subscribed(e, event_type)]
+
+
+def _prepare(app: Any, channels: list[str] | None = None) -> None:
+    from hookhub.outbound.publish import prepare
+
+    pending = prepare("invoice.paid", PAYLOAD, application=app, channels=channels)
+    assert pending.rows is not None
+    assert len(pending.rows.deliveries) == ENDPOINTS
+
+
+def _send(app: Any, channels: list[str] | None = None) -> None:
+    from hookhub.outbound.publish import send
+
+    send("invoice.paid", PAYLOAD, application=app, channels=channels)
+
+
+def _timed(one: Callable[..., None], app: Any, channels: list[str] | None = None) -> float:
+    """µs per call over ``SENDS`` calls, in a transaction rolled back at the end."""
+    from django.db import transaction
+
+    started = time.perf_counter()
+    with transaction.atomic():
+        for _ in range(SENDS):
+            one(app, channels)
+        transaction.set_rollback(True)
+    return (time.perf_counter() - started) / SENDS * 1e6
+
+
+if __name__ == "__main__":
+    main()

@@ -10,24 +10,22 @@ $lte $in $nin $exist $regex``; ``$and``/``$or`` take lists of filters, evaluated
 ``validate`` refuses (``Refused``) what is not a filter, naming the position (``filter.amount.$gte``); ``matches``
 never raises: a type mismatch (``$gt`` between a string and a number) or anything a rule-bypassing write stored is a
 non-match. A filter is a customer's input evaluated on the server, so it is bounded (``MAX_BYTES``, ``MAX_DEPTH``,
-``MAX_CONDITIONS``) and a ``$regex`` is Python's ``re`` held to what cannot backtrack for long (``check_regex``):
-at most ``MAX_REGEX`` characters, no backreference, lookaround or conditional, no repeat or alternation inside a
-repeat, and few enough ways to try (``REGEX_BUDGET``); it reads the first ``REGEX_SUBJECT`` characters of a string,
-and a filter's ``$regex`` conditions together read at most ``REGEX_READ`` characters of a message.
+``MAX_CONDITIONS``) and a ``$regex`` is Python's ``re`` held to what cannot backtrack for long
+(``hookhub.outbound.safe_regex``); a filter's ``$regex`` conditions together read at most ``REGEX_READ`` characters of
+a message.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from hookhub import payloads
 from hookhub.exceptions import Refused
+
+from .safe_regex import REGEX_SUBJECT, check_regex, compiled
 
 MAX_BYTES = 10_000  # the filter as compact JSON
 MAX_DEPTH = 10  # objects and lists inside one another
@@ -35,21 +33,13 @@ MAX_CONDITIONS = 100  # operators and equalities, $and/$or included
 MAX_WILDCARDS = 3  # "$" segments in one path (Convoy's limit)
 MAX_VALUES = 100  # values one path yields through its "$" segments; the rest are not looked at
 MAX_PATH = 200
-MAX_REGEX = 200
-REGEX_SUBJECT = 1_000  # characters of a string a $regex reads
 REGEX_READ = 10_000  # characters all $regex conditions of one filter read in one message
-# Ways a $regex may try one string: ~ starts x the product of its repeats' ranges (an open-ended one counts as
-# REGEX_SUBJECT). One open-ended repeat fits (about 5 ms at worst on 1,000 characters); two need a ^ anchor.
-REGEX_BUDGET = REGEX_SUBJECT * REGEX_SUBJECT
 
 COMPARISONS = ("$gt", "$gte", "$lt", "$lte")
 OPERATORS = ("$eq", "$neq", *COMPARISONS, "$in", "$nin", "$exist", "$regex", "$and", "$or")
 _OPERATOR_LIST = ", ".join(OPERATORS)
 _EXAMPLE = 'e.g. {"amount": {"$gte": 100}}'
 _MISSING: tuple[Any, ...] = ()
-
-_parser: Any = importlib.import_module("re._parser")  # the parser re.compile uses (no public name, no stub)
-_constants: Any = importlib.import_module("re._constants")
 
 
 # Validation -------------------------------------------------------------------------------------------------------
@@ -168,83 +158,6 @@ def _nesting(value: Any) -> int:
         children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
         stack.extend((child, level + 1) for child in children)
     return deepest
-
-
-# Regular expressions ----------------------------------------------------------------------------------------------
-
-_REFUSED_OPS = {
-    "GROUPREF": "a backreference",
-    "GROUPREF_EXISTS": "a conditional",
-    "ASSERT": "a lookahead or lookbehind",
-    "ASSERT_NOT": "a lookahead or lookbehind",
-}
-_REPEATS = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
-_ANCHORS = {"AT_BEGINNING", "AT_BEGINNING_STRING"}
-
-
-def check_regex(pattern: str) -> str | None:
-    """Why ``pattern`` may not be a ``$regex`` (None: it may): too long, not a valid ``re`` expression, or able to
-    backtrack for long. What is cached is the verdict and the compiled pattern, per pattern."""
-    return _regex(pattern)[1]
-
-
-@functools.lru_cache(maxsize=512)
-def _regex(pattern: str) -> tuple[re.Pattern[str] | None, str | None]:
-    if len(pattern) > MAX_REGEX:
-        return None, f"a $regex has at most {MAX_REGEX} characters, got {len(pattern)}"
-    try:
-        compiled = re.compile(pattern)
-        tree = _parser.parse(pattern)
-    except (re.error, RecursionError, OverflowError) as exc:
-        return None, f"not a valid regular expression: {exc}"
-    try:
-        ways = _ways(list(tree), inside_repeat=False)
-    except ValueError as exc:
-        return None, str(exc)
-    starts = 1 if _anchored(list(tree)) else REGEX_SUBJECT
-    if starts * ways > REGEX_BUDGET:
-        return None, (
-            "this $regex could backtrack for long: use at most one open-ended repeat (*, +, {n,}), "
-            "or start it with ^, and keep bounded repeats small"
-        )
-    return compiled, None
-
-
-def _anchored(items: list[Any]) -> bool:
-    if not items:
-        return False
-    op, arg = items[0]
-    if str(op) == "AT" and str(arg) in _ANCHORS:
-        return True
-    if str(op) == "SUBPATTERN":
-        return _anchored(list(arg[-1]))
-    return False
-
-
-def _ways(items: list[Any], *, inside_repeat: bool) -> int:
-    """The product of the ranges of the repeats in ``items``; ValueError for what is refused outright."""
-    total = 1
-    for op, arg in items:
-        name = str(op)
-        if name in _REFUSED_OPS:
-            raise ValueError(f"a $regex may not hold {_REFUSED_OPS[name]}")
-        if name in _REPEATS:
-            low, high, body = arg
-            if inside_repeat:
-                raise ValueError("a $regex may not repeat a group that holds a repeat (e.g. (a+)+)")
-            _ways(list(body), inside_repeat=True)
-            span = REGEX_SUBJECT if high == _constants.MAXREPEAT else min(high - low + 1, REGEX_SUBJECT)
-            total *= max(span, 1)
-        elif name == "BRANCH":
-            if inside_repeat:
-                raise ValueError("a $regex may not repeat an alternation (write [ab]* rather than (a|b)*)")
-            total *= sum(_ways(list(branch), inside_repeat=False) for branch in arg[1])
-        elif name == "SUBPATTERN":
-            total *= _ways(list(arg[-1]), inside_repeat=inside_repeat)
-        elif name == "ATOMIC_GROUP":
-            total *= _ways(list(arg), inside_repeat=inside_repeat)
-        total = min(total, REGEX_BUDGET * REGEX_SUBJECT + 1)  # past the budget already: no need to grow
-    return total
 
 
 # Matching ---------------------------------------------------------------------------------------------------------
@@ -391,9 +304,9 @@ def _compare(operator: str, value: Any, operand: Any) -> bool:
 def _search(pattern: Any, value: Any, budget: _Budget) -> bool:
     if not isinstance(pattern, str) or not isinstance(value, str) or budget.left <= 0:
         return False
-    compiled = _regex(pattern)[0]  # a pattern the rule refuses (stored around it) is never run
-    if compiled is None:
+    regex = compiled(pattern)  # a pattern the rule refuses (stored around it) is never run
+    if regex is None:
         return False
     subject = value[: min(REGEX_SUBJECT, budget.left)]
     budget.left -= len(subject) or 1
-    return compiled.search(subject) is not None
+    return regex.search(subject) is not None

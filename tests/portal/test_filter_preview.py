@@ -72,6 +72,10 @@ def test_the_edit_form_shows_and_saves_channels_and_filter(portal: Client, app_a
     Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=endpoint.failing_since)
     url = reverse("hookhub_portal:endpoint-edit", kwargs={"endpoint_id": endpoint.pk})
 
+    shown = portal.get(reverse("hookhub_portal:endpoint", kwargs={"endpoint_id": endpoint.pk})).content.decode()
+    assert "<code>eu</code>, <code>us</code>" in shown
+    assert "{&quot;amount&quot;: {&quot;$gte&quot;: 100}}" in shown
+
     initial = portal.get(url).context["form"].initial
     assert initial["channels"] == "eu, us"
     assert json.loads(initial["filter"]) == {"amount": {"$gte": 100}}

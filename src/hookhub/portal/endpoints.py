@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from hookhub import payloads
 from hookhub.conf import conf
 from hookhub.inbound import ratelimit
 from hookhub.models import Application, Delivery, Endpoint, Message
@@ -152,6 +153,7 @@ def _detail_page(request: HttpRequest, application: Application, endpoint: Endpo
         "poll": should_poll(recent),
         "flash": take_flash(request),
         "ed25519": endpoint.scheme == Endpoint.Scheme.ED25519,
+        "endpoint_filter": payloads.display_json(endpoint.filter, indent=None) if endpoint.filter else "",
         "overlap_hours": f"{conf.SECRET_ROTATION_OVERLAP / 3600:g}",
         "nav": "endpoints",
         **extra,

@@ -164,10 +164,21 @@ def _nesting(value: Any) -> int:
 
 
 class _Budget:
-    __slots__ = ("left",)
+    """One evaluation's state: what its $regex conditions may still read, and each $in list made a set once."""
+
+    __slots__ = ("choices", "left")
 
     def __init__(self) -> None:
         self.left = REGEX_READ
+        self.choices: dict[int, tuple[frozenset[Any], list[Any]]] = {}
+
+    def choice_set(self, choices: list[Any]) -> tuple[frozenset[Any], list[Any]]:
+        """The scalars of an $in list as keys (true is not 1: each key says its JSON type), and the rest."""
+        found = self.choices.get(id(choices))
+        if found is None:
+            keys = frozenset(_key(c) for c in choices if not isinstance(c, (list, dict)))
+            found = self.choices[id(choices)] = (keys, [c for c in choices if isinstance(c, (list, dict))])
+        return found
 
 
 def matches(spec: dict[str, Any], payload: Any, headers: Mapping[str, str]) -> bool:
@@ -176,7 +187,8 @@ def matches(spec: dict[str, Any], payload: Any, headers: Mapping[str, str]) -> b
         return True
     try:
         return _scope(spec, (), payload, headers, _Budget())
-    except (TypeError, ValueError, AttributeError, RecursionError):  # a stored filter that no rule let in
+    except (TypeError, ValueError, AttributeError, LookupError, ArithmeticError, RecursionError):
+        # a stored filter that no rule let in
         return False
 
 
@@ -244,9 +256,9 @@ def _one(operator: str, operand: Any, value: Any, budget: _Budget) -> bool:
     if operator == "$neq":
         return not _contains_or_equals(value, operand)
     if operator == "$in":
-        return _in(value, operand)
+        return _in(value, operand, budget)
     if operator == "$nin":
-        return not _in(value, operand)
+        return not _in(value, operand, budget)
     if operator in COMPARISONS:
         return _compare(operator, value, operand)
     if operator == "$regex":
@@ -261,12 +273,28 @@ def _contains_or_equals(value: Any, operand: Any) -> bool:
     return _equal(value, operand)
 
 
-def _in(value: Any, choices: Any) -> bool:
+def _in(value: Any, choices: Any, budget: _Budget) -> bool:
+    """``value`` is one of ``choices`` (an array: one of its elements is); a set lookup per value, so a long list
+    against a long array stays linear."""
     if not isinstance(choices, list):
         return False
-    if isinstance(value, list):
-        return any(_equal(item, choice) for item in value for choice in choices)
-    return any(_equal(value, choice) for choice in choices)
+    keys, others = budget.choice_set(choices)
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, (list, dict)):
+            if any(_equal(item, other) for other in others):
+                return True
+        elif _key(item) in keys:
+            return True
+    return False
+
+
+def _key(scalar: Any) -> tuple[str, Any]:
+    """A JSON scalar as a set key that keeps its type: ``1`` and ``1.0`` meet, ``true`` and ``1`` do not."""
+    if isinstance(scalar, bool):
+        return ("bool", scalar)
+    if _is_number(scalar):
+        return ("number", scalar)
+    return (type(scalar).__name__, scalar)
 
 
 def _is_number(value: Any) -> bool:

@@ -230,7 +230,7 @@ def test_the_worst_allowed_regex_on_the_worst_payload_stays_fast() -> None:
 
 def test_a_long_in_list_against_a_long_array_stays_linear() -> None:
     spec = {"ids": {"$in": list(range(1_000, 2_500))}}  # about 7,500 bytes: as long as the size limit lets it be
-    payload = {"ids": list(range(100_000))[::-1][:50_000]}
+    payload = {"ids": list(range(100_000))[::-1]}  # the one it holds near the end
     started = time.perf_counter()
     assert not match(spec, payload={"ids": list(range(50_000, 100_000))})
     assert match(spec, payload=payload)

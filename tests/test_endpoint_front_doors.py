@@ -428,3 +428,17 @@ def test_bad_message_channels_are_refused_alike_by_send_the_cli_and_the_api(
     assert reason in error_of(response)["message"]
 
     assert not Message.objects.exists()
+
+
+def test_a_messages_channels_are_shown_by_the_api_the_admin_and_the_cli(
+    client: Client, admin_client: Client, acme: Application
+) -> None:
+    out = io.StringIO()
+    call_command("hookhub", "send", "acme", "a.b", "{}", "--channels", "eu,finance,eu", stdout=out)
+    message = Message.objects.get()
+    assert message.id == out.getvalue().split()[0]
+    assert message.channels == ["eu", "finance"]
+    assert global_api(client).get(f"/applications/acme/messages/{message.id}").json()["channels"] == ["eu", "finance"]
+    page = admin_client.get(f"/admin/hookhub/message/{message.id}/change/")
+    assert page.status_code == 200
+    assert "[&quot;eu&quot;, &quot;finance&quot;]" in page.content.decode()  # the read-only channels field

@@ -5,11 +5,12 @@ endpoints, before and after routing, in the same run, as a ratio.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/DB uv run python -m bench.publish_cost   # PostgreSQL (DB empty)
 
 "before" is the publish path as it was (the endpoints' id and event types read, ``routing.subscribed`` tested);
-"after" is today's (``routing.FIELDS`` read, ``routing.wants`` tested). Each variant sends ``SENDS`` messages per
-round, rounds alternate (``ROUNDS`` of each, so drift hits both), each round inside one transaction that is rolled
+"after" is today's (``routing.FIELDS`` read, ``routing.wants`` tested); "routed" is today's with every endpoint
+holding channels and a three-condition filter (all matching). Each variant sends ``SENDS`` messages per round, the
+variants take turns (``ROUNDS`` rounds, so drift hits all alike), each round inside one transaction that is rolled
 back (a commit's fsync would drown the difference). Printed: µs per ``prepare()`` (the reads and routing, no write)
-and per ``send()``, median over rounds, and after / before; then the same with every endpoint holding channels and a
-three-condition filter, and the matcher alone. Bounded: about 10 s on a two-core machine.
+and per ``send()``, median over rounds, with after / before and routed / after; then the matcher alone. Bounded:
+about 15 s on a two-core machine (``BENCH_SENDS``, ``BENCH_ROUNDS`` to change).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-SENDS, ROUNDS, ENDPOINTS = int(os.environ.get("BENCH_SENDS", "200")), int(os.environ.get("BENCH_ROUNDS", "7")), 10
+SENDS, ROUNDS, ENDPOINTS = int(os.environ.get("BENCH_SENDS", "100")), int(os.environ.get("BENCH_ROUNDS", "7")), 10
 PAYLOAD = {"amount": 150, "currency": "eur", "data": {"customer": {"id": "cus_1", "country": "DE"}}, "tags": ["vip"]}
 FILTER = {"amount": {"$gte": 100}, "data.customer.country": {"$in": ["DE", "FR"]}, "tags": "vip"}
 
@@ -46,27 +47,65 @@ def main() -> None:
         )  # fmt: skip
 
     current = publish._subscribed
-    variants: dict[str, Callable[..., Any]] = {"before": _before, "after": current}
-    print(f"{ENDPOINTS} endpoints, {SENDS} messages per round, {ROUNDS} rounds per variant")
+    # (name, the endpoint read, the application, the message's channels): run in turn, round after round.
+    variants: list[tuple[str, Callable[..., Any], Any, list[str] | None]] = [
+        ("before", _before, plain, None),
+        ("after", current, plain, None),
+        ("routed", current, routed, ["eu"]),
+    ]
+    print(f"{ENDPOINTS} endpoints, {SENDS} messages per round, {ROUNDS} rounds per variant, variants in turn")
     for what, call in [("prepare()", _prepare), ("send()", _send)]:
-        results: dict[str, list[float]] = {name: [] for name in variants}
+        results: dict[str, list[float]] = {name: [] for name, *_ in variants}
         for _ in range(ROUNDS):
-            for name, subscribed in variants.items():
+            for name, subscribed, app, channels in variants:
                 publish._subscribed = subscribed
                 try:
-                    results[name].append(_timed(call, plain))
+                    results[name].append(_timed(call, app, channels))
                 finally:
                     publish._subscribed = current
-        before, after = (statistics.median(results[name]) for name in ("before", "after"))
+        before, after, routed_us = (statistics.median(results[name]) for name, *_ in variants)
         print(f"{what:10} no filters or channels: before {before:7.1f} µs, after {after:7.1f} µs, "
               f"after / before {after / before:.3f}")  # fmt: skip
-        with_routing = statistics.median(_timed(call, routed, ["eu"]) for _ in range(ROUNDS))
-        print(f"{what:10} every endpoint with channels and a 3-condition filter: {with_routing:7.1f} µs, "
-              f"{with_routing / after:.3f} x no filters")  # fmt: skip
+        print(f"{what:10} every endpoint with channels and a 3-condition filter: {routed_us:7.1f} µs, "
+              f"{routed_us / after:.3f} x no filters")  # fmt: skip
+    _parts(plain)
     started, runs = time.perf_counter(), 20_000
     for _ in range(runs):
         filters.matches(FILTER, PAYLOAD, {})
     print(f"filters.matches alone: {(time.perf_counter() - started) / runs * 1e6:.2f} µs per evaluation")
+
+
+def _parts(app: Any) -> None:
+    """The two things that changed, each alone: the endpoints' read (two more columns) and the test per endpoint."""
+    from hookhub.models import Endpoint
+    from hookhub.outbound import routing
+
+    reads: dict[str, list[float]] = {"before": [], "after": []}
+    columns = {"before": ("id", "event_types"), "after": routing.FIELDS}
+    for _ in range(ROUNDS):
+        for name, fields in columns.items():
+            started = time.perf_counter()
+            for _ in range(SENDS):
+                list(Endpoint.objects.filter(application=app, enabled=True).only(*fields))
+            reads[name].append((time.perf_counter() - started) / SENDS * 1e6)
+    before, after = statistics.median(reads["before"]), statistics.median(reads["after"])
+    print(f"the endpoints' read alone: before {before:.1f} µs, after {after:.1f} µs ({after - before:+.1f} µs)")
+    endpoints = list(Endpoint.objects.filter(application=app, enabled=True).only(*routing.FIELDS))
+
+    def subscribed(endpoint: Endpoint) -> bool:
+        return routing.subscribed(endpoint, "invoice.paid")
+
+    def wants(endpoint: Endpoint) -> bool:
+        return routing.wants(endpoint, "invoice.paid", channels=(), payload=PAYLOAD, headers={})
+
+    tests: dict[str, float] = {}
+    for name, test in [("subscribed", subscribed), ("wants", wants)]:
+        started, runs = time.perf_counter(), 20_000
+        for _ in range(runs):
+            [e for e in endpoints if test(e)]
+        tests[name] = (time.perf_counter() - started) / runs * 1e6
+    print(f"routing {ENDPOINTS} endpoints without channels or filter: subscribed {tests['subscribed']:.2f} µs, "
+          f"wants {tests['wants']:.2f} µs ({tests['wants'] - tests['subscribed']:+.2f} µs)")  # fmt: skip
 
 
 def _before(app: Any, event_type: str, *_: Any) -> list[Any]:

@@ -239,7 +239,7 @@ def test_a_long_in_list_against_a_long_array_stays_linear() -> None:
 
 def test_a_filter_stored_around_the_rules_never_raises() -> None:
     """``Endpoint.objects.create`` skips the rules: whatever it stored, matching says no rather than failing."""
-    for spec in [
+    stored: list[dict[str, Any]] = [
         {"a": {"$foo": 1}},
         {"$or": 5},
         {"$and": [1, 2]},
@@ -248,5 +248,6 @@ def test_a_filter_stored_around_the_rules_never_raises() -> None:
         {"name": {"$regex": "("}},
         {"$gt": 1},
         {"a": {}},
-    ]:
+    ]
+    for spec in stored:
         assert filters.matches(spec, {"a": 1, "name": "aaaa"}, {}) is False, spec

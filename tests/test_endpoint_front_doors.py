@@ -390,6 +390,8 @@ def test_a_filter_and_channels_are_accepted_and_stored_alike_by_every_front_door
     assert portal.post(reverse("hookhub_portal:endpoint-create"), portal_data(values)).status_code == 302
     stored = list(Endpoint.objects.values_list("channels", "filter"))
     assert stored == [(["eu", "project_1337"], values["filter"])] * 4
+    add_page = admin_client.get("/admin/hookhub/endpoint/add/").context["adminform"].form
+    assert (add_page["filter"].value(), add_page["channels"].value()) == ("", "[]")  # an empty box: no filter
 
 
 def test_an_empty_filter_and_no_channels_are_stored_as_none_by_every_front_door(

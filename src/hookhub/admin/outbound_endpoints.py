@@ -107,6 +107,13 @@ def reveal(endpoint: Endpoint, secret: str) -> SafeString:
     )
 
 
+class OptionalJSONField(PrettyJSONField):
+    """An empty box for none (rather than ``null``): the endpoint's filter."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return "" if value is None else super().prepare_value(value)
+
+
 class EndpointForm(EndpointFormBase):
     # Explicit, so that a URL typed without a scheme means https on every Django version (5.2 warns otherwise).
     url = forms.URLField(
@@ -121,7 +128,7 @@ class EndpointForm(EndpointFormBase):
         fields = ["application", "url", "description", "event_types", "body_format", "scheme", "headers"]
         fields += ["rate_limit", "fifo", "channels", "filter"]
         json_fields = ("event_types", "headers", "channels", "filter")
-        field_classes = dict.fromkeys(json_fields, PrettyJSONField)
+        field_classes = dict.fromkeys(json_fields, PrettyJSONField) | {"filter": OptionalJSONField}
         widgets = dict.fromkeys(json_fields, JSON_TEXTAREA)
 
     # The rules themselves (URL and its SSRF pre-check, headers, patterns, rate limit) run in the model's

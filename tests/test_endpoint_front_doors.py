@@ -38,7 +38,7 @@ class Case:
     field: str  # the API's error field
     code: str  # the API's error code
     reason: str  # words every front door's refusal holds
-    portal: bool = False  # the portal's form has the field (url, description)
+    portal: bool = False  # the portal's form has the field (url, description, channels, filter)
 
 
 CASES = [
@@ -156,6 +156,46 @@ CASES = [
         "A timeout is a number of seconds above 0 and at most 60, got 61",
         portal=True,
     ),
+    Case(
+        "unknown-filter-operator",
+        {"filter": {"data": {"amount": {"$foo": 1}}}},
+        "filter.data.amount.$foo",
+        "validation_error",
+        "filter.data.amount.$foo: unknown operator $foo (the operators are $eq, $neq,",
+        portal=True,
+    ),
+    Case(
+        "filter-comparison-with-a-list",
+        {"filter": {"amount": {"$gte": [100]}}},
+        "filter.amount.$gte",
+        "validation_error",
+        "filter.amount.$gte: $gte compares with a number or a string, got [100].",
+        portal=True,
+    ),
+    Case(
+        "filter-regex-that-backtracks",
+        {"filter": {"name": {"$regex": "(a+)+$"}}},
+        "filter.name.$regex",
+        "validation_error",
+        "filter.name.$regex: a $regex may not repeat a group that holds a repeat",
+        portal=True,
+    ),
+    Case(
+        "bad-channel-name",
+        {"channels": ["eu", "bad name"]},
+        "channels.1",
+        "validation_error",
+        "channels.1: a channel is 1-128 letters, digits and - _ . (no spaces), got 'bad name'.",
+        portal=True,
+    ),
+    Case(
+        "too-many-channels",
+        {"channels": [f"c{n}" for n in range(11)]},
+        "channels",
+        "validation_error",
+        "channels: at most 10 channels, got 11.",
+        portal=True,
+    ),
 ]
 
 
@@ -190,6 +230,10 @@ def cli_args(values: dict[str, Any]) -> list[str]:
         args += ["--retry-schedule", values["retry_schedule"]]
     if "timeout" in values:
         args += ["--timeout", str(values["timeout"])]
+    if "channels" in values:
+        args += ["--channels", ",".join(values["channels"])]
+    if "filter" in values:
+        args += ["--filter", json.dumps(values["filter"])]
     return args
 
 
@@ -205,7 +249,21 @@ def admin_data(application: Application, values: dict[str, Any]) -> dict[str, st
         "rate_limit": str(values.get("rate_limit", "")),
         "retry_schedule": values.get("retry_schedule", ""),
         "timeout": str(values.get("timeout", "")),
+        "channels": json.dumps(values.get("channels", [])),
+        "filter": json.dumps(values.get("filter")),
         "_save": "Save",
+    }
+
+
+def portal_data(values: dict[str, Any]) -> dict[str, str]:
+    return {
+        "url": values.get("url", OK_URL),
+        "description": values.get("description", ""),
+        "events": "all",
+        "channels": ", ".join(values.get("channels", [])),
+        "filter": json.dumps(values["filter"]) if "filter" in values else "",
+        "retry_schedule": str(values.get("retry_schedule", "")),
+        "timeout": str(values.get("timeout", "")),
     }
 
 
@@ -237,11 +295,9 @@ def test_bad_endpoint_input_is_refused_alike_by_every_front_door(
 
     if case.portal:
         portal = sign_in(Client(), acme)
-        data = {"url": case.values.get("url", OK_URL), "description": case.values.get("description", "")}
-        data |= {name: str(case.values.get(name, "")) for name in ("retry_schedule", "timeout")}
-        form_page = portal.post(reverse("hookhub_portal:endpoint-create"), data | {"events": "all"})
+        form_page = portal.post(reverse("hookhub_portal:endpoint-create"), portal_data(case.values))
         assert form_page.status_code == 422
-        assert case.reason in form_error(form_page, "form", case.field)
+        assert case.reason in form_error(form_page, "form", case.field.partition(".")[0])
 
     assert not Endpoint.objects.exists()
 
@@ -395,3 +451,72 @@ def test_a_nul_in_the_description_is_refused_by_the_cli_as_by_the_api(client: Cl
     with pytest.raises(CommandError, match=r"^--description: description: NUL \(U\+0000\)\.$"):
         call_command("hookhub", "endpoint", "add", "acme", OK_URL, "--description", "a\x00b", stdout=io.StringIO())
     assert not Endpoint.objects.exists()
+
+
+def test_a_filter_and_channels_are_accepted_and_stored_alike_by_every_front_door(
+    client: Client, admin_client: Client, acme: Application
+) -> None:
+    values = {"channels": ["eu", "project_1337", "eu"], "filter": {"amount": {"$gte": 100}, "headers.X-Tenant": "42"}}
+    response = global_api(client).post("/applications/acme/endpoints", {"url": OK_URL} | values)
+    assert response.status_code == 201, response.content
+    assert (response.json()["channels"], response.json()["filter"]) == (["eu", "project_1337"], values["filter"])
+    call_command("hookhub", "endpoint", "add", "acme", *cli_args(values), stdout=io.StringIO())
+    assert admin_client.post("/admin/hookhub/endpoint/add/", admin_data(acme, values)).status_code == 302
+    portal = sign_in(Client(), acme)
+    assert portal.post(reverse("hookhub_portal:endpoint-create"), portal_data(values)).status_code == 302
+    stored = list(Endpoint.objects.values_list("channels", "filter"))
+    assert stored == [(["eu", "project_1337"], values["filter"])] * 4
+    add_page = admin_client.get("/admin/hookhub/endpoint/add/").context["adminform"].form
+    assert (add_page["filter"].value(), add_page["channels"].value()) == ("", "[]")  # an empty box: no filter
+
+
+def test_an_empty_filter_and_no_channels_are_stored_as_none_by_every_front_door(
+    client: Client, admin_client: Client, acme: Application
+) -> None:
+    assert global_api(client).post("/applications/acme/endpoints", {"url": OK_URL, "filter": {}}).status_code == 201
+    call_command("hookhub", "endpoint", "add", "acme", OK_URL, "--filter", "{}", stdout=io.StringIO())
+    assert admin_client.post("/admin/hookhub/endpoint/add/", admin_data(acme, {"filter": {}})).status_code == 302
+    portal = sign_in(Client(), acme)
+    assert portal.post(reverse("hookhub_portal:endpoint-create"), portal_data({"filter": {}})).status_code == 302
+    assert list(Endpoint.objects.values_list("channels", "filter")) == [([], None)] * 4
+
+
+@pytest.mark.parametrize(
+    ("channels", "field", "reason"),
+    [
+        (["eu", "bad name"], "channels.1", "channels.1: a channel is 1-128 letters, digits and - _ . (no spaces)"),
+        ([f"c{n}" for n in range(11)], "channels", "channels: at most 10 channels, got 11"),
+    ],
+)
+def test_bad_message_channels_are_refused_alike_by_send_the_cli_and_the_api(
+    client: Client, acme: Application, channels: list[str], field: str, reason: str
+) -> None:
+    with pytest.raises(Unstorable) as refused:
+        send("invoice.paid", {}, application=acme, channels=channels)
+    assert reason in str(refused.value)
+
+    with pytest.raises(CommandError) as cli:
+        call_command("hookhub", "send", "acme", "a.b", "{}", "--channels", ",".join(channels), stdout=io.StringIO())
+    assert reason in str(cli.value)
+
+    body = {"event_type": "invoice.paid", "payload": {}, "channels": channels}
+    response = global_api(client).post("/applications/acme/messages", body)
+    assert response.status_code == 422, response.content
+    assert (error_of(response)["field"], error_of(response)["code"]) == (field, "validation_error")
+    assert reason in error_of(response)["message"]
+
+    assert not Message.objects.exists()
+
+
+def test_a_messages_channels_are_shown_by_the_api_the_admin_and_the_cli(
+    client: Client, admin_client: Client, acme: Application
+) -> None:
+    out = io.StringIO()
+    call_command("hookhub", "send", "acme", "a.b", "{}", "--channels", "eu,finance,eu", stdout=out)
+    message = Message.objects.get()
+    assert message.id == out.getvalue().split()[0]
+    assert message.channels == ["eu", "finance"]
+    assert global_api(client).get(f"/applications/acme/messages/{message.id}").json()["channels"] == ["eu", "finance"]
+    page = admin_client.get(f"/admin/hookhub/message/{message.id}/change/")
+    assert page.status_code == 200
+    assert "[&quot;eu&quot;, &quot;finance&quot;]" in page.content.decode()  # the read-only channels field

@@ -5,6 +5,7 @@ values, at any depth) hold no NUL and no lone surrogate, its numbers are finite,
 lists, strings, numbers, booleans and ``None``. An event type, a header name and a header value hold only printable
 characters: no control character (NUL, CR, LF, tab, ESC, DEL ...), no lone surrogate. A header name is an HTTP
 token; at most 50 extra headers, a value at most 4,000 characters, and the headers hookhub sets are its own.
+Channels (a message's and an endpoint's) are at most 10 names of 1-128 letters, digits and ``- _ .`` (Svix's).
 
 Where a caller can be told (``send()``, the API, the CLI, the admin, the portal), what breaks the rule is refused
 with ``Unstorable``, whose message says what and where (``payload.items[2].name: lone surrogate U+D800``). Where
@@ -145,6 +146,28 @@ def check_headers(headers: Mapping[str, Any], where: str = "headers") -> dict[st
             raise Unstorable(path, f"the value is longer than {MAX_HEADER_VALUE} characters")
         check_printable(value, path)
     return dict(headers)
+
+
+MAX_CHANNELS = 10
+MAX_CHANNEL = 128
+CHANNEL_PATTERN = r"^[A-Za-z0-9._-]+$"
+_CHANNEL = re.compile(CHANNEL_PATTERN)
+
+
+def check_channels(channels: Any, where: str = "channels") -> list[str]:
+    """The channel names, duplicates dropped (first kept); an empty list is no channel."""
+    if not isinstance(channels, (list, tuple)):
+        raise Unstorable(where, 'channels are a list of names, e.g. ["eu", "project_1337"]')
+    names: list[str] = []
+    for index, name in enumerate(channels):
+        if not isinstance(name, str) or not _CHANNEL.match(name) or len(name) > MAX_CHANNEL:
+            problem = f"a channel is 1-{MAX_CHANNEL} letters, digits and - _ . (no spaces), got {name!r:.60}"
+            raise Unstorable(f"{where}.{index}", problem)
+        if name not in names:
+            names.append(name)
+    if len(names) > MAX_CHANNELS:
+        raise Unstorable(where, f"at most {MAX_CHANNELS} channels, got {len(names)}")
+    return names
 
 
 # Provider bytes: escaped, never refused.

@@ -388,4 +388,40 @@ def test_customer_edits_delivery_settings_and_sends_what_the_endpoint_missed(
     assert sorted(r.body for r in sink.to("/ok")) == [b'{"n":1}', b'{"n":2}']
     page.get_by_role("button", name="Send what I missed").click()
     expect(page.locator("#endpoint-replay")).to_contain_text("Nothing missed since")
+
+
+def test_the_endpoint_form_tries_the_filter_against_a_recent_message(
+    live_server: LiveServer, page: Page, shots: Callable[[Page, str], None], problems: list[str]
+) -> None:
+    application = Application.objects.create(uid="acme", name="Acme Corp")
+    big = Message.objects.create(application=application, event_type="invoice.paid", payload={"amount": 150})
+    small = Message.objects.create(application=application, event_type="invoice.paid", payload={"amount": 50})
+
+    page.goto(live_server.url + portal_link(application, 10))
+    page.get_by_role("button", name="Continue as Acme Corp").click()
+    page.get_by_role("link", name="Add endpoint").first.click()
+    page.get_by_label("Endpoint URL").fill("https://orders.acme.example/hooks")
+    page.get_by_label("Payload filter").fill('{"amount": {"$gte": 100}}')
+    preview = page.locator("#filter-preview")
+
+    page.get_by_label("Try it against a recent message").select_option(small.pk)
+    page.get_by_role("button", name="Try the filter").click()
+    expect(preview.get_by_text(f"This endpoint would not receive {small.pk}.")).to_be_visible()  # swapped by htmx
+
+    page.get_by_label("Try it against a recent message").select_option(big.pk)
+    page.get_by_role("button", name="Try the filter").click()
+    expect(preview.get_by_text(f"This endpoint would receive {big.pk}.")).to_be_visible()
+    preview.get_by_text("Its payload").click()
+    expect(preview.get_by_text('"amount": 150')).to_be_visible()
+    shots(page, "filter-preview")
+
+    page.get_by_label("Payload filter").fill('{"amount": {"$gte": true}}')
+    page.get_by_role("button", name="Try the filter").click()
+    expect(preview.get_by_text("$gte compares with a number or a string, got true")).to_be_visible()
+    expect(page.get_by_label("Endpoint URL")).to_have_value("https://orders.acme.example/hooks")  # the rest kept
+
+    page.get_by_label("Payload filter").fill('{"amount": {"$gte": 100}}')
+    page.get_by_role("button", name="Add endpoint").click()
+    expect(page.get_by_text("Endpoint created.")).to_be_visible()
+    assert Endpoint.objects.get().filter == {"amount": {"$gte": 100}}
     assert problems == []

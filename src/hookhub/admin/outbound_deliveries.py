@@ -114,7 +114,9 @@ class MessageAdmin(ReadOnlyMixin, MessageAdminBase):
     show_full_result_count = False  # one COUNT(*) over a large table per page is enough
     search_fields = ["id__exact", "idempotency_key__exact"]
     search_help_text = "A message id or an idempotency key."
-    fields = readonly_fields = ("id", "application", "event_type", "idempotency_key", "created_at", "payload_display")
+    fields = readonly_fields = (
+        "id", "application", "event_type", "channels", "idempotency_key", "created_at", "payload_display",
+    )  # fmt: skip
     inlines = [DeliveryInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Message]:

@@ -115,6 +115,13 @@ class RetryScheduleField(forms.CharField):
         return schedule.format_schedule(value) if isinstance(value, list | tuple) else value
 
 
+class OptionalJSONField(PrettyJSONField):
+    """An empty box for none (rather than ``null``): the endpoint's filter."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return "" if value is None else super().prepare_value(value)
+
+
 class EndpointForm(EndpointFormBase):
     # Explicit, so that a URL typed without a scheme means https on every Django version (5.2 warns otherwise).
     url = forms.URLField(
@@ -132,9 +139,10 @@ class EndpointForm(EndpointFormBase):
         model = Endpoint
         # Never "secret" or "previous_secrets": they are rotated, not typed, and never rendered.
         fields = ["application", "url", "description", "event_types", "body_format", "scheme", "headers"]
-        fields += ["rate_limit", "fifo", "retry_schedule", "timeout"]
-        field_classes = {"event_types": PrettyJSONField, "headers": PrettyJSONField}
-        widgets = {"event_types": JSON_TEXTAREA, "headers": JSON_TEXTAREA}
+        fields += ["rate_limit", "fifo", "channels", "filter", "retry_schedule", "timeout"]
+        json_fields = ("event_types", "headers", "channels", "filter")
+        field_classes = dict.fromkeys(json_fields, PrettyJSONField) | {"filter": OptionalJSONField}
+        widgets = dict.fromkeys(json_fields, JSON_TEXTAREA)
 
     # The rules themselves (URL and its SSRF pre-check, headers, patterns, rate limit) run in the model's
     # ``clean_fields``; an empty JSON box means none.
@@ -149,6 +157,12 @@ class EndpointForm(EndpointFormBase):
             return rules.check_retry_schedule(self.cleaned_data.get("retry_schedule"))
         except Refused as exc:
             raise exc.as_validation_error() from None
+
+    def clean_channels(self) -> Any:
+        return self.cleaned_data.get("channels") or []
+
+    def clean_filter(self) -> Any:
+        return self.cleaned_data.get("filter") or None
 
     def clean_application(self) -> Application:
         application: Application = self.cleaned_data["application"]
@@ -190,7 +204,8 @@ class EndpointAdmin(EndpointAdminBase):
         if obj is not None:
             main.insert(0, "id")
             signing.append("secret_summary")
-        sections += [(None, {"fields": main}), ("Signing", {"fields": signing})]
+        sections += [(None, {"fields": main}), ("Routing", {"fields": ["channels", "filter"]})]
+        sections.append(("Signing", {"fields": signing}))
         sections.append(("Delivery", {"fields": ["headers", "rate_limit", "fifo", "retry_schedule", "timeout"]}))
         if obj is not None:
             health = ["enabled_badge", "disabled_reason", "disabled_at", "health", "last_success_at"]

@@ -21,7 +21,7 @@ from hookhub.signing import generate_ed25519_keypair
 from . import idempotency
 from .auth import get_application
 from .errors import conflict, invalid, not_found, responses
-from .fields import optional, updates
+from .fields import CHANNELS, optional, updates
 from .pagination import ListQuery, Page, paginate
 
 router = Router(tags=["endpoints"])
@@ -42,6 +42,11 @@ _SCHEDULE_HELP = (
     f"{schedule.MAX_RETRY_DELAY:g}), or as text such as {schedule.SCHEDULE_EXAMPLE!r}; null: the global RETRY_SCHEDULE."
 )
 _TIMEOUT_HELP = "Seconds one try may take; null: the global DELIVERY_TIMEOUT."
+_CHANNELS_HELP = "Channel names; empty: messages of every channel (and of none). Otherwise only messages sharing one."
+_FILTER_HELP = (
+    'Only messages whose payload (and headers.<name>) match, e.g. {"amount": {"$gte": 100}}: dotted paths, '
+    "$eq $neq $gt $gte $lt $lte $in $nin $exist $regex $and $or (docs/sending.md#filters-and-channels); null: none."
+)
 
 
 class EndpointIn(Schema):
@@ -57,6 +62,8 @@ class EndpointIn(Schema):
     fifo: bool = Field(False, description="One delivery in flight at a time, in message order.")
     retry_schedule: RetrySchedule = Field(None, description=_SCHEDULE_HELP)
     timeout: float | None = Field(None, json_schema_extra=_TIMEOUT, description=_TIMEOUT_HELP)
+    channels: list[str] = Field(default_factory=list, json_schema_extra=CHANNELS, description=_CHANNELS_HELP)
+    filter: dict[str, Any] | None = Field(None, description=_FILTER_HELP)
 
 
 class EndpointPatch(Schema):
@@ -69,6 +76,8 @@ class EndpointPatch(Schema):
     fifo: bool = optional()
     retry_schedule: RetrySchedule = optional(description=_SCHEDULE_HELP)
     timeout: float | None = optional(json_schema_extra=_TIMEOUT, description=_TIMEOUT_HELP)
+    channels: list[str] = optional(json_schema_extra=CHANNELS)
+    filter: dict[str, Any] | None = optional(description="null removes the filter.")
 
 
 class EndpointOut(Schema):
@@ -84,6 +93,8 @@ class EndpointOut(Schema):
     fifo: bool
     retry_schedule: list[float] | None = Field(description="Seconds before each retry; null: RETRY_SCHEDULE.")
     timeout: float | None = Field(description="Seconds per try; null: DELIVERY_TIMEOUT.")
+    channels: list[str]
+    filter: dict[str, Any] | None
     enabled: bool
     disabled_reason: str | None
     disabled_at: datetime | None
@@ -112,6 +123,8 @@ def endpoint_out(endpoint: Endpoint, uid: str) -> EndpointOut:
         fifo=endpoint.fifo,
         retry_schedule=endpoint.retry_schedule,
         timeout=endpoint.timeout,
+        channels=list(endpoint.channels or []),
+        filter=endpoint.filter,
         enabled=endpoint.enabled,
         disabled_reason=endpoint.disabled_reason or None,
         disabled_at=endpoint.disabled_at,

@@ -6,6 +6,14 @@ from typing import Any
 
 from pydantic import Field
 
+from hookhub import payloads
+
+# Documented here, enforced by the rule (hookhub.payloads.check_channels), whose refusal names the channel at fault.
+CHANNELS: dict[str, Any] = {
+    "maxItems": payloads.MAX_CHANNELS,
+    "items": {"type": "string", "pattern": payloads.CHANNEL_PATTERN, "maxLength": payloads.MAX_CHANNEL},
+}
+
 
 def optional(description: str | None = None, json_schema_extra: dict[str, Any] | None = None, **limits: Any) -> Any:
     """A PATCH field: may be left out, but not sent as ``null`` (its type says what it accepts)."""

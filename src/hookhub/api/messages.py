@@ -18,6 +18,7 @@ from hookhub.payloads import Unstorable
 from . import idempotency
 from .auth import get_application
 from .errors import invalid, not_found, responses
+from .fields import CHANNELS
 from .pagination import Page, TimeRangeQuery, paginate, time_range
 
 router = Router(tags=["messages"])
@@ -27,6 +28,11 @@ class MessageIn(Schema):
     event_type: str = Field(min_length=1, max_length=200, description="e.g. invoice.paid")
     payload: Any = Field(description="Any JSON; checked against the event type's schema when it has one.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra headers sent with every delivery.")
+    channels: list[str] = Field(
+        default_factory=list,
+        json_schema_extra=CHANNELS,
+        description="At most 10; an endpoint with channels gets the message only when it shares one.",
+    )
 
 
 class MessageQuery(TimeRangeQuery):
@@ -50,6 +56,7 @@ class MessageOut(Schema):
     payload: Any
     payload_purged: bool = Field(description="The retention purge emptied the payload; the metadata is kept.")
     header_names: list[str]
+    channels: list[str]
     idempotency_key: str | None
     created_at: datetime
 
@@ -66,6 +73,7 @@ def message_out(message: Message, uid: str) -> MessageOut:
         payload=message.payload,
         payload_purged=message.payload_purged,
         header_names=sorted(message.headers or {}),
+        channels=list(message.channels or []),
         idempotency_key=message.idempotency_key,
         created_at=message.created_at,
     )
@@ -127,6 +135,7 @@ def create_message(
             application=application,
             idempotency_key=idempotency_key or None,
             headers=body.headers,
+            channels=body.channels,
         )
     except Unstorable as exc:
         raise invalid(exc.where, str(exc)) from None  # the body's parser refused the payload's own already

@@ -64,6 +64,11 @@ def json_argument(value: str, what: str) -> Any:
         raise CommandError(f"{what}: not valid JSON: {exc}.") from None
 
 
+def split_list(value: str) -> list[str]:
+    """``"a, b,,c"`` → ``["a", "b", "c"]``: a comma-separated option."""
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 def validation_message(exc: ValidationError) -> str:
     """A ``full_clean()`` error as one line: ``field: message ...``."""
     return " ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())

@@ -21,7 +21,7 @@ from hookhub.signing import (
     public_key,
 )
 
-from ._util import count, parse_when, validation_message
+from ._util import count, json_argument, parse_when, split_list, validation_message
 from .app import get_application
 
 help = "Manage endpoints: add, list, show, enable, disable, rotate-secret, replay-missing."
@@ -47,6 +47,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--fifo", action="store_true", help="One delivery in flight at a time, in message order.")
     add.add_argument("--form", action="store_true", help="Send form-encoded payload=<json> instead of JSON.")
     add.add_argument("--ed25519", action="store_true", help="Sign with Ed25519 (v1a) instead of HMAC (v1).")
+    add.add_argument(
+        "--channels", default="", metavar="A,B", help="Comma-separated channels: only messages with one; default: all."
+    )
+    add.add_argument(
+        "--filter",
+        metavar="JSON",
+        help='Only messages whose payload matches, e.g. \'{"amount": {"$gte": 100}}\' (or @path to a JSON file).',
+    )
     add.add_argument(
         "--retry-schedule",
         metavar="WAITS",
@@ -99,6 +107,8 @@ _ARGUMENTS = {
     "rate_limit": "--rate-limit",
     "retry_schedule": "--retry-schedule",
     "timeout": "--timeout",
+    "channels": "--channels",
+    "filter": "--filter",
 }
 
 
@@ -139,13 +149,15 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
         application=application,
         url=options["url"],
         description=options["description"],
-        event_types=[e.strip() for e in options["events"].split(",") if e.strip()],
+        event_types=split_list(options["events"]),
         headers=_headers(options["header"]),
         rate_limit=_rate(options["rate_limit"]),
         fifo=options["fifo"],
         retry_schedule=options["retry_schedule"],
         timeout=_seconds(options["timeout"]),
         body_format=Endpoint.BodyFormat.FORM if options["form"] else Endpoint.BodyFormat.JSON,
+        channels=split_list(options["channels"]),
+        filter=json_argument(options["filter"], "--filter") if options["filter"] is not None else None,
     )
     if options["ed25519"]:
         endpoint.scheme = Endpoint.Scheme.ED25519
@@ -201,6 +213,8 @@ def _describe(endpoint: Endpoint, reveal: bool) -> dict[str, Any]:
         "fifo": endpoint.fifo,
         "retry_schedule": schedule.format_schedule(endpoint.retry_schedule) if endpoint.retry_schedule else None,
         "timeout": endpoint.timeout,
+        "channels": endpoint.channels or [],
+        "filter": endpoint.filter,
         "enabled": endpoint.enabled,
         "disabled_reason": endpoint.disabled_reason or None,
         "disabled_at": _when(endpoint.disabled_at),

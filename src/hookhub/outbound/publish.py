@@ -7,9 +7,9 @@ send them, even if this process dies the next instant. ``@hook`` and model event
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, ParamSpec
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, ParamSpec
 
 import jsonschema
 import referencing.exceptions
@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from hookhub.db.bulk import PreparedInsert, prepare_insert
 from hookhub.models import Application, Delivery, Endpoint, EventType, Message
-from hookhub.payloads import check_event_type, check_headers, check_payload
+from hookhub.payloads import check_channels, check_event_type, check_headers, check_payload
 
 from . import routing, schemas
 
@@ -55,12 +55,16 @@ def validate(event_type: str, payload: Any) -> None:
             raise PayloadInvalid(event_type, error)
 
 
-def check(event_type: str, payload: Any, headers: dict[str, str] | None = None) -> None:
-    """The rule of ``hookhub.payloads`` for what a message may hold; raises ``Unstorable`` saying what and where."""
+def check(
+    event_type: str, payload: Any, headers: dict[str, str] | None = None, channels: Sequence[str] | None = None
+) -> list[str]:
+    """The rule of ``hookhub.payloads`` for what a message may hold; raises ``Unstorable`` saying what and where.
+    Returns the channels as stored (duplicates dropped)."""
     check_event_type(event_type)
     check_payload(payload)
     if headers:
         check_headers(headers)
+    return check_channels(channels) if channels else []
 
 
 def _application(application: Application | str) -> Application:
@@ -90,6 +94,7 @@ class Pending:
     headers: dict[str, str]
     existing: Message | None = None  # the key was used before: this message is the answer, nothing is written
     rows: _Rows | None = None  # what ``write`` inserts (``prepare`` builds it unless there is ``existing``)
+    channels: list[str] = field(default_factory=list)
 
     def write(self) -> tuple[Message, list[Delivery]]:
         """The Message and a Delivery per subscribed endpoint, in one transaction (a savepoint inside a caller's).
@@ -108,18 +113,23 @@ class Pending:
                 if existing is not None:
                     return _as_written(existing)
             with transaction.atomic():
-                return self.build(_subscribed(self.application, self.event_type)).insert()
+                return self.build(self.endpoints()).insert()
 
-    def build(self, endpoints: list[Endpoint]) -> _Rows:
+    def endpoints(self) -> list[Route]:
+        """The application's enabled endpoints that want this message (``routing.wants``)."""
+        return _subscribed(self.application, self.event_type, self.channels, self.payload, self.headers)
+
+    def build(self, endpoints: Sequence[Route | Endpoint]) -> _Rows:
         message = Message(
             application=self.application,
             event_type=self.event_type,
             payload=self.payload,
             idempotency_key=self.idempotency_key,
             headers=self.headers,
+            channels=self.channels,
         )
         now = timezone.now()
-        deliveries = [Delivery(message=message, endpoint=e, next_attempt_at=now) for e in endpoints]
+        deliveries = [Delivery(message=message, endpoint_id=e.id, next_attempt_at=now) for e in endpoints]
         return _Rows(
             message,
             deliveries,
@@ -155,10 +165,23 @@ def _existing(app: Application, idempotency_key: str) -> Message | None:
     return Message.objects.filter(application=app, idempotency_key=idempotency_key).first()
 
 
-def _subscribed(app: Application, event_type: str) -> list[Endpoint]:
-    # Only what a Delivery needs: the encrypted columns (secret, headers) are not read, so not decrypted.
-    enabled = Endpoint.objects.filter(application=app, enabled=True).only(*routing.FIELDS)
-    return [e for e in enabled if routing.subscribed(e, event_type)]
+class Route(NamedTuple):
+    """An endpoint as publish reads it: the columns of ``routing.FIELDS``, no model (cheaper than ``only()``)."""
+
+    id: str
+    event_types: Any
+    channels: Any
+    filter: Any
+
+
+def _subscribed(
+    app: Application, event_type: str, channels: Sequence[str], payload: Any, headers: dict[str, str]
+) -> list[Route]:
+    # Only what routing reads, as plain rows: the encrypted columns (secret, headers) are not read, so not decrypted,
+    # and no model is built. An endpoint without channels or filter costs two empty columns and two tests.
+    rows = Endpoint.objects.filter(application=app, enabled=True).values_list(*routing.FIELDS)
+    routes = (Route(*row) for row in rows)
+    return [r for r in routes if routing.wants(r, event_type, channels=channels, payload=payload, headers=headers)]
 
 
 def prepare(
@@ -168,16 +191,17 @@ def prepare(
     application: Application | str,
     idempotency_key: str | None = None,
     headers: dict[str, str] | None = None,
+    channels: Sequence[str] | None = None,
 ) -> Pending:
     """Everything ``send`` reads and checks; raises what ``send`` raises. ``Pending.write`` stores the message."""
-    check(event_type, payload, headers)
+    names = check(event_type, payload, headers, channels)
     app = _application(application)
     key = idempotency_key or None
     existing = _existing(app, key) if key else None
-    pending = Pending(app, event_type, payload, key, headers or {}, existing)
+    pending = Pending(app, event_type, payload, key, headers or {}, existing, channels=names)
     if existing is None:
         validate(event_type, payload)
-        pending.rows = pending.build(_subscribed(app, event_type))
+        pending.rows = pending.build(pending.endpoints())
     return pending
 
 
@@ -188,8 +212,9 @@ def send(
     application: Application | str,
     idempotency_key: str | None = None,
     headers: dict[str, str] | None = None,
+    channels: Sequence[str] | None = None,
 ) -> Message:
-    """Publish ``payload`` as ``event_type`` to ``application``'s subscribed, enabled endpoints.
+    """Publish ``payload`` as ``event_type`` to ``application``'s enabled endpoints that want it.
 
     Runs in the caller's transaction (a savepoint inside it). With an ``idempotency_key`` already used for this
     application, returns the first message and sends nothing new. Raises ``PayloadInvalid`` when the event type has
@@ -198,11 +223,21 @@ def send(
     payload (keys too), ``NaN`` or ``Infinity``, a value that is not JSON, a non-printable character in the event
     type or a header, a header name that is not an HTTP token or that hookhub sets itself.
     ``headers`` travel with every delivery of this message (the endpoint's own headers win on a clash).
+    ``channels`` (at most 10 names): an endpoint with channels gets the message only when it shares one; an endpoint
+    with a filter only when the payload and headers match it (``hookhub.outbound.routing.wants``, decided here, in
+    the caller's transaction: an endpoint that does not want the message gets no delivery).
 
     Outside a transaction, the endpoints are those subscribed just before the message is written; an endpoint
     disabled in between still gets this delivery, as if it had been published a moment earlier.
     """
-    pending = prepare(event_type, payload, application=application, idempotency_key=idempotency_key, headers=headers)
+    pending = prepare(
+        event_type,
+        payload,
+        application=application,
+        idempotency_key=idempotency_key,
+        headers=headers,
+        channels=channels,
+    )
     return pending.write()[0]
 
 
@@ -212,7 +247,8 @@ def hook(
     """The decorated function's return value is the payload; calling it sends the event.
 
     ``application`` is fixed here, computed from the call's arguments (a callable), or passed at call time as the
-    ``application=`` keyword (which the function itself does not see)::
+    ``application=`` keyword (which the function itself does not see); ``idempotency_key=`` and ``channels=`` at
+    call time go to ``send`` too::
 
         @hook("pay_info.paid", application=lambda pay_info: pay_info.customer.uid)
         def payment_paid(pay_info):
@@ -226,12 +262,19 @@ def hook(
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> Message:
             target = kwargs.pop("application", None) or application
             key = kwargs.pop("idempotency_key", None)
+            channels = kwargs.pop("channels", None)
             if callable(target):
                 target = target(*args, **kwargs)
             if target is None:
                 raise TypeError(f"{func.__qualname__}: say which application receives {event_type!r}.")
             payload = func(*args, **kwargs)
-            return send(event_type, payload, application=target, idempotency_key=key)  # type: ignore[arg-type]
+            return send(
+                event_type,
+                payload,
+                application=target,  # type: ignore[arg-type]
+                idempotency_key=key,  # type: ignore[arg-type]
+                channels=channels,  # type: ignore[arg-type]
+            )
 
         return wrapper
 

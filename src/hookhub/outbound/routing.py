@@ -10,26 +10,36 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from hookhub.models import Endpoint
 from hookhub.outbound import filters
 
 # What the rule reads of an endpoint: publish loads only these columns (the encrypted ones are not decrypted).
 FIELDS = ("id", "event_types", "channels", "filter")
 
 
-def subscribed(endpoint: Endpoint, event_type: str) -> bool:
+class Routable(Protocol):
+    """What the rule reads: an ``Endpoint``, or publish's row of ``FIELDS`` (no model built for it)."""
+
+    @property
+    def event_types(self) -> Any: ...
+    @property
+    def channels(self) -> Any: ...
+    @property
+    def filter(self) -> Any: ...
+
+
+def subscribed(endpoint: Routable, event_type: str) -> bool:
     patterns: Iterable[str] = endpoint.event_types or ()
     return not endpoint.event_types or any(fnmatch.fnmatchcase(event_type, p) for p in patterns)
 
 
-def shares_channel(endpoint: Endpoint, channels: Sequence[str]) -> bool:
+def shares_channel(endpoint: Routable, channels: Sequence[str]) -> bool:
     return not endpoint.channels or any(c in endpoint.channels for c in channels)
 
 
 def wants(
-    endpoint: Endpoint,
+    endpoint: Routable,
     event_type: str,
     *,
     channels: Sequence[str] = (),

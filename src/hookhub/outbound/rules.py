@@ -9,7 +9,9 @@ translates it: a one-line CommandError, a 422 JSON error, a form error.
 An endpoint's URL is http(s) with a host, at most 2,000 characters; a host that is an IP literal must be an address
 the SSRF guard allows (``ssrf.check_host``) unless ``ALLOW_PRIVATE_DESTINATIONS``: host names are judged when the
 worker resolves them. Its extra headers follow ``hookhub.payloads.check_headers`` (the rule ``send()`` applies to a
-message's headers). This module reads no model, so the models can call it.
+message's headers). Its channels follow ``hookhub.payloads.check_channels`` (the rule of a message's channels), its
+payload filter ``hookhub.outbound.filters.validate`` (an empty filter is stored as none). This module reads no
+model, so the models can call it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from hookhub import payloads
 from hookhub.conf import conf
 from hookhub.exceptions import Refused
 
-from . import schedule, ssrf
+from . import filters, schedule, ssrf
 
 if TYPE_CHECKING:
     from hookhub.models import Endpoint
@@ -177,6 +179,22 @@ def check_timeout(value: Any) -> float | None:
         raise Refused("timeout", f"{message[0].upper()}{message[1:]}; leave it empty for the default.") from None
 
 
+def check_channels(channels: Any) -> list[str]:
+    """The names, duplicates dropped; an empty list (or none) receives the messages of every channel."""
+    try:
+        return payloads.check_channels([] if channels is None else channels)
+    except payloads.Unstorable as exc:
+        raise Refused(exc.where, f"{exc}.") from None
+
+
+def check_filter(spec: Any) -> dict[str, Any] | None:
+    """The filter, or None for none (an empty object is none too); ``Refused`` names the position at fault."""
+    if spec is None or spec == {}:
+        return None
+    filters.validate(spec)
+    return dict(spec)
+
+
 #: The rule of each field that has one, by field name.
 RULES: dict[str, Callable[[Any], Any]] = {
     "url": check_url,
@@ -186,6 +204,8 @@ RULES: dict[str, Callable[[Any], Any]] = {
     "rate_limit": check_rate_limit,
     "retry_schedule": check_retry_schedule,
     "timeout": check_timeout,
+    "channels": check_channels,
+    "filter": check_filter,
 }
 
 

@@ -20,13 +20,14 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from hookhub import payloads
 from hookhub.conf import conf
 from hookhub.exceptions import Refused
 from hookhub.inbound import ratelimit
 from hookhub.models import Application, Delivery, Endpoint, Message
 from hookhub.outbound import applications, control, replay, schedule
 
-from . import chart
+from . import chart, filter_preview
 from .access import portal_view
 from .forms import CHOSEN, EndpointForm
 from .pages import flash, health, should_poll, state, take_flash
@@ -82,7 +83,11 @@ def endpoint_list(request: HttpRequest, application: Application) -> HttpRespons
 
 def _form_page(request: HttpRequest, application: Application, endpoint: Endpoint | None) -> HttpResponse:
     wait = None
-    if request.method == "POST":
+    previewing = request.method == "POST" and filter_preview.PREVIEW in request.POST
+    if previewing:  # "try it against a recent message": nothing is saved
+        form = EndpointForm(request.POST, endpoint=endpoint)
+        form.is_valid()
+    elif request.method == "POST":
         form = EndpointForm(request.POST, endpoint=endpoint)
         if form.is_valid():
             wait = _throttled(application, "endpoint-create") if endpoint is None else None
@@ -116,8 +121,9 @@ def _form_page(request: HttpRequest, application: Application, endpoint: Endpoin
         "chosen_mode": form.events_mode() == CHOSEN,
         "throttled": wait is not None,
         "nav": "endpoints",
+        **filter_preview.context(application, form, request.POST if previewing else None),
     }
-    status = 422 if form.is_bound and form.errors else 200
+    status = 422 if form.is_bound and form.errors and not previewing else 200
     response = render(request, "hookhub/portal/endpoint_form.html", context, status=status)
     return response if wait is None else _too_many(response, wait)
 
@@ -152,6 +158,7 @@ def _detail_page(request: HttpRequest, application: Application, endpoint: Endpo
         "poll": should_poll(recent),
         "flash": take_flash(request),
         "ed25519": endpoint.scheme == Endpoint.Scheme.ED25519,
+        "endpoint_filter": payloads.display_json(endpoint.filter, indent=None) if endpoint.filter else "",
         "overlap_hours": f"{conf.SECRET_ROTATION_OVERLAP / 3600:g}",
         "delivery_settings": {
             "retry_schedule": schedule.format_schedule(endpoint.retry_schedule or conf.RETRY_SCHEDULE),

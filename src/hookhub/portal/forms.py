@@ -1,8 +1,9 @@
-"""The endpoint form: URL, description, subscriptions and delivery settings (retry schedule, timeout), validated by
-the rules of ``hookhub.outbound.rules``."""
+"""The endpoint form: URL, description, subscriptions, channels and payload filter, delivery settings (retry schedule,
+timeout), validated by the rules of ``hookhub.outbound.rules``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,7 @@ def choices_for(endpoint: Endpoint | None) -> list[Choice]:
 
 
 class EndpointForm(forms.Form):
-    MODEL_FIELDS = ("url", "description", "event_types", "retry_schedule", "timeout")
+    MODEL_FIELDS = ("url", "description", "event_types", "channels", "filter", "retry_schedule", "timeout")
 
     url = forms.URLField(
         max_length=2000,
@@ -53,6 +54,14 @@ class EndpointForm(forms.Form):
     )
     events = forms.ChoiceField(choices=[(ALL, "All events"), (CHOSEN, "Only the events chosen below")], initial=ALL)
     event_types = forms.MultipleChoiceField(required=False)
+    channels = forms.CharField(
+        required=False, max_length=2000, widget=forms.TextInput(attrs={"placeholder": "eu, project_1337"})
+    )
+    filter = forms.CharField(
+        required=False,
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "placeholder": '{"amount": {"$gte": 100}}'}),
+    )
     # Text, judged by the rules (not Django's number field), so the portal refuses with the API's and CLI's words.
     retry_schedule = forms.CharField(max_length=500, required=False)
     timeout = forms.CharField(max_length=50, required=False, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
@@ -66,6 +75,8 @@ class EndpointForm(forms.Form):
                 "event_types": list(endpoint.event_types),
                 "retry_schedule": schedule.format_schedule(endpoint.retry_schedule or []),
                 "timeout": f"{endpoint.timeout:g}" if endpoint.timeout is not None else "",
+                "channels": ", ".join(endpoint.channels or []),
+                "filter": json.dumps(endpoint.filter, indent=2, ensure_ascii=False) if endpoint.filter else "",
             }
         super().__init__(*args, **kwargs)
         defaults = self.fields["retry_schedule"].widget.attrs, self.fields["timeout"].widget.attrs
@@ -77,13 +88,13 @@ class EndpointForm(forms.Form):
         field.choices = [(c.name, c.name) for c in self.choices]
 
     def clean_url(self) -> str:
-        return self._ruled("url", rules.check_url)
+        return self._ruled(rules.check_url, self.cleaned_data["url"])
 
     def clean_description(self) -> str:
-        return self._ruled("description", rules.check_description)
+        return self._ruled(rules.check_description, self.cleaned_data["description"])
 
     def clean_retry_schedule(self) -> list[float] | None:
-        return self._ruled("retry_schedule", rules.check_retry_schedule)
+        return self._ruled(rules.check_retry_schedule, self.cleaned_data["retry_schedule"])
 
     def clean_timeout(self) -> float | None:
         text = self.cleaned_data["timeout"].strip().removesuffix("s").strip()
@@ -91,12 +102,25 @@ class EndpointForm(forms.Form):
             value: Any = float(text) if text else None
         except ValueError:
             value = self.cleaned_data["timeout"]  # the rule says what is wrong with it
-        self.cleaned_data["timeout"] = value
-        return self._ruled("timeout", rules.check_timeout)
+        return self._ruled(rules.check_timeout, value)
 
-    def _ruled[T](self, name: str, rule: Callable[[Any], T]) -> T:
+    def clean_channels(self) -> list[str]:
+        names = [c.strip() for c in self.cleaned_data["channels"].split(",") if c.strip()]
+        return self._ruled(rules.check_channels, names)
+
+    def clean_filter(self) -> dict[str, Any] | None:
+        text = self.cleaned_data["filter"].strip()
+        if not text:
+            return None
         try:
-            return rule(self.cleaned_data[name])
+            spec = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}.") from None
+        return self._ruled(rules.check_filter, spec)
+
+    def _ruled[T](self, rule: Callable[[Any], T], value: Any) -> T:
+        try:
+            return rule(value)
         except Refused as exc:
             raise exc.as_validation_error() from None
 
@@ -122,4 +146,6 @@ class EndpointForm(forms.Form):
         chosen = set(data["event_types"]) if data["events"] == CHOSEN else set()
         endpoint.event_types = [c.name for c in self.choices if c.name in chosen]  # the page's order
         endpoint.retry_schedule, endpoint.timeout = data["retry_schedule"], data["timeout"]
+        endpoint.channels = data["channels"]
+        endpoint.filter = data["filter"]
         return endpoint

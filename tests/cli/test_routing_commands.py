@@ -4,22 +4,16 @@ endpoint added with ``--filter`` receives the amount-150 message and not the amo
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from hookhub.models import Application, Delivery, Endpoint
+from tests.support.cli import run
 from tests.support.sink import Sink
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("outbound_settings")]
-
-
-def run(*args: str) -> str:
-    out = io.StringIO()
-    call_command("hookhub", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
 
 
 def test_a_filtered_and_a_channelled_endpoint_receive_only_what_they_want(sink: Sink) -> None:

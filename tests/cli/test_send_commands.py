@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import os
 import subprocess
@@ -9,13 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.test import override_settings
 from django.utils import timezone
 
 from hookhub.models import Application, Delivery, Endpoint, EventType, Message
 from hookhub.outbound.jobs import signing_keys
 from hookhub.signing import StandardWebhook
+from tests.support.cli import fails, run, run_both
 
 pytestmark = pytest.mark.django_db
 Status = Delivery.Status
@@ -24,24 +24,6 @@ INVOICE_SCHEMA = {
     "properties": {"invoice": {"type": "object", "properties": {"amount": {"type": "integer"}}}},
     "required": ["invoice"],
 }
-
-
-def run(*args: str) -> str:
-    out = io.StringIO()
-    call_command("hookhub", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
-
-
-def run_both(*args: str) -> tuple[str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    call_command("hookhub", *args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
-
-
-def fails(message: str, *args: str) -> None:
-    with pytest.raises(CommandError) as info:
-        run(*args)
-    assert message in str(info.value)
 
 
 @pytest.fixture

@@ -80,7 +80,7 @@ def _parts(app: Any) -> None:
     """The two things that changed, each alone: the endpoints' read (two more columns) and the test per endpoint."""
     from hookhub.models import Endpoint
     from hookhub.outbound import routing
-    from hookhub.outbound.publish import Route
+    from hookhub.outbound.routing import Route
 
     def read_before() -> list[Any]:
         return list(Endpoint.objects.filter(application=app, enabled=True).only("id", "event_types"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, ParamSpec
+from typing import Any, ParamSpec
 
 import jsonschema
 import referencing.exceptions
@@ -22,6 +22,7 @@ from hookhub.models import Application, Delivery, Endpoint, EventType, Message
 from hookhub.payloads import check_channels, check_event_type, check_headers, check_payload
 
 from . import routing, schemas
+from .routing import Route
 
 P = ParamSpec("P")
 
@@ -163,15 +164,6 @@ def _as_written(message: Message) -> tuple[Message, list[Delivery]]:
 
 def _existing(app: Application, idempotency_key: str) -> Message | None:
     return Message.objects.filter(application=app, idempotency_key=idempotency_key).first()
-
-
-class Route(NamedTuple):
-    """An endpoint as publish reads it: the columns of ``routing.FIELDS``, no model (cheaper than ``only()``)."""
-
-    id: str
-    event_types: Any
-    channels: Any
-    filter: Any
 
 
 def _subscribed(

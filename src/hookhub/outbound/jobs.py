@@ -139,9 +139,7 @@ class _Target:
         content_type = "application/json" if json_body else "application/x-www-form-urlencoded"
         headers = _headers(endpoint.headers or {}, content_type)
         hidden = frozenset(n.lower() for n in endpoint.headers or {} if n.lower() not in RESERVED_HEADERS)
-        target = cls(endpoint, StandardWebhook(signing_keys(endpoint, now)), headers, hidden)
-        target.timeout, target.retry_schedule = _timing(endpoint)
-        return target
+        return cls(endpoint, StandardWebhook(signing_keys(endpoint, now)), headers, hidden, *_timing(endpoint))
 
 
 def _timing(endpoint: Endpoint) -> tuple[float | None, tuple[float, ...] | None]:

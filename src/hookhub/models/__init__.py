@@ -1,5 +1,5 @@
 from .gateway import ApiToken, IdempotentResponse, WorkerHeartbeat
-from .inbound import InboundMessage, Source
+from .inbound import InboundMessage, InboundOrderMark, Source
 from .outbound import Application, Attempt, Delivery, Endpoint, EndpointPace, EventType, Message
 from .stats import StatBucket
 
@@ -13,6 +13,7 @@ __all__ = [
     "EventType",
     "IdempotentResponse",
     "InboundMessage",
+    "InboundOrderMark",
     "Message",
     "Source",
     "StatBucket",

@@ -44,6 +44,11 @@ class Source(models.Model):
     forward_event_types = models.JSONField(
         default=list, blank=True, help_text="Only these event types (wildcards allowed); empty: all."
     )
+    reply = models.CharField(
+        max_length=2000,
+        blank=True,
+        help_text="The answer to a verified request: blank: the verifier's; 'empty', 'json:{...}' or a dotted path.",
+    )
     enabled = models.BooleanField(default=True)
     managed = models.BooleanField(default=False, editable=False, help_text="Declared in settings.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -81,9 +86,24 @@ class InboundMessage(models.Model):
         FAILED = "failed", "Failed"
         INVALID = "invalid", "Invalid body"
         UNCONFIRMED = "unconfirmed", "Not confirmed by the provider"
+        SPLIT = "split", "Split into events"
+        STALE = "stale", "Stale (older than the last processed for its key)"
 
     # No index of its own: (source, received_at) below starts with it, and every index costs each INSERT and DELETE.
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="messages", db_index=False)
+    # An event of a batch request (SendGrid's array, Meta's entries): the request it came in, stored once. No database
+    # constraint and no cascade, so purging stays one DELETE per batch (Django would otherwise load the rows to
+    # collect their events); an event has its request's source and received_at, so the same purge removes both.
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="events",
+        help_text="The batch request this event was split from.",
+    )
     received_at = models.DateTimeField(db_index=True)
     body = models.BinaryField()
     headers = models.JSONField(default=dict)
@@ -120,8 +140,30 @@ class InboundMessage(models.Model):
             ),
             models.Index(fields=["locked_until"], condition=Q(status="processing"), name="hookhub_inbound_leased"),
             models.Index(fields=["source", "received_at"], name="hookhub_inbound_source_time"),
+            # A request's events; partial, so the many messages that are not an event cost it nothing.
+            models.Index(fields=["parent"], condition=Q(parent__isnull=False), name="hookhub_inbound_parent"),
         ]
 
     def __str__(self) -> str:
         source = self.source.name  # the admin reads messages with their source (select_related)
         return f"{self.event_type or 'message'} from {source} · #{self.pk}"
+
+
+class InboundOrderMark(models.Model):
+    """Ordered processing: the latest event processed for one key of one ordered handler
+    (``@receiver(..., key=..., order_by=...)``); an event ordered before it is stale."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="order_marks")
+    handler = models.CharField(max_length=300, help_text="The ordered handler's dotted name.")
+    key = models.CharField(max_length=255)
+    last_order = models.JSONField(help_text="The order_by value of the latest event processed for this key.")
+    last_message = models.BigIntegerField(null=True, blank=True, help_text="That event's inbound message id.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "handler", "key"], name="hookhub_inbound_order_mark_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.handler} · {self.key}"

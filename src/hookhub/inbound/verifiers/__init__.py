@@ -9,11 +9,13 @@ import pkgutil
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from .base import COMMON_OPTIONS, Reply, Verifier, WebhookRequest
+from .base import COMMON_OPTIONS, Event, Reply, SignedRequest, Verifier, WebhookRequest
 
 __all__ = [
     "COMMON_OPTIONS",
+    "Event",
     "Reply",
+    "SignedRequest",
     "Verifier",
     "WebhookRequest",
     "available",

@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from secrets import token_hex
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -77,6 +78,27 @@ class Reply:
     @classmethod
     def text(cls, text: str, status: int = 200) -> Reply:
         return cls(text.encode(), status, "text/plain")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of a batch request (``Verifier.split_events``): processing stores each as its own message, with
+    its own event type and external id, run, retried, replayed and forwarded on its own."""
+
+    payload: Any
+    event_type: str = ""
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """A request signed as the provider would sign it (``Verifier.sign``): what ``hookhub.testing`` posts."""
+
+    body: bytes
+    headers: dict[str, str]
+    content_type: str = "application/json"
+    query: dict[str, str] = field(default_factory=dict)
+    method: str = "POST"
 
 
 def _json_path(payload: Any, path: str) -> Any:
@@ -225,6 +247,37 @@ class Verifier(abc.ABC):
 
     def handshake(self, request: WebhookRequest) -> Reply | None:
         return None
+
+    @classmethod
+    def split_events(cls, payload: Any, options: Mapping[str, Any]) -> list[Event] | None:
+        """The events of a batch request, or ``None`` when the request is one event (the default).
+
+        Called by processing, not by the receive view, with the parsed payload and the source's ``options`` in effect
+        (``option_values``); no secret is needed. Never raises: an item it cannot read is an event all the same.
+        """
+        return None
+
+    @classmethod
+    def new_key(cls) -> tuple[Any, str]:
+        """A fresh (signing key, secret to configure) pair for tests; the same random string twice for shared-secret
+        schemes, a private key and its public key for asymmetric ones."""
+        secret = "whsec_test_" + token_hex(16)
+        return secret, secret
+
+    @classmethod
+    def sign(
+        cls,
+        body: bytes,
+        key: Any,
+        *,
+        timestamp: int,
+        url: str = "",
+        options: Mapping[str, Any] | None = None,
+    ) -> SignedRequest:
+        """Sign ``body`` as the provider would, with ``key`` (the first of ``new_key``): for ``hookhub.testing``.
+
+        The verifier accepts what this returns; tests of the verifier itself keep a signer of their own."""
+        raise NotImplementedError(f"The {cls.name!r} verifier has no signer.")
 
     def reply(self, request: WebhookRequest, payload: Any) -> Reply | None:
         return None

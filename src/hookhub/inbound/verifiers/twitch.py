@@ -43,7 +43,7 @@ def parse_rfc3339(value: str, header: str) -> int:
         raise VerificationError(f"Malformed timestamp in {header}: expected RFC 3339.")
     try:
         return int(datetime.fromisoformat(value.upper().replace(" ", "T")).timestamp())
-    except ValueError:
+    except (ValueError, OverflowError):
         raise VerificationError(f"Malformed timestamp in {header}: expected RFC 3339.") from None
 
 

@@ -140,6 +140,15 @@ class TestThroughTheReceiveView:
         message = InboundMessage.objects.get()
         assert (message.event_type, message.external_id) == ("revocation.channel.follow", "rev-1")
 
+    def test_the_unsigned_type_header_cannot_make_a_challenge_or_a_notification_something_else(self) -> None:
+        body = challenge_body()
+        relabelled = self.post(body, twitch_headers("s3cret-twitch", body, int(time.time()), "revocation"))
+        assert relabelled.content == b"pogchamp-kappa-360noscope-vohiyo"
+        assert not InboundMessage.objects.exists()
+        notification = TestTwitch().payload()
+        self.post(notification, twitch_headers("s3cret-twitch", notification, int(time.time()), "revocation"))
+        assert InboundMessage.objects.get().event_type == "channel.follow"
+
     def test_a_resent_notification_is_stored_once(self) -> None:
         body = TestTwitch().payload()
         first = self.post(body, twitch_headers("s3cret-twitch", body, int(time.time()), message_id="n-1"))

@@ -5,7 +5,9 @@ nanoseconds); ``tolerance`` 600 s, as Twitch says.
 ``Twitch-Eventsub-Message-Type`` says what the request is: a signed ``webhook_callback_verification`` is answered
 200 with its ``challenge`` as plain text and not stored; a ``revocation`` is stored as ``revocation.<subscription
 type>``, so handlers of the subscription's own events never see it; a ``notification`` has the subscription's
-``type`` (``channel.follow``). External id: the message id, which Twitch keeps when it resends a message.
+``type`` (``channel.follow``). That header is not signed, so the signed body has the last word: a body with a
+``challenge`` is always a handshake, one with an ``event`` always a notification. External id: the message id,
+which Twitch keeps when it resends a message.
 """
 
 from __future__ import annotations
@@ -75,7 +77,9 @@ class TwitchVerifier(Verifier):
         if self.options["event_type_header"] or self.options["event_type_field"]:
             return super().event_type(request, payload)
         kind = _subscription_type(payload)
-        if request.headers.get(TYPE_HEADER, "") == REVOCATION:
+        # The type header is not signed: a body with an event is a notification, whatever the header says.
+        has_event = isinstance(payload, dict) and "event" in payload
+        if request.headers.get(TYPE_HEADER, "") == REVOCATION and not has_event:
             return f"{REVOCATION}.{kind}" if kind else REVOCATION
         return kind
 
@@ -85,7 +89,9 @@ class TwitchVerifier(Verifier):
         return str(request.headers.get(ID_HEADER, "")) or None
 
     def reply(self, request: WebhookRequest, payload: Any) -> Reply | None:
-        if request.headers.get(TYPE_HEADER, "") != VERIFICATION:
+        # The type header is not signed: a signed body with a challenge is a handshake, never stored as an event.
+        has_challenge = isinstance(payload, dict) and "challenge" in payload
+        if request.headers.get(TYPE_HEADER, "") != VERIFICATION and not has_challenge:
             return None
         challenge = payload.get("challenge") if isinstance(payload, dict) else None
         if not isinstance(challenge, str) or not challenge:

@@ -5,7 +5,9 @@ import hmac
 import json
 from typing import Any
 
-from .contract import SignedRequest, TimestampContract
+from hookhub.inbound.verifiers import get_verifier_class
+
+from .contract import NOW, SignedRequest, TimestampContract
 
 
 class TestCalendly(TimestampContract):
@@ -36,3 +38,8 @@ class TestCalendly(TimestampContract):
         key, secret = self.credentials()
         signed = self.signed(key)
         assert self.make(secret).external_id(self.to_request(signed), json.loads(signed.body)) is None
+
+    def test_its_own_signer_is_accepted(self) -> None:
+        key, secret = self.credentials()
+        signed = get_verifier_class(self.verifier).sign(self.payload(), key, timestamp=NOW)
+        self.make(secret).verify(self.to_request(SignedRequest(signed.body, signed.headers)))

@@ -5,6 +5,7 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
 from hookhub.exceptions import VerificationError
@@ -88,6 +89,12 @@ class TestMicrosoftGraph(VerifierContract):
         self.make(secret).verify(self.to_request(SignedRequest(signed.body, signed.headers)))
         with pytest.raises(ValueError, match="value"):
             get_verifier_class(self.verifier).sign(b'{"type": "x"}', key, timestamp=0)
+
+
+def test_a_secret_longer_than_graph_allows_is_a_configuration_error() -> None:
+    get_verifier_class("microsoft-graph")(["x" * 128])
+    with pytest.raises(ImproperlyConfigured, match="128"):
+        get_verifier_class("microsoft-graph")(["x" * 129])
 
 
 def test_splits_value_into_events_without_the_client_state() -> None:

@@ -7,7 +7,9 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from .contract import SignedRequest, VerifierContract
+from hookhub.inbound.verifiers import get_verifier_class
+
+from .contract import NOW, SignedRequest, VerifierContract
 
 
 def typeform_signature(secret: str, body: bytes) -> str:
@@ -50,3 +52,8 @@ class TestTypeform(VerifierContract):
         value = signed.headers["Typeform-Signature"]
         swapped = "sha256=" + value.removeprefix("sha256=").swapcase()
         self.assert_refused(self.make(secret), replace(signed, headers={"Typeform-Signature": swapped}), secret)
+
+    def test_its_own_signer_is_accepted(self) -> None:
+        key, secret = self.credentials()
+        signed = get_verifier_class(self.verifier).sign(self.payload(), key, timestamp=NOW)
+        self.make(secret).verify(self.to_request(SignedRequest(signed.body, signed.headers)))

@@ -20,6 +20,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from django.core.exceptions import ImproperlyConfigured
+
 from hookhub.exceptions import VerificationError
 
 from .base import Event, Reply, SignedRequest, Verifier, WebhookRequest, _json_path
@@ -27,6 +29,8 @@ from .common import matches_any
 
 VALIDATION_TOKEN = "validationToken"  # noqa: S105 - a query parameter name, not a password
 CLIENT_STATE = "clientState"
+#: Graph refuses a longer clientState when the subscription is made.
+MAX_CLIENT_STATE = 128
 #: Graph's tokens are short text; the bound keeps the unauthenticated echo from reflecting anything large.
 MAX_TOKEN_LENGTH = 1024
 # Printable ASCII without "<" and ">": a reflected token can never be markup, whatever a browser makes of text/plain.
@@ -92,6 +96,12 @@ def _item_id(item: Any, options: Mapping[str, Any]) -> str | None:
 class MicrosoftGraphVerifier(Verifier):
     name = "microsoft-graph"
     default_options: ClassVar[dict[str, Any]] = {"event_type_field": ""}
+
+    def check_options(self) -> None:
+        if any(len(secret) > MAX_CLIENT_STATE for secret in self.secrets):
+            raise ImproperlyConfigured(
+                f"microsoft-graph: each secret is a subscription's clientState, at most {MAX_CLIENT_STATE} characters."
+            )
 
     def verify(self, request: WebhookRequest) -> None:
         if VALIDATION_TOKEN in request.query:

@@ -75,7 +75,10 @@ def _event_id(item: Any) -> str | None:
     its ``clientState``) is its id. Two items alike in every field are one notification to a handler."""
     if not isinstance(item, dict):
         return None
-    canonical = json.dumps(_without_client_state(item), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    try:
+        canonical = json.dumps(_without_client_state(item), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    except (ValueError, TypeError, RecursionError):
+        return None
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -7,12 +7,13 @@ from typing import Any, ClassVar
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
+from hypothesis import given
 
 from hookhub.exceptions import VerificationError
 from hookhub.inbound.verifiers import WebhookRequest, get_verifier_class
 from hookhub.models import InboundMessage, Source
 
-from .contract import SignedRequest, VerifierContract
+from .contract import SignedRequest, VerifierContract, _fuzz, hostile_bodies
 
 PATH = "/webhooks/code/graph-slug/"
 # As in Graph's "Receive change notifications" guide: a message created in a mailbox.
@@ -183,3 +184,15 @@ class TestThroughTheReceiveView:
         wrong = with_client_state([MESSAGE], "guess")
         assert Client().post(PATH, data=wrong, content_type="application/json").status_code == 403
         assert InboundMessage.objects.count() == 1
+
+
+@_fuzz
+@given(body=hostile_bodies)
+def test_split_events_never_raises(body: bytes) -> None:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        value = None
+    for payload in (value, {"value": value}, {"value": [value, {"changeType": value, "resourceData": value}]}):
+        get_verifier_class("microsoft-graph").split_events(payload, {})
+        get_verifier_class("hubspot").split_events([payload], {})

@@ -5,14 +5,11 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from . import ordering
 
-if TYPE_CHECKING:
-    from hookhub.models import InboundMessage
-
-Handler = Callable[["InboundMessage", Any], object]
+#: ``func(message, payload)``; registered with ``stale=True``, ``func(message, payload, *, stale)``.
+Handler = Callable[..., object]
 
 
 @dataclass(frozen=True)
@@ -35,13 +32,13 @@ class Registration:
 _registry: list[Registration] = []
 
 
-def receiver(
+def receiver[H: Handler](
     source: str = "*",
     *event_types: str,
     key: str | None = None,
     order_by: str | None = None,
     stale: bool = False,
-) -> Callable[[Handler], Handler]:
+) -> Callable[[H], H]:
     """Register ``func(message, payload)`` for a source name and event types (shell-style wildcards; all if none).
 
     ``payload`` is the provider's confirmed copy when the source has a confirmer, else the parsed body. The handler
@@ -56,7 +53,7 @@ def receiver(
     processing" in docs/receiving.md for what is guaranteed.
     """
 
-    def register(func: Handler) -> Handler:
+    def register(func: H) -> H:
         ordering.check(func, key, order_by, stale)
         known = next((r for r in _registry if r.func is func), None)
         if known is not None and (known.key, known.order_by, known.stale) != (key, order_by, stale):

@@ -148,7 +148,7 @@ def run(registration: Registration, message: InboundMessage, payload: Any) -> St
     unless the event is ordered before it; a handler registered with ``stale=True`` is called either way, with
     ``stale`` saying which, and never skips.
     """
-    func: Callable[..., object] = registration.func  # with stale=True it takes the keyword (``check``)
+    func = registration.func
     kwargs: dict[str, bool] = {"stale": False} if registration.stale else {}
     if registration.key is None or registration.order_by is None:
         func(message, payload, **kwargs)

@@ -3,6 +3,7 @@ PostgreSQL); the concurrent workers' test needs PostgreSQL's row locks."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import threading
 import time
@@ -12,7 +13,7 @@ import pytest
 from django.db import connection
 
 from hookhub import receiver
-from hookhub.inbound.ordering import OrderingError, lookup
+from hookhub.inbound.ordering import OrderingError, key_of, lookup, older, order_of
 from hookhub.inbound.processing import claim, process, process_batch
 from hookhub.models import InboundMessage, InboundOrderMark
 
@@ -258,3 +259,14 @@ def test_concurrent_workers_take_turns_on_a_key_and_the_older_event_is_stale(
     assert results == {"worker-a": Status.PROCESSED, "worker-b": Status.STALE}
     assert seen == [2]
     assert mark() == (2, newer.pk)
+
+
+def test_keys_and_order_values_read_from_the_payload() -> None:
+    payload = {"entry": [{"id": 7, "time": 1.5}], "flag": True, "at": float("inf"), "long": "k" * 300}
+
+    assert (key_of(payload, "entry.0.id"), order_of(payload, "entry.0.time")) == ("7", 1.5)
+    assert [key_of(payload, path) for path in ("entry.1.id", "entry.x", "flag", "entry")] == [None] * 4
+    assert [order_of(payload, path) for path in ("flag", "at", "entry", "missing.path")] == [None] * 4
+    assert key_of(payload, "long") == "sha256:" + hashlib.sha256(b"k" * 300).hexdigest()  # fits the mark's column
+    assert (older(1, 2.5), older("2026-01-02", "2026-01-01"), older(2, 2)) == (True, False, False)
+    assert older(1, "2026-01-01") is None

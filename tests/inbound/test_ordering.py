@@ -15,7 +15,7 @@ from django.db import connection
 from hookhub import receiver
 from hookhub.inbound.ordering import OrderingError, key_of, lookup, older, order_of
 from hookhub.inbound.processing import claim, process, process_batch
-from hookhub.models import InboundMessage, InboundOrderMark
+from hookhub.models import Application, InboundMessage, InboundOrderMark, Message, Source
 
 from .conftest import MakeMessage
 
@@ -184,6 +184,24 @@ def test_a_message_another_handler_ran_is_processed_not_stale(make_message: Make
     assert seen == [("sub_1", 2)]
     assert audit == [2, 1]
     assert outcome(older) == (Status.PROCESSED, "")
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("outbound_settings")
+def test_a_stale_message_the_source_forwards_is_processed(
+    make_message: MakeMessage, source: Source, seen: list[tuple[Any, ...]]
+) -> None:
+    source.forward_to = Application.objects.create(uid="internal")
+    source.save()
+    ordered_handler(seen)
+    event(make_message, 2)
+    older = event(make_message, 1)
+    process_batch("worker-a", 1)
+    process_batch("worker-a", 1)
+
+    assert seen == [("sub_1", 2)]
+    assert outcome(older) == (Status.PROCESSED, "")  # forwarding does not ask for order: it sent the event on
+    assert Message.objects.filter(application__uid="internal").count() == 2
 
 
 def test_ordering_options_are_checked_at_registration() -> None:

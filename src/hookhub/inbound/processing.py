@@ -140,8 +140,11 @@ def _process(message: InboundMessage, worker_id: str) -> str:
                 payload=payload,
             )
             forwarded = forwarding.forward(message, payload)
-            status = Status.STALE if stale and forwarded is None else Status.PROCESSED
-            _finish(message, worker_id, status, error=escape_text("; ".join(map(str, stale))[:10_000]))
+            if stale and forwarded is None:
+                status, reason = Status.STALE, escape_text("; ".join(map(str, stale))[:10_000])
+            else:
+                status, reason = Status.PROCESSED, ""
+            _finish(message, worker_id, status, error=reason)
     except LeaseLost:
         raise
     except Exception as exc:  # noqa: BLE001 - user code: store the traceback and retry

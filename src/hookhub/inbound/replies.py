@@ -55,9 +55,9 @@ class ReplyFailed(Exception):
 
 @dataclass(frozen=True)
 class SourceReply:
-    """A source's parsed reply: a fixed answer (``empty``, ``json:``) or a function (``path`` names it)."""
+    """A source's parsed reply: a fixed answer (``empty``, ``json:``) or a function; ``value`` as configured."""
 
-    path: str
+    value: str
     fixed: Reply | None = None
     function: ReplyFunction | None = None
 
@@ -68,9 +68,9 @@ class SourceReply:
         try:
             return as_answer(call(self.function, request, payload, deadline - time.monotonic()))
         except ReplyFailed as exc:
-            logger.warning("hookhub: reply function %s: %s; answered with the default reply", self.path, exc)
+            logger.warning("hookhub: reply function %s: %s; answered with the default reply", self.value, exc)
         except Exception as exc:
-            logger.error("hookhub: reply function %s raised; answered with the default reply", self.path, exc_info=exc)
+            logger.error("hookhub: reply function %s raised; answered with the default reply", self.value, exc_info=exc)
         return None
 
 

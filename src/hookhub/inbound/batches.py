@@ -13,7 +13,6 @@ another batch) is not inserted, by a conflict-ignoring INSERT on the ``(source, 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from django.utils import timezone
@@ -77,11 +76,3 @@ def _event_row(request: InboundMessage, event: Event, now: Any) -> InboundMessag
         next_attempt_at=now,
     )
 
-
-def summary(events: Mapping[str, int]) -> str:
-    """``3 events: 2 processed, 1 retrying`` for a request's events counted by status."""
-    total = sum(events.values())
-    if not total:
-        return "no events"
-    parts = ", ".join(f"{count} {status}" for status, count in sorted(events.items()))
-    return f"{total} event{'s' if total != 1 else ''}: {parts}"

@@ -75,4 +75,3 @@ def _event_row(request: InboundMessage, event: Event, now: Any) -> InboundMessag
         status=Status.PENDING,
         next_attempt_at=now,
     )
-

@@ -46,7 +46,7 @@ _INBOUND_OUTCOMES: dict[str, Outcome] = {
     Status.INVALID: "failed",
     Status.UNCONFIRMED: "failed",
 }
-_SETTLED = frozenset({Status.PROCESSED, Status.FAILED, Status.INVALID, Status.UNCONFIRMED})
+_SETTLED = frozenset({Status.PROCESSED, Status.FAILED, Status.INVALID, Status.UNCONFIRMED, Status.SPLIT})
 _QUIET = frozenset({Status.PENDING, Status.PROCESSING})  # a change to these is not news
 
 INBOUND_FIELDS = (

@@ -161,7 +161,8 @@ class Verifier(abc.ABC):
     - ``name``: as used in settings and on the command line.
     - ``default_options``: the verifier's own options and their defaults (``COMMON_OPTIONS`` come on top).
     - ``batches``: the provider sends several events in one request (SendGrid, Meta), so :meth:`split_events`
-      may split any request, whatever the options; without it only ``split_arrays`` splits (a JSON array).
+      may split any request, whatever the options; without it only ``split_arrays`` splits (a JSON array). A class
+      that overrides :meth:`split_events` declares it by doing so (``True`` unless it sets it itself).
     - ``signs_url``: the scheme signs the URL the provider called, so ``PUBLIC_URL`` must be set (system check
       ``hookhub.E003``).
     - ``timestamped``: the scheme signs a timestamp and enforces a ``tolerance`` window. Callers ask
@@ -181,6 +182,11 @@ class Verifier(abc.ABC):
     timestamped: ClassVar[bool] = False
     signs_url: ClassVar[bool] = False
     batches: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "split_events" in vars(cls) and "batches" not in vars(cls):
+            cls.batches = True  # a verifier that splits its provider's requests is asked about every one of them
 
     @classmethod
     def may_split(cls, options: Mapping[str, Any] | None = None) -> bool:

@@ -44,7 +44,6 @@ MESSAGING_FIELDS = {
 
 class MetaVerifier(Verifier):
     name = "meta"
-    batches = True
     default_options: ClassVar[dict[str, Any]] = {"verify_token": ""}
 
     def check_options(self) -> None:

@@ -28,7 +28,6 @@ TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 class SendGridVerifier(Verifier):
     name = "sendgrid"
     timestamped = True
-    batches = True
     default_options: ClassVar[dict[str, Any]] = {"tolerance": 300, "event_type_field": ""}
 
     def check_options(self) -> None:

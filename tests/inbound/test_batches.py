@@ -18,7 +18,8 @@ from django.utils import timezone
 from hookhub import retention
 from hookhub.inbound import processing
 from hookhub.inbound.handlers import Registration, receiver
-from hookhub.inbound.verifiers import get_verifier_class
+from hookhub.inbound.verifiers import Event, get_verifier_class
+from hookhub.inbound.verifiers.token import TokenVerifier
 from hookhub.models import InboundMessage, Message, Source
 from tests.support.inbound import TOKEN, add_source, post
 from tests.support.sink import Sink, deliver, recorded
@@ -153,6 +154,26 @@ def test_a_batch_is_split_even_when_nothing_runs_for_its_events() -> None:
     request = InboundMessage.objects.get(parent=None)
     assert request.status == Status.SPLIT
     assert [e[2] for e in events_of(request)] == [Status.PROCESSED] * 3
+
+
+class BrokenSplit(TokenVerifier):
+    @classmethod
+    def split_events(cls, payload: Any, options: Any) -> list[Event] | None:
+        raise ValueError("a bug in split_events")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("registry")
+def test_a_split_that_raises_is_that_requests_outcome_and_the_batch_goes_on() -> None:
+    Source.objects.create(name="broken", slug="broken", verifier=f"{__name__}.BrokenSplit", secrets=[TOKEN])
+    Source.objects.create(name="plain", slug="plain", verifier="token", secrets=[TOKEN])
+    assert post("broken", b'[{"type": "a"}]') == 200
+    assert post("plain", b'{"type": "b"}') == 200
+    assert processing.process_batch("w") == 2
+    broken, plain = InboundMessage.objects.order_by("id")
+    assert (broken.status, plain.status) == (Status.RETRYING, Status.PROCESSED)
+    assert broken.last_error == "Could not split the batch: ValueError: a bug in split_events"
+    assert not broken.events.exists()
 
 
 META = {

@@ -15,7 +15,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from hookhub.inbound import processing
+from hookhub.inbound import batches, processing
 from hookhub.models import InboundMessage
 
 if TYPE_CHECKING:
@@ -193,9 +193,12 @@ class InboundMessageAdmin(MessageAdminBase):
             return "-"
         counts = dict(obj.events.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
         total = sum(counts.values())
+        skipped = _already_stored(obj, total)
         if not total:
-            return "None: every item was already stored under its external id (or has been purged)."
+            return f"None: {skipped or 'every item was already stored under its external id (or has been purged)'}."
         label = ", ".join(f"{n} {Status(status).label.lower()}" for status, n in sorted(counts.items()))
+        if skipped:
+            label += f"; {skipped}"
         every = reverse(f"{self.admin_site.name}:hookhub_inboundmessage_changelist") + f"?batch={obj.pk}"
         shown = obj.events.order_by("id").values_list("id", "event_type", "external_id", "status")[:EVENTS_SHOWN]
         rows = format_html_join(
@@ -239,3 +242,16 @@ class InboundMessageAdmin(MessageAdminBase):
     @admin.display(description="traceback")
     def traceback_display(self, obj: InboundMessage) -> SafeString | str:
         return pre(obj.traceback) if obj.traceback else "-"
+
+
+def _already_stored(request: InboundMessage, made: int) -> str:
+    """The note for a request's items that were not stored again (an external id the source already held), found
+    by splitting its payload once more; nothing when that cannot be done here."""
+    try:
+        events = batches.events_of(request)
+    except Exception:  # noqa: BLE001 - a note on a page: a verifier that cannot split here costs only the note
+        return ""
+    skipped = len(events or ()) - made
+    if skipped <= 0:
+        return ""
+    return f"{skipped} {'item' if skipped == 1 else 'items'} already stored (the same external id), not stored again"

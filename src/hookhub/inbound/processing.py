@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from hookhub import signals
@@ -291,12 +290,19 @@ def replay(messages: Iterable[InboundMessage] | Any) -> int:
 
     A batch request that was split is not split again: its events are re-queued in its place (each counted)."""
     ids = [m.pk if isinstance(m, InboundMessage) else m for m in messages]
+    replayable = InboundMessage.objects.exclude(status__in=[Status.PROCESSING, Status.INVALID, Status.SPLIT])
     total = 0
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        split = InboundMessage.objects.filter(id__in=chunk, status=Status.SPLIT).values_list("id", flat=True)
-        requeued = InboundMessage.objects.filter(Q(id__in=chunk) | Q(parent_id__in=list(split)))
-        total += requeued.exclude(status__in=[Status.PROCESSING, Status.INVALID, Status.SPLIT]).update(
-            status=Status.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error="", traceback=""
-        )
+        due = {
+            "status": Status.PENDING,
+            "attempts": 0,
+            "next_attempt_at": timezone.now(),
+            "last_error": "",
+            "traceback": "",
+        }
+        split = list(InboundMessage.objects.filter(id__in=chunk, status=Status.SPLIT).values_list("id", flat=True))
+        total += replayable.filter(id__in=chunk).update(**due)
+        if split:  # their events, through the parent index (less those just counted)
+            total += replayable.filter(parent_id__in=split).exclude(id__in=chunk).update(**due)
     return total

@@ -118,7 +118,8 @@ def _split(rows: list[_Row], *, finish_idle: bool) -> tuple[dict[int, int], list
     for them."""
     idle: dict[int, int] = {}
     if finish_idle and rows:
-        # Only what ``nothing_to_run`` reads: no secret is decrypted here (a key this worker lacks stops nothing).
+        # Only what ``nothing_to_run`` and ``_splitting`` read: no secret is decrypted here, and a source's options
+        # only once per change of it (a key this worker lacks stops nothing: its requests are leased, not finished).
         sources = Source.objects.only("name", "verifier", "confirmer", "forward_to", "updated_at").in_bulk(
             {r[1] for r in rows}
         )

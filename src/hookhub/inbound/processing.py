@@ -1,5 +1,7 @@
 """Processing inbound messages: run the handlers of those leased (``claims.py``) in a transaction, retry, replay.
 
+A batch request (``batches.py``) is not run: it is split into its events, which are then processed like any message.
+
 One message's trouble stays that message's: what raises while it is loaded, processed or recorded becomes its
 recorded outcome (retried on the schedule, then failed), and the batch goes on. A message this worker cannot
 decrypt (its source's confirmer options, under a key it does not hold) is put back untried. A lease that runs out

@@ -255,6 +255,30 @@ def test_message_changelist_queries_do_not_grow_with_rows(
     assert all('"body"' not in sql and '"traceback"' not in sql for sql in rows_sql)
 
 
+def test_a_batch_request_lists_its_events_and_an_event_links_its_request(admin_client: Client, source: Source) -> None:
+    source.options = {"split_arrays": True, "id_field": "id"}
+    source.save()
+    items = [{"type": t, "id": f"sg-{t}"} for t in ("delivered", "bounce", "open")]
+    request = make_message(source, status=Status.SPLIT, last_error="", traceback="", payload=items)
+    events = [
+        make_message(source, parent=request, event_type=t, external_id=f"sg-{t}", status=s)
+        for t, s in [("delivered", Status.PROCESSED), ("bounce", Status.RETRYING)]
+    ]
+    html = admin_client.get(f"{MESSAGES_URL}{request.pk}/change/").content.decode()
+    assert "Split into events</span>" in html
+    assert "2 (1 processed, 1 retrying; 1 item already stored (the same external id), not stored again)" in html
+    assert f'<a href="{MESSAGES_URL}{events[1].pk}/change/">#{events[1].pk}</a></td><td>bounce</td>' in html
+    assert f'<a href="{MESSAGES_URL}?batch={request.pk}">all of them in the list</a>' in html
+    html = admin_client.get(f"{MESSAGES_URL}{events[0].pk}/change/").content.decode()
+    assert f'<a href="{MESSAGES_URL}{request.pk}/change/">#{request.pk}</a>' in html
+
+    def listed(batch: str) -> list[int]:
+        return sorted(m.pk for m in admin_client.get(MESSAGES_URL, {"batch": batch}).context["cl"].result_list)
+
+    assert listed("requests") == [request.pk]
+    assert listed("events") == listed(str(request.pk)) == sorted(e.pk for e in events)
+
+
 def test_message_detail_shows_pretty_json_headers_and_errors(admin_client: Client, source: Source) -> None:
     message = make_message(source)
     response = admin_client.get(f"{MESSAGES_URL}{message.pk}/change/")

@@ -65,3 +65,25 @@ def test_replays_a_failed_message(api: Api) -> None:
     invalid = receive(source, status=Status.INVALID)
     refused = api.post(f"/inbound-messages/{invalid.pk}/replay")
     assert (refused.status_code, error_of(refused)["code"]) == (409, "not_replayable")
+
+
+def test_a_batch_request_lists_its_events_and_each_event_names_its_request(api: Api) -> None:
+    source = Source.objects.create(name="sg", verifier="sendgrid", secrets=["x"])
+    request = receive(source, event_type="delivered", status=Status.SPLIT)
+    events = [receive(source, event_type=t, parent=request, received_at=request.received_at) for t in ("a", "b")]
+    single = receive(source, event_type="c", status=Status.PROCESSED)
+
+    page = api.get(f"/inbound-messages/{request.pk}/events").json()["data"]
+    assert [(m["id"], m["parent"]) for m in page] == [(events[1].pk, request.pk), (events[0].pk, request.pk)]
+    assert (
+        api.get(f"/inbound-messages/{request.pk}/events", {"event_type": "a"}).json()["data"][0]["id"] == events[0].pk
+    )
+    assert api.get(f"/inbound-messages/{single.pk}/events").json()["data"] == []
+    assert api.get("/inbound-messages/999999/events").status_code == 404
+    assert api.get(f"/inbound-messages/{request.pk}").json()["events"] == 2
+    assert [m["id"] for m in api.get("/inbound-messages", {"kind": "request"}).json()["data"]] == [
+        single.pk,
+        request.pk,
+    ]
+    assert len(api.get("/inbound-messages", {"kind": "event"}).json()["data"]) == 2
+    assert [m["id"] for m in api.get("/inbound-messages", {"status": "split"}).json()["data"]] == [request.pk]

@@ -521,7 +521,7 @@ def test_a_sqlite_claim_leases_none_of_the_rows_another_worker_took_after_its_re
     messages = [make_message() for _ in range(4)]
     read = claims._candidates
 
-    def then_another_worker_claims(*args: Any, **kwargs: Any) -> list[tuple[int, int, str]]:
+    def then_another_worker_claims(*args: Any, **kwargs: Any) -> list[Any]:
         rows = read(*args, **kwargs)
         monkeypatch.setattr(claims, "_candidates", read)
         assert [m.pk for m in claim("worker-b", 2)] == [m.pk for m in messages[:2]]

@@ -111,6 +111,7 @@ ROUTES: list[tuple[str, str, Any, int, int | None]] = [
     ("delete", "/sources/{name}", None, 403, 403),
     ("get", "/inbound-messages", None, 403, 403),
     ("get", "/inbound-messages/{message_id}", None, 403, 403),
+    ("get", "/inbound-messages/{message_id}/events", None, 403, 403),
     ("post", "/inbound-messages/{message_id}/replay", None, 403, 403),
 ]
 

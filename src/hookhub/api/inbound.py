@@ -1,4 +1,6 @@
-"""Inbound messages: every request a source's caller sent us, as stored. Global tokens only."""
+"""Inbound messages: every request a source's caller sent us, as stored, and the events split from a batch request
+(each with ``parent``, the request's id; a request lists them at ``/inbound-messages/{id}/events``). Global tokens
+only."""
 
 from __future__ import annotations
 
@@ -26,13 +28,18 @@ _LARGE = ("body", "payload", "confirmed_payload", "headers", "traceback")
 class InboundQuery(TimeRangeQuery):
     source: str | None = Field(None, max_length=100, description="A source name.")
     status: (
-        Literal["pending", "processing", "retrying", "processed", "failed", "invalid", "unconfirmed", "stale"] | None
+        Literal["pending", "processing", "retrying", "processed", "failed", "invalid", "unconfirmed", "split", "stale"]
+        | None
     ) = None
     event_type: str | None = Field(None, max_length=200)
+    kind: Literal["request", "event"] | None = Field(
+        None, description="request: what a source's caller sent; event: one split from a batch request."
+    )
 
 
 class InboundOut(Schema):
     id: int
+    parent: int | None = Field(description="The batch request this event was split from; null for a request.")
     source: str
     received_at: datetime
     event_type: str
@@ -53,6 +60,7 @@ class InboundDetail(InboundOut):
     payload: Any
     confirmed_payload: Any
     traceback: str
+    events: int = Field(description="How many events were split from this request (status split); 0 otherwise.")
 
 
 def _messages() -> QuerySet[InboundMessage]:
@@ -62,6 +70,7 @@ def _messages() -> QuerySet[InboundMessage]:
 def inbound_out(message: InboundMessage) -> InboundOut:
     return InboundOut(
         id=message.pk,
+        parent=message.parent_id,
         source=message.source_name,  # type: ignore[attr-defined]
         received_at=message.received_at,
         event_type=message.event_type,
@@ -90,6 +99,7 @@ def inbound_detail(message: InboundMessage) -> InboundDetail:
         payload=message.payload,
         confirmed_payload=message.confirmed_payload,
         traceback=message.traceback,
+        events=message.events.count() if message.status == InboundMessage.Status.SPLIT else 0,
     )
 
 
@@ -103,13 +113,19 @@ def get_inbound(message_id: int) -> InboundMessage:
 @router.get("/inbound-messages", response=responses({200: Page[InboundOut]}, 400, 403))
 def list_inbound_messages(request: HttpRequest, query: Query[InboundQuery]) -> dict[str, Any]:
     require_global(request)
-    qs = time_range(_messages().defer(*_LARGE), query, "received_at")
+    return _page(_messages(), query)
+
+
+def _page(messages: QuerySet[InboundMessage], query: InboundQuery) -> dict[str, Any]:
+    qs = time_range(messages.defer(*_LARGE), query, "received_at")
     if query.source:
         qs = qs.filter(source__name=query.source)
     if query.status:
         qs = qs.filter(status=query.status)
     if query.event_type:
         qs = qs.filter(event_type=query.event_type)
+    if query.kind:
+        qs = qs.filter(parent__isnull=query.kind == "request")
     return paginate(qs, query, inbound_out, time_field="received_at")
 
 
@@ -120,9 +136,18 @@ def get_inbound_message(request: HttpRequest, message_id: int) -> InboundDetail:
     return inbound_detail(get_inbound(message_id))
 
 
+@router.get("/inbound-messages/{message_id}/events", response=responses({200: Page[InboundOut]}, 400, 403, 404))
+def list_inbound_events(request: HttpRequest, message_id: int, query: Query[InboundQuery]) -> dict[str, Any]:
+    """The events split from a batch request (SendGrid's array, Meta's entries), filtered like the list."""
+    require_global(request)
+    parent = get_inbound(message_id)
+    return _page(_messages().filter(parent_id=parent.pk), query)
+
+
 @router.post("/inbound-messages/{message_id}/replay", response=responses({200: InboundOut}, 403, 404, 409))
 def replay_inbound_message(request: HttpRequest, message_id: int) -> InboundOut:
-    """Run its handlers again (now, with the whole retry schedule ahead): after a bug in a handler is fixed."""
+    """Run its handlers again (now, with the whole retry schedule ahead): after a bug in a handler is fixed. A split
+    batch request is not split again: its events run again."""
     require_global(request)
     message = get_inbound(message_id)
     if not replay([message.pk]):

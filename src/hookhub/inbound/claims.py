@@ -25,6 +25,7 @@ from hookhub.db.claims import status_is
 from hookhub.models import InboundMessage, Source
 
 from .handlers import handlers_for
+from .verifiers import get_verifier_class
 
 logger = logging.getLogger("hookhub.inbound")
 Status = InboundMessage.Status
@@ -35,6 +36,8 @@ UNREADABLE = (DecryptionError, InvalidToken)
 ABANDONED = "abandoned: its worker stopped before finishing (the lease expired)"
 #: How long a message this worker cannot decrypt waits before it is claimed again.
 UNDECRYPTABLE_DELAY = 60.0
+#: A candidate: (id, source id, event type, parent id).
+_Row = tuple[int, int, str, int | None]
 
 
 # Pending or retrying, written in (see ``hookhub.db.claims``): with bound parameters the claim scanned the whole table.
@@ -94,7 +97,7 @@ def _give_up(exhausted: Q) -> None:
         logger.warning("hookhub: %s inbound messages failed as abandoned (their worker died on every try)", given_up)
 
 
-def _candidates(abandoned: Q, suspect: Q, now: datetime, limit: int) -> list[tuple[int, int, str]]:
+def _candidates(abandoned: Q, suspect: Q, now: datetime, limit: int) -> list[_Row]:
     """Up to ``limit`` due rows: a suspect alone (less those the claim gives up on), or abandoned leases first. Each
     query walks one partial index in order and stops at the limit: one query with an OR gathered and sorted every due
     row on each claim, quadratic in the backlog."""
@@ -109,14 +112,61 @@ def _candidates(abandoned: Q, suspect: Q, now: datetime, limit: int) -> list[tup
     return rows
 
 
-def _split(rows: list[tuple[int, int, str]], *, finish_idle: bool) -> tuple[dict[int, int], list[int]]:
-    """The candidates with nothing to run (with ``finish_idle``), as {id: source id}, and the rest."""
+def _split(rows: list[_Row], *, finish_idle: bool) -> tuple[dict[int, int], list[int]]:
+    """The candidates with nothing to run (with ``finish_idle``), as {id: source id}, and the rest. A request that
+    may be a batch is never idle: it must be split, so that its events are stored (and shown) even when nothing runs
+    for them."""
     idle: dict[int, int] = {}
     if finish_idle and rows:
-        # Only what ``nothing_to_run`` reads: no secret is decrypted here (a key this worker lacks stops nothing).
-        sources = Source.objects.only("name", "confirmer", "forward_to").in_bulk({s for _, s, _ in rows})
-        idle = {pk: source_id for pk, source_id, event_type in rows if nothing_to_run(sources[source_id], event_type)}
-    return idle, [pk for pk, _, _ in rows if pk not in idle]
+        # Only what ``nothing_to_run`` and ``_splitting`` read: no secret is decrypted here, and a source's options
+        # only once per change of it (a key this worker lacks stops nothing: its requests are leased, not finished).
+        sources = Source.objects.only("name", "verifier", "confirmer", "forward_to", "updated_at").in_bulk(
+            {r[1] for r in rows}
+        )
+        idle = {
+            pk: source_id for pk, source_id, event_type, _ in rows if nothing_to_run(sources[source_id], event_type)
+        }
+        requests = {source_id for pk, source_id, _, parent_id in rows if pk in idle and parent_id is None}
+        if splitting := _splitting(sources, requests):
+            idle = {pk: s for pk, s, _, parent_id in rows if pk in idle and not (parent_id is None and s in splitting)}
+    return idle, [pk for pk, _, _, _ in rows if pk not in idle]
+
+
+#: {source id: (its updated_at, whether its requests may be batches)}: the options are read once per change of a
+#: source, not on every claim.
+_may_split: dict[int, tuple[datetime, bool]] = {}
+
+
+def _splitting(sources: dict[int, Source], ids: set[int]) -> set[int]:
+    """Of these sources, those whose requests may be batches: by their verifier class, else by their options
+    (``split_arrays``), read only for these sources and only when they changed. A verifier that cannot be loaded, or
+    options this worker cannot decrypt, count as splitting: processing then records the error, or puts the message
+    back."""
+    splitting: set[int] = set()
+    unknown: set[int] = set()
+    for pk in ids:
+        source = sources[pk]
+        if (known := _may_split.get(pk)) is not None and known[0] == source.updated_at:
+            if known[1]:
+                splitting.add(pk)
+            continue
+        try:
+            verifier = get_verifier_class(source.verifier)
+        except Exception:  # noqa: BLE001 - processing records it as the message's outcome
+            splitting.add(pk)
+            continue
+        (splitting if verifier.batches else unknown).add(pk)
+    if unknown:
+        try:
+            options = dict(Source.objects.filter(pk__in=unknown).values_list("pk", "options"))
+        except UNREADABLE:
+            return splitting | unknown
+        for pk in unknown:
+            answer = get_verifier_class(sources[pk].verifier).may_split(options[pk])
+            _may_split[pk] = (sources[pk].updated_at, answer)
+            if answer:
+                splitting.add(pk)
+    return splitting
 
 
 def _lease(
@@ -171,10 +221,10 @@ def put_back(ids: list[int], worker_id: str) -> None:
     )
 
 
-def _rows(qs: Any, limit: int) -> list[tuple[int, int, str]]:
+def _rows(qs: Any, limit: int) -> list[_Row]:
     if connection.features.has_select_for_update_skip_locked:
         qs = qs.select_for_update(skip_locked=True)
-    return list(qs.values_list("id", "source_id", "event_type")[:limit])
+    return list(qs.values_list("id", "source_id", "event_type", "parent_id")[:limit])
 
 
 def nothing_to_run(source: Source, event_type: str) -> bool:

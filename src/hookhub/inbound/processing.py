@@ -1,5 +1,7 @@
 """Processing inbound messages: run the handlers of those leased (``claims.py``) in a transaction, retry, replay.
 
+A batch request (``batches.py``) is not run: it is split into its events, which are then processed like any message.
+
 One message's trouble stays that message's: what raises while it is loaded, processed or recorded becomes its
 recorded outcome (retried on the schedule, then failed), and the batch goes on. A message this worker cannot
 decrypt (its source's confirmer options, under a key it does not hold) is put back untried. A lease that runs out
@@ -27,7 +29,7 @@ from hookhub.metrics import Stats
 from hookhub.models import InboundMessage, Source
 from hookhub.payloads import escape_text
 
-from . import confirmers, forwarding, ordering
+from . import batches, confirmers, forwarding, ordering
 from .claims import UNREADABLE, lease, put_back
 from .handlers import any_ordered, registrations_for
 
@@ -115,7 +117,36 @@ def process(message: InboundMessage, worker_id: str) -> str:
             return Status.PROCESSING
 
 
+def _split(message: InboundMessage, worker_id: str) -> str | None:
+    """A batch request becomes its events (``batches``), in one transaction with its ``split`` status; returns that
+    status, or ``None`` for a message that is one event. A split that raises is the request's outcome, retried."""
+    try:
+        events = batches.events_of(message)
+        if events is None:
+            return None
+        with transaction.atomic():
+            _renew(message, worker_id)
+            inserted, skipped = batches.store(message, events)
+            _finish(message, worker_id, Status.SPLIT)
+    except (LeaseLost, *UNREADABLE):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a verifier's split_events is code like a handler: retry later
+        return _fail(
+            message, worker_id, f"Could not split the batch: {type(exc).__name__}: {exc}", traceback.format_exc()
+        )
+    if skipped:
+        logger.info(
+            "hookhub: inbound message %s: %s events, %s already stored (same external id)",
+            message.pk,
+            inserted,
+            skipped,
+        )
+    return Status.SPLIT
+
+
 def _process(message: InboundMessage, worker_id: str) -> str:
+    if (split := _split(message, worker_id)) is not None:
+        return split
     source: Source = message.source
     payload: Any = message.payload
     if source.confirmer:
@@ -191,7 +222,7 @@ def _finish(message: InboundMessage, worker_id: str, status: str, *, error: str 
     now = timezone.now()
     updated = _owned(message, worker_id).update(
         status=status,
-        processed_at=now if status in (Status.PROCESSED, Status.STALE) else None,
+        processed_at=now if status in (Status.PROCESSED, Status.STALE, Status.SPLIT) else None,
         confirmed_payload=message.confirmed_payload,
         next_attempt_at=None,
         locked_by="",
@@ -287,13 +318,23 @@ def _in_order(messages: list[InboundMessage]) -> list[InboundMessage]:
 
 
 def replay(messages: Iterable[InboundMessage] | Any) -> int:
-    """Make messages due again now, with the full retry schedule ahead of them; returns how many were re-queued."""
+    """Make messages due again now, with the full retry schedule ahead of them; returns how many were re-queued.
+
+    A batch request that was split is not split again: its events are re-queued in its place (each counted)."""
     ids = [m.pk if isinstance(m, InboundMessage) else m for m in messages]
+    replayable = InboundMessage.objects.exclude(status__in=[Status.PROCESSING, Status.INVALID, Status.SPLIT])
     total = 0
     for start in range(0, len(ids), 500):
-        total += (
-            InboundMessage.objects.filter(id__in=ids[start : start + 500])
-            .exclude(status__in=[Status.PROCESSING, Status.INVALID])
-            .update(status=Status.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error="", traceback="")
-        )
+        chunk = ids[start : start + 500]
+        due = {
+            "status": Status.PENDING,
+            "attempts": 0,
+            "next_attempt_at": timezone.now(),
+            "last_error": "",
+            "traceback": "",
+        }
+        split = list(InboundMessage.objects.filter(id__in=chunk, status=Status.SPLIT).values_list("id", flat=True))
+        total += replayable.filter(id__in=chunk).update(**due)
+        if split:  # their events, through the parent index (less those just counted)
+            total += replayable.filter(parent_id__in=split).exclude(id__in=chunk).update(**due)
     return total

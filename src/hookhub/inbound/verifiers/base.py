@@ -122,14 +122,28 @@ def _same_kind(value: Any, default: Any) -> bool:
 
 
 #: The options every verifier accepts, with their defaults. ``dedupe_by_body`` makes the SHA-256 of the body the
-#: external id (see :meth:`Verifier.dedupe_key`).
+#: external id (see :meth:`Verifier.dedupe_key`); ``split_arrays`` makes a JSON array a batch of events, one per item
+#: (the default :meth:`Verifier.split_events`).
 COMMON_OPTIONS: dict[str, Any] = {
     "event_type_field": "type",
     "event_type_header": "",
     "id_field": "",
     "id_header": "",
     "dedupe_by_body": False,
+    "split_arrays": False,
 }
+
+
+def item_event(item: Any, options: Mapping[str, Any]) -> Event:
+    """One item of a batch as an event, its event type and external id read by the ``event_type_field`` and
+    ``id_field`` options (the headers are the request's, so ``*_header`` options do not apply per item)."""
+    event_type = _json_path(item, path) if (path := options.get("event_type_field")) else None
+    external_id = _json_path(item, path) if (path := options.get("id_field")) else None
+    return Event(
+        item,
+        event_type if isinstance(event_type, str) else "",
+        str(external_id) if isinstance(external_id, str | int) and external_id != "" else None,
+    )
 
 
 class Verifier(abc.ABC):
@@ -146,6 +160,9 @@ class Verifier(abc.ABC):
 
     - ``name``: as used in settings and on the command line.
     - ``default_options``: the verifier's own options and their defaults (``COMMON_OPTIONS`` come on top).
+    - ``batches``: the provider sends several events in one request (SendGrid, Meta), so :meth:`split_events`
+      may split any request, whatever the options; without it only ``split_arrays`` splits (a JSON array). A class
+      that overrides :meth:`split_events` declares it by doing so (``True`` unless it sets it itself).
     - ``signs_url``: the scheme signs the URL the provider called, so ``PUBLIC_URL`` must be set (system check
       ``hookhub.E003``).
     - ``timestamped``: the scheme signs a timestamp and enforces a ``tolerance`` window. Callers ask
@@ -164,6 +181,18 @@ class Verifier(abc.ABC):
     default_options: ClassVar[dict[str, Any]] = {}
     timestamped: ClassVar[bool] = False
     signs_url: ClassVar[bool] = False
+    batches: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "split_events" in vars(cls) and "batches" not in vars(cls):
+            cls.batches = True  # a verifier that splits its provider's requests is asked about every one of them
+
+    @classmethod
+    def may_split(cls, options: Mapping[str, Any] | None = None) -> bool:
+        """Whether :meth:`split_events` can return events for a source with these options (processing reads the
+        encrypted options only when the class alone cannot say): ``batches``, or ``split_arrays``."""
+        return cls.batches or bool(cls.option_values(options)["split_arrays"])
 
     @classmethod
     def option_values(cls, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -250,12 +279,16 @@ class Verifier(abc.ABC):
 
     @classmethod
     def split_events(cls, payload: Any, options: Mapping[str, Any]) -> list[Event] | None:
-        """The events of a batch request, or ``None`` when the request is one event (the default).
+        """The events of a batch request, or ``None`` when the request is one event.
 
         Called by processing, not by the receive view, with the parsed payload and the source's ``options`` in effect
-        (``option_values``); no secret is needed. Never raises: an item it cannot read is an event all the same.
+        (``option_values``); no secret is needed. Never raises: an item it cannot read is an event all the same. The
+        default: with ``split_arrays``, a non-empty JSON array is a batch of its items (``item_event``). A verifier
+        that declares ``batches`` overrides this with its provider's shape.
         """
-        return None
+        if not options.get("split_arrays") or not isinstance(payload, list) or not payload:
+            return None
+        return [item_event(item, options) for item in payload]
 
     @classmethod
     def new_key(cls) -> tuple[Any, str]:

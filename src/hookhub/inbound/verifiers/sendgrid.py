@@ -1,12 +1,15 @@
 """SendGrid Event Webhook: ``X-Twilio-Email-Event-Webhook-Signature`` = base64 ECDSA P-256/SHA-256 (DER) signature of
 ``X-Twilio-Email-Event-Webhook-Timestamp`` + body, checked with the verification public key; 300 s tolerance.
 
-The body is a JSON array of events, often several per request: the event type is the first event's ``event``. There
-is no external id: ``sg_event_id`` is per event, and SendGrid does not promise to batch a retry the same way.
+The body is a JSON array of events, often several per request (``batches``): processing splits it into one event per
+item, its type the item's ``event`` and its external id the item's ``sg_event_id`` (so an event SendGrid sends again
+in another batch is stored once). The request itself keeps the first event's type and has no external id: SendGrid
+does not promise to batch a retry the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -15,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from hookhub.exceptions import VerificationError
 
-from .base import Verifier, WebhookRequest
+from .base import Event, Verifier, WebhookRequest
 from .common import b64decode, check_timestamp, ecdsa_sha256_valid, load_ecdsa_public_key, parse_timestamp
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -54,6 +57,22 @@ class SendGridVerifier(Verifier):
         first = payload[0] if isinstance(payload, list) and payload else None
         event = first.get("event") if isinstance(first, dict) else None
         return event if isinstance(event, str) else ""
+
+    @classmethod
+    def split_events(cls, payload: Any, options: Mapping[str, Any]) -> list[Event] | None:
+        if not isinstance(payload, list) or not payload:
+            return None
+        return [cls._event(item) for item in payload]
+
+    @staticmethod
+    def _event(item: Any) -> Event:
+        fields = item if isinstance(item, dict) else {}
+        event, external_id = fields.get("event"), fields.get("sg_event_id")
+        return Event(
+            item,
+            event if isinstance(event, str) else "",
+            external_id if isinstance(external_id, str) and external_id else None,
+        )
 
 
 VERIFIER = SendGridVerifier

@@ -5,13 +5,14 @@ The GET subscription check echoes ``hub.challenge`` when ``hub.verify_token`` eq
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 
 from hookhub.exceptions import VerificationError
 
-from .base import Reply, Verifier, WebhookRequest
+from .base import Reply, SignedRequest, Verifier, WebhookRequest
 from .common import hmac_digest, matches_any
 
 HEADER = "X-Hub-Signature-256"
@@ -56,6 +57,12 @@ class MetaVerifier(Verifier):
         change = changes[0] if isinstance(changes, list) and changes else None
         field = change.get("field") if isinstance(change, dict) else None
         return f"{kind}.{field}" if isinstance(field, str) and field else kind
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        return SignedRequest(body, {HEADER: PREFIX + hmac_digest(key, body).hex()})
 
 
 VERIFIER = MetaVerifier

@@ -1,5 +1,4 @@
 # tests/test_webhooks.py: your webhooks, both ways, tested with hookhub.testing (pytest and pytest-django).
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -88,4 +87,4 @@ def test_the_customer_receives_a_signed_delivery(live_server: Any) -> None:
     (attempt,) = deliver_now()
 
     assert attempt.response_status == 200
-    assert json.loads(InboundMessage.objects.get().body) == {"invoice": "in_1"}
+    assert InboundMessage.objects.get().payload == {"invoice": "in_1"}

@@ -13,7 +13,7 @@ from django.test import Client
 from hookhub.inbound.verifiers import available
 from hookhub.models import InboundMessage, Source
 from hookhub.signing import generate_ed25519_keypair
-from hookhub.testing import keypair, make_source, post_webhook, signed_request
+from hookhub.testing import keypair, make_source, override_hookhub, post_webhook, signed_request
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +28,8 @@ class Sample:
     options: dict[str, Any] = field(default_factory=dict)
     #: ``(signing key, secret)``; by default the verifier's own ``new_key``.
     keys: Callable[[], tuple[Any, str]] | None = None
+    #: ``HOOKHUB`` keys the verifier reads at verification (keys or certificates a test stands in for).
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 #: A verifier without a row is tried with ``Sample()``: add a row only for what that cannot satisfy (a required
@@ -57,7 +59,8 @@ def test_every_sample_names_a_verifier() -> None:
 def test_a_signed_request_is_accepted_by_the_receive_view(verifier: str, sample: Sample) -> None:
     key, secret = sample.keys() if sample.keys else keypair(verifier)
     source = make_source(verifier, secret=secret, options=sample.options)
-    response = post_webhook(Client(enforce_csrf_checks=True), source, sample.payload, secret=key)
+    with override_hookhub(**sample.settings):
+        response = post_webhook(Client(enforce_csrf_checks=True), source, sample.payload, secret=key)
     assert 200 <= response.status_code < 300, response.content
     assert InboundMessage.objects.filter(source=source).count() == 1
 

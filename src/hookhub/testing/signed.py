@@ -47,7 +47,8 @@ def make_source(
 
     key: Any
     key, secret = keypair(verifier) if secret is None else (secret, secret)
-    source = Source(name=name or verifier, verifier=verifier, secrets=[secret], options=dict(options or {}), **fields)
+    name = name or verifier.rsplit(".", 1)[-1].lower()  # a dotted path's class name
+    source = Source(name=name, verifier=verifier, secrets=[secret], options=dict(options or {}), **fields)
     source_rules.check_source(source)
     source.save()
     source.signing_key = key  # type: ignore[attr-defined]

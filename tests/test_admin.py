@@ -224,6 +224,10 @@ def test_message_changelist_filters_and_searches(admin_client: Client, source: S
         else:
             assert [m.pk for m in results] == [expected]
     assert "Failed</span>" in response.content.decode()
+    stale = make_message(source, external_id="evt_stale", status=Status.STALE)  # ordered processing's
+    response = admin_client.get(MESSAGES_URL, {"status__exact": "stale"})
+    assert [m.pk for m in response.context["cl"].result_list] == [stale.pk]
+    assert "Stale (older than the last processed for its key)</span>" in response.content.decode()
 
 
 def test_message_changelist_queries_do_not_grow_with_rows(

@@ -298,3 +298,18 @@ def test_e018_accepts_a_generated_slug() -> None:
 def test_e019_api_body_limit_not_a_positive_whole_number(value: object) -> None:
     assert ids({"API_MAX_BODY_BYTES": value}) == ["hookhub.E019"]
     assert ids({"API_MAX_BODY_BYTES": 10_000_000}) == []
+
+
+@pytest.mark.parametrize(
+    ("hookhub", "expected"),
+    [
+        ({"REPLY_DEADLINE": 2.5, "REPLY_FUNCTIONS": ["tests.inbound.test_replies.discord_message"]}, []),
+        ({"REPLY_DEADLINE": 0}, ["hookhub.E020"]),
+        ({"REPLY_DEADLINE": "2.5"}, ["hookhub.E020"]),
+        ({"REPLY_DEADLINE": 31}, ["hookhub.E020"]),
+        ({"REPLY_FUNCTIONS": "tests.inbound.test_replies.discord_message"}, ["hookhub.E022"]),
+        ({"REPLY_FUNCTIONS": ["tests.inbound.no_such_module.reply", "os"]}, ["hookhub.E022", "hookhub.E022"]),
+    ],
+)
+def test_e020_e022_reply_deadline_and_functions(hookhub: dict[str, Any], expected: list[str]) -> None:
+    assert ids(hookhub) == expected

@@ -22,6 +22,7 @@ from hookhub.models import (
     Endpoint,
     IdempotentResponse,
     InboundMessage,
+    InboundOrderMark,
     Message,
     Source,
     StatBucket,
@@ -34,6 +35,7 @@ MARGIN = timedelta(minutes=1)  # room for a slow machine between making the rows
 # The defaults: RETENTION_DAYS, PAYLOAD_RETENTION_DAYS, ATTEMPT_RETENTION_DAYS, and a day for idempotency keys.
 AGES = {
     "inbound messages": timedelta(days=30),
+    "order marks": timedelta(days=30),
     "outbound payloads": timedelta(days=90),
     "attempt logs": timedelta(days=30),
     "idempotency responses": timedelta(hours=24),
@@ -54,6 +56,7 @@ def present(kind: str, pk: int | str) -> bool:
         return Message.objects.filter(pk=pk, payload_purged=False).exists()
     model = {
         "inbound messages": InboundMessage,
+        "order marks": InboundOrderMark,
         "attempt logs": Attempt,
         "idempotency responses": IdempotentResponse,
         "dashboard counts": StatBucket,
@@ -70,6 +73,10 @@ def make_rows(now: datetime) -> Rows:
         at = now - age
         if kind == "inbound messages":
             return InboundMessage.objects.create(source=source, received_at=at, body=b"{}", status="processed").pk
+        if kind == "order marks":  # ordered processing: the last event run for a key, as long as its messages
+            mark = InboundOrderMark.objects.create(source=source, handler="app.on_sub", key=f"k{age}", last_order=1)
+            InboundOrderMark.objects.filter(pk=mark.pk).update(updated_at=at)
+            return mark.pk
         if kind == "dashboard counts":
             return StatBucket.objects.create(hour=at, side="in", subject=str(source.pk), outcome="received", count=1).pk
         message = Message.objects.create(application=endpoint.application, event_type="a.b", payload={"n": 1})
@@ -168,6 +175,7 @@ def test_the_purge_command_purges_every_kind_and_counts_each() -> None:
 
     assert purge_command("--dry-run") == (
         "Would purge 1 inbound message(s).\n"
+        "Would purge 1 order mark(s).\n"
         "Would empty 1 outbound payload(s).\n"
         "Would purge 1 attempt log(s).\n"
         "Would purge 1 idempotency response(s).\n"
@@ -177,6 +185,7 @@ def test_the_purge_command_purges_every_kind_and_counts_each() -> None:
 
     assert purge_command("--batch-size", "1") == (
         "Purged 1 inbound message(s).\n"
+        "Purged 1 order mark(s).\n"
         "Emptied 1 outbound payload(s).\n"
         "Purged 1 attempt log(s).\n"
         "Purged 1 idempotency response(s).\n"

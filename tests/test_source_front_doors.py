@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.checks import run_checks
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
@@ -17,6 +18,7 @@ from django.test import Client, override_settings
 from hookhub.api.tokens import create_token
 from hookhub.models import Endpoint, Source
 from tests.support.api import Api, error_of
+from tests.test_checks import KEY
 
 pytestmark = pytest.mark.django_db
 
@@ -182,6 +184,9 @@ RULES: list[tuple[str, dict[str, Any], str, str]] = [
     ("body-size", {"max_body_size": 0}, "max_body_size", "max_body_size is from 1 to"),
     ("retention", {"retention_days": 0}, "retention_days", "retention_days is from 1 to"),
     ("confirmer", {"confirmer": "nope"}, "confirmer", "Unknown confirmer 'nope': use stripe, http"),
+    ("reply-json", {"reply": "json:{'type': 4}"}, "reply", "The reply after 'json:' is not JSON"),
+    ("reply-nan", {"reply": "json:[NaN]"}, "reply", "NaN is not JSON"),
+    ("reply-kind", {"reply": "Empty"}, "reply", "A reply is blank (the verifier's answer), 'empty', 'json:'"),
 ]
 BASE: dict[str, Any] = {"name": "src", "verifier": "token", "secrets": ["s3cret"]}
 
@@ -283,3 +288,54 @@ def test_the_cli_names_a_bad_source_in_one_line_not_a_raw_dict() -> None:
             "hookhub", "source", "add", "bad/name", "--verifier", "token", "--secret", "s", stdout=io.StringIO()
         )
     assert str(refused.value) == "A source's name is 1-100 letters, digits, _ or -, not 'bad/name'."
+
+
+#: Bad values of a source's reply, with words of the reason: (REPLY, words)
+BAD_REPLIES = [(fields["reply"], reason) for _, fields, _, reason in RULES if "reply" in fields]
+
+
+@pytest.mark.parametrize(("reply", "reason"), BAD_REPLIES)
+def test_the_settings_check_refuses_the_replies_the_front_doors_refuse(reply: str, reason: str) -> None:
+    declared = {"s": {"VERIFIER": "token", "SECRETS": ["s3cret"], "REPLY": reply}}
+    with override_settings(HOOKHUB={"ENCRYPTION_KEYS": [KEY], "SOURCES": declared}):
+        errors = [m for m in run_checks(tags=["hookhub"]) if m.id and m.id.startswith("hookhub.")]
+    assert [m.id for m in errors] == ["hookhub.E001"]
+    assert errors[0].msg.startswith("HOOKHUB[\"SOURCES\"]['s']: REPLY: ")
+    assert reason in errors[0].msg
+
+
+FUNCTION = "tests.inbound.test_replies.discord_message"
+
+
+def test_the_api_names_only_the_reply_functions_the_operator_lists(client: Client, admin_client: Client) -> None:
+    api = Api(client, create_token(name="global")[0])
+    error = error_of(api.post("/sources", BASE | {"reply": FUNCTION}))
+    assert (error["field"], error["code"]) == ("reply", "function_refused")
+    assert "only the functions the operator lists in HOOKHUB['REPLY_FUNCTIONS']" in error["message"]
+    call_command("hookhub", *cli_args({"reply": FUNCTION}), stdout=io.StringIO())  # a trusted door names any
+    assert api.patch("/sources/src", {"enabled": False}).status_code == 200  # set elsewhere: kept as it is
+    assert error_of(api.patch("/sources/src", {"reply": "os.system"}))["code"] == "function_refused"
+    assert (
+        admin_client.post("/admin/hookhub/source/add/", admin_data({"name": "s2", "reply": FUNCTION})).status_code
+        == 302
+    )
+    with override_settings(HOOKHUB={"REPLY_FUNCTIONS": [FUNCTION]}):
+        created = api.post("/sources", BASE | {"name": "s3", "reply": FUNCTION})
+    assert created.status_code == 201, created.content
+    assert created.json()["reply"] == FUNCTION
+    assert sorted(Source.objects.values_list("reply", flat=True)) == [FUNCTION] * 3
+
+
+def test_every_door_refuses_a_reply_function_that_does_not_import(client: Client, admin_client: Client) -> None:
+    missing = "tests.inbound.no_such_module.reply"
+    reason = f"Cannot import a function {missing!r} for the reply."
+    page = admin_client.post("/admin/hookhub/source/add/", admin_data({"reply": missing}))
+    assert page.context["adminform"].form.errors["reply"] == [reason]
+    with pytest.raises(CommandError, match="Cannot import a function"):
+        call_command("hookhub", *cli_args({"reply": missing}), stdout=io.StringIO())
+    with override_settings(HOOKHUB={"REPLY_FUNCTIONS": [missing]}):  # listed, but it must import all the same
+        assert (
+            error_of(Api(client, create_token(name="global")[0]).post("/sources", BASE | {"reply": missing}))["message"]
+            == reason
+        )
+    assert not Source.objects.exists()

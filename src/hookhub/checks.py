@@ -1,7 +1,7 @@
 """System checks, one stable id per misconfiguration (tests assert the ids).
 
 - ``hookhub.E001``: a source in ``HOOKHUB["SOURCES"]`` cannot be built (unknown verifier, bad option, no secret,
-  a confirmer option its confirmer does not take).
+  a confirmer option its confirmer does not take, a ``REPLY`` that ``source_rules.check_reply`` refuses).
 - ``hookhub.E002``: a source's ``RATE_LIMIT`` or ``ALLOWED_IPS`` does not parse.
 - ``hookhub.E003``: a verifier that signs the URL (``Verifier.signs_url``: twilio, square) is used but
   ``PUBLIC_URL`` is not set.
@@ -23,7 +23,9 @@
   whole number ≥ 1.
 - ``hookhub.E016``: ``MAX_ENDPOINTS_PER_APPLICATION`` is not a whole number ≥ 1.
 - ``hookhub.E017``: ``METRICS_APPLICATIONS`` is not a whole number ≥ 0.
+- ``hookhub.E020``: ``REPLY_DEADLINE`` is not seconds above 0 and at most 30.
 - ``hookhub.E021``: ``DELIVERY_TIMEOUT`` is not seconds above 0 and at most 60 (the rule endpoints' own follow too).
+- ``hookhub.E022``: ``REPLY_FUNCTIONS`` is not a list of dotted paths of functions that import.
 - ``hookhub.E023``: ``ALERT_AFTER`` or ``ALERT_INTERVAL`` is not a number of seconds ≥ 0.
 - ``hookhub.E024``: ``ALERT_EMAILS`` (or, when it is None, ``ADMINS``) is not a list of email addresses, or
   ``ALERT_FROM`` (or ``DEFAULT_FROM_EMAIL``) is not an address.
@@ -57,6 +59,7 @@ def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
         check_confirmer,
         check_given_slug,
         check_options,
+        check_reply,
         check_settings_secrets,
         parse_networks,
     )
@@ -101,6 +104,10 @@ def check_sources(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
             check_confirmer(str(declared.get("CONFIRMER") or ""), declared.get("CONFIRMER_OPTIONS", {}), declared=True)
         except SourceRefused as exc:
             errors.append(Error(f"{where}: {exc.field}: {exc.message}", id="hookhub.E001"))
+        try:
+            check_reply(declared.get("REPLY") or "")
+        except SourceRefused as exc:
+            errors.append(Error(f"{where}: REPLY: {exc.message}", id="hookhub.E001"))
         try:
             if declared.get("RATE_LIMIT"):
                 parse_rate(str(declared["RATE_LIMIT"]))
@@ -155,6 +162,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             )
         )
     errors.extend(_check_counts())
+    errors.extend(_check_replies())
     errors.extend(_check_alerts())
     errors.extend(_check_portal_rate_limit())
     errors.extend(_check_allowed_networks())
@@ -209,6 +217,42 @@ def _check_counts() -> list[CheckMessage]:
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             errors.append(
                 Error(f"HOOKHUB['{name}'] is {value!r}: use a whole number of {what}, at least {least}.", id=check_id)
+            )
+    return errors
+
+
+#: The longest ``REPLY_DEADLINE``: no provider waits longer than Twilio's 15 s, and a request waiting on its reply
+#: function holds one of the web process's ``MAX_RECEIVING`` places.
+MAX_REPLY_DEADLINE = 30
+
+
+def _check_replies() -> list[CheckMessage]:
+    from django.utils.module_loading import import_string
+
+    from hookhub.inbound.source_rules import DOTTED
+
+    errors: list[CheckMessage] = []
+    deadline = conf._get("REPLY_DEADLINE")
+    if not isinstance(deadline, int | float) or isinstance(deadline, bool) or not 0 < deadline <= MAX_REPLY_DEADLINE:
+        errors.append(
+            Error(
+                f"HOOKHUB['REPLY_DEADLINE'] is {deadline!r}: use seconds above 0 and at most {MAX_REPLY_DEADLINE}.",
+                hint="The default, 2.5, is just under Discord's 3 s.",
+                id="hookhub.E020",
+            )
+        )
+    functions = conf._get("REPLY_FUNCTIONS")
+    if not isinstance(functions, list | tuple | set | frozenset):
+        hint = "e.g. ['myapp.replies.discord_command']: the API may then set a source's reply to them."
+        return [*errors, Error(f"HOOKHUB['REPLY_FUNCTIONS'] is {functions!r}.", hint=hint, id="hookhub.E022")]
+    for path in functions:
+        try:
+            function = import_string(path) if isinstance(path, str) and DOTTED.fullmatch(path) else None
+        except ImportError:
+            function = None
+        if not callable(function):
+            errors.append(
+                Error(f"HOOKHUB['REPLY_FUNCTIONS']: {path!r} is not the dotted path of a function.", id="hookhub.E022")
             )
     return errors
 

@@ -26,6 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "CONFIRMER_TIMEOUT": 10.0,
     "CONFIRMER_ENV_ALLOWLIST": [],
     "STRIPE_API_BASE": "https://api.stripe.com",
+    "REPLY_DEADLINE": 2.5,
+    "REPLY_FUNCTIONS": [],
     # Send side
     "RETRY_SCHEDULE": [5, 300, 1800, 7200, 18000, 36000, 36000],
     "RETRY_AFTER_MAX": 6 * 3600,
@@ -134,6 +136,24 @@ class Settings:
     @property
     def STRIPE_API_BASE(self) -> str:
         return str(self._get("STRIPE_API_BASE")).rstrip("/")
+
+    @property
+    def REPLY_DEADLINE(self) -> float:
+        """Seconds from a request reaching the receive view until a source's reply function must have answered
+        (just under Discord's 3). One that is not a number above 0 is the default (``hookhub.E020`` names it)."""
+        value = self._get("REPLY_DEADLINE")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return float(value)
+        return float(DEFAULTS["REPLY_DEADLINE"])
+
+    @property
+    def REPLY_FUNCTIONS(self) -> frozenset[str]:
+        """Dotted paths of the reply functions that a source's ``reply`` may name through the API (settings, the
+        admin and the CLI may name any function)."""
+        value = self._get("REPLY_FUNCTIONS")
+        if not isinstance(value, list | tuple | set | frozenset):
+            return frozenset()  # malformed: hookhub.E022 says so; meanwhile, allow nothing
+        return frozenset(v for v in value if isinstance(v, str) and v)
 
     @property
     def RETRY_SCHEDULE(self) -> Sequence[float]:

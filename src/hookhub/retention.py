@@ -17,7 +17,16 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from hookhub.conf import conf
-from hookhub.models import Attempt, Delivery, IdempotentResponse, InboundMessage, Message, Source, StatBucket
+from hookhub.models import (
+    Attempt,
+    Delivery,
+    IdempotentResponse,
+    InboundMessage,
+    InboundOrderMark,
+    Message,
+    Source,
+    StatBucket,
+)
 
 Progress = Callable[[int], object]
 _UNFINISHED = [Delivery.Status.PENDING, Delivery.Status.SENDING]
@@ -66,6 +75,24 @@ def inbound_messages(
             total += old.count()
             continue
         total += _delete(old.order_by("received_at"), batch, progress)
+    return total
+
+
+def order_marks(
+    *,
+    batch_size: int | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> int:
+    """Delete the ordering marks (``hookhub.inbound.ordering``) not moved for longer than their source's retention:
+    the messages they were compared with are purged, and providers stop retrying long before. An event of such a key
+    that still comes runs, and starts the key afresh."""
+    batch = batch_size or conf.PURGE_BATCH_SIZE
+    total = 0
+    for source, cutoff in expired(now):
+        old = InboundOrderMark.objects.filter(source=source, updated_at__lt=cutoff)
+        total += old.count() if dry_run else _delete(old, batch, progress)
     return total
 
 
@@ -168,6 +195,7 @@ class Purge(Protocol):
 # What each purge removes, in the order they run (and ``hookhub purge`` prints them).
 PURGES: dict[str, Purge] = {
     "inbound messages": inbound_messages,
+    "order marks": order_marks,
     "outbound payloads": outbound_payloads,
     "attempt logs": attempt_logs,
     "idempotency responses": idempotency_responses,

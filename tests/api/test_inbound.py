@@ -36,6 +36,8 @@ def test_lists_and_filters_inbound_messages(api: Api) -> None:
     assert ids(until=(timezone.now() - timedelta(days=1)).isoformat()) == [old.pk]
     assert error_of(api.get("/inbound-messages", {"status": "lost"}))["field"] == "status"
     assert api.get("/inbound-messages").json()["data"][0]["source"] == "github"
+    stale = receive(stripe, event_type="a", status=Status.STALE)  # ordered processing's
+    assert ids(status="stale") == [stale.pk]
 
 
 def test_gets_a_message_with_its_body_as_text_or_base64(api: Api) -> None:

@@ -552,6 +552,12 @@ def test_records_are_made_from_rows_without_the_database() -> None:
     final = attempt_record({**row, "delivery__status": Delivery.Status.FAILED})
     assert (final.outcome, render.STYLES[final.outcome]) == ("failed", "red")
     assert render.format_line(final) == "2025-03-01T12:00:00.000+00:00 out #9 acme a.b msg_1 https://x/ 404 3ms failed"
+    inbound = {
+        "id": 4, "received_at": T0, "processed_at": T0, "source__name": "stripe", "event_type": "a.b",
+        "external_id": "evt_4", "status": Status.STALE, "attempts": 1, "last_error": "stale: order 1 < 2 for key k",
+    }  # fmt: skip
+    stale = feed.inbound_record(inbound)  # ordered processing skipped it: settled, not a failure
+    assert (stale.outcome, stale.error, Status.STALE in feed._SETTLED) == ("processed", "", True)
 
 
 def test_a_late_row_far_above_an_empty_tables_start_is_still_watched(stripe: Source) -> None:

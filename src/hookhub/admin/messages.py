@@ -34,6 +34,7 @@ _BADGE_COLOURS: dict[str, str] = {
     Status.FAILED: "#dc3545",
     Status.INVALID: "#842029",
     Status.UNCONFIRMED: "#6f42c1",
+    Status.STALE: "#495057",
 }
 _NOT_REPLAYABLE = [str(Status.PROCESSING), str(Status.INVALID)]
 

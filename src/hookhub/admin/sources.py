@@ -179,6 +179,7 @@ class SourceAdmin(SourceAdminBase):
         return [
             (None, {"fields": tuple(main)}),
             ("Verification", {"fields": tuple(verification)}),
+            ("Reply", {"fields": ["reply"]}),
             ("Limits", {"fields": ["rate_limit", "allowed_ips", "max_body_size", "retention_days"]}),
             ("Confirmation", {"fields": tuple(confirmation), "classes": ["collapse"]}),
         ]

@@ -25,7 +25,9 @@ _LARGE = ("body", "payload", "confirmed_payload", "headers", "traceback")
 
 class InboundQuery(TimeRangeQuery):
     source: str | None = Field(None, max_length=100, description="A source name.")
-    status: Literal["pending", "processing", "retrying", "processed", "failed", "invalid", "unconfirmed"] | None = None
+    status: (
+        Literal["pending", "processing", "retrying", "processed", "failed", "invalid", "unconfirmed", "stale"] | None
+    ) = None
     event_type: str | None = Field(None, max_length=200)
 
 

@@ -3,7 +3,8 @@ are and how long each is, never a value.
 
 Every rule is ``hookhub.inbound.source_rules``' (as in the admin and the CLI); this module only turns its refusal into
 the 422 JSON error. The API is not a trusted door: it may set only built-in verifiers and confirmers (a dotted path
-would let an API caller choose code to import); a PATCH leaves one set elsewhere as it is.
+would let an API caller choose code to import), and only the reply functions the operator lists in
+``HOOKHUB["REPLY_FUNCTIONS"]``; a PATCH leaves one set elsewhere as it is.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ router = Router(tags=["sources"])
 # refuses with the same reason as the admin and the CLI.
 VERIFIERS = f"One of: {', '.join(available())}."
 CONFIRMERS = f"Empty (none), or one of: {', '.join(source_rules.CONFIRMER_OPTIONS)}."
+REPLY = (
+    "The answer to a verified request: empty (the verifier's), 'empty' (200, no body), 'json:' and a JSON value, or "
+    "the dotted path of a function listed in HOOKHUB['REPLY_FUNCTIONS']. At most 2000 characters."
+)
 
 
 class SourceIn(Schema):
@@ -49,6 +54,7 @@ class SourceIn(Schema):
     confirmer_options: dict[str, Any] = Field(default_factory=dict, description="Write-only.")
     forward_to: str | None = Field(None, max_length=200, description="Forward every message to this application.")
     forward_event_types: list[str] = Field(default_factory=list, description="At most 100 patterns.")
+    reply: str = Field("", description=REPLY)
     enabled: bool = True
 
 
@@ -64,6 +70,7 @@ class SourcePatch(Schema):
     confirmer_options: dict[str, Any] = optional()
     forward_to: str | None = optional(max_length=200)
     forward_event_types: list[str] = optional()
+    reply: str = optional(description=REPLY)
     enabled: bool = optional()
 
 
@@ -86,6 +93,7 @@ class SourceOut(Schema):
     confirmer_option_names: list[str]
     forward_to: str | None
     forward_event_types: list[str]
+    reply: str = Field(description="Empty: the verifier's answer.")
     enabled: bool
     managed: bool = Field(description="Declared in settings: read-only here.")
     created_at: datetime
@@ -108,6 +116,7 @@ def source_out(source: Source) -> SourceOut:
         confirmer_option_names=sorted(sources.confirmer_options_of(source)),
         forward_to=source.forward_to.uid if source.forward_to else None,
         forward_event_types=list(source.forward_event_types or []),
+        reply=source.reply,
         enabled=source.enabled,
         managed=source.managed,
         created_at=source.created_at,
@@ -161,7 +170,7 @@ def create_source(request: HttpRequest, body: SourceIn, idempotency_key: idempot
             source_rules.check_given_slug(body.slug)
         except source_rules.SourceRefused as exc:
             raise invalid(exc.field, exc.message, exc.code) from None
-    _check(source, body.forward_to, {"verifier", "confirmer"})
+    _check(source, body.forward_to, {"verifier", "confirmer", "reply"})
 
     def build() -> SourceOut:
         _save(source)

@@ -9,8 +9,8 @@ from rich.progress import BarColumn, Progress, TextColumn
 from hookhub import retention
 
 help = (
-    "Remove what has passed its retention, in small batches: inbound messages, outbound payloads, attempt logs "
-    "and idempotency responses."
+    "Remove what has passed its retention, in small batches: inbound messages and their ordering marks, outbound "
+    "payloads, attempt logs, idempotency responses and dashboard counts."
 )
 
 # What the command says it did to each kind, and would do with --dry-run: a payload is emptied (its message row

@@ -42,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Forward every verified message to this URL, re-signed (repeat for several).",
     )
     add.add_argument("--forward-events", default="", help="Only forward these event types (a,b; wildcards).")
+    add.add_argument(
+        "--reply",
+        default="",
+        help="Answer verified requests with: empty, json:{...} or a function's dotted path. Default: the verifier's.",
+    )
     actions.add_parser("list", help="List sources and their URLs.")
     show = actions.add_parser("show", help="Show one source (secrets redacted).")
     show.add_argument("name")
@@ -68,6 +73,7 @@ FLAGS = {
     "confirmer": "--confirmer",
     "confirmer_options": "--confirmer-option",
     "forward_event_types": "--forward-events",
+    "reply": "--reply",
 }
 
 
@@ -106,6 +112,7 @@ def _add(command: BaseCommand, options: dict[str, Any]) -> None:
         retention_days=options["retention_days"],
         confirmer=options["confirmer"],
         confirmer_options=parse_assignments(options["confirmer_option"], "--confirmer-option"),
+        reply=options["reply"],
     )
     if options["slug"]:
         source.slug = options["slug"]
@@ -166,6 +173,7 @@ def _describe(source: Source) -> dict[str, Any]:
         "confirmer": source.confirmer or None,
         "forward_to": source.forward_to.uid if source.forward_to else None,
         "forward_event_types": source.forward_event_types,
+        "reply": source.reply or None,
         "enabled": source.enabled,
         "declared_in_settings": source.managed,
         "messages": source.messages.count(),

@@ -27,9 +27,9 @@ from hookhub.metrics import Stats
 from hookhub.models import InboundMessage, Source
 from hookhub.payloads import escape_text
 
-from . import confirmers, forwarding
+from . import confirmers, forwarding, ordering
 from .claims import UNREADABLE, lease, put_back
-from .handlers import handlers_for
+from .handlers import any_ordered, registrations_for
 
 logger = logging.getLogger("hookhub.inbound")
 Status = InboundMessage.Status
@@ -131,8 +131,7 @@ def _process(message: InboundMessage, worker_id: str) -> str:
     try:
         with transaction.atomic():
             _renew(message, worker_id)
-            for handler in handlers_for(source.name, message.event_type):
-                handler(message, payload)
+            stale = _run_handlers(message, payload)
             signals.message_processing.send(
                 sender=InboundMessage,
                 message=message,
@@ -140,13 +139,30 @@ def _process(message: InboundMessage, worker_id: str) -> str:
                 event_type=message.event_type,
                 payload=payload,
             )
-            forwarding.forward(message, payload)
-            _finish(message, worker_id, Status.PROCESSED)
+            forwarded = forwarding.forward(message, payload)
+            if stale and forwarded is None:
+                status, reason = Status.STALE, escape_text("; ".join(map(str, stale))[:10_000])
+            else:
+                status, reason = Status.PROCESSED, ""
+            _finish(message, worker_id, status, error=reason)
     except LeaseLost:
         raise
     except Exception as exc:  # noqa: BLE001 - user code: store the traceback and retry
         return _fail(message, worker_id, f"{type(exc).__name__}: {exc}", traceback.format_exc())
-    return Status.PROCESSED
+    return status
+
+
+def _run_handlers(message: InboundMessage, payload: Any) -> list[ordering.Stale]:
+    """Run the matching handlers; when every one of them (one at least) skipped the message as stale, why."""
+    skipped: list[ordering.Stale] = []
+    ran = False
+    for registration in registrations_for(message.source.name, message.event_type):
+        verdict = ordering.run(registration, message, payload)
+        if verdict is None:
+            ran = True
+        else:
+            skipped.append(verdict)
+    return [] if ran else skipped
 
 
 def _database_answers() -> bool:
@@ -175,7 +191,7 @@ def _finish(message: InboundMessage, worker_id: str, status: str, *, error: str 
     now = timezone.now()
     updated = _owned(message, worker_id).update(
         status=status,
-        processed_at=now if status == Status.PROCESSED else None,
+        processed_at=now if status in (Status.PROCESSED, Status.STALE) else None,
         confirmed_payload=message.confirmed_payload,
         next_attempt_at=None,
         locked_by="",
@@ -240,13 +256,17 @@ def process_batch(worker_id: str, limit: int | None = None, *, stats: Stats | No
 
     Messages that have something to run get a transaction each (their handlers' writes commit with their status);
     the rest are marked processed by the claim itself, so a source without handlers costs the database one commit
-    per batch rather than one per message.
+    per batch rather than one per message. When some handler is ordered, the messages that share its key are run
+    in ``order_by`` order (``ordering.in_order``).
     """
     ids, finished = lease(worker_id, limit or conf.WORKER_BATCH_SIZE, timezone.now(), finish_idle=True)
     if stats is not None:
         stats.inbound(Status.PROCESSED, count=finished)
     ended: Counter[dashboard.Key] = Counter()
-    for message in _load(ids, worker_id):
+    messages = _load(ids, worker_id)
+    if any_ordered():
+        messages = _in_order(messages)
+    for message in messages:
         status = process(message, worker_id)  # never raises for one message's trouble
         if stats is not None:
             stats.inbound(status)
@@ -254,6 +274,16 @@ def process_batch(worker_id: str, limit: int | None = None, *, stats: Stats | No
             ended[(dashboard.IN, str(message.source_id), 0, status)] += 1
     dashboard.add(ended)  # the dashboard's counts: one statement per batch
     return finished + len(ids)
+
+
+def _in_order(messages: list[InboundMessage]) -> list[InboundMessage]:
+    """The batch with each ordered handler's key in ``order_by`` order; as claimed should sorting fail (the marks
+    still judge every message)."""
+    try:
+        return ordering.in_order(messages, registrations_for)
+    except Exception:
+        logger.exception("hookhub: could not sort a batch of %s inbound messages by order; as claimed", len(messages))
+        return messages
 
 
 def replay(messages: Iterable[InboundMessage] | Any) -> int:

@@ -7,6 +7,11 @@ everywhere.
 who run the server) may name a dotted path for the verifier or the confirmer; the API may not, since that would let
 an API caller choose code to import: it names the fields it sets in ``untrusted``.
 
+``check_reply`` judges a source's synchronous reply and returns it parsed (``replies.SourceReply``): the receive path
+loads it through the same function. A reply function named through the API must be one the operator lists in
+``REPLY_FUNCTIONS``: any other dotted path would let an API caller have the server import a module of its choosing and
+run a function of it on every request.
+
 ``check_confirmer`` is also run each time a built-in confirmer runs, and for sources declared in settings (by the
 system checks): only the options the confirmer documents, an environment variable named only in settings or from
 the operator's ``CONFIRMER_ENV_ALLOWLIST``, an https ``api_base``, no address the SSRF guard refuses.
@@ -15,6 +20,7 @@ the operator's ``CONFIRMER_ENV_ALLOWLIST``, an https ``api_base``, no address th
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -29,7 +35,8 @@ from hookhub.exceptions import Refused
 from hookhub.outbound import ssrf
 
 from .ratelimit import parse_rate
-from .verifiers import COMMON_OPTIONS, Verifier, available, get_verifier_class
+from .replies import SourceReply
+from .verifiers import COMMON_OPTIONS, Reply, Verifier, available, get_verifier_class
 
 if TYPE_CHECKING:
     from hookhub.models import Source
@@ -55,6 +62,12 @@ MAX_RETENTION_DAYS = 36_500
 MAX_ALLOWED_IPS = 200
 MAX_FORWARD_EVENT_TYPES = 100
 _DOTTED_PATH = "a dotted path is accepted only from settings, the admin or the CLI"
+#: The longest ``reply`` (the model field's length): a ``json:`` reply is bounded by it.
+MAX_REPLY_LENGTH = 2000
+REPLY_EMPTY = "empty"
+REPLY_JSON = "json:"
+DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+_REPLY_KINDS = "blank (the verifier's answer), 'empty', 'json:' and a JSON value, or the dotted path of a function"
 
 
 class SourceRefused(Refused):
@@ -98,6 +111,7 @@ def check_source(source: Source, *, untrusted: Collection[str] = ()) -> None:
     check_limits(source)
     check_allowed_ips(source.allowed_ips)
     check_forward_event_types(source.forward_event_types)
+    check_reply(source.reply, trusted="reply" not in untrusted)
 
 
 def as_validation_error(exc: SourceRefused) -> ValidationError:
@@ -233,6 +247,49 @@ def check_confirmer_name(name: Any, *, trusted: bool) -> None:
         raise SourceRefused(
             "confirmer", f"Unknown confirmer {name!r}: use {built_in}, or the dotted path of a callable."
         )
+
+
+def check_reply(value: Any, *, trusted: bool = True) -> SourceReply | None:
+    """A source's synchronous reply, parsed (``None``: blank, the verifier's answer), or ``SourceRefused``.
+
+    ``empty``; ``json:`` and a JSON value (no ``NaN``), sent as written; or the dotted path of a callable, imported
+    now. From an untrusted door (the API) a dotted path must be listed in ``HOOKHUB["REPLY_FUNCTIONS"]``, and is
+    not imported unless it is. The whole value is at most 2000 characters; spaces around it do not count.
+    """
+    if not isinstance(value, str) or len(value) > MAX_REPLY_LENGTH:
+        raise SourceRefused("reply", f"A reply is a string of at most {MAX_REPLY_LENGTH} characters: {_REPLY_KINDS}.")
+    text = value.strip()
+    if not text:
+        return None
+    if text == REPLY_EMPTY:
+        return SourceReply(text, fixed=Reply(b"", 200, "text/plain"))
+    if text.startswith(REPLY_JSON):
+        body = text[len(REPLY_JSON) :].strip()
+        try:
+            json.loads(body, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:
+            raise SourceRefused("reply", f"The reply after 'json:' is not JSON: {str(exc)[:200]}.") from None
+        return SourceReply(text, fixed=Reply(body.encode(), 200, "application/json"))
+    if not DOTTED.fullmatch(text):
+        raise SourceRefused("reply", f"A reply is {_REPLY_KINDS}; not {text[:100]!r}.")
+    if not trusted and text not in conf.REPLY_FUNCTIONS:
+        raise SourceRefused(
+            "reply",
+            f"The reply function {text!r} may not be named here: the API may name only the functions the operator "
+            "lists in HOOKHUB['REPLY_FUNCTIONS'] (settings, the admin and the CLI may name any).",
+            "function_refused",
+        )
+    try:
+        function = import_string(text)
+    except ImportError:
+        function = None
+    if not callable(function):
+        raise SourceRefused("reply", f"Cannot import a function {text!r} for the reply.")
+    return SourceReply(text, function=function)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def check_limits(source: Source) -> None:

@@ -10,6 +10,7 @@ The rules a source must follow, whoever sets it, live beside this module in ``so
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import threading
 import time
@@ -24,8 +25,11 @@ from hookhub.conf import conf
 from hookhub.models import Source
 
 from .ratelimit import Rate, parse_rate
-from .source_rules import IPNetwork, parse_networks
+from .replies import SourceReply
+from .source_rules import IPNetwork, SourceRefused, check_reply, parse_networks
 from .verifiers import Verifier, get_verifier_class
+
+logger = logging.getLogger("hookhub.inbound")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class LoadedSource:
     max_body_size: int
     rate: Rate | None
     allowed_networks: tuple[IPNetwork, ...]
+    #: The source's own reply, parsed once here; ``None``: the verifier's (``replies``).
+    reply: SourceReply | None = None
 
     def allows(self, address: str | None) -> bool:
         if not self.allowed_networks:
@@ -97,7 +103,18 @@ def load(source: Source) -> LoadedSource:
         max_body_size=source.max_body_size or conf.MAX_BODY_SIZE,
         rate=parse_rate(source.rate_limit) if source.rate_limit else None,
         allowed_networks=parse_networks(source.allowed_ips),
+        reply=_reply(source),
     )
+
+
+def _reply(source: Source) -> SourceReply | None:
+    """The source's reply; one that no longer passes its rule (a function since removed) is the verifier's default,
+    logged, rather than a failed request: the message is stored either way."""
+    try:
+        return check_reply(source.reply)
+    except SourceRefused as exc:
+        logger.error("hookhub: source %s: its reply is not used (%s)", source.name, exc.message)
+        return None
 
 
 def _fields_from_settings(declared: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,6 +127,7 @@ def _fields_from_settings(declared: Mapping[str, Any]) -> dict[str, Any]:
         "retention_days": declared.get("RETENTION_DAYS"),
         "confirmer": declared.get("CONFIRMER") or "",
         "confirmer_options": {},  # like secrets, read from settings at use: they may hold an API key
+        "reply": declared.get("REPLY") or "",
         "enabled": bool(declared.get("ENABLED", True)),
         "managed": True,
         "secrets": [],

@@ -3,13 +3,15 @@
 In this order: method → source → admission (503 when the process has enough in hand) → body size (413) → rate limit
 (429) → IP allow-list (403) → verifier (403) → parse → one INSERT → 2xx. No purge, no handler work, no network. A
 database failure answers 503 so the sender retries; the row is written by a single statement, so nothing is ever
-half-stored.
+half-stored. The 2xx is the source's reply (``replies``) once the row is stored, else the verifier's, else
+``RECEIVED``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any
 
 from django.core.handlers.wsgi import WSGIRequest
@@ -32,6 +34,7 @@ from .verifiers import Reply, WebhookRequest
 logger = logging.getLogger("hookhub.inbound")
 
 RECEIVED = "Message received okay."
+DUPLICATE = "Duplicate delivery, already received."
 ALLOWED_METHODS = "POST, HEAD"
 #: Seconds a sender is asked to wait when a source's secrets cannot be decrypted: an operator has to act first.
 UNDECRYPTABLE_RETRY_AFTER = 60
@@ -113,6 +116,7 @@ def _webhook_request(request: HttpRequest, body: bytes, remote_addr: str | None)
 @csrf_exempt
 @transaction.non_atomic_requests
 def receive(request: HttpRequest, slug: str) -> HttpResponse:
+    started = time.monotonic()  # a reply function's deadline counts from here: the provider's clock runs already
     try:
         source = sources.get_by_slug(slug)
     except DatabaseError:
@@ -132,7 +136,7 @@ def receive(request: HttpRequest, slug: str) -> HttpResponse:
     if method not in ("GET", "POST"):
         return _text("Method not allowed.", 405, Allow=ALLOWED_METHODS)
     if method == "GET" or request.META.get(admission.ADMITTED):
-        return _checked(request, source, method)
+        return _checked(request, source, method, started)
     # Overload is answered before the body is read or verified: that is the work the bound protects.
     with admission.gate.enter(admission.limit()) as admitted:
         if not admitted:
@@ -141,10 +145,10 @@ def receive(request: HttpRequest, slug: str) -> HttpResponse:
             # Expected under overload, and many per second: not one error log line each (django.request).
             response._has_been_logged = True  # type: ignore[attr-defined]
             return response
-        return _checked(request, source, method)
+        return _checked(request, source, method, started)
 
 
-def _checked(request: HttpRequest, source: sources.LoadedSource, method: str) -> HttpResponse:
+def _checked(request: HttpRequest, source: sources.LoadedSource, method: str, started: float) -> HttpResponse:
     body = b""
     if method == "POST":
         read = _read_body(request, source.max_body_size)
@@ -183,7 +187,7 @@ def _checked(request: HttpRequest, source: sources.LoadedSource, method: str) ->
         refusals.refused(source.name, refusals.SIGNATURE, exc.status, exc.reason)
         signals.message_refused.send(sender=InboundMessage, source=source.name, reason=exc.reason)
         return _text(exc.reason, exc.status)
-    return _store(source, webhook_request)
+    return _store(source, webhook_request, started)
 
 
 def _insert(message: InboundMessage) -> bool:
@@ -218,7 +222,7 @@ def _raw_only(message: InboundMessage, error: str) -> InboundMessage:
     )
 
 
-def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpResponse:
+def _store(source: sources.LoadedSource, request: WebhookRequest, started: float) -> HttpResponse:
     verifier = source.verifier
     status = InboundMessage.Status.PENDING
     error = ""
@@ -229,7 +233,7 @@ def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpRespons
         status, error = InboundMessage.Status.INVALID, str(exc)
     reply = verifier.reply(request, payload) if status == InboundMessage.Status.PENDING else None
     if reply is not None and not reply.store:
-        return _reply(reply)
+        return _reply(reply)  # a protocol handshake: the verifier's to answer, never the source's reply
 
     # The provider's bytes are kept as they came (``body``); what is parsed from them is made storable: a NUL or a
     # lone surrogate escaped as text, NaN and Infinity made null (hookhub.payloads), so no body is refused for it.
@@ -250,7 +254,7 @@ def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpRespons
     )
     try:
         if not _insert(message):
-            return _text("Duplicate delivery, already received.", 200)
+            return _answer(source, request, payload, default=reply, started=started, text=DUPLICATE)
     except DataError as exc:
         # The database refused this row for its content (never for its availability): keep the raw body alone.
         logger.warning(
@@ -263,7 +267,7 @@ def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpRespons
         message = _raw_only(message, error)
         try:
             if not _insert(message):
-                return _text("Duplicate delivery, already received.", 200)
+                return _text(DUPLICATE, 200)
         except DatabaseError:
             logger.exception("hookhub: database error while storing an inbound message's raw body")
             return _text("Temporarily unavailable, retry later.", 503, Retry_After="5")
@@ -274,6 +278,23 @@ def _store(source: sources.LoadedSource, request: WebhookRequest) -> HttpRespons
     signals.message_received.send(sender=InboundMessage, message=message, source=source.name)
     if status == InboundMessage.Status.INVALID:
         return _text(f"Stored, but the body could not be parsed: {error}", 400)
-    if reply is not None:
-        return _reply(reply)
-    return _text(RECEIVED, 200)
+    return _answer(source, request, payload, default=reply, started=started, text=RECEIVED)
+
+
+def _answer(
+    source: sources.LoadedSource,
+    request: WebhookRequest,
+    payload: Any,
+    *,
+    default: Reply | None,
+    started: float,
+    text: str,
+) -> HttpResponse:
+    """The answer to a stored (or duplicate) message: the source's reply, else the verifier's, else ``text``."""
+    if source.reply is not None:
+        answer = source.reply.answer(request, payload, deadline=started + conf.REPLY_DEADLINE)
+        if isinstance(answer, HttpResponse):
+            return answer
+        if answer is not None:
+            return _reply(answer)
+    return _reply(default) if default is not None else _text(text, 200)

@@ -45,8 +45,9 @@ _INBOUND_OUTCOMES: dict[str, Outcome] = {
     Status.FAILED: "failed",
     Status.INVALID: "failed",
     Status.UNCONFIRMED: "failed",
+    Status.STALE: "processed",  # settled as its handlers asked: an older event than one they ran
 }
-_SETTLED = frozenset({Status.PROCESSED, Status.FAILED, Status.INVALID, Status.UNCONFIRMED})
+_SETTLED = frozenset({Status.PROCESSED, Status.FAILED, Status.INVALID, Status.UNCONFIRMED, Status.STALE})
 _QUIET = frozenset({Status.PENDING, Status.PROCESSING})  # a change to these is not news
 
 INBOUND_FIELDS = (

@@ -1,7 +1,10 @@
 """Discord: ``X-Signature-Ed25519`` (hex) is an Ed25519 signature of ``X-Signature-Timestamp`` + body under the
 application's public key; Discord documents no window, the timestamp must be within ``tolerance`` (300 s).
 
-Serves both an Interactions Endpoint URL and a Webhook Events URL: PINGs are answered and not stored.
+Serves both an Interactions Endpoint URL and a Webhook Events URL: PINGs are answered and not stored. Other
+interactions are stored and answered, by default, with a deferred response (``{"type": 5}``: Discord shows "thinking…"
+until a handler follows up through the interaction's webhook, within 15 minutes); an autocomplete, which cannot be
+deferred, with no choices. A source's own reply (``hookhub.inbound.replies``) answers them instead.
 """
 
 from __future__ import annotations
@@ -31,7 +34,11 @@ TIMESTAMP_HEADER = "X-Signature-Timestamp"
 SIGNATURE_LENGTH = 64
 
 INTERACTION_PING = 1
+INTERACTION_AUTOCOMPLETE = 4
 WEBHOOK_PING = 0
+#: Interaction response types: DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE and APPLICATION_COMMAND_AUTOCOMPLETE_RESULT.
+DEFERRED = {"type": 5}
+NO_CHOICES = {"type": 8, "data": {"choices": []}}
 
 
 class SignatureRefused(VerificationError):
@@ -101,9 +108,10 @@ class DiscordVerifier(Verifier):
         if _is_webhook_event(payload):
             # Discord documents 204 with no body for both its PING and its events.
             return Reply(b"", 204, "text/plain", store=_type(payload) != WEBHOOK_PING)
-        if _type(payload) == INTERACTION_PING:
+        kind = _type(payload)
+        if kind == INTERACTION_PING:
             return Reply.json({"type": INTERACTION_PING})
-        return None
+        return Reply.json(NO_CHOICES if kind == INTERACTION_AUTOCOMPLETE else DEFERRED, store=True)
 
     @classmethod
     def new_key(cls) -> tuple[Any, str]:

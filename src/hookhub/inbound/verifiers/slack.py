@@ -1,7 +1,8 @@
 """Slack: ``X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:{X-Slack-Request-Timestamp}:{body}">``, 300 s window.
 
 Covers the Events API (JSON, answering its ``url_verification`` challenge) and slash commands and interactivity
-(form bodies, interactivity as a JSON ``payload`` field).
+(form bodies, interactivity as a JSON ``payload`` field). A command or an interaction is answered with an empty 200
+by default (Slack posts a non-empty body into the channel); a source's own reply may answer with a message instead.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 
 from .base import Reply, WebhookRequest
 from .common import TimestampedHmacVerifier
+
+FORM = "application/x-www-form-urlencoded"
 
 
 def _interactive_type(payload: dict[str, Any]) -> str:
@@ -51,10 +54,14 @@ class SlackVerifier(TimestampedHmacVerifier):
         return event_id if isinstance(event_id, str) and event_id else None
 
     def reply(self, request: WebhookRequest, payload: Any) -> Reply | None:
-        if isinstance(payload, dict) and payload.get("type") == "url_verification":
+        if not isinstance(payload, dict):
+            return None
+        if payload.get("type") == "url_verification":
             challenge = payload.get("challenge")
             if isinstance(challenge, str):
                 return Reply.json({"challenge": challenge})
+        if request.content_type == FORM and ("command" in payload or "payload" in payload):
+            return Reply(b"", 200, "text/plain", store=True)
         return None
 
 

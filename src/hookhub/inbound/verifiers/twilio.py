@@ -2,6 +2,10 @@
 
 A JSON body is covered instead by ``bodySHA256`` (its hex SHA-256) in the signed URL's query. The URL is PUBLIC_URL's,
 tried with and without the default port like Twilio's RequestValidator. No timestamp is signed, so no replay window.
+
+A form request (a message, a call, a status callback) is answered with empty TwiML by default: Twilio reads the
+answer to an incoming message or call as instructions, and empty ones do nothing. A source's own reply may answer
+with TwiML of its own.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from hookhub.exceptions import VerificationError
 
-from .base import SignedRequest, Verifier, WebhookRequest
+from .base import Reply, SignedRequest, Verifier, WebhookRequest
 from .common import b64decode, hmac_digest, matches_any, parse_pairs
 
 HEADER = "X-Twilio-Signature"
@@ -23,6 +27,7 @@ HEADER = "X-Twilio-Signature"
 SETTINGS_HEADER = "X-Twilio-Webhooks-Signature-Settings"
 FORM = "application/x-www-form-urlencoded"
 ALGORITHMS = {"HMAC_SHA1": "sha1", "HMAC_SHA256": "sha256"}
+EMPTY_TWIML = Reply(b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>', 200, "text/xml", store=True)
 # First match wins: a recording or transcription callback also carries the call's CallStatus.
 STATUS_FIELDS = (
     ("RecordingStatus", "recording"),
@@ -110,6 +115,9 @@ class TwilioVerifier(Verifier):
             if status := fields.get(field):
                 return f"{kind}.{status}"
         return ""
+
+    def reply(self, request: WebhookRequest, payload: Any) -> Reply | None:
+        return EMPTY_TWIML if request.content_type == FORM else None
 
     @classmethod
     def sign(

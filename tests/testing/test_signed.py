@@ -45,6 +45,9 @@ SAMPLES: dict[str, list[Sample]] = {
     "linear": [Sample(payload={"type": "Issue", "action": "create", "data": {"id": "i1"}})],
     "mailgun": [Sample(payload={"event-data": {"event": "delivered", "id": "ev1"}})],
     "meta": [Sample(options={"verify_token": "vt-1"})],
+    "microsoft-graph": [
+        Sample(payload={"value": [{"subscriptionId": "s-1", "changeType": "created", "resource": "me"}]})
+    ],
     "sendgrid": [Sample(payload=[{"event": "delivered", "sg_event_id": "sg1"}, {"event": "open"}])],
     "standard-webhooks": [Sample(), Sample(keys=generate_ed25519_keypair)],
 }

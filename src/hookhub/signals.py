@@ -15,6 +15,11 @@ message_failed = Signal()
 
 # Send side -------------------------------------------------------------------------------------------------------
 
+#: ``send()`` (or the API) wrote a new message and its deliveries, in the caller's transaction, which may yet roll
+#: back. ``message``, ``deliveries`` (one per endpoint it targets). Not sent for a repeated idempotency key.
+#: ``hookhub.testing``'s outbox listens to it.
+message_published = Signal()
+
 #: A delivery attempt failed. ``job`` (what was sent), ``outcome`` (what came back), ``final`` (no retry left).
 delivery_failed = Signal()
 #: An endpoint was disabled (410 Gone, or failing for ``DISABLE_AFTER``). ``endpoint``, ``reason``.

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from hookhub import retention
 from hookhub.models import InboundMessage, Source
+from hookhub.testing import post_webhook
 
 URL = "/webhooks/code/x6si2ioub15a5xh4/"
 SEED = {
@@ -66,12 +67,7 @@ def test_bad_token(client: Client) -> None:
 
 def test_success_message(client: Client) -> None:
     start = timezone.now()
-    response = client.post(
-        URL,
-        headers={"Codeunderscored-Webhook-Token": "abc123"},
-        content_type="application/json",
-        data={"this": "is a message"},
-    )
+    response = post_webhook(client, "codeunderscored", {"this": "is a message"})  # its token, from the environment
     assert response.status_code == HTTPStatus.OK
     assert response.content.decode() == "Message received okay."
     message = InboundMessage.objects.get()

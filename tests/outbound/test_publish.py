@@ -13,6 +13,7 @@ from django.test import override_settings
 import hookhub
 from hookhub.models import Application, Delivery, Endpoint, EventType, Message
 from hookhub.outbound.publish import PayloadInvalid
+from hookhub.testing import Published
 from tests.support.processes import subprocess_env
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,9 @@ def endpoint(app: Application, url: str = "https://example.com/hook", **fields: 
     return Endpoint.objects.create(application=app, url=url, **fields)
 
 
-def test_send_writes_one_delivery_per_subscribed_enabled_endpoint(app: Application) -> None:
+def test_send_writes_one_delivery_per_subscribed_enabled_endpoint(
+    app: Application, hookhub_outbox: list[Published]
+) -> None:
     every = endpoint(app)
     invoices = endpoint(app, event_types=["invoice.*"])
     endpoint(app, event_types=["order.created"])
@@ -37,8 +40,10 @@ def test_send_writes_one_delivery_per_subscribed_enabled_endpoint(app: Applicati
     message = hookhub.send("invoice.paid", {"id": 1}, application="acme")
 
     assert message.id.startswith("msg_")
-    assert (message.event_type, message.payload) == ("invoice.paid", {"id": 1})
-    assert set(Delivery.objects.values_list("endpoint_id", flat=True)) == {every.pk, invoices.pk}
+    (published,) = hookhub_outbox
+    assert (published.message, published.event_type, published.payload) == (message, "invoice.paid", {"id": 1})
+    assert sorted(published.endpoint_ids) == sorted(Delivery.objects.values_list("endpoint_id", flat=True))
+    assert set(published.endpoint_ids) == {every.pk, invoices.pk}
     assert set(Delivery.objects.values_list("status", flat=True)) == {"pending"}
 
 
@@ -48,11 +53,12 @@ def test_message_ids_sort_by_creation(app: Application) -> None:
     assert len(set(ids)) == 20
 
 
-def test_repeated_idempotency_key_returns_the_first_message(app: Application) -> None:
+def test_repeated_idempotency_key_returns_the_first_message(app: Application, hookhub_outbox: list[Published]) -> None:
     endpoint(app)
     first = hookhub.send("a.b", {"n": 1}, application=app, idempotency_key="k-1")
     again = hookhub.send("a.b", {"n": 2}, application=app, idempotency_key="k-1")
     assert again.pk == first.pk
+    assert [p.message for p in hookhub_outbox] == [first]  # the repeat published nothing
     assert Message.objects.count() == 1
     assert Delivery.objects.count() == 1
     other = hookhub.send("a.b", {"n": 2}, application=Application.objects.create(uid="b"), idempotency_key="k-1")

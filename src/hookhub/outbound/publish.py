@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from hookhub import signals
 from hookhub.db.bulk import PreparedInsert, prepare_insert
 from hookhub.models import Application, Delivery, Endpoint, EventType, Message
 from hookhub.payloads import check_channels, check_event_type, check_headers, check_payload
@@ -107,14 +108,17 @@ class Pending:
             assert self.existing is not None
             return _as_written(self.existing)
         try:
-            return self.rows.insert()
+            written = self.rows.insert()
         except IntegrityError:
             if self.idempotency_key:
                 existing = _existing(self.application, self.idempotency_key)
                 if existing is not None:
                     return _as_written(existing)
             with transaction.atomic():
-                return self.build(self.endpoints()).insert()
+                written = self.build(self.endpoints()).insert()
+        if signals.message_published.receivers:  # nobody listens outside tests: not even a call
+            signals.message_published.send(sender=Message, message=written[0], deliveries=written[1])
+        return written
 
     def endpoints(self) -> list[Route]:
         """The application's enabled endpoints that want this message (``routing.wants``)."""

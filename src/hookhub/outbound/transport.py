@@ -29,10 +29,12 @@ from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from yarl import URL
 
 from hookhub.outbound import ssrf
@@ -264,6 +266,13 @@ class Transport:
         if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError):
             return "protocol", _message(exc)
         return "connect", _message(exc)
+
+
+@receiver(setting_changed)
+def _settings_changed(setting: str, **kwargs: Any) -> None:
+    # _target's answers depend on ALLOWED_DESTINATION_NETWORKS too: a test that overrides it must not get old ones.
+    if setting == "HOOKHUB":
+        _target.cache_clear()
 
 
 @lru_cache(maxsize=4096)

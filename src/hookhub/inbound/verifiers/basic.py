@@ -5,11 +5,16 @@ Nothing is signed, so the body is not protected: use it only over HTTPS, for cal
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Mapping
+from secrets import token_hex
+from typing import Any
+
 from django.core.exceptions import ImproperlyConfigured
 
 from hookhub.exceptions import VerificationError
 
-from .base import Verifier, WebhookRequest
+from .base import SignedRequest, Verifier, WebhookRequest
 from .common import b64decode, matches_any
 
 HEADER = "Authorization"
@@ -34,6 +39,17 @@ class BasicAuthVerifier(Verifier):
         given = b64decode(credentials, f"{HEADER} header")
         if not matches_any([given], self.secrets):
             raise VerificationError(INCORRECT)
+
+    @classmethod
+    def new_key(cls) -> tuple[Any, str]:
+        credentials = f"user-{token_hex(4)}:{token_hex(16)}"
+        return credentials, credentials
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        return SignedRequest(body, {HEADER: "Basic " + base64.b64encode(str(key).encode()).decode()})
 
 
 VERIFIER = BasicAuthVerifier

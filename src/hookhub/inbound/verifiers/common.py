@@ -7,7 +7,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal
 
 from cryptography.exceptions import InvalidSignature
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from hookhub.exceptions import VerificationError
 
-from .base import Verifier, WebhookRequest
+from .base import SignedRequest, Verifier, WebhookRequest
 
 ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 
@@ -101,6 +101,21 @@ def load_ed25519_public_key(secret: str) -> ed25519.Ed25519PublicKey:
     return ed25519.Ed25519PublicKey.from_public_bytes(raw)
 
 
+def load_ed25519_private_key(key: Any) -> ed25519.Ed25519PrivateKey:
+    """A signing key for tests: an ``Ed25519PrivateKey``, a PEM, or the 32-byte seed as hex."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key
+    text = str(key).strip()
+    loaded = (
+        serialization.load_pem_private_key(text.encode(), None)
+        if text.startswith("-----BEGIN")
+        else ed25519.Ed25519PrivateKey.from_private_bytes(bytes.fromhex(text))
+    )
+    if not isinstance(loaded, ed25519.Ed25519PrivateKey):
+        raise TypeError("not an Ed25519 private key: sign with the first of the verifier's new_key()")
+    return loaded
+
+
 def ed25519_valid(public_keys: Iterable[ed25519.Ed25519PublicKey], signature: bytes, message: bytes) -> bool:
     for key in public_keys:
         try:
@@ -123,6 +138,18 @@ def load_ecdsa_public_key(secret: str) -> ec.EllipticCurvePublicKey:
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise ValueError("not an elliptic-curve public key")  # noqa: TRY004 - a bad setting, reported as such
     return key
+
+
+def load_ecdsa_private_key(key: Any) -> ec.EllipticCurvePrivateKey:
+    """A signing key for tests: an ``EllipticCurvePrivateKey`` or a PEM."""
+    loaded = (
+        key
+        if isinstance(key, ec.EllipticCurvePrivateKey)
+        else serialization.load_pem_private_key(str(key).encode(), None)
+    )
+    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+        raise TypeError("not an elliptic-curve private key: sign with the first of the verifier's new_key()")
+    return loaded
 
 
 def ecdsa_sha256_valid(public_keys: Iterable[ec.EllipticCurvePublicKey], signature: bytes, message: bytes) -> bool:
@@ -194,9 +221,23 @@ class TimestampedHmacVerifier(Verifier):
             )
         return timestamps[0], signatures
 
-    def encode(self, digest: bytes) -> str:
-        return digest.hex() if self.encoding == "hex" else base64.b64encode(digest).decode()
+    @classmethod
+    def encode(cls, digest: bytes) -> str:
+        return digest.hex() if cls.encoding == "hex" else base64.b64encode(digest).decode()
 
     def normalise(self, signature: str) -> str:
         # Hex is case-insensitive; base64 is not.
         return signature.lower() if self.encoding == "hex" else signature
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        content = cls.signed_prefix.format(timestamp=timestamp, seconds=timestamp).encode() + body
+        signature = cls.encode(hmac_digest(key, content, cls.algorithm))
+        if cls.timestamp_header:
+            return SignedRequest(
+                body, {cls.signature_header: cls.prefix + signature, cls.timestamp_header: str(timestamp)}
+            )
+        pairs = f"{cls.timestamp_key}={timestamp}{cls.separator}{cls.signature_key}={signature}"
+        return SignedRequest(body, {cls.signature_header: pairs})

@@ -9,18 +9,21 @@ deferred, with no choices. A source's own reply (``hookhub.inbound.replies``) an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from django.core.exceptions import ImproperlyConfigured
 
 from hookhub.exceptions import VerificationError
 
-from .base import Reply, Verifier, WebhookRequest
+from .base import Reply, SignedRequest, Verifier, WebhookRequest
 from .common import (
     check_timestamp,
     ed25519_valid,
     hexdecode,
+    load_ed25519_private_key,
     load_ed25519_public_key,
     parse_timestamp,
     require,
@@ -109,6 +112,18 @@ class DiscordVerifier(Verifier):
         if kind == INTERACTION_PING:
             return Reply.json({"type": INTERACTION_PING})
         return Reply.json(NO_CHOICES if kind == INTERACTION_AUTOCOMPLETE else DEFERRED, store=True)
+
+    @classmethod
+    def new_key(cls) -> tuple[Any, str]:
+        private = ed25519.Ed25519PrivateKey.generate()
+        return private, private.public_key().public_bytes_raw().hex()
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        signature = load_ed25519_private_key(key).sign(str(timestamp).encode() + body)
+        return SignedRequest(body, {SIGNATURE_HEADER: signature.hex(), TIMESTAMP_HEADER: str(timestamp)})
 
 
 VERIFIER = DiscordVerifier

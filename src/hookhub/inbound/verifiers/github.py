@@ -6,11 +6,13 @@ Event type is ``X-GitHub-Event`` (with the payload's ``action`` appended, e.g. `
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from hookhub.exceptions import VerificationError
 
-from .base import Verifier, WebhookRequest
+from .base import SignedRequest, Verifier, WebhookRequest
 from .common import hmac_digest, matches_any
 
 
@@ -41,6 +43,13 @@ class GitHubVerifier(Verifier):
 
     def external_id(self, request: WebhookRequest, payload: Any) -> str | None:
         return str(request.headers.get("X-GitHub-Delivery", "")) or None
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        signature = "sha256=" + hmac_digest(key, body).hex()
+        return SignedRequest(body, {cls.header: signature, "X-GitHub-Delivery": str(uuid.uuid4())})
 
 
 VERIFIER = GitHubVerifier

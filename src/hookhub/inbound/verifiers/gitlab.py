@@ -4,15 +4,16 @@ token's Standard Webhooks ``webhook-signature`` (HMAC-SHA256 of ``{webhook-id}.{
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 
 from hookhub.exceptions import VerificationError
-from hookhub.signing import StandardWebhook
+from hookhub.signing import StandardWebhook, generate_secret
 
-from .base import Verifier, WebhookRequest
+from .base import SignedRequest, Verifier, WebhookRequest
 from .common import matches_any
 
 HEADER = "X-Gitlab-Token"
@@ -63,6 +64,23 @@ class GitLabVerifier(Verifier):
             if value := str(request.headers.get(header, "")):
                 return value
         return None
+
+    @classmethod
+    def new_key(cls) -> tuple[Any, str]:
+        # A signing token (whsec_<base64>) serves as a secret token too, so one key suits both modes.
+        secret = generate_secret()
+        return secret, secret
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        delivery = str(uuid.uuid4())
+        if cls.option_values(options)["mode"] == "signature":
+            headers = StandardWebhook([str(key)]).headers(delivery, body, timestamp)
+        else:
+            headers = {HEADER: str(key)}
+        return SignedRequest(body, {**headers, "Idempotency-Key": delivery})
 
 
 VERIFIER = GitLabVerifier

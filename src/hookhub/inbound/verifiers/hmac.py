@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -15,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from hookhub.exceptions import VerificationError
 
-from .base import Verifier, WebhookRequest
+from .base import SignedRequest, Verifier, WebhookRequest
 from .common import ALGORITHMS, check_timestamp, hmac_digest, matches_any, parse_timestamp
 
 _FIELD = re.compile(r"\{(body|timestamp|url|header:[A-Za-z0-9_-]+)\}")
@@ -84,6 +85,22 @@ class HmacVerifier(Verifier):
         candidate = given.lower() if self.options["encoding"] == "hex" else given
         if not matches_any([candidate], expected):
             raise VerificationError(f"Signature in {header} header does not match.")
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        """Headers the template names get a fresh value each (set before ``headers=`` in ``hookhub.testing``)."""
+        values = cls.option_values(options)
+        named = [m.group(1).removeprefix("header:") for m in _FIELD.finditer(values["template"])]
+        headers = {name: f"test-{uuid.uuid4()}" for name in named if name not in ("body", "timestamp", "url")}
+        if ts_header := values["timestamp_header"]:
+            headers[ts_header] = str(timestamp)
+        request = WebhookRequest.build(body, headers, url=url)
+        verifier = cls(["-"], options)  # only to read the template: the key signs below
+        digest = hmac_digest(key, verifier.signed_content(request), values["algorithm"])
+        headers[values["header"]] = values["prefix"] + verifier.encode(digest)
+        return SignedRequest(body, headers)
 
 
 VERIFIER = HmacVerifier

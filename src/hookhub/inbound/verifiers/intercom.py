@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from hookhub.exceptions import VerificationError
 
-from .base import Verifier, WebhookRequest
+from .base import SignedRequest, Verifier, WebhookRequest
 from .common import hmac_digest, matches_any
 
 HEADER = "X-Hub-Signature"
@@ -32,6 +33,12 @@ class IntercomVerifier(Verifier):
         # The notification id (notif_...) is kept when Intercom retries a delivery.
         notification_id = payload.get("id") if isinstance(payload, dict) else None
         return notification_id if isinstance(notification_id, str) and notification_id else None
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        return SignedRequest(body, {HEADER: PREFIX + hmac_digest(key, body, "sha1").hex()})
 
 
 VERIFIER = IntercomVerifier

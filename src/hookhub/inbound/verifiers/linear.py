@@ -5,11 +5,13 @@ within 60 s, as Linear recommends.
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from hookhub.exceptions import VerificationError
 
-from .base import Verifier, WebhookRequest
+from .base import SignedRequest, Verifier, WebhookRequest
 from .common import check_timestamp, hmac_digest, matches_any
 
 HEADER = "Linear-Signature"
@@ -51,6 +53,20 @@ class LinearVerifier(Verifier):
 
     def external_id(self, request: WebhookRequest, payload: Any) -> str | None:
         return str(request.headers.get("Linear-Delivery", "")) or None
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        """A JSON object without ``webhookTimestamp`` gets one (``timestamp`` in ms): Linear signs it in the body."""
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            payload = None
+        if isinstance(payload, dict) and "webhookTimestamp" not in payload:
+            body = json.dumps({**payload, "webhookTimestamp": timestamp * 1000}).encode()
+        headers = {HEADER: hmac_digest(key, body).hex(), "Linear-Delivery": str(uuid.uuid4())}
+        return SignedRequest(body, headers)
 
 
 VERIFIER = LinearVerifier

@@ -10,18 +10,22 @@ event), and the token, unique per source for the whole retention period, still d
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from secrets import token_hex
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlencode
 
 from django.core.exceptions import SuspiciousOperation
 
 from hookhub.exceptions import InvalidPayload, VerificationError
 
 from ..parsing import parse_body
-from .base import Verifier, WebhookRequest
+from .base import SignedRequest, Verifier, WebhookRequest
 from .common import check_timestamp, hexdecode, hmac_digest, matches_any, parse_timestamp
 
 FIELD = "signature"
+FORM = "application/x-www-form-urlencoded"
 
 
 def signature_block(request: WebhookRequest) -> Mapping[str, Any]:
@@ -92,6 +96,23 @@ class MailgunVerifier(Verifier):
         except (InvalidPayload, SuspiciousOperation):
             return {}
         return parsed if isinstance(parsed, Mapping) else {}
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        """The signature block goes in the body: ``signature`` of a JSON object, or fields of a form body."""
+        token = token_hex(25)
+        signature = hmac_digest(key, f"{timestamp}{token}".encode()).hex()
+        block = {"timestamp": str(timestamp), "token": token, "signature": signature}
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):
+            payload = None
+        if isinstance(payload, dict):
+            return SignedRequest(json.dumps({**payload, FIELD: block}).encode(), {})
+        fields = [(k, v) for k, v in parse_qsl(body.decode(), keep_blank_values=True) if k not in block]
+        return SignedRequest(urlencode([*fields, *block.items()]).encode(), {}, FORM)
 
 
 VERIFIER = MailgunVerifier

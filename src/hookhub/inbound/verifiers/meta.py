@@ -18,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from hookhub.exceptions import VerificationError
 
-from .base import Event, Reply, Verifier, WebhookRequest
+from .base import Event, Reply, SignedRequest, Verifier, WebhookRequest
 from .common import hmac_digest, matches_any
 
 HEADER = "X-Hub-Signature-256"
@@ -99,6 +99,12 @@ class MetaVerifier(Verifier):
                     event = {"object": kind, "entry": [context | {key: [item]}]}
                     events.append(Event(event, _join(kind, _field(key, item))))
         return events or None
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        return SignedRequest(body, {HEADER: PREFIX + hmac_digest(key, body).hex()})
 
 
 def _field(key: str, item: Any) -> str:

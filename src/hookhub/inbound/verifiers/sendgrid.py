@@ -9,17 +9,27 @@ does not promise to batch a retry the same way.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.core.exceptions import ImproperlyConfigured
 
 from hookhub.exceptions import VerificationError
 
-from .base import Event, Verifier, WebhookRequest
-from .common import b64decode, check_timestamp, ecdsa_sha256_valid, load_ecdsa_public_key, parse_timestamp
+from .base import Event, SignedRequest, Verifier, WebhookRequest
+from .common import (
+    b64decode,
+    check_timestamp,
+    ecdsa_sha256_valid,
+    load_ecdsa_private_key,
+    load_ecdsa_public_key,
+    parse_timestamp,
+)
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -73,6 +83,20 @@ class SendGridVerifier(Verifier):
             event if isinstance(event, str) else "",
             external_id if isinstance(external_id, str) and external_id else None,
         )
+
+    @classmethod
+    def new_key(cls) -> tuple[Any, str]:
+        private = ec.generate_private_key(ec.SECP256R1())
+        public = private.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        return private, base64.b64encode(public).decode()
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        signature = load_ecdsa_private_key(key).sign(str(timestamp).encode() + body, ec.ECDSA(hashes.SHA256()))
+        headers = {SIGNATURE_HEADER: base64.b64encode(signature).decode(), TIMESTAMP_HEADER: str(timestamp)}
+        return SignedRequest(body, headers)
 
 
 VERIFIER = SendGridVerifier

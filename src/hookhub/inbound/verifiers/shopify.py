@@ -6,11 +6,14 @@ No timestamp is signed. Event type is ``X-Shopify-Topic`` (``orders/create``); t
 
 from __future__ import annotations
 
+import base64
+import uuid
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from hookhub.exceptions import VerificationError
 
-from .base import Verifier, WebhookRequest
+from .base import SignedRequest, Verifier, WebhookRequest
 from .common import b64decode, hmac_digest, matches_any
 
 HEADER = "X-Shopify-Hmac-Sha256"
@@ -30,6 +33,13 @@ class ShopifyVerifier(Verifier):
         expected = [hmac_digest(s, request.body) for s in self.secrets]
         if not matches_any([given], expected):
             raise VerificationError(f"Signature in {HEADER} header does not match.")
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        signature = base64.b64encode(hmac_digest(key, body)).decode()
+        return SignedRequest(body, {HEADER: signature, "X-Shopify-Webhook-Id": str(uuid.uuid4())})
 
 
 VERIFIER = ShopifyVerifier

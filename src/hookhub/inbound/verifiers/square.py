@@ -6,11 +6,13 @@ body's ``type`` (``payment.updated``), the external id its ``event_id``, which S
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from hookhub.exceptions import VerificationError
 
-from .base import Verifier, WebhookRequest
+from .base import SignedRequest, Verifier, WebhookRequest
 from .common import b64decode, hmac_digest, matches_any
 
 HEADER = "x-square-hmacsha256-signature"
@@ -29,6 +31,15 @@ class SquareVerifier(Verifier):
         expected = [hmac_digest(s, content) for s in self.secrets]
         if not matches_any([given], expected):
             raise VerificationError(f"Signature in {HEADER} header does not match.")
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        if not url:
+            raise ValueError("square signs the notification URL: pass the URL the request is posted to.")
+        signature = base64.b64encode(hmac_digest(key, url.encode() + body)).decode()
+        return SignedRequest(body, {HEADER: signature})
 
 
 VERIFIER = SquareVerifier

@@ -5,13 +5,15 @@ Secrets are ``whsec_...`` (HMAC) or ``whpk_...`` (an Ed25519 public key). The sa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from secrets import token_hex
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
 
-from hookhub.signing import StandardWebhook
+from hookhub.signing import StandardWebhook, generate_secret
 
-from .base import Verifier, WebhookRequest
+from .base import SignedRequest, Verifier, WebhookRequest
 
 
 class StandardWebhooksVerifier(Verifier):
@@ -31,6 +33,21 @@ class StandardWebhooksVerifier(Verifier):
 
     def external_id(self, request: WebhookRequest, payload: Any) -> str | None:
         return super().external_id(request, payload) or str(request.headers.get(self.scheme.id_header, "")) or None
+
+    @classmethod
+    def new_key(cls) -> tuple[Any, str]:
+        # whsec_ keys must be base64; for Ed25519, sign with hookhub.signing.generate_ed25519_keypair()'s whsk_.
+        secret = generate_secret()
+        return secret, secret
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        headers = StandardWebhook([str(key)], header_prefix=cls.header_prefix).headers(
+            f"msg_{token_hex(12)}", body, timestamp
+        )
+        return SignedRequest(body, headers)
 
 
 VERIFIER = StandardWebhooksVerifier

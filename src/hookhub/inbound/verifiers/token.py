@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from hookhub.exceptions import VerificationError
 
-from .base import Verifier, WebhookRequest
+from .base import SignedRequest, Verifier, WebhookRequest
 from .common import matches_any
 
 
@@ -25,6 +25,12 @@ class TokenVerifier(Verifier):
         # An absent token and a wrong one get the same answer: the seed's contract, and no oracle for probing.
         if not given or not matches_any([given], self.secrets):
             raise VerificationError(f"Incorrect token in {header} header.")
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        return SignedRequest(body, {str(cls.option_values(options)["header"]): str(key)})
 
 
 VERIFIER = TokenVerifier

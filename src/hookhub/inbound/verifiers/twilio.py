@@ -10,13 +10,16 @@ with TwiML of its own.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from hookhub.exceptions import VerificationError
 
-from .base import Reply, Verifier, WebhookRequest
+from .base import Reply, SignedRequest, Verifier, WebhookRequest
 from .common import b64decode, hmac_digest, matches_any, parse_pairs
 
 HEADER = "X-Twilio-Signature"
@@ -115,6 +118,25 @@ class TwilioVerifier(Verifier):
 
     def reply(self, request: WebhookRequest, payload: Any) -> Reply | None:
         return EMPTY_TWIML if request.content_type == FORM else None
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        """A JSON body is signed through ``bodySHA256`` in the query; any other body as form parameters."""
+        if not url:
+            raise ValueError("twilio signs the URL it calls: pass the URL the request is posted to.")
+        try:
+            json.loads(body)
+        except (ValueError, RecursionError):
+            signed = url + "".join(name + value for name, value in sorted(form_pairs(body)))
+            return SignedRequest(
+                body, {HEADER: base64.b64encode(hmac_digest(key, signed.encode(), "sha1")).decode()}, FORM
+            )
+        query = {"bodySHA256": hashlib.sha256(body).hexdigest()}
+        signed = f"{url}{'&' if '?' in url else '?'}{urlencode(query)}"
+        signature = base64.b64encode(hmac_digest(key, signed.encode(), "sha1")).decode()
+        return SignedRequest(body, {HEADER: signature}, query=query)
 
 
 VERIFIER = TwilioVerifier

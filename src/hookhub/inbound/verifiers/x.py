@@ -5,11 +5,12 @@ with the consumer secret. The GET challenge-response check answers ``crc_token``
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 from hookhub.exceptions import VerificationError
 
-from .base import Reply, Verifier, WebhookRequest
+from .base import Reply, SignedRequest, Verifier, WebhookRequest
 from .common import hmac_digest, matches_any
 
 HEADER = "x-twitter-webhooks-signature"
@@ -52,6 +53,12 @@ class XVerifier(Verifier):
     def external_id(self, request: WebhookRequest, payload: Any) -> str | None:
         # X sends no delivery id.
         return None
+
+    @classmethod
+    def sign(
+        cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
+    ) -> SignedRequest:
+        return SignedRequest(body, {HEADER: PREFIX + _signature(str(key), body)})
 
 
 VERIFIER = XVerifier

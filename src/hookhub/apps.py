@@ -34,6 +34,12 @@ class HookhubConfig(AppConfig):
         post_migrate.connect(sync_event_types, weak=False, dispatch_uid="hookhub.sync_event_types")
         post_save.connect(lambda **kw: sources.clear_cache(), sender=Source, weak=False, dispatch_uid="hookhub.src")
 
+        from hookhub.inbound.handlers import receiver
+        from hookhub.inbound.verifiers import aws_sns
+
+        # Built in: confirming an SNS subscription when its source opts in (it runs in processing, not on receipt).
+        receiver("*", aws_sns.SUBSCRIPTION_CONFIRMATION)(aws_sns.confirm_subscription)
+
         from hookhub.outbound import model_events
 
         model_events.connect()

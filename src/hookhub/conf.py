@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "STRIPE_API_BASE": "https://api.stripe.com",
     "REPLY_DEADLINE": 2.5,
     "REPLY_FUNCTIONS": [],
+    "AWS_SNS_CERTIFICATE_ORIGIN": r"https://sns\.[a-z0-9-]{3,}\.amazonaws\.com(\.cn)?",
+    "GOOGLE_OIDC_JWKS_URL": "https://www.googleapis.com/oauth2/v3/certs",
     # Send side
     "RETRY_SCHEDULE": [5, 300, 1800, 7200, 18000, 36000, 36000],
     "RETRY_AFTER_MAX": 6 * 3600,
@@ -154,6 +156,17 @@ class Settings:
         if not isinstance(value, list | tuple | set | frozenset):
             return frozenset()  # malformed: hookhub.E022 says so; meanwhile, allow nothing
         return frozenset(v for v in value if isinstance(v, str) and v)
+
+    @property
+    def AWS_SNS_CERTIFICATE_ORIGIN(self) -> str:
+        """A regular expression that the origin (``scheme://host[:port]``) of an SNS message's ``SigningCertURL`` and
+        ``SubscribeURL`` must match in full; the default is AWS's own hosts, over https (``hookhub.E026``)."""
+        return str(self._get("AWS_SNS_CERTIFICATE_ORIGIN"))
+
+    @property
+    def GOOGLE_OIDC_JWKS_URL(self) -> str:
+        """Where Google publishes the keys that sign its OIDC tokens (the ``google-pubsub`` verifier; ``hookhub.E027``)."""
+        return str(self._get("GOOGLE_OIDC_JWKS_URL"))
 
     @property
     def RETRY_SCHEDULE(self) -> Sequence[float]:

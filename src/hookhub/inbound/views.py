@@ -228,7 +228,8 @@ def _store(source: sources.LoadedSource, request: WebhookRequest, started: float
     error = ""
     payload: Any = None
     try:
-        payload = parse_body(request.body, request.content_type, request.headers)
+        content_type = "application/json" if verifier.json_body else request.content_type
+        payload = parse_body(request.body, content_type, request.headers)
     except InvalidPayload as exc:
         status, error = InboundMessage.Status.INVALID, str(exc)
     reply = verifier.reply(request, payload) if status == InboundMessage.Status.PENDING else None

@@ -168,6 +168,8 @@ class Verifier(abc.ABC):
     - ``timestamped``: the scheme signs a timestamp and enforces a ``tolerance`` window. Callers ask
       :meth:`has_timestamp`, which the verifiers whose options decide it (``hmac``, ``gitlab``) override.
     - :meth:`secret_headers`: headers stored redacted, besides the common authentication headers.
+    - ``json_body``: the body is JSON whatever its ``Content-Type`` says (AWS SNS sends JSON as ``text/plain``), so
+      it is parsed as JSON for the payload.
 
     Hooks with sensible defaults:
 
@@ -182,6 +184,7 @@ class Verifier(abc.ABC):
     timestamped: ClassVar[bool] = False
     signs_url: ClassVar[bool] = False
     batches: ClassVar[bool] = False
+    json_body: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

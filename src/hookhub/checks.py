@@ -32,6 +32,8 @@
 - ``hookhub.E025``: an event type declared in code or in ``HOOKHUB["EVENT_TYPES"]`` breaks a rule (a schema that is
   not valid or refers outside itself, an example that does not match it, a bad name or version), or one name is
   declared twice.
+- ``hookhub.E026``: ``AWS_SNS_CERTIFICATE_ORIGIN`` is not a regular expression.
+- ``hookhub.E027``: ``GOOGLE_OIDC_JWKS_URL`` is not an http(s) URL with a host.
 - ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
 - ``hookhub.W002``: ``ALLOW_PRIVATE_DESTINATIONS`` is on: deliveries may reach private and loopback addresses.
 - ``hookhub.W003``: no ``ENCRYPTION_KEYS``: stored secrets are encrypted with a key derived from ``SECRET_KEY``.
@@ -166,6 +168,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
     errors.extend(_check_alerts())
     errors.extend(_check_portal_rate_limit())
     errors.extend(_check_allowed_networks())
+    errors.extend(_check_provider_keys())
     backend = conf.RATE_LIMIT_BACKEND
     if backend != "local" and backend not in settings.CACHES:
         errors.append(
@@ -321,6 +324,39 @@ def _check_allowed_networks() -> list[CheckMessage]:
     except ValueError as exc:
         return [Error(f"HOOKHUB['ALLOWED_DESTINATION_NETWORKS']: {exc}.", hint=hint, id="hookhub.E012")]
     return []
+
+
+def _check_provider_keys() -> list[CheckMessage]:
+    """Where the ``aws-sns`` and ``google-pubsub`` verifiers fetch their providers' keys from."""
+    import re
+    from urllib.parse import urlsplit
+
+    errors: list[CheckMessage] = []
+    origin = conf._get("AWS_SNS_CERTIFICATE_ORIGIN")
+    try:
+        re.compile(origin)
+    except (re.error, TypeError) as exc:
+        errors.append(
+            Error(
+                f"HOOKHUB['AWS_SNS_CERTIFICATE_ORIGIN'] is {origin!r}: not a regular expression ({exc}).",
+                hint="Leave it unset (AWS's own hosts); tests set e.g. r'http://127\\.0\\.0\\.1:\\d+'.",
+                id="hookhub.E026",
+            )
+        )
+    url = conf._get("GOOGLE_OIDC_JWKS_URL")
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        errors.append(
+            Error(
+                f"HOOKHUB['GOOGLE_OIDC_JWKS_URL'] is {url!r}: use an http(s) URL.",
+                hint="Leave it unset: https://www.googleapis.com/oauth2/v3/certs.",
+                id="hookhub.E027",
+            )
+        )
+    return errors
 
 
 @register(Tags.security, "hookhub")

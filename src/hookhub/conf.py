@@ -165,7 +165,7 @@ class Settings:
 
     @property
     def GOOGLE_OIDC_JWKS_URL(self) -> str:
-        """Where Google publishes the keys that sign its OIDC tokens (the ``google-pubsub`` verifier; ``hookhub.E027``)."""
+        """Where Google publishes the keys that sign its OIDC tokens (``google-pubsub``; ``hookhub.E027``)."""
         return str(self._get("GOOGLE_OIDC_JWKS_URL"))
 
     @property

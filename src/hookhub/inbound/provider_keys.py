@@ -188,4 +188,3 @@ def remember_google_key(kid: str, key: rsa.RSAPublicKey, url: str | None = None)
     entry = _key_sets.get(url)
     keys = {**(entry.value if entry is not None else {}), kid: key}
     _key_sets.put(url, keys, MAX_TTL)
-

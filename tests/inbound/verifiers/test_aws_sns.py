@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from django.conf import settings
+from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, override_settings
 
@@ -58,7 +59,8 @@ def make_certificate(key: rsa.RSAPrivateKey) -> bytes:
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # one per module: 2048-bit keys are slow to make
 CERTIFICATE = make_certificate(KEY)
-SERVER: KeyServer | None = None
+#: The running key server (the ``server`` fixture's), for the signer: its URL is the certificate's.
+SERVERS: list[KeyServer] = []
 
 
 def topic() -> str:
@@ -72,23 +74,22 @@ def iso(timestamp: int) -> str:
 def sns_sign(message: dict[str, Any], key: rsa.RSAPrivateKey = KEY, version: str = "2") -> dict[str, Any]:
     message = {**message, "SignatureVersion": version}
     text = "".join(f"{k}\n{message[k]}\n" for k in SIGNED[message["Type"]] if k in message)
-    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()
+    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()  # noqa: S303 - SNS's SignatureVersion 1
     message["Signature"] = base64.b64encode(key.sign(text.encode(), padding.PKCS1v15(), algorithm)).decode()
     return message
 
 
 def cert_url(path: str = CERT_PATH) -> str:
-    assert SERVER is not None
-    return SERVER.url + path
+    return SERVERS[0].url + path
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[KeyServer]:
-    global SERVER
-    with key_server() as SERVER:
-        SERVER.files[CERT_PATH] = (200, CERTIFICATE, {"Content-Type": "application/x-pem-file"})
-        yield SERVER
-    SERVER = None
+    with key_server() as running:
+        running.files[CERT_PATH] = (200, CERTIFICATE, {"Content-Type": "application/x-pem-file"})
+        SERVERS.append(running)
+        yield running
+        SERVERS.remove(running)
 
 
 @pytest.fixture(autouse=True)
@@ -163,7 +164,7 @@ class TestAwsSns(TimestampContract):
         key, secret = self.credentials()
         verifier = self.make(secret)
         for version in ("1", "2", "2"):
-            message = sns_sign({k: v for k, v in json.loads(self.signed(key).body).items()}, version=version)
+            message = sns_sign(json.loads(self.signed(key).body), version=version)
             verifier.verify(WebhookRequest.build(json.dumps(message).encode()))
         assert server.fetches[CERT_PATH] == 1
 
@@ -186,9 +187,8 @@ class TestAwsSns(TimestampContract):
         key, secret = self.credentials()
         signed = self._edit(self.signed(key), SigningCertURL=url)
         aws_hosts = {k: v for k, v in settings.HOOKHUB.items() if k != "AWS_SNS_CERTIFICATE_ORIGIN"}
-        with override_settings(HOOKHUB=aws_hosts):
-            with outgoing() as connects:
-                self.assert_refused(self.make(secret), signed)
+        with override_settings(HOOKHUB=aws_hosts), outgoing() as connects:
+            self.assert_refused(self.make(secret), signed)
         assert connects == []
 
     def test_a_message_from_another_topic_is_refused_before_any_fetch(self, server: KeyServer) -> None:
@@ -217,7 +217,7 @@ class TestAwsSns(TimestampContract):
 
 
 # AWS's own message and certificate (the AWS SDK for Java's SNS tests: sample-message.json, unit-test-public-cert.pem)
-AWS_MESSAGE = {
+AWS_MESSAGE: dict[str, Any] = {
     "Type": "Notification",
     "MessageId": "d39649d4-bf5b-5b80-af75-07acb3dd9b4a",
     "TopicArn": "arn:aws:sns:us-east-1:810605503585:just_testing",
@@ -225,10 +225,12 @@ AWS_MESSAGE = {
     "Message": "boo",
     "Timestamp": "2015-09-20T01:22:14.001Z",
     "SignatureVersion": "1",
-    "Signature": "fQh5DUyhpw41y6tx/BJuqK2Clvs7uY6N7poaOfzK08E+C6saKq9dMz5b9A0lGWWU7VsB+qHELBaL3OdS9U4BmFI36Ppt5Q6BsWmqSho"
-    "+1hgwBYFFFZghO6BYXxsNmLml1yZl2X+MQKy3D516hgN7pUvYnvvq2cfsvy21ivU6Oiv96gcte2s+aPUi6O9CAdc2GfZRXCqC9wowKoxhFUUQW/U"
-    "THQfxt/60qWgNxhhVwAbPtnXWkAXwxixYKl5qOHcl3u2TxkAHn+1X8XmgjnpvEO5p0vQvOEHXBnGsjPglRXE9g5FVnAFXjhvHXeTWUcVLNI0eSRJe"
-    "OBPbKpkjeDsR4g==",
+    "Signature": (
+        "fQh5DUyhpw41y6tx/BJuqK2Clvs7uY6N7poaOfzK08E+C6saKq9dMz5b9A0lGWWU7VsB+qHELBaL3OdS9U4BmFI36Ppt5Q6BsWmqSho"
+        "+1hgwBYFFFZghO6BYXxsNmLml1yZl2X+MQKy3D516hgN7pUvYnvvq2cfsvy21ivU6Oiv96gcte2s+aPUi6O9CAdc2GfZRXCqC9wowKoxhFUUQW/U"
+        "THQfxt/60qWgNxhhVwAbPtnXWkAXwxixYKl5qOHcl3u2TxkAHn+1X8XmgjnpvEO5p0vQvOEHXBnGsjPglRXE9g5FVnAFXjhvHXeTWUcVLNI0eSRJe"
+        "OBPbKpkjeDsR4g=="
+    ),
     "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-bb750dd426d95ee9390147a5624348ee.pem",
     "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:us-east-1:"
     "810605503585:just_testing:3c6297c1-326e-4931-9351-ccc48e02f08a",
@@ -272,9 +274,8 @@ def aws_verifier() -> Any:
 
 def test_matches_aws_published_message() -> None:
     # The certificate URL is not signed: serve AWS's certificate from here under the same file name.
-    assert SERVER is not None
-    SERVER.files["/aws.pem"] = (200, AWS_CERTIFICATE, {})
-    message = {**AWS_MESSAGE, "SigningCertURL": SERVER.url + "/aws.pem"}
+    SERVERS[0].files["/aws.pem"] = (200, AWS_CERTIFICATE, {})
+    message = {**AWS_MESSAGE, "SigningCertURL": cert_url("/aws.pem")}
     request = WebhookRequest.build(json.dumps(message).encode(), {"Content-Type": "text/plain; charset=UTF-8"})
     verifier = aws_verifier()
     verifier.verify(request)
@@ -287,9 +288,8 @@ def test_matches_aws_published_message() -> None:
 
 
 def test_the_certificate_must_have_been_valid_when_the_message_was_signed() -> None:
-    assert SERVER is not None
-    SERVER.files["/aws.pem"] = (200, AWS_CERTIFICATE, {})
-    message = {**AWS_MESSAGE, "SigningCertURL": SERVER.url + "/aws.pem", "Timestamp": "2017-09-20T01:22:14.001Z"}
+    SERVERS[0].files["/aws.pem"] = (200, AWS_CERTIFICATE, {})
+    message = {**AWS_MESSAGE, "SigningCertURL": cert_url("/aws.pem"), "Timestamp": "2017-09-20T01:22:14.001Z"}
     later = datetime.datetime(2017, 9, 20, 1, 22, 14, tzinfo=datetime.UTC).timestamp()
     verifier = get_verifier_class("aws-sns")([AWS_MESSAGE["TopicArn"]], now=lambda: later)
     with pytest.raises(VerificationError, match="not valid when"):
@@ -352,6 +352,7 @@ def test_a_subscription_confirmation_is_stored_and_confirmed_in_processing_when_
     response = Client().post("/webhooks/code/sns-slug-0123456789/", data=body, content_type="text/plain")
     assert response.status_code == 200
     message = InboundMessage.objects.get()
+    assert message.payload is not None
     assert (message.event_type, message.payload["Type"]) == ("subscription_confirmation", "SubscriptionConfirmation")
     assert sum(n for path, n in server.fetches.items() if path.startswith("/confirm")) == 0  # not in the view
 
@@ -384,3 +385,10 @@ def test_a_subscribe_url_off_the_aws_hosts_is_not_visited(server: KeyServer) -> 
     assert message.status == "retrying"
     assert "not on an SNS host" in message.last_error
     assert connects == []
+
+
+@pytest.mark.parametrize(("value", "expected"), [(LOCAL_ORIGIN, []), ("https://sns.(", ["hookhub.E026"]),
+                                                 (None, ["hookhub.E026"])])  # fmt: skip
+def test_the_origin_setting_is_checked(value: Any, expected: list[str]) -> None:
+    with override_settings(HOOKHUB={"AWS_SNS_CERTIFICATE_ORIGIN": value}):
+        assert [m.id for m in run_checks(tags=["hookhub"]) if m.id == "hookhub.E026"] == expected

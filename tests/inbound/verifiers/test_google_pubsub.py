@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from django.conf import settings
+from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, override_settings
 
@@ -160,7 +161,9 @@ class TestGooglePubSub(VerifierContract):
             ({"iat": "now"}, "iat"),
         ],
     )
-    def test_claims_that_are_not_googles_for_this_audience_are_refused(self, claims: dict[str, Any], match: str) -> None:
+    def test_claims_that_are_not_googles_for_this_audience_are_refused(
+        self, claims: dict[str, Any], match: str
+    ) -> None:
         self.refused(token(self.signer, NOW, **claims), match)
 
     def test_the_service_account_email_is_checked_when_set(self) -> None:
@@ -181,16 +184,14 @@ class TestGooglePubSub(VerifierContract):
         self.refused(token(Signer(OTHER_KEY, "unknown-kid", self.audience), NOW), "kid")
         assert server.fetches[JWKS_PATH] == 1  # the key id missed within a minute of the fetch: not fetched again
 
-    def test_googles_keys_are_fetched_once_and_again_for_a_new_key_id(
-        self, server: KeyServer, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_googles_keys_are_fetched_once_and_again_for_a_new_key_id(self, server: KeyServer) -> None:
         for _ in range(3):
             self.verify_with(token(self.signer, NOW))
         assert server.fetches[JWKS_PATH] == 1
         # Google rolls its keys: a new key id, once the cached set is a minute old, fetches the set again.
         server.files[JWKS_PATH] = (200, jwks(jwk(KEY, KID), jwk(OTHER_KEY, "rolled")), {})
-        later = time.monotonic() + provider_keys.MIN_TTL + 1
-        monkeypatch.setattr(provider_keys.time, "monotonic", lambda: later)
+        for entry in provider_keys._key_sets._entries.values():
+            entry.fetched -= provider_keys.MIN_TTL + 1  # a minute on
         self.verify_with(token(Signer(OTHER_KEY, "rolled", self.audience), NOW))
         assert server.fetches[JWKS_PATH] == 2
 
@@ -241,3 +242,10 @@ def test_the_verifiers_own_signer_is_accepted_without_a_fetch() -> None:
     assert base64.b64decode(payload["message"]["data"]) == b'{"amount": 4200}'
     assert verifier.event_type(request, payload) == "hookhub-test"
     assert verifier.external_id(request, payload) == payload["message"]["messageId"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [("http://127.0.0.1:9/certs", []), ("ftp://example.com/certs",
+                         ["hookhub.E027"]), ("/certs", ["hookhub.E027"]), (None, ["hookhub.E027"])])  # fmt: skip
+def test_the_jwks_url_setting_is_checked(value: Any, expected: list[str]) -> None:
+    with override_settings(HOOKHUB={"GOOGLE_OIDC_JWKS_URL": value}):
+        assert [m.id for m in run_checks(tags=["hookhub"]) if m.id == "hookhub.E027"] == expected

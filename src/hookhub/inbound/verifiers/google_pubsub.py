@@ -63,7 +63,8 @@ def _json_segment(segment: str) -> dict[str, Any]:
 
 def _seconds(claims: Mapping[str, Any], name: str) -> float:
     value = claims.get(name)
-    require(isinstance(value, int | float) and not isinstance(value, bool), f"The token has no {name} time.")
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise VerificationError(f"The token has no {name} time.")
     return float(value)
 
 
@@ -124,8 +125,8 @@ class GooglePubSubVerifier(Verifier):
                 "The token is not the push service account's (email).",
             )
         key = provider_keys.google_key(str(kid))
-        require(key is not None, "The token is signed with a key Google does not publish (kid).")
-        assert key is not None
+        if key is None:
+            raise VerificationError("The token is signed with a key Google does not publish (kid).")
         try:
             key.verify(signature, f"{encoded_header}.{encoded_claims}".encode(), padding.PKCS1v15(), hashes.SHA256())
         except (InvalidSignature, ValueError):

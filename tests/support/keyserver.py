@@ -6,6 +6,7 @@ Stands in for AWS SNS's certificate URLs and Google's JWKS URL, which tests cann
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,8 @@ class KeyServer:
     url: str = ""
     files: dict[str, tuple[int, bytes, dict[str, str]]] = field(default_factory=dict)
     fetches: Counter[str] = field(default_factory=Counter)
+    #: Seconds every answer is held back.
+    delay: float = 0.0
 
 
 @contextmanager
@@ -28,6 +31,7 @@ def key_server() -> Iterator[KeyServer]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             state.fetches[self.path] += 1
+            time.sleep(state.delay)
             status, body, headers = state.files.get(self.path.partition("?")[0], (404, b"not found", {}))
             self.send_response(status)
             for name, value in headers.items():

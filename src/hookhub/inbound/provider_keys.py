@@ -21,7 +21,8 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +87,23 @@ class _Cache:
 
 _certificates = _Cache()
 _key_sets = _Cache()
+_fetching: dict[str, threading.Lock] = {}
+_fetching_lock = threading.Lock()
+
+
+@contextmanager
+def _one_fetch(url: str) -> Iterator[None]:
+    """One fetch of ``url`` at a time in this process: the requests that arrive while it runs wait for its result
+    (callers look in the cache again inside), rather than each fetching the same document."""
+    with _fetching_lock:
+        lock = _fetching.setdefault(url, threading.Lock())
+    try:
+        with lock:
+            yield
+    finally:
+        with _fetching_lock:
+            if not lock.locked():
+                _fetching.pop(url, None)
 
 
 def clear() -> None:
@@ -120,13 +138,17 @@ def certificate(url: str) -> x509.Certificate:
     entry = _certificates.get(url)
     if entry is not None:
         return entry.value  # type: ignore[no-any-return]
-    outcome = _fetch(url, "the signing certificate")
-    try:
-        cert = x509.load_pem_x509_certificate(outcome.body)
-    except ValueError:
-        raise KeysUnavailable("The signing certificate's URL did not answer a PEM certificate.") from None
-    _certificates.put(url, cert, CERTIFICATE_TTL)
-    return cert
+    with _one_fetch(url):
+        entry = _certificates.get(url)
+        if entry is not None:
+            return entry.value  # type: ignore[no-any-return]
+        outcome = _fetch(url, "the signing certificate")
+        try:
+            cert = x509.load_pem_x509_certificate(outcome.body)
+        except ValueError:
+            raise KeysUnavailable("The signing certificate's URL did not answer a PEM certificate.") from None
+        _certificates.put(url, cert, CERTIFICATE_TTL)
+        return cert
 
 
 def remember_certificate(url: str, pem: bytes) -> None:
@@ -168,18 +190,29 @@ def google_key(kid: str, url: str | None = None) -> rsa.RSAPublicKey | None:
     """Google's signing key ``kid`` from the key set at ``url`` (``GOOGLE_OIDC_JWKS_URL``); ``None`` when the set,
     fetched again if it was cached before the key could be in it, does not hold it."""
     url = url or conf.GOOGLE_OIDC_JWKS_URL
-    entry = _key_sets.get(url)
-    if entry is not None and (kid in entry.value or time.monotonic() - entry.fetched < MIN_TTL):
-        return entry.value.get(kid)  # type: ignore[no-any-return]
-    outcome = _fetch(url, "Google's signing keys")
-    try:
-        keys = parse_jwks(json.loads(outcome.body))
-    except ValueError:
-        raise KeysUnavailable("Google's key set is not JSON.") from None
-    if not keys:
-        raise KeysUnavailable("Google's key set holds no RSA key.")
-    _key_sets.put(url, keys, _ttl(outcome.headers.get("cache-control", "")))
-    return keys.get(kid)
+
+    def cached() -> tuple[bool, rsa.RSAPublicKey | None]:
+        entry = _key_sets.get(url)
+        if entry is not None and (kid in entry.value or time.monotonic() - entry.fetched < MIN_TTL):
+            return True, entry.value.get(kid)
+        return False, None
+
+    found, key = cached()
+    if found:
+        return key
+    with _one_fetch(url):
+        found, key = cached()
+        if found:
+            return key
+        outcome = _fetch(url, "Google's signing keys")
+        try:
+            keys = parse_jwks(json.loads(outcome.body))
+        except ValueError:
+            raise KeysUnavailable("Google's key set is not JSON.") from None
+        if not keys:
+            raise KeysUnavailable("Google's key set holds no RSA key.")
+        _key_sets.put(url, keys, _ttl(outcome.headers.get("cache-control", "")))
+        return keys.get(kid)
 
 
 def remember_google_key(kid: str, key: rsa.RSAPublicKey, url: str | None = None) -> None:

@@ -8,6 +8,7 @@ import datetime
 import json
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
@@ -166,6 +167,18 @@ class TestAwsSns(TimestampContract):
         for version in ("1", "2", "2"):
             message = sns_sign(json.loads(self.signed(key).body), version=version)
             verifier.verify(WebhookRequest.build(json.dumps(message).encode()))
+        assert server.fetches[CERT_PATH] == 1
+
+    def test_requests_that_arrive_together_fetch_the_certificate_once(self, server: KeyServer) -> None:
+        key, secret = self.credentials()
+        request = self.to_request(self.signed(key))
+        verifier = self.make(secret)
+        server.delay = 0.3
+        try:
+            with ThreadPoolExecutor(max_workers=6) as pool:
+                list(pool.map(lambda _: verifier.verify(request), range(6)))
+        finally:
+            server.delay = 0.0
         assert server.fetches[CERT_PATH] == 1
 
     @pytest.mark.parametrize(

@@ -40,6 +40,7 @@ CERT_PATH = "/SimpleNotificationService-contract.pem"
 SIGNED = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
     "SubscriptionConfirmation": ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
+    "UnsubscribeConfirmation": ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
 }
 
 
@@ -160,6 +161,31 @@ class TestAwsSns(TimestampContract):
         self.make(secret).verify(self.to_request(replace(signed, body=json.dumps(message).encode())))
         wrong = {**message, "SignatureVersion": "2"}  # a SHA1 signature claimed as version 2
         self.assert_refused(self.make(secret), replace(signed, body=json.dumps(wrong).encode()))
+
+    def test_subscription_messages_sign_their_token_and_subscribe_url(self) -> None:
+        key, secret = self.credentials()
+        for kind, event_type in (
+            ("SubscriptionConfirmation", "subscription_confirmation"),
+            ("UnsubscribeConfirmation", "unsubscribe_confirmation"),
+        ):
+            message = {
+                **json.loads(self.signed(key).body),
+                "Type": kind,
+                "Token": "2336412f37fb687f5d51e6e2425dacbba",
+                "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription",
+            }
+            signed = json.dumps(sns_sign(message)).encode()
+            request = WebhookRequest.build(signed)
+            verifier = self.make(secret)
+            verifier.verify(request)
+            assert verifier.event_type(request, None) == event_type
+            for field in ("Token", "SubscribeURL"):
+                altered = json.dumps({**json.loads(signed), field: "changed"}).encode()
+                with pytest.raises(VerificationError, match="does not match"):
+                    verifier.verify(WebhookRequest.build(altered))
+            missing = json.dumps({k: v for k, v in json.loads(signed).items() if k != "Token"}).encode()
+            with pytest.raises(VerificationError, match="Token"):
+                verifier.verify(WebhookRequest.build(missing))
 
     def test_the_certificate_is_fetched_once_and_cached(self, server: KeyServer) -> None:
         key, secret = self.credentials()

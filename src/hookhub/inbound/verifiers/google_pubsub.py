@@ -4,8 +4,9 @@ by Google (RS256) for the audience set on the subscription.
 Checked: the signature, against Google's published keys (``HOOKHUB["GOOGLE_OIDC_JWKS_URL"]``, fetched through the
 SSRF guard and cached for their ``Cache-Control: max-age``: ``hookhub.inbound.provider_keys``; keys that cannot be
 fetched answer 503, so Pub/Sub retries); the issuer (``accounts.google.com``); the audience, one of the source's
-secrets; the expiry and issue time, with ``leeway`` seconds for clock skew; and with ``service_account_email`` set,
-the token's verified ``email``, the service account the subscription pushes as.
+secrets; the expiry and issue time, with ``leeway`` seconds for clock skew; and the token's verified ``email``, which
+must be the required option ``service_account_email``: the service account the subscription pushes as. Anyone with a
+Google account can have Google sign a token for an audience of their choosing, so the audience alone proves little.
 
 The body is not signed: the token says that Google pushed to this audience, and it can be used again until it
 expires (an hour). A repeated push is a duplicate by ``message.messageId``.
@@ -95,7 +96,13 @@ class GooglePubSubVerifier(Verifier):
         if self.options["leeway"] > MAX_LEEWAY:
             raise ImproperlyConfigured(f"google-pubsub: leeway is at most {MAX_LEEWAY} s (it is for clock skew).")
         email = self.options["service_account_email"]
-        if email and "@" not in email:
+        if not email:
+            # Anyone with a Google account can have Google sign a token for any audience they name.
+            raise ImproperlyConfigured(
+                "google-pubsub: option service_account_email is required: the service account the push "
+                "subscription authenticates as (without it, a token any Google account can make would pass)."
+            )
+        if "@" not in email:
             raise ImproperlyConfigured("google-pubsub: service_account_email must be an email address.")
 
     def verify(self, request: WebhookRequest) -> None:
@@ -119,11 +126,10 @@ class GooglePubSubVerifier(Verifier):
         now, leeway = self.now(), float(self.options["leeway"])
         require(_seconds(claims, "exp") >= now - leeway, "The token has expired: too old (exp).")
         require(_seconds(claims, "iat") <= now + leeway, "The token was issued in the future (iat).")
-        if email := self.options["service_account_email"]:
-            require(
-                claims.get("email") == email and claims.get("email_verified") is True,
-                "The token is not the push service account's (email).",
-            )
+        require(
+            claims.get("email") == self.options["service_account_email"] and claims.get("email_verified") is True,
+            "The token is not the push service account's (email).",
+        )
         key = provider_keys.google_key(str(kid))
         if key is None:
             raise VerificationError("The token is signed with a key Google does not publish (kid).")

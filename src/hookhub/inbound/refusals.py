@@ -36,6 +36,7 @@ TOO_LARGE = "too_large"  # 413
 NO_LENGTH = "no_length"  # 411: a chunked body the WSGI server cannot end
 RATE_LIMITED = "rate_limited"  # 429
 BUSY = "busy"  # 503: the process had enough requests in hand
+KEYS = "keys"  # 503: the provider's published keys could not be fetched (aws-sns, google-pubsub)
 #: The source label of a request refused before its source was looked up.
 UNKNOWN_SOURCE = "*"
 

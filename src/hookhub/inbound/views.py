@@ -184,7 +184,8 @@ def _checked(request: HttpRequest, source: sources.LoadedSource, method: str, st
     try:
         source.verifier.verify(webhook_request)
     except VerificationError as exc:
-        refusals.refused(source.name, refusals.SIGNATURE, exc.status, exc.reason)
+        reason = refusals.SIGNATURE if exc.status < 500 else refusals.KEYS
+        refusals.refused(source.name, reason, exc.status, exc.reason)
         signals.message_refused.send(sender=InboundMessage, source=source.name, reason=exc.reason)
         return _text(exc.reason, exc.status)
     return _store(source, webhook_request, started)

@@ -24,7 +24,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, override_settings
 
 from hookhub.exceptions import VerificationError
-from hookhub.inbound import provider_keys
+from hookhub.inbound import provider_keys, refusals
 from hookhub.inbound.processing import process_batch
 from hookhub.inbound.verifiers import WebhookRequest, get_verifier_class
 from hookhub.models import InboundMessage, Source
@@ -238,7 +238,10 @@ class TestAwsSns(TimestampContract):
         assert connects == []
 
     @pytest.mark.django_db(transaction=True)
-    def test_a_certificate_that_cannot_be_fetched_answers_503_and_stores_nothing(self) -> None:
+    def test_a_certificate_that_cannot_be_fetched_answers_503_and_stores_nothing(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(refusals, "counts", refusals._Counts())
         key, secret = self.credentials()
         source = Source.objects.create(name="sns", slug="sns-slug-0123456789", verifier="aws-sns", secrets=[secret])
         signed = self._edit(self.sign(self.payload(), key, int(datetime.datetime.now().timestamp()), ""),
@@ -249,6 +252,7 @@ class TestAwsSns(TimestampContract):
         assert response.status_code == 503
         assert b"404" in response.content
         assert not InboundMessage.objects.filter(source=source).exists()
+        assert refusals.snapshot() == [{"source": "sns", "reason": "keys", "count": 1}]  # not a bad signature
 
     def test_secrets_must_be_topic_arns(self) -> None:
         with pytest.raises(ImproperlyConfigured, match="topic ARN"):

@@ -37,6 +37,7 @@ class Sample:
 SAMPLES: dict[str, list[Sample]] = {
     "discord": [Sample(payload={"type": 2, "id": "1100", "data": {"name": "pay"}})],
     "gitlab": [Sample(), Sample(options={"mode": "signature"})],
+    "google-pubsub": [Sample(options={"service_account_email": "push@my-project.iam.gserviceaccount.com"})],
     "hmac": [
         Sample(),
         Sample(options={"template": "{timestamp}.{body}", "timestamp_header": "X-Timestamp"}),

@@ -6,7 +6,9 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from hookhub.inbound.verifiers import available
 from hookhub.models import Source
+from tests.support.cli import run_both
 
 pytestmark = pytest.mark.django_db
 
@@ -82,3 +84,14 @@ def test_list_show_disable_enable_remove() -> None:
     assert not Source.objects.exists()
     with pytest.raises(CommandError, match="No source named 'gh'"):
         run("source", "show", "gh")
+
+
+def test_add_help_lists_every_verifier_with_issue_20s_seven(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        run_both("source", "add", "--help")
+    assert info.value.code == 0
+    listed = " ".join(capsys.readouterr().out.split())  # argparse wraps the list over lines
+    new = ("aws-sns", "twitch", "hubspot", "typeform", "calendly", "microsoft-graph", "google-pubsub")
+    assert set(new) <= set(available())
+    for name in available():
+        assert name in listed, name

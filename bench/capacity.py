@@ -1,0 +1,342 @@
+"""What one PostgreSQL primary does per received webhook and per delivery: statements, transactions, rows, WAL
+bytes and the CPU of its backends; and from those, the ceiling per primary core.
+
+``python -m bench.capacity`` (``--pgbouncer postgres://...:6432`` to run the receive phase through a pooler too).
+Each phase runs on a database of its own, cloned from a migrated template:
+
+- receive: the gateway (granian, ``hookhub serve``'s shape) and one worker, wrk at 32 connections for ``--seconds``,
+  then until the worker has processed every stored message;
+- publish: ``send()`` of ``--messages`` messages to 10 endpoints (500 per transaction, as the benchmarks do);
+- deliver: one worker sends those deliveries to a local sink until all have arrived.
+
+Statements are counted in the clients (``bench.capacity_settings`` wraps every connection's ``execute``; a many-row
+statement counts once), transactions and rows from ``pg_stat_database`` (read after the processes exit, so their
+counters are flushed), WAL bytes with ``pg_walinspect`` (the records that touch the database, and the commits of their
+transactions, so other databases on the server do not count), CPU from ``/proc`` of the database's backends (user +
+system, read just before the clients stop). The background writer, checkpointer and WAL writer are not included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import plots, wrk
+from bench.capacity_settings import read as read_statements
+from bench.proc import PYTHON, Databases, Recorder, postgres_url, run, stop_all
+from bench.scenarios.ingest import CONNECTIONS, requests_file
+from bench.scenarios.outbound import wait_for
+from bench.servers import Ctx, granian_wsgi, sink, worker
+
+TICKS = os.sysconf("SC_CLK_TCK")
+COUNTERS = ("xact_commit", "xact_rollback", "tup_inserted", "tup_updated", "tup_deleted", "tup_fetched", "tup_returned")
+
+
+@dataclass
+class Phase:
+    name: str
+    operations: int = 0  # webhooks stored, messages published, deliveries arrived
+    seconds: float = 0.0
+    statements: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+    wal_bytes: int = 0
+    wal_records: int = 0
+    cpu_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def per_op(self) -> dict[str, float]:
+        n = max(self.operations, 1)
+        out = {
+            "statements": self.statements / n,
+            "transactions": (self.counters.get("xact_commit", 0) + self.counters.get("xact_rollback", 0)) / n,
+            "rows written": sum(self.counters.get(k, 0) for k in ("tup_inserted", "tup_updated", "tup_deleted")) / n,
+            "WAL bytes": self.wal_bytes / n,
+            "WAL records": self.wal_records / n,
+            "database CPU µs": self.cpu_s * 1e6 / n,
+        }
+        out["ceiling per primary core (/s)"] = 1e6 / out["database CPU µs"] if out["database CPU µs"] else 0.0
+        return out
+
+
+class Database:
+    """A database of the run, with what can be read of it from outside."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.name = url.rpartition("/")[2]
+        self.admin = url.rpartition("/")[0] + "/postgres"
+        with self._connect(url) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+            row = conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()
+            assert row is not None
+            self.oid = int(row[0])
+
+    @staticmethod
+    def _connect(url: str) -> Any:
+        import psycopg
+
+        return psycopg.connect(url, autocommit=True)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._connect(self.admin) as conn:
+            conn.execute("SELECT pg_stat_force_next_flush()")
+            row = conn.execute(
+                f"SELECT {', '.join(COUNTERS)}, pg_current_wal_lsn()::text FROM pg_stat_database WHERE datname = %s",
+                (self.name,),
+            ).fetchone()
+        assert row is not None
+        return {**dict(zip(COUNTERS, map(int, row[:-1]), strict=True)), "lsn": row[-1]}
+
+    def backend_cpu(self) -> dict[int, int]:
+        """CPU ticks (user + system) of each of this database's backends, as of now."""
+        with self._connect(self.admin) as conn:
+            pids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (self.name,)
+                )
+            ]
+        ticks = {}
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            ticks[pid] = int(fields[11]) + int(fields[12])
+        return ticks
+
+    def wal(self, start: str, end: str) -> tuple[int, int]:
+        """(records, bytes) of WAL between two positions that belong to this database."""
+        pattern = f"%/{self.oid}/%"
+        with self._connect(self.url) as conn:
+            row = conn.execute(
+                "WITH r AS (SELECT xid, record_length, block_ref FROM pg_get_wal_records_info(%s, %s)),"
+                " x AS (SELECT DISTINCT xid FROM r WHERE block_ref LIKE %s AND xid <> '0')"
+                " SELECT count(*), coalesce(sum(record_length), 0) FROM r"
+                " WHERE block_ref LIKE %s OR xid IN (SELECT xid FROM x)",
+                (start, end, pattern, pattern),
+            ).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+
+class CpuSampler:
+    """The database's backends' CPU, read every 0.2 s while a phase runs, so that backends which exit during it
+    (a one-shot command's, a connection past its age) count up to their last reading."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.seen: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self.read()
+            if self._stop.wait(0.2):
+                return
+
+    def read(self) -> None:
+        for pid, ticks in self.db.backend_cpu().items():
+            self.seen[pid] = max(ticks, self.seen.get(pid, 0))
+
+    def stop(self) -> float:
+        """CPU seconds used by the backends seen."""
+        self._stop.set()
+        self._thread.join()
+        self.read()
+        return sum(self.seen.values()) / TICKS
+
+
+def finish(phase: Phase, db: Database, before: dict[str, Any], stmt_dir: Path) -> None:
+    after = db.snapshot()
+    phase.counters = {k: after[k] - before[k] for k in COUNTERS}
+    phase.wal_records, phase.wal_bytes = db.wal(before["lsn"], after["lsn"])
+    phase.statements = read_statements(str(stmt_dir))
+
+
+def fresh(ctx: Ctx, name: str, url_override: str | None = None) -> tuple[Database, dict[str, str], Path]:
+    url, data_dir = ctx.dbs.postgres("hookhub", name)
+    stmt_dir = ctx.run_dir / f"statements-{name}"
+    stmt_dir.mkdir()
+    db = Database(url)
+    target = url if url_override is None else url_override.rpartition("/")[0] + "/" + db.name
+    env = ctx.dbs.env("hookhub", target, data_dir, HOOKHUB_ALLOW_PRIVATE_DESTINATIONS="1")
+    env.update(DJANGO_SETTINGS_MODULE="bench.capacity_settings", HOOKHUB_BENCH_STATEMENTS=str(stmt_dir))
+    return db, env, stmt_dir
+
+
+def stored_and_processed(db: Database) -> tuple[int, int]:
+    with db._connect(db.url) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE status NOT IN ('pending', 'retrying', 'processing'))"
+            " FROM hookhub_inboundmessage"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def receive(ctx: Ctx, seconds: float, via: str | None = None) -> Phase:
+    label = "receive" if via is None else "receive through PgBouncer"
+    db, env, stmt_dir = fresh(ctx, "cap-receive" if via is None else "cap-receive-pool", via)
+    path = ctx.dbs.source_paths["postgres"]
+    before = db.snapshot()
+    web = granian_wsgi(ctx, env, "hookhub.server.wsgi:application", "/healthz", name=f"{label}-web")
+    work = worker(ctx, env, name=f"{label}-worker")
+    phase = Phase(label)
+    cpu = CpuSampler(db)
+    try:
+        started = time.monotonic()
+        result = wrk.run(web.base + path, requests_file(ctx), seconds=seconds, connections=CONNECTIONS)
+        deadline = time.monotonic() + 120
+        while True:  # until the worker has processed every stored message
+            stored, processed = stored_and_processed(db)
+            if processed >= stored or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        phase.seconds = time.monotonic() - started
+        phase.cpu_s = cpu.stop()
+        phase.operations = stored
+        phase.extra = {"processed": processed, **result.summary()}
+    finally:
+        web.stop()
+        work.stop()
+    time.sleep(1)
+    finish(phase, db, before, stmt_dir)
+    return phase
+
+
+def outbound(ctx: Ctx, messages: int) -> tuple[Phase, Phase]:
+    db, env, stmt_dir = fresh(ctx, "cap-outbound")
+    box = sink(ctx, env)
+    endpoints = 10
+    publish = Phase("publish")
+    deliver = Phase("deliver")
+    try:
+        urls = [a for i in range(endpoints) for a in ("--url", f"{box.base}/cap/{i}")]
+        before = db.snapshot()
+        cpu = CpuSampler(db)
+        started = time.monotonic()
+        argv = [PYTHON, "-m", "bench.tasks", "setup-outbound", "--app", "cap", *urls, "--send", str(messages)]
+        run(argv, env, timeout=600, log=ctx.run_dir / "setup-outbound.log")
+        publish.seconds = time.monotonic() - started
+        publish.operations = messages
+        publish.cpu_s = cpu.stop()
+        time.sleep(1)
+        finish(publish, db, before, stmt_dir)
+        publish.extra["note"] = "includes making the application and its 10 endpoints"
+        for f in stmt_dir.iterdir():
+            f.unlink()
+        before = db.snapshot()
+        cpu = CpuSampler(db)
+        started = time.monotonic()
+        work = worker(ctx, env, name="deliver-worker")
+        try:
+            total = messages * endpoints
+            stats, complete = wait_for(box, lambda s: int(s["total"]) >= total, 300, every=0.5)
+            deliver.seconds = time.monotonic() - started
+            time.sleep(1.5)  # the last attempts' records
+            deliver.cpu_s = cpu.stop()
+            deliver.operations = int(stats["total"])
+            deliver.extra = {"complete": complete}
+        finally:
+            work.stop()
+        time.sleep(1)
+        finish(deliver, db, before, stmt_dir)
+    finally:
+        box.stop()
+    return publish, deliver
+
+
+def plot(phases: list[Phase]) -> str:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return ""
+    folder = plots._state.get("dir")
+    if folder is None:
+        return ""
+    folder.mkdir(parents=True, exist_ok=True)
+    shown = [p for p in phases if p.operations]
+    metrics = [("statements", "statements"), ("WAL bytes", "WAL bytes"), ("database CPU µs", "database CPU (µs)")]
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2), dpi=110)
+    for ax, (key, title) in zip(axes, metrics, strict=True):
+        values = [p.per_op()[key] for p in shown]
+        bars = ax.bar([p.name.replace(" through ", "\nvia ") for p in shown], values, color="#4878a8")
+        ax.bar_label(bars, fmt="%.3g", fontsize=7)
+        ax.set_title(f"{title} per operation", fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(folder / "capacity-per-operation.png")
+    plt.close(fig)
+    return "images/capacity-per-operation.png"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=15, help="Length of the receive load (wrk, 32 connections).")
+    p.add_argument("--messages", type=int, default=2000, help="Messages published to 10 endpoints each.")
+    p.add_argument("--pgbouncer", help="A PgBouncer URL (transaction mode) to run the receive phase through too.")
+    p.add_argument("--page", default="docs/scaling.md", help="The page whose images/ folder gets the plot.")
+    p.add_argument("--json", help="Write the figures here as JSON too.")
+    args = p.parse_args(argv)
+    pg_url = postgres_url()
+    if pg_url is None:
+        print("bench.capacity: no PostgreSQL answers", file=sys.stderr)
+        return 1
+    plots.configure(Path(args.page))
+    run_dir = Path(tempfile.mkdtemp(prefix="hookhub-capacity-"))
+    (run_dir / "logs").mkdir()
+    dbs = Databases(run_dir, pg_url)
+    ctx = Ctx(run_dir, False, dbs, Recorder(run_dir))
+    try:
+        phases = [receive(ctx, args.seconds)]
+        if args.pgbouncer:
+            phases.append(receive(ctx, args.seconds, via=args.pgbouncer))
+        phases.extend(outbound(ctx, args.messages))
+    finally:
+        stop_all()
+        dbs.close()
+        shutil.rmtree(run_dir, ignore_errors=True)
+    image = plot(phases)
+    report = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "image": image,
+        "phases": [
+            {
+                "name": ph.name,
+                "operations": ph.operations,
+                "seconds": round(ph.seconds, 1),
+                "statements": ph.statements,
+                "wal_bytes": ph.wal_bytes,
+                "cpu_s": round(ph.cpu_s, 3),
+                "counters": ph.counters,
+                "per_operation": {k: round(v, 3) for k, v in ph.per_op().items()},
+                "extra": ph.extra,
+            }
+            for ph in phases
+        ],
+    }
+    text = json.dumps(report, indent=2, ensure_ascii=False)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

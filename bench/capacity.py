@@ -90,11 +90,28 @@ class Database:
         with self._connect(self.admin) as conn:
             conn.execute("SELECT pg_stat_force_next_flush()")
             row = conn.execute(
-                f"SELECT {', '.join(COUNTERS)}, pg_current_wal_lsn()::text FROM pg_stat_database WHERE datname = %s",
+                f"SELECT {', '.join(COUNTERS)}, pg_current_wal_flush_lsn()::text"
+                " FROM pg_stat_database WHERE datname = %s",
                 (self.name,),
             ).fetchone()
         assert row is not None
         return {**dict(zip(COUNTERS, map(int, row[:-1]), strict=True)), "lsn": row[-1]}
+
+    def reads(self) -> dict[str, int]:
+        """Index entries and table rows read so far, per index (``table.index``) and per table scanned in full."""
+        with self._connect(self.url) as conn:
+            conn.execute("SELECT pg_stat_force_next_flush()")
+            rows = conn.execute(
+                "SELECT relname || '.' || indexrelname, idx_tup_read FROM pg_stat_user_indexes"
+                " UNION ALL SELECT relname || ' (sequential)', coalesce(seq_tup_read, 0) FROM pg_stat_user_tables"
+            ).fetchall()
+        return {str(name): int(n) for name, n in rows}
+
+    def flush_lsn(self) -> str:
+        with self._connect(self.admin) as conn:
+            row = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
+        assert row is not None
+        return str(row[0])
 
     def backend_cpu(self) -> dict[int, int]:
         """CPU ticks (user + system) of each of this database's backends, as of now."""
@@ -114,19 +131,65 @@ class Database:
             ticks[pid] = int(fields[11]) + int(fields[12])
         return ticks
 
-    def wal(self, start: str, end: str) -> tuple[int, int]:
-        """(records, bytes) of WAL between two positions that belong to this database."""
+    def wal_chunk(self, start: str, end: str) -> list[tuple[str, bool, int, int]]:
+        """The WAL records between two positions, grouped: (xid, whether they touch this database, count, bytes)."""
         pattern = f"%/{self.oid}/%"
         with self._connect(self.url) as conn:
-            row = conn.execute(
-                "WITH r AS (SELECT xid, record_length, block_ref FROM pg_get_wal_records_info(%s, %s)),"
-                " x AS (SELECT DISTINCT xid FROM r WHERE block_ref LIKE %s AND xid <> '0')"
-                " SELECT count(*), coalesce(sum(record_length), 0) FROM r"
-                " WHERE block_ref LIKE %s OR xid IN (SELECT xid FROM x)",
-                (start, end, pattern, pattern),
-            ).fetchone()
-        assert row is not None
-        return int(row[0]), int(row[1])
+            rows = conn.execute(
+                "SELECT xid::text, coalesce(block_ref LIKE %s, false), count(*), sum(record_length)"
+                " FROM pg_get_wal_records_info(%s, %s) GROUP BY 1, 2",
+                (pattern, start, end),
+            ).fetchall()
+        return [(str(x), bool(ours), int(n), int(b)) for x, ours, n, b in rows]
+
+
+def lsn(text: str) -> int:
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+class WalReader:
+    """This database's share of the WAL from a position on, read every second while a phase runs (the server
+    recycles WAL segments; other databases write too): the records that touch its relations, and every record
+    (the commits) of the transactions that wrote those."""
+
+    def __init__(self, db: Database, start: str) -> None:
+        self.db = db
+        self.at = start
+        self.records = self.bytes = 0
+        self.ours: set[str] = set()
+        self.others: dict[str, tuple[int, int]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            self.read(self.db.flush_lsn())
+
+    def read(self, end: str) -> None:
+        if lsn(end) <= lsn(self.at):
+            return
+        for xid, ours, n, size in self.db.wal_chunk(self.at, end):
+            if ours:
+                self.records += n
+                self.bytes += size
+                if xid != "0":
+                    self.ours.add(xid)
+            elif xid != "0":
+                had = self.others.get(xid, (0, 0))
+                self.others[xid] = (had[0] + n, had[1] + size)
+        self.at = end
+
+    def stop(self, end: str) -> tuple[int, int]:
+        self._stop.set()
+        self._thread.join()
+        self.read(end)
+        for xid in self.ours & self.others.keys():
+            n, size = self.others[xid]
+            self.records += n
+            self.bytes += size
+        return self.records, self.bytes
 
 
 class CpuSampler:
@@ -158,10 +221,14 @@ class CpuSampler:
         return sum(self.seen.values()) / TICKS
 
 
-def finish(phase: Phase, db: Database, before: dict[str, Any], stmt_dir: Path) -> None:
+def finish(phase: Phase, db: Database, before: dict[str, Any], wal: WalReader, stmt_dir: Path) -> None:
     after = db.snapshot()
+    reads = db.reads()
+    earlier = before.get("reads", {})
+    top = sorted(((n - earlier.get(k, 0), k) for k, n in reads.items()), reverse=True)[:5]
+    phase.extra["reads per operation"] = {k: round(n / max(phase.operations, 1), 1) for n, k in top if n}
     phase.counters = {k: after[k] - before[k] for k in COUNTERS}
-    phase.wal_records, phase.wal_bytes = db.wal(before["lsn"], after["lsn"])
+    phase.wal_records, phase.wal_bytes = wal.stop(after["lsn"])
     phase.statements = read_statements(str(stmt_dir))
 
 
@@ -190,7 +257,8 @@ def receive(ctx: Ctx, seconds: float, via: str | None = None) -> Phase:
     label = "receive" if via is None else "receive through PgBouncer"
     db, env, stmt_dir = fresh(ctx, "cap-receive" if via is None else "cap-receive-pool", via)
     path = ctx.dbs.source_paths["postgres"]
-    before = db.snapshot()
+    before = {**db.snapshot(), "reads": db.reads()}
+    wal = WalReader(db, before["lsn"])
     web = granian_wsgi(ctx, env, "hookhub.server.wsgi:application", "/healthz", name=f"{label}-web")
     work = worker(ctx, env, name=f"{label}-worker")
     phase = Phase(label)
@@ -212,7 +280,7 @@ def receive(ctx: Ctx, seconds: float, via: str | None = None) -> Phase:
         web.stop()
         work.stop()
     time.sleep(1)
-    finish(phase, db, before, stmt_dir)
+    finish(phase, db, before, wal, stmt_dir)
     return phase
 
 
@@ -224,7 +292,8 @@ def outbound(ctx: Ctx, messages: int) -> tuple[Phase, Phase]:
     deliver = Phase("deliver")
     try:
         urls = [a for i in range(endpoints) for a in ("--url", f"{box.base}/cap/{i}")]
-        before = db.snapshot()
+        before = {**db.snapshot(), "reads": db.reads()}
+        wal = WalReader(db, before["lsn"])
         cpu = CpuSampler(db)
         started = time.monotonic()
         argv = [PYTHON, "-m", "bench.tasks", "setup-outbound", "--app", "cap", *urls, "--send", str(messages)]
@@ -233,11 +302,12 @@ def outbound(ctx: Ctx, messages: int) -> tuple[Phase, Phase]:
         publish.operations = messages
         publish.cpu_s = cpu.stop()
         time.sleep(1)
-        finish(publish, db, before, stmt_dir)
+        finish(publish, db, before, wal, stmt_dir)
         publish.extra["note"] = "includes making the application and its 10 endpoints"
         for f in stmt_dir.iterdir():
             f.unlink()
-        before = db.snapshot()
+        before = {**db.snapshot(), "reads": db.reads()}
+        wal = WalReader(db, before["lsn"])
         cpu = CpuSampler(db)
         started = time.monotonic()
         work = worker(ctx, env, name="deliver-worker")
@@ -252,7 +322,7 @@ def outbound(ctx: Ctx, messages: int) -> tuple[Phase, Phase]:
         finally:
             work.stop()
         time.sleep(1)
-        finish(deliver, db, before, stmt_dir)
+        finish(deliver, db, before, wal, stmt_dir)
     finally:
         box.stop()
     return publish, deliver

@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import struct
 import sys
 import tempfile
 import threading
@@ -31,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from bench import plots, wrk
-from bench.capacity_settings import read as read_statements
 from bench.proc import PYTHON, Databases, Recorder, postgres_url, run, stop_all
 from bench.scenarios.ingest import CONNECTIONS, requests_file
 from bench.scenarios.outbound import wait_for
@@ -141,6 +141,17 @@ class Database:
                 (pattern, start, end),
             ).fetchall()
         return [(str(x), bool(ours), int(n), int(b)) for x, ours, n, b in rows]
+
+
+def read_statements(folder: str) -> int:
+    """The statements counted by every process that wrote into ``folder`` (see ``bench.capacity_settings``)."""
+    total = 0
+    for name in os.listdir(folder):
+        with open(os.path.join(folder, name), "rb") as f:
+            data = f.read(8)
+        if len(data) == 8:
+            total += struct.unpack("<q", data)[0]
+    return total
 
 
 def lsn(text: str) -> int:
@@ -284,12 +295,13 @@ def receive(ctx: Ctx, seconds: float, via: str | None = None) -> Phase:
     return phase
 
 
-def outbound(ctx: Ctx, messages: int) -> tuple[Phase, Phase]:
-    db, env, stmt_dir = fresh(ctx, "cap-outbound")
+def outbound(ctx: Ctx, messages: int, via: str | None = None) -> tuple[Phase, Phase]:
+    db, env, stmt_dir = fresh(ctx, "cap-outbound" if via is None else "cap-outbound-pool", via)
     box = sink(ctx, env)
     endpoints = 10
-    publish = Phase("publish")
-    deliver = Phase("deliver")
+    suffix = "" if via is None else " through PgBouncer"
+    publish = Phase("publish" + suffix)
+    deliver = Phase("deliver" + suffix)
     try:
         urls = [a for i in range(endpoints) for a in ("--url", f"{box.base}/cap/{i}")]
         before = {**db.snapshot(), "reads": db.reads()}
@@ -318,7 +330,7 @@ def outbound(ctx: Ctx, messages: int) -> tuple[Phase, Phase]:
             time.sleep(1.5)  # the last attempts' records
             deliver.cpu_s = cpu.stop()
             deliver.operations = int(stats["total"])
-            deliver.extra = {"complete": complete}
+            deliver.extra = {"complete": complete, "sent twice": int(stats.get("duplicates", 0))}
         finally:
             work.stop()
         time.sleep(1)
@@ -378,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.pgbouncer:
             phases.append(receive(ctx, args.seconds, via=args.pgbouncer))
         phases.extend(outbound(ctx, args.messages))
+        if args.pgbouncer:
+            phases.extend(outbound(ctx, args.messages, via=args.pgbouncer))
     finally:
         stop_all()
         dbs.close()

@@ -36,14 +36,3 @@ def _wrap(sender: Any, connection: Any, **kwargs: Any) -> None:
 
 
 connection_created.connect(_wrap)
-
-
-def read(folder: str) -> int:
-    """The statements counted by every process that wrote into ``folder``."""
-    total = 0
-    for name in os.listdir(folder):
-        with open(os.path.join(folder, name), "rb") as f:
-            data = f.read(8)
-        if len(data) == 8:
-            total += struct.unpack("<q", data)[0]
-    return total

@@ -340,7 +340,8 @@ def outbound(ctx: Ctx, messages: int, via: str | None = None) -> tuple[Phase, Ph
     return publish, deliver
 
 
-def plot(phases: list[Phase]) -> str:
+def plot(per_op: dict[str, dict[str, float]]) -> str:
+    """Grouped bars: receive, publish, deliver; direct and (when measured) through PgBouncer."""
     try:
         import matplotlib
 
@@ -352,16 +353,23 @@ def plot(phases: list[Phase]) -> str:
     if folder is None:
         return ""
     folder.mkdir(parents=True, exist_ok=True)
-    shown = [p for p in phases if p.operations]
+    kinds = ["receive", "publish", "deliver"]
+    labels = ["received webhook", "published message\n(10 deliveries)", "delivery"]
+    ways = [("", "direct", "#4878a8"), (" through PgBouncer", "through PgBouncer", "#e49444")]
+    ways = [w for w in ways if any(k + w[0] in per_op for k in kinds)]
     metrics = [("statements", "statements"), ("WAL bytes", "WAL bytes"), ("database CPU µs", "database CPU (µs)")]
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2), dpi=110)
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), dpi=110)
+    width = 0.8 / len(ways)
     for ax, (key, title) in zip(axes, metrics, strict=True):
-        values = [p.per_op()[key] for p in shown]
-        bars = ax.bar([p.name.replace(" through ", "\nvia ") for p in shown], values, color="#4878a8")
-        ax.bar_label(bars, fmt="%.3g", fontsize=7)
+        for i, (suffix, name, color) in enumerate(ways):
+            xs = [j + (i - (len(ways) - 1) / 2) * width for j in range(len(kinds))]
+            values = [per_op.get(k + suffix, {}).get(key, 0.0) for k in kinds]
+            bars = ax.bar(xs, values, width, label=name, color=color)
+            ax.bar_label(bars, labels=[f"{v:,.2f}" if v < 10 else f"{v:,.0f}" for v in values], fontsize=6)
+        ax.set_xticks(range(len(kinds)), labels, fontsize=7)
         ax.set_title(f"{title} per operation", fontsize=9)
-        ax.tick_params(axis="x", labelsize=7)
         ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(folder / "capacity-per-operation.png")
     plt.close(fig)
@@ -375,12 +383,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pgbouncer", help="A PgBouncer URL (transaction mode) to run the receive phase through too.")
     p.add_argument("--page", default="docs/scaling.md", help="The page whose images/ folder gets the plot.")
     p.add_argument("--json", help="Write the figures here as JSON too.")
+    p.add_argument("--replot", help="Only draw the plot again from a JSON file an earlier run wrote.")
     args = p.parse_args(argv)
+    plots.configure(Path(args.page))
+    if args.replot:
+        saved = json.loads(Path(args.replot).read_text())
+        print(plot({ph["name"]: ph["per_operation"] for ph in saved["phases"]}))
+        return 0
     pg_url = postgres_url()
     if pg_url is None:
         print("bench.capacity: no PostgreSQL answers", file=sys.stderr)
         return 1
-    plots.configure(Path(args.page))
     run_dir = Path(tempfile.mkdtemp(prefix="hookhub-capacity-"))
     (run_dir / "logs").mkdir()
     dbs = Databases(run_dir, pg_url)
@@ -396,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_all()
         dbs.close()
         shutil.rmtree(run_dir, ignore_errors=True)
-    image = plot(phases)
+    image = plot({ph.name: ph.per_op() for ph in phases})
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "image": image,

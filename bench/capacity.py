@@ -354,7 +354,7 @@ def plot(per_op: dict[str, dict[str, float]]) -> str:
         return ""
     folder.mkdir(parents=True, exist_ok=True)
     kinds = ["receive", "publish", "deliver"]
-    labels = ["received webhook", "published message\n(10 deliveries)", "delivery"]
+    labels = ["webhook\nreceived", "message published\n(10 deliveries)", "delivery"]
     ways = [("", "direct", "#4878a8"), (" through PgBouncer", "through PgBouncer", "#e49444")]
     ways = [w for w in ways if any(k + w[0] in per_op for k in kinds)]
     metrics = [("statements", "statements"), ("WAL bytes", "WAL bytes"), ("database CPU µs", "database CPU (µs)")]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.core.signals import request_finished, request_started
@@ -28,7 +28,7 @@ class LeanHandler:
     def __call__(self, environ: dict[str, Any]) -> HttpResponse:
         matched = self.lean.match(environ)
         if matched is None:
-            return self.django(environ)
+            return cast(HttpResponse, self.django(environ))
         # As Django's test client: the test's transaction keeps its connection open across requests.
         request_started.disconnect(close_old_connections)
         request_started.send(sender=WSGIHandler, environ=environ)

@@ -101,7 +101,7 @@ class Listener:
     """Calls ``wake`` (from its own thread) each time work is notified on the ``using`` database, and once after
     each (re)connection, since what was notified while it was not listening is lost. ``close`` stops it."""
 
-    def __init__(self, wake: Callable[[], None], *, using: str = "default", channel: str = OUTBOUND) -> None:
+    def __init__(self, wake: Callable[[], object], *, using: str = "default", channel: str = OUTBOUND) -> None:
         self.wake = wake
         self.using = using
         self.channel = channel

@@ -31,6 +31,17 @@ def app(sink: Sink) -> Application:
     return app
 
 
+def _pokes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The SQLite wake-ups sent, in place of sending them."""
+    pokes: list[Any] = []
+
+    def record(poke: wake._Poke) -> None:
+        pokes.append(poke)
+
+    monkeypatch.setattr(wake._Poke, "__call__", record)
+    return pokes
+
+
 def _send_once_idle() -> Callable[[Dispatcher], bool]:
     """``until`` for ``deliver``: once the dispatcher has found nothing to do, send a message from another thread
     (another connection, committed there); done when its outcome is recorded."""
@@ -73,8 +84,7 @@ def test_a_lost_wake_up_costs_a_poll_not_a_delivery(sink: Sink, monkeypatch: pyt
 
 @pytest.mark.usefixtures("app")
 def test_one_notification_per_transaction_however_many_messages(monkeypatch: pytest.MonkeyPatch) -> None:
-    pokes: list[Any] = []
-    monkeypatch.setattr(wake._Poke, "__call__", lambda self: pokes.append(self))
+    pokes = _pokes(monkeypatch)
     with CaptureQueriesContext(connection) as queries, transaction.atomic():
         for n in range(3):
             hookhub.send("invoice.paid", {"n": n}, application="acme")
@@ -91,8 +101,7 @@ def test_nothing_is_notified_with_wake_off(
     outbound_settings: Callable[..., None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     outbound_settings(WAKE=False)
-    pokes: list[Any] = []
-    monkeypatch.setattr(wake._Poke, "__call__", lambda self: pokes.append(self))
+    pokes = _pokes(monkeypatch)
     with CaptureQueriesContext(connection) as queries:
         hookhub.send("invoice.paid", {"n": 1}, application="acme")
     assert not [q for q in queries.captured_queries if "pg_notify" in q["sql"]]
@@ -101,11 +110,15 @@ def test_nothing_is_notified_with_wake_off(
 
 
 def test_a_rolled_back_send_wakes_nobody(app: Application, monkeypatch: pytest.MonkeyPatch) -> None:
-    pokes: list[Any] = []
-    monkeypatch.setattr(wake._Poke, "__call__", lambda self: pokes.append(self))
-    with pytest.raises(RuntimeError), transaction.atomic():
+    pokes = _pokes(monkeypatch)
+
+    @transaction.atomic
+    def send_then_fail() -> None:
         hookhub.send("invoice.paid", {"n": 1}, application="acme")
         raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        send_then_fail()
     assert not pokes  # on PostgreSQL the NOTIFY is rolled back with its transaction
 
 

@@ -15,12 +15,14 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from bench.proc import REPO, Databases, Recorder, postgres_url, stop_all
-from bench.scenarios.delivery import measure_latency
-from bench.servers import Ctx, sink
+from bench.scenarios import outbound
+from bench.scenarios.delivery import cpu_seconds, measure_latency
+from bench.servers import Ctx, Server, sink, worker
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--rate", type=float, default=220.0, help="messages/s (the page: a tenth of the drain rate)")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--idle", type=float, default=0.0,
+        help="Instead: seconds to read the CPU of idle workers of every side, run side by side (after a 15 s start).",
+    )  # fmt: skip
     parser.add_argument("--db", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
     args = parser.parse_args(argv)
     run_dir = Path(tempfile.mkdtemp(prefix="hookhub-latency-"))
@@ -42,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     box = sink(ctx, {})
     try:
+        if args.idle:
+            for kind in kinds:
+                print(json.dumps({kind: _idle(ctx, box, kind, sides, original=original, seconds=args.idle)}), flush=True)
+            return 0
         for pair in range(args.pairs):
             for kind in kinds:
                 for side, src in sides.items():
@@ -67,6 +77,26 @@ def main(argv: list[str] | None = None) -> int:
                 summary[f"{kind} {figure}"]["lever ÷ base per pair"] = [round(r, 3) for r in ratios]
     print(json.dumps(summary, indent=1))
     return 0
+
+
+def _idle(ctx: Ctx, box: Server, kind: str, sides: dict[str, Path], *, original: str, seconds: float) -> dict[str, Any]:
+    """Every side's worker started together, each on its own idle database; CPU % of one core over ``seconds``."""
+    children = {}
+    try:
+        for side, src in sides.items():
+            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [str(src), original] if p)
+            db = outbound.database(ctx, f"idle-{kind}-{side}", kind=kind)
+            outbound.setup(ctx, db, [f"{box.base}/idle/0"])
+            children[side] = worker(ctx, db.env, name=f"idle-{kind}-{side}")
+        time.sleep(15)
+        before, at = {side: cpu_seconds(c.pid) for side, c in children.items()}, time.monotonic()
+        time.sleep(seconds)
+        elapsed = time.monotonic() - at
+        return {side: round(100 * (cpu_seconds(c.pid) - before[side]) / elapsed, 2) for side, c in children.items()}
+    finally:
+        os.environ["PYTHONPATH"] = original
+        for child in children.values():
+            child.stop(grace=10)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.idle:
             for kind in kinds:
-                print(json.dumps({kind: _idle(ctx, box, kind, sides, original=original, seconds=args.idle)}), flush=True)
+                idle = _idle(ctx, box, kind, sides, original=original, seconds=args.idle)
+                print(json.dumps({kind: idle}), flush=True)
             return 0
         for pair in range(args.pairs):
             for kind in kinds:

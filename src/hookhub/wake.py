@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import secrets
+import select
 import socket
 import threading
 from collections.abc import Callable
@@ -106,6 +107,7 @@ class Listener:
         self.using = using
         self.channel = channel
         self.stopping = threading.Event()
+        self._stop_r, self._stop_w = socket.socketpair()  # wakes the thread's ``select`` at ``close``
         self.thread: threading.Thread | None = None
         self.sock: socket.socket | None = None
         self.path: str | None = None
@@ -129,8 +131,12 @@ class Listener:
 
     def close(self) -> None:
         self.stopping.set()
+        with contextlib.suppress(OSError):
+            self._stop_w.send(b"x")
         if self.thread is not None:
             self.thread.join(timeout=5)
+        self._stop_r.close()
+        self._stop_w.close()
         if self.sock is not None:
             self.sock.close()
         if self.path is not None:
@@ -152,19 +158,21 @@ class Listener:
         except OSError:
             logger.warning("hookhub worker: could not listen at %s; new work is found by polling", path, exc_info=True)
             return False
-        sock.settimeout(1.0)
         self.sock, self.path = sock, path
         return True
 
+    def _ready(self, fileno: int, timeout: float | None = None) -> bool:
+        """Wait until ``fileno`` can be read; False when ``close`` was called (or ``timeout`` passed)."""
+        readable, _, _ = select.select([fileno, self._stop_r.fileno()], [], [], timeout)
+        return not self.stopping.is_set() and fileno in readable
+
     def _listen_socket(self) -> None:
         assert self.sock is not None
-        while not self.stopping.is_set():
-            try:
-                self.sock.recv(16)
-            except TimeoutError:
-                continue
-            except OSError:
-                return  # closed
+        self.sock.setblocking(False)
+        while self._ready(self.sock.fileno()):
+            with contextlib.suppress(BlockingIOError):
+                while self.sock.recv(16) is not None:  # every datagram waiting: one wake-up for them all
+                    pass
             self.wake()
 
     def _listen_postgresql(self) -> None:
@@ -178,11 +186,11 @@ class Listener:
                     conn.autocommit = True
                     conn.execute(f"LISTEN {self.channel}")
                     self.wake()  # what was notified before this LISTEN is not told again
-                    while not self.stopping.is_set():
-                        for _ in conn.notifies(timeout=1.0):
+                    while self._ready(conn.fileno()):
+                        if list(conn.notifies(timeout=0)):  # every notification waiting: one wake-up for them all
                             self.wake()
                 finally:
                     conn.close()
             except psycopg.Error:
                 logger.warning("hookhub worker: lost the wake-up connection; polling until it is back", exc_info=True)
-                self.stopping.wait(5.0)
+                select.select([self._stop_r], [], [], 5.0)

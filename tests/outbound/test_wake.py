@@ -106,7 +106,9 @@ def test_nothing_is_notified_with_wake_off(
         hookhub.send("invoice.paid", {"n": 1}, application="acme")
     assert not [q for q in queries.captured_queries if "pg_notify" in q["sql"]]
     assert not pokes
-    assert wake.Listener(lambda: None).start() is False
+    listener = wake.Listener(lambda: None)
+    assert listener.start() is False
+    listener.close()
 
 
 def test_a_rolled_back_send_wakes_nobody(app: Application, monkeypatch: pytest.MonkeyPatch) -> None:

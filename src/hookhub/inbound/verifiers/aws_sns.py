@@ -39,7 +39,7 @@ from hookhub.outbound import transport
 
 from .. import provider_keys
 from .base import SignedRequest, Verifier, WebhookRequest
-from .common import b64decode, check_timestamp, matches_any
+from .common import b64decode, check_timestamp, json_or_none, matches_any
 
 if TYPE_CHECKING:
     from hookhub.models import InboundMessage
@@ -213,10 +213,7 @@ class AwsSnsVerifier(Verifier):
         """``body`` becomes the ``Message`` of a Notification, unless it is an SNS message itself (a JSON object with
         a ``Type``: a ``SubscriptionConfirmation``, say), which is then completed and signed. The certificate is put
         in this process's cache under its URL, so the verifier here finds it without a fetch."""
-        try:
-            given = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            given = None
+        given = json_or_none(body)
         if isinstance(given, dict) and given.get("Type") in TYPES:
             message = dict(given)
         else:

@@ -7,6 +7,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal
 
@@ -241,3 +242,11 @@ class TimestampedHmacVerifier(Verifier):
             )
         pairs = f"{cls.timestamp_key}={timestamp}{cls.separator}{cls.signature_key}={signature}"
         return SignedRequest(body, {cls.signature_header: pairs})
+
+
+def json_or_none(body: bytes) -> Any:
+    """The body parsed as JSON, or ``None`` when it is not JSON (for the signers, which complete a provider's body)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None

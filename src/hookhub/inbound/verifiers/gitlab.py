@@ -11,10 +11,11 @@ from typing import Any, ClassVar
 from django.core.exceptions import ImproperlyConfigured
 
 from hookhub.exceptions import VerificationError
-from hookhub.signing import StandardWebhook, generate_secret
+from hookhub.signing import StandardWebhook
 
 from .base import SignedRequest, Verifier, WebhookRequest
 from .common import matches_any
+from .standard_webhooks import StandardWebhooksVerifier
 
 HEADER = "X-Gitlab-Token"
 MODES = ("token", "signature")
@@ -68,8 +69,7 @@ class GitLabVerifier(Verifier):
     @classmethod
     def new_key(cls) -> tuple[Any, str]:
         # A signing token (whsec_<base64>) serves as a secret token too, so one key suits both modes.
-        secret = generate_secret()
-        return secret, secret
+        return StandardWebhooksVerifier.new_key()
 
     @classmethod
     def sign(

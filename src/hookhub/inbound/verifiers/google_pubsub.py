@@ -32,7 +32,7 @@ from hookhub.exceptions import VerificationError
 
 from .. import provider_keys
 from .base import SignedRequest, Verifier, WebhookRequest
-from .common import matches_any, require
+from .common import json_or_none, matches_any, require
 
 HEADER = "Authorization"
 ISSUERS = ("accounts.google.com", "https://accounts.google.com")
@@ -175,10 +175,7 @@ class GooglePubSubVerifier(Verifier):
         ``message``). The public key is put in this process's cache of Google's keys, so the verifier here finds
         it without a fetch."""
         options = dict(options or {})
-        try:
-            given = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            given = None
+        given = json_or_none(body)
         if not (isinstance(given, dict) and isinstance(given.get("message"), dict)):
             published = datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
             message_id = str(int(token_hex(7), 16))

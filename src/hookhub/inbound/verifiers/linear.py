@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from hookhub.exceptions import VerificationError
 
 from .base import SignedRequest, Verifier, WebhookRequest
-from .common import check_timestamp, hmac_digest, matches_any
+from .common import check_timestamp, hmac_digest, json_or_none, matches_any
 
 HEADER = "Linear-Signature"
 TIMESTAMP_FIELD = "the webhookTimestamp field"
@@ -59,10 +59,7 @@ class LinearVerifier(Verifier):
         cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
     ) -> SignedRequest:
         """A JSON object without ``webhookTimestamp`` gets one (``timestamp`` in ms): Linear signs it in the body."""
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            payload = None
+        payload = json_or_none(body)
         if isinstance(payload, dict) and "webhookTimestamp" not in payload:
             body = json.dumps({**payload, "webhookTimestamp": timestamp * 1000}).encode()
         headers = {HEADER: hmac_digest(key, body).hex(), "Linear-Delivery": str(uuid.uuid4())}

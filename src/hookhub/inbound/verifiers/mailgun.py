@@ -22,7 +22,7 @@ from hookhub.exceptions import InvalidPayload, VerificationError
 
 from ..parsing import parse_body
 from .base import SignedRequest, Verifier, WebhookRequest
-from .common import check_timestamp, hexdecode, hmac_digest, matches_any, parse_timestamp
+from .common import check_timestamp, hexdecode, hmac_digest, json_or_none, matches_any, parse_timestamp
 
 FIELD = "signature"
 FORM = "application/x-www-form-urlencoded"
@@ -105,10 +105,7 @@ class MailgunVerifier(Verifier):
         token = token_hex(25)
         signature = hmac_digest(key, f"{timestamp}{token}".encode()).hex()
         block = {"timestamp": str(timestamp), "token": token, "signature": signature}
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            payload = None
+        payload = json_or_none(body)
         if isinstance(payload, dict):
             return SignedRequest(json.dumps({**payload, FIELD: block}).encode(), {})
         fields = [(k, v) for k, v in parse_qsl(body.decode(), keep_blank_values=True) if k not in block]

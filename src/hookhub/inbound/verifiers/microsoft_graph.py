@@ -25,7 +25,7 @@ from django.core.exceptions import ImproperlyConfigured
 from hookhub.exceptions import VerificationError
 
 from .base import Event, Reply, SignedRequest, Verifier, WebhookRequest, _json_path
-from .common import matches_any
+from .common import json_or_none, matches_any
 
 VALIDATION_TOKEN = "validationToken"  # noqa: S105 - a query parameter name, not a password
 CLIENT_STATE = "clientState"
@@ -159,10 +159,7 @@ class MicrosoftGraphVerifier(Verifier):
         cls, body: bytes, key: Any, *, timestamp: int, url: str = "", options: Mapping[str, Any] | None = None
     ) -> SignedRequest:
         """Put ``key`` as the ``clientState`` of every item of the body's ``value[]``, as Graph does."""
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            payload = None
+        payload = json_or_none(body)
         items = _items(payload)
         if items is None:
             raise ValueError("microsoft-graph signs a change-notification collection: a JSON object with value[].")

@@ -10,6 +10,7 @@ import http.cookiejar
 import os
 import secrets
 import signal
+import sqlite3
 import subprocess
 import time
 import urllib.error
@@ -143,6 +144,32 @@ def processes(gw: Gateway) -> dict[str, list[int]]:
         if role:
             roles[role] += tree(child)
     return roles
+
+
+def inbound_pending(gw: Gateway) -> int:
+    """Inbound messages waiting for the worker, read from the gateway's database itself (/metrics caches its counts
+    for seconds), read-only: the SQLite file opened in ``mode=ro``, or the PostgreSQL database."""
+    query = "SELECT count(*) FROM hookhub_inboundmessage WHERE status IN ('pending', 'retrying')"
+    url = gw.env.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute(query).fetchone()
+    else:
+        path = Path(gw.env["HOOKHUB_DATA_DIR"]) / "hookhub.sqlite3"
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as db:
+            row = db.execute(query).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def worked_off(gw: Gateway, below: int, timeout: float) -> bool:
+    """Wait until fewer than ``below`` inbound messages wait for the worker: under a steady load a few always do, so
+    a backlog is worked off when what waits is less than that load brings in a second."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await asyncio.to_thread(inbound_pending, gw) < below:
+            return True
+        await asyncio.sleep(0.5)
+    return False
 
 
 async def drained(gw: Gateway, timeout: float) -> bool:

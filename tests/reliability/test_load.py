@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from bench import loadgen
-from bench.gateway import Gateway, drained, processes, running_gateway
+from bench.gateway import Gateway, drained, processes, running_gateway, worked_off
 from bench.loadgen import (
     EVENT_TYPE,
     IDLE_RATE,
@@ -48,10 +48,13 @@ pytestmark = pytest.mark.slow
 CONNECTIONS = 32  # as the ingest benchmark
 SOAK_SECONDS = seconds(25)
 OVERLOAD_SECONDS = seconds(12)
-# At 30 % of capacity after the overload, for longer after a longer one: the worker works off everything the overload
-# got accepted (30,000 messages after 60 s on PostgreSQL) on the same cores as receiving. 6 s was too short on
-# PostgreSQL: one CI run still shed more than 1 % three seconds after the load dropped, on a shared machine.
-RECOVERY_SECONDS = max(10.0, OVERLOAD_SECONDS / 4)
+# After the overload, 30 % of capacity until the worker has worked off what the overload got accepted (fewer messages
+# wait than a second of the 30 % brings; under a steady load a few always wait), at most RECOVERY_SECONDS, then
+# SETTLED_SECONDS more, which must see (almost) no 503s. While the backlog lasts a request may still be shed (its sender
+# retries it). A fixed "recovered by half-way of 10 s" failed whenever a run drained slower (a shared machine, a load
+# generator slowed by coverage's tracer).
+RECOVERY_SECONDS = max(60.0, OVERLOAD_SECONDS * 2)
+SETTLED_SECONDS = 5.0
 SHED = {429, 503}
 SETTLE = 0.2  # the first fifth of the soak is its ramp-up (new connections and threads), for memory and latency
 
@@ -352,7 +355,7 @@ def test_soak_at_70_percent_stores_and_delivers_everything_with_flat_memory(gate
 def test_overload_at_200_percent_sheds_with_503_loses_nothing_and_recovers(gateway: Gateway) -> None:
     url = add_source(gateway)
 
-    async def main() -> tuple[float, Run, Run, Run]:
+    async def main() -> tuple[float, Run, Run, list[Run], float | None, Run]:
         cap, cap_run = await capacity(url)
         async with loadgen.session(2000) as client:
 
@@ -363,25 +366,27 @@ def test_overload_at_200_percent_sheds_with_503_loses_nothing_and_recovers(gatew
                 )
 
             over = await phase("over", 2 * cap, OVERLOAD_SECONDS)
-            after = await phase("after", 0.3 * cap, RECOVERY_SECONDS)
-        return cap, cap_run, over, after
+            dropped = time.monotonic()
+            # 30 % in steps of 2 s until the backlog is worked off (fewer messages wait than a second of the 30 %
+            # brings) or RECOVERY_SECONDS passed, then SETTLED_SECONDS more.
+            backlog = asyncio.create_task(worked_off(gateway, below=round(0.3 * cap), timeout=RECOVERY_SECONDS))
+            after: list[Run] = []
+            while not backlog.done():
+                after.append(await phase(f"after{len(after)}", 0.3 * cap, 2.0))
+            drained_after = time.monotonic() - dropped if backlog.result() else None
+            settled = await phase("settled", 0.3 * cap, SETTLED_SECONDS)
+        return cap, cap_run, over, after, drained_after, settled
 
-    cap, cap_run, over, after = asyncio.run(main())
+    cap, cap_run, over, after, drained_after, settled = asyncio.run(main())
+    draining = [o for run in after for o in run.outcomes]
     stored = stored_ids(gateway)
-    result = check_inbound(over.outcomes + after.outcomes, stored)
+    result = check_inbound(over.outcomes + draining + settled.outcomes, stored)
     shed = [o for o in over.outcomes if o.status in SHED]
-    unanswered = [o for o in over.outcomes + after.outcomes if o.status == 0]
-    # Recovery: the overload leaves the worker a backlog of everything it accepted, which it works off while the
-    # lower load comes in, so the first seconds may still see 503s. By half-way it must have recovered: at most one
-    # request in a hundred shed (the sender retries it; after 60 s of overload SQLite shed 25 of 7,300 while its
-    # worker worked off 39,000 messages), none lost or unanswered.
-    rate = 0.3 * cap
-    sent_at = {o.id: int(o.id.split("-")[1]) / rate for o in after.outcomes}
-    still_shed = [sent_at[o.id] for o in after.outcomes if o.status != 200]
-    recovered_after = round(max(still_shed) + 1 / rate, 2) if still_shed else 0.0
-    settled = [o for o in after.outcomes if sent_at[o.id] >= RECOVERY_SECONDS / 2]
-    late_shed = sum(1 for o in settled if o.status != 200)
-    recovered = bool(settled) and late_shed <= len(settled) / 100
+    unanswered = [o for o in over.outcomes + draining + settled.outcomes if o.status == 0]
+    # Recovered: the backlog worked off with the lower load coming in, and after it at most one request in a hundred
+    # shed (the sender retries it), none lost or unanswered.
+    late_shed = sum(1 for o in settled.outcomes if o.status != 200)
+    recovered = drained_after is not None and late_shed <= len(settled.outcomes) / 100
     figures = {
         "capacity 2xx/s": round(cap),
         "capacity p99 ms": latency(cap_run)["p99"],
@@ -393,20 +398,22 @@ def test_overload_at_200_percent_sheds_with_503_loses_nothing_and_recovers(gatew
         "2xx latency ms (p50/p99/max)": "/".join(str(v) for v in latency(over, 200).values()),
         "503 latency ms (p50/p99/max)": "/".join(str(v) for v in latency(over, 503).values()),
         "503 without Retry-After": sum(1 for o in shed if not o.retry_after),
-        "recovery statuses": after.statuses(),
-        "recovery p99 ms": latency(after, 200)["p99"],
-        "s after the load dropped until the last 503": recovered_after,
-        "503s from half-way": late_shed,
-        "requests from half-way": len(settled),
+        "statuses while the backlog lasted": dict(Counter(str(o.status) for o in draining)),
+        "s after the load dropped until the backlog was worked off": (
+            round(drained_after, 2) if drained_after is not None else None
+        ),
+        "statuses after it": settled.statuses(),
+        "p99 ms after it": latency(settled, 200)["p99"],
     }
     record(
         Result(
             section="load",
             case=(
-                f"overload at 200 % of measured capacity, {OVERLOAD_SECONDS:g} s, then 30 % for {RECOVERY_SECONDS:g} s"
+                f"overload at 200 % of measured capacity, {OVERLOAD_SECONDS:g} s, then 30 % until the backlog is "
+                f"worked off, and {SETTLED_SECONDS:g} s more"
             ),
             outcome=(
-                "shed with 503 + Retry-After, no timeouts, recovered by half-way"
+                "shed with 503 + Retry-After, no timeouts, recovered once the backlog was worked off"
                 if result.lost == 0 and not unanswered and shed and recovered
                 else "FAILED: see the counts"
             ),

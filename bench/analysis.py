@@ -81,11 +81,13 @@ keys and adds spaces), so it was not done.
 """
 
 _LATENCY = """
-At a steady rate each `send()` is its own SQLite transaction and the worker's claims and outcome writes share the one
-write lock with it; the lock-file backend (`hookhub.db.backends.sqlite3`) wakes a waiting writer as soon as the lock
-is free, where SQLite's busy handler slept in growing steps. If the tail exceeds the target, the next steps are to
-wake the dispatcher on commit instead of polling every 50 ms (a `transaction.on_commit` hook that pokes a local
-worker, or PostgreSQL's `LISTEN/NOTIFY`).
+At a steady rate each `send()` is its own transaction. The worker no longer finds it at its next claim (every 50 ms
+when idle): `send()` wakes it at commit (`WAKE`, `hookhub.wake`): on PostgreSQL a `NOTIFY` issued in the send's
+transaction, which the worker `LISTEN`s for on a connection of its own; on SQLite, after the commit, a datagram to the
+worker's unix socket beside the database file. The poll stays as the fallback, so a lost wake-up costs one poll, never
+a delivery. What remains is the claim on the worker's database thread, signing and the request to the sink; on SQLite
+the claims and outcome writes also share the one write lock with the sends (the lock-file backend,
+`hookhub.db.backends.sqlite3`, wakes a waiting writer as soon as the lock is free).
 """
 
 _PURGE = """

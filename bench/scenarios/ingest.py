@@ -18,6 +18,7 @@ WEB_ONLY = "hookhub, web only (diagnosis)"
 NO_GROUP_COMMIT = "hookhub (web + 1 worker), a commit per request (diagnosis)"
 SEED = "seed receiver (baseline)"
 CEILING = "do-nothing view (ceiling)"
+VIEW = "hookhub (web + 1 worker), /hooks/ through the Django view (diagnosis)"
 
 
 @dataclass
@@ -92,11 +93,20 @@ def record(result: ScenarioResult, system: str, r: wrk.WrkResult, **extra: Any) 
 
 
 def hookhub_run(
-    ctx: Ctx, kind: str, *, workers: int = 1, with_profile: bool = False, group_commit: bool = True
+    ctx: Ctx,
+    kind: str,
+    *,
+    workers: int = 1,
+    with_profile: bool = False,
+    group_commit: bool = True,
+    lean: bool = True,
 ) -> tuple[wrk.WrkResult, str, int]:
-    """hookhub's figure; with ``with_profile``, then a profile of its web processes and its worker."""
-    name = f"ingest-{kind}-w{workers}" + ("" if group_commit else "-no-gc")
+    """hookhub's figure; with ``with_profile``, then a profile of its web processes and its worker. ``lean=False``
+    serves /hooks/ through the Django view (``HOOKHUB_LEAN_RECEIVE=0``) instead of the gateway's lean path."""
+    name = f"ingest-{kind}-w{workers}" + ("" if group_commit else "-no-gc") + ("" if lean else "-view")
     extra = {} if group_commit else {"HOOKHUB_GROUP_COMMIT": "0"}
+    if not lean:
+        extra["HOOKHUB_LEAN_RECEIVE"] = "0"
     gw = start_gateway(ctx, kind, name, workers=workers, **extra)
     try:
         r = load(ctx, gw.url)
@@ -185,4 +195,14 @@ def ingest_ceiling(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
     record(result, HOOKHUB, hook)
     record(result, CEILING, top)
     result.check("hookhub ÷ do-nothing view", ratio(hook.ok_per_s, top.ok_per_s), 0.5)
+    if not ctx.smoke:
+        # Diagnosis: the same gateway with /hooks/ through Django's middleware and URL resolution, as a project that
+        # includes hookhub.urls serves it (HOOKHUB_LEAN_RECEIVE=0); bench.lean_cost has the CPU per request of each.
+        view = hookhub_run(ctx, "sqlite", lean=False)[0]
+        record(result, VIEW, view)
+        result.notes.append(
+            f"Through the Django view (`HOOKHUB_LEAN_RECEIVE=0`) the same gateway takes {view.ok_per_s:,.0f} req/s "
+            f"({ratio(view.ok_per_s, top.ok_per_s):.3f}{TIMES} the do-nothing view; the lean path "
+            f"{ratio(hook.ok_per_s, view.ok_per_s):.2f}{TIMES} the view)."
+        )
     return result

@@ -25,8 +25,8 @@ class Outbound:
         return task(name, *args, env=self.env, timeout=timeout, log=ctx.log(name))
 
 
-def database(ctx: Ctx, name: str) -> Outbound:
-    url, data_dir = ctx.dbs.sqlite("hookhub", name)
+def database(ctx: Ctx, name: str, *, kind: str = "sqlite") -> Outbound:
+    url, data_dir = ctx.dbs.postgres("hookhub", name) if kind == "postgres" else ctx.dbs.sqlite("hookhub", name)
     return Outbound(ctx.dbs.env("hookhub", url, data_dir, HOOKHUB_ALLOW_PRIVATE_DESTINATIONS="1"), name)
 
 

@@ -34,6 +34,7 @@
   declared twice.
 - ``hookhub.E026``: ``AWS_SNS_CERTIFICATE_ORIGIN`` is not a regular expression.
 - ``hookhub.E027``: ``GOOGLE_OIDC_JWKS_URL`` is not an http(s) URL with a host.
+- ``hookhub.E028``: ``WAKE`` is not True or False.
 - ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
 - ``hookhub.W002``: ``ALLOW_PRIVATE_DESTINATIONS`` is on: deliveries may reach private and loopback addresses.
 - ``hookhub.W003``: no ``ENCRYPTION_KEYS``: stored secrets are encrypted with a key derived from ``SECRET_KEY``.
@@ -154,6 +155,9 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="hookhub.E013",
             )
         )
+    wake = conf._get("WAKE")
+    if not isinstance(wake, bool):
+        errors.append(Error(f"HOOKHUB['WAKE'] is {wake!r}: use True or False.", id="hookhub.E028"))
     max_receiving = conf._get("MAX_RECEIVING")
     if not isinstance(max_receiving, int) or isinstance(max_receiving, bool) or max_receiving < 0:
         errors.append(

@@ -65,6 +65,7 @@ DEFAULTS: dict[str, Any] = {
     "LEASE_SECONDS": 120,
     "WORKER_BATCH_SIZE": 50,
     "WORKER_POLL_INTERVAL": 1.0,
+    "WAKE": True,
     "PURGE_INTERVAL": 3600,
     "PURGE_BATCH_SIZE": 2000,
     # Secrets at rest (hookhub.crypto)
@@ -322,6 +323,11 @@ class Settings:
     @property
     def WORKER_POLL_INTERVAL(self) -> float:
         return float(self._get("WORKER_POLL_INTERVAL"))
+
+    @property
+    def WAKE(self) -> bool:
+        """Whether ``send()`` wakes idle workers (``hookhub.wake``); off, they find new work at their next poll."""
+        return self._get("WAKE") is True
 
     @property
     def PURGE_INTERVAL(self) -> float:

@@ -15,15 +15,17 @@ from django.test import Client, override_settings
 
 from hookhub.inbound import admission
 from hookhub.models import InboundMessage, Source
+from tests.support import lean
 
 pytestmark = pytest.mark.django_db
 
 TOKEN = {"X-Webhook-Token": "tok"}
 
 
-@pytest.fixture
-def client() -> Client:
-    return Client(enforce_csrf_checks=True)
+@pytest.fixture(params=["view", "lean"])
+def client(request: pytest.FixtureRequest) -> Client:
+    """The receive view, and the gateway's lean path to the same core (tests.support.lean)."""
+    return lean.client(request.param, enforce_csrf_checks=True)
 
 
 @pytest.fixture

@@ -123,5 +123,10 @@ def test_filters_and_channels_add_no_query_to_publish(app: Application) -> None:
         endpoint(app, channels=["eu"], filter={"amount": {"$gte": n}})
     with CaptureQueriesContext(connection) as routed:
         message = hookhub.send("a.b", {"amount": 1}, application=app, channels=["eu"])
-    assert len(routed) == len(plain)
+    # The wake-up's NOTIFY is once per transaction (here the test's): only the first send in it issues one.
+    assert _without_wake_up(routed) == _without_wake_up(plain)
     assert len(receivers(message)) == 5
+
+
+def _without_wake_up(queries: CaptureQueriesContext) -> int:
+    return len([q for q in queries.captured_queries if "pg_notify" not in q["sql"]])

@@ -1,4 +1,4 @@
-"""The receive view: the only code on the hot path of an inbound webhook.
+"""The receive view and its core (``handle``): the only code on the hot path of an inbound webhook.
 
 In this order: method → source → admission (503 when the process has enough in hand) → body size (413) → rate limit
 (429) → IP allow-list (403) → verifier (403) → parse → one INSERT → 2xx. No purge, no handler work, no network. A
@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from django.core.handlers.wsgi import WSGIRequest
 from django.db import DatabaseError, DataError, connection, transaction
@@ -51,41 +52,118 @@ def _reply(reply: Reply) -> HttpResponse:
     return HttpResponse(reply.body, status=reply.status, content_type=reply.content_type)
 
 
-def client_address(request: HttpRequest) -> str | None:
+class Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+class Incoming(Protocol):
+    """What the receive core reads of a request. The Django view gives it from its ``HttpRequest``
+    (``DjangoIncoming``), the gateway's lean path (``hookhub.server.lean``) straight from the WSGI environ: every line
+    below the HTTP layer is the same for both."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The request's headers, named and ordered as Django's ``request.headers``; case-insensitive."""
+
+    @property
+    def content_length(self) -> str:
+        """CONTENT_LENGTH as declared ("" when none)."""
+
+    @property
+    def query(self) -> dict[str, str]: ...
+
+    @property
+    def remote_addr(self) -> str:
+        """REMOTE_ADDR ("" when none)."""
+
+    @property
+    def admitted(self) -> bool:
+        """The server checked the admission gate for this request already (``admission.ADMITTED``)."""
+
+    def full_path(self) -> str:
+        """The path and query string, as ``HttpRequest.get_full_path``."""
+
+    def body_stream(self) -> Readable | None:
+        """Where the body is read from (at most CONTENT_LENGTH bytes, or a chunked body to its end); ``None`` for a
+        chunked body that the server cannot end for us."""
+
+
+class DjangoIncoming:
+    """``Incoming`` over Django's ``HttpRequest``."""
+
+    __slots__ = ("request",)
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+
+    @property
+    def method(self) -> str:
+        return self.request.method or ""
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self.request.headers
+
+    @property
+    def content_length(self) -> str:
+        return str(self.request.META.get("CONTENT_LENGTH") or "")
+
+    @property
+    def query(self) -> dict[str, str]:
+        return self.request.GET.dict()
+
+    @property
+    def remote_addr(self) -> str:
+        return str(self.request.META.get("REMOTE_ADDR") or "")
+
+    @property
+    def admitted(self) -> bool:
+        return bool(self.request.META.get(admission.ADMITTED))
+
+    def full_path(self) -> str:
+        return self.request.get_full_path()
+
+    def body_stream(self) -> Readable | None:
+        request, meta = self.request, self.request.META
+        if (
+            not meta.get("CONTENT_LENGTH")
+            and isinstance(request, WSGIRequest)
+            and "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+        ):
+            # Django reads CONTENT_LENGTH bytes, so none of a chunked body: acknowledging it would lose what was
+            # sent. A server that sets wsgi.input_terminated (granian, gunicorn) ends its input where the body ends.
+            return meta["wsgi.input"] if meta.get("wsgi.input_terminated") else None
+        return request
+
+
+def client_address(request: Incoming) -> str | None:
     """REMOTE_ADDR, or with ``TRUSTED_PROXY_COUNT = n`` the address the n-th proxy from us saw."""
     hops = conf.TRUSTED_PROXY_COUNT
     if hops > 0:
-        header = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
+        header = str(request.headers.get("X-Forwarded-For", ""))
         forwarded = [a.strip() for a in header.split(",") if a.strip()]
         if len(forwarded) >= hops:
             return forwarded[-hops]
-    return str(request.META.get("REMOTE_ADDR") or "") or None
+    return request.remote_addr or None
 
 
-def _public_url(request: HttpRequest) -> str:
+def _public_url(request: Incoming) -> str:
     """The URL the sender called, from ``PUBLIC_URL`` (never the Host header, which proxies rewrite); "" if unset."""
     base = conf.PUBLIC_URL
-    return base + request.get_full_path() if base else ""
+    return base + request.full_path() if base else ""
 
 
-def _read_body(request: HttpRequest, limit: int) -> bytes | HttpResponse:
+def _read_body(request: Incoming, limit: int) -> bytes | HttpResponse:
     """The body, or the refusal: 413 when it is larger than ``limit`` (read no more than ``limit + 1`` bytes), 411
     for a chunked body that the WSGI server cannot end for us."""
-    meta = request.META
-    declared = meta.get("CONTENT_LENGTH") or ""
-    stream: Any = request
-    if (
-        not declared
-        and isinstance(request, WSGIRequest)
-        and "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
-    ):
-        # Django reads CONTENT_LENGTH bytes, so none of a chunked body: acknowledging it would lose what was sent.
-        # A server that sets wsgi.input_terminated (granian, gunicorn) ends its input where the body ends.
-        if not meta.get("wsgi.input_terminated"):
-            return _text("Chunked bodies are not supported by this server: send a Content-Length.", 411)
-        stream = meta["wsgi.input"]
+    stream = request.body_stream()
+    if stream is None:
+        return _text("Chunked bodies are not supported by this server: send a Content-Length.", 411)
     try:
-        if int(declared or "0") > limit:
+        if int(request.content_length or "0") > limit:
             return _text(f"Body larger than {limit} bytes.", 413)
     except ValueError:
         pass
@@ -102,13 +180,13 @@ def _read_body(request: HttpRequest, limit: int) -> bytes | HttpResponse:
     return b"".join(chunks)
 
 
-def _webhook_request(request: HttpRequest, body: bytes, remote_addr: str | None) -> WebhookRequest:
+def _webhook_request(request: Incoming, body: bytes, remote_addr: str | None) -> WebhookRequest:
     return WebhookRequest(
-        method=request.method or "",
+        method=request.method,
         body=body,
         headers=CaseInsensitiveMapping(dict(request.headers)),
         url=_public_url(request),
-        query=request.GET.dict(),
+        query=request.query,
         remote_addr=remote_addr,
     )
 
@@ -116,6 +194,12 @@ def _webhook_request(request: HttpRequest, body: bytes, remote_addr: str | None)
 @csrf_exempt
 @transaction.non_atomic_requests
 def receive(request: HttpRequest, slug: str) -> HttpResponse:
+    """The receive view, for projects that include ``hookhub.urls``."""
+    return handle(DjangoIncoming(request), slug)
+
+
+def handle(request: Incoming, slug: str) -> HttpResponse:
+    """Receive one request for the source ``slug``: the view and the gateway's lean path both answer with this."""
     started = time.monotonic()  # a reply function's deadline counts from here: the provider's clock runs already
     try:
         source = sources.get_by_slug(slug)
@@ -135,7 +219,7 @@ def receive(request: HttpRequest, slug: str) -> HttpResponse:
         return _text("", 200)
     if method not in ("GET", "POST"):
         return _text("Method not allowed.", 405, Allow=ALLOWED_METHODS)
-    if method == "GET" or request.META.get(admission.ADMITTED):
+    if method == "GET" or request.admitted:
         return _checked(request, source, method, started)
     # Overload is answered before the body is read or verified: that is the work the bound protects.
     with admission.gate.enter(admission.limit()) as admitted:
@@ -148,7 +232,7 @@ def receive(request: HttpRequest, slug: str) -> HttpResponse:
         return _checked(request, source, method, started)
 
 
-def _checked(request: HttpRequest, source: sources.LoadedSource, method: str, started: float) -> HttpResponse:
+def _checked(request: Incoming, source: sources.LoadedSource, method: str, started: float) -> HttpResponse:
     body = b""
     if method == "POST":
         read = _read_body(request, source.max_body_size)

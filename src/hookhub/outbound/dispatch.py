@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from django.db import connections
 
+from hookhub import wake
 from hookhub.conf import conf
 from hookhub.metrics import Stats
 
@@ -39,7 +40,7 @@ logger = logging.getLogger("hookhub.outbound")
 T = TypeVar("T")
 
 FLUSH_EVERY = 0.02  # seconds: how long an outcome may wait to be written with others
-POLL_INTERVAL = 0.05  # seconds between claims when there is nothing to send
+POLL_INTERVAL = 0.05  # seconds between claims when there is nothing to send (and no wake-up: ``hookhub.wake``)
 SUSPECTS_EVERY = 5.0  # seconds between looks for deliveries to claim alone (see ``claims.suspects_waiting``)
 
 
@@ -102,6 +103,9 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and send until ``stop`` is set; then finish what is in flight and write every outcome."""
         flusher = asyncio.create_task(self._flush_forever())
+        loop = asyncio.get_running_loop()
+        listener = wake.Listener(lambda: loop.call_soon_threadsafe(self._notified))
+        listener.start()
         try:
             async with self.make_transport() as transport:
                 while not stop.is_set():
@@ -119,11 +123,17 @@ class Dispatcher:
                 if self.tasks:
                     await asyncio.wait(self.tasks)
         finally:
+            listener.close()
             self.closing = True  # the flusher finishes the write it has begun, then stops
             await asyncio.wait([flusher])
             await self._flush()
             await self._db(connections.close_all)
             self.db.shutdown(wait=True)
+
+    def _notified(self) -> None:
+        """New messages were committed (``hookhub.wake``): claim now, even if the latest claim found nothing."""
+        self.barren = None
+        self.wake.set()
 
     def _longest_try(self) -> float:
         """The longest a try in flight may still take: ``DELIVERY_TIMEOUT``, or an endpoint's own timeout if longer."""

@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from hookhub import signals
+from hookhub import signals, wake
 from hookhub.db.bulk import PreparedInsert, prepare_insert
 from hookhub.models import Application, Delivery, Endpoint, EventType, Message
 from hookhub.payloads import check_channels, check_event_type, check_headers, check_payload
@@ -158,6 +158,7 @@ class _Rows:
             self.insert_message.execute()
             if self.insert_deliveries is not None:
                 self.insert_deliveries.execute()
+                wake.notify(alias)  # idle workers claim it at commit, not at their next poll
         self.message._state.adding, self.message._state.db = False, alias
         return self.message, self.deliveries
 

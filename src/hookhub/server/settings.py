@@ -147,6 +147,8 @@ if HTTPS:
     SECURE_HSTS_SECONDS = int(os.environ.get("HOOKHUB_HSTS_SECONDS", str(365 * 24 * 3600)))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 
+# The lean receive path (hookhub.server.lean): /hooks/ without the middleware stack; 0 serves it through Django.
+LEAN_RECEIVE = _flag("HOOKHUB_LEAN_RECEIVE", default=True)
 DEMO = _flag("HOOKHUB_DEMO")  # the demo receiver's URLs, for `serve --demo`
 
 LOGGING: dict[str, Any] = {

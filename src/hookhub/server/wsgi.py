@@ -1,8 +1,11 @@
-"""The gateway's WSGI application: Django's, behind the receive path's admission gate.
+"""The gateway's WSGI application: Django's, behind the receive path's admission gate and its lean path.
 
 The receive view checks the gate itself (``hookhub.inbound.admission``); the gateway checks it here first, before
 Django's middleware and URL routing, so that turning a request away costs a few microseconds rather than most of
 what storing it would. Under overload that difference is the capacity left for the requests that are let in.
+
+Requests for the receive view's URL are then answered by the lean path (``hookhub.server.lean``): the receive view's
+own core, without the middleware stack and URL resolution; everything else is Django's.
 """
 
 import os
@@ -15,10 +18,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hookhub.server.settings")
 django_application = get_wsgi_application()
 
 from hookhub.inbound import admission, refusals  # noqa: E402 - needs the settings configured above
+from hookhub.server.lean import LeanReceive  # noqa: E402
 
 refusals.publish_from_this_process()  # refusal counts reach /metrics through this process's heartbeat row
 
-RECEIVE_PREFIX = "/hooks/"  # where hookhub.server.urls mounts the receive view
+lean = LeanReceive(django_application, "hookhub.server.urls")
+RECEIVE_PREFIX = lean.prefix  # where hookhub.server.urls mounts the receive view
 
 
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -29,5 +34,5 @@ def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
             refusals.refused(refusals.UNKNOWN_SOURCE, refusals.BUSY, 503)
             return admission.shed_response(start_response)
         environ[admission.ADMITTED] = True
-        # Django's response is complete when the call returns (the view stores before it answers).
-        return django_application(environ, start_response)
+        # The response is complete when the call returns (the receive core stores before it answers).
+        return lean(environ, start_response)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
@@ -24,9 +25,11 @@ DASHBOARD_URL = "/admin/hookhub/statbucket/"
 
 
 def counts(side: str) -> dict[tuple[str, str], int]:
-    return {
-        (b.subject, b.outcome): b.count for b in StatBucket.objects.filter(side=side).order_by("subject", "outcome")
-    }
+    """The counts of ``side``, summed over shards (one per writing process on PostgreSQL)."""
+    total: dict[tuple[str, str], int] = {}
+    for b in StatBucket.objects.filter(side=side).order_by("subject", "outcome"):
+        total[(b.subject, b.outcome)] = total.get((b.subject, b.outcome), 0) + b.count
+    return total
 
 
 def receive(source: Source, n: int) -> None:
@@ -88,6 +91,22 @@ def test_upserts_add_to_the_hours_bucket() -> None:
     day = stats.window(stats.IN, 24, now=now)
     assert day.totals == {"1": {"received": 12}, "2": {"received": 1}}
     assert stats.window(stats.IN, 1, now=now).totals == {"1": {"received": 5}, "2": {"received": 1}}
+
+
+def test_processes_add_to_shards_of_their_own_and_readers_sum_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL each process upserts rows of its own shard (two web processes' group commits would otherwise
+    queue on one row's lock); the dashboard, the API and /metrics read the sum."""
+    now = timezone.now()
+    monkeypatch.setattr(connection, "vendor", "postgresql")  # the rule, on either database
+    for pid, n in [(1, 2), (2, 3), (9, 4)]:  # 9 % SHARDS == 1: the same shard as pid 1
+        monkeypatch.setattr(os, "getpid", lambda pid=pid: pid)
+        stats.add({(stats.IN, "1", 0, "received"): n}, now=now)
+    monkeypatch.undo()
+    shards = dict(StatBucket.objects.values_list("shard", "count"))
+    assert shards == {1: 6, 2: 3}
+    assert stats.window(stats.IN, 1, now=now).totals == {"1": {"received": 9}}
+    assert counts(stats.IN) == {("1", "received"): 9}
+    assert stats.shard() == (0 if connection.vendor == "sqlite" else os.getpid() % stats.SHARDS)
 
 
 def test_p95_reads_the_histogram() -> None:

@@ -9,6 +9,7 @@ the messages. Latency is a histogram per bucket (``LATENCY_BOUNDS_MS``), from wh
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,13 @@ IN, OUT = "in", "out"
 LATENCY_BOUNDS_MS = (50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
 #: A key of the counts: (side, subject, application id, outcome).
 Key = tuple[str, str, int, str]
+#: On PostgreSQL, how many rows each count is spread over (by writing process): see ``StatBucket.shard``.
+SHARDS = 8
+
+
+def shard() -> int:
+    """This process's shard of the counts: 0 on SQLite (one writer at a time), else its pid modulo ``SHARDS``."""
+    return 0 if connection.vendor == "sqlite" else os.getpid() % SHARDS
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -52,13 +60,14 @@ def add(counts: Mapping[Key, int], *, now: datetime | None = None) -> None:
         return
     hour = connection.ops.adapt_datetimefield_value(hour_of(now or timezone.now()))
     table = connection.ops.quote_name(StatBucket._meta.db_table)
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(rows))
     params: list[Any] = []
+    mine = shard()
     for (side, subject, application_id, outcome), n in rows:
-        params += [hour, side, subject, application_id, outcome, int(n)]  # PostgreSQL takes no bool as a count
+        params += [hour, side, subject, application_id, outcome, int(n), mine]  # PostgreSQL: no bool as a count
     sql = (
-        f"INSERT INTO {table} (hour, side, subject, application_id, outcome, count) VALUES {values} "  # noqa: S608
-        f"ON CONFLICT (hour, side, subject, outcome) DO UPDATE SET count = {table}.count + excluded.count"
+        f"INSERT INTO {table} (hour, side, subject, application_id, outcome, count, shard) VALUES {values} "  # noqa: S608
+        f"ON CONFLICT (hour, side, subject, outcome, shard) DO UPDATE SET count = {table}.count + excluded.count"
     )
     try:
         with transaction.atomic(), connection.cursor() as cursor:

@@ -48,6 +48,17 @@ def _text(body: str, status: int, **headers: str) -> HttpResponse:
     return response
 
 
+#: Seconds a sender is told to wait when the provider's keys could not be fetched (a 5xx ``VerificationError``).
+KEYS_RETRY_AFTER = 30
+
+
+def _refused(exc: VerificationError) -> HttpResponse:
+    """A verifier's refusal: 4xx as it is; a 5xx (keys that could not be fetched) says when to retry."""
+    if exc.status >= 500:
+        return _text(exc.reason, exc.status, Retry_After=str(KEYS_RETRY_AFTER))
+    return _text(exc.reason, exc.status)
+
+
 def _reply(reply: Reply) -> HttpResponse:
     return HttpResponse(reply.body, status=reply.status, content_type=reply.content_type)
 
@@ -259,7 +270,7 @@ def _checked(request: Incoming, source: sources.LoadedSource, method: str, start
         try:
             handshake = source.verifier.handshake(_webhook_request(request, b"", remote_addr))
         except VerificationError as exc:
-            return _text(exc.reason, exc.status)
+            return _refused(exc)
         if handshake is None:
             return _text("Method not allowed.", 405, Allow=ALLOWED_METHODS)
         return _reply(handshake)
@@ -271,7 +282,7 @@ def _checked(request: Incoming, source: sources.LoadedSource, method: str, start
         reason = refusals.SIGNATURE if exc.status < 500 else refusals.KEYS
         refusals.refused(source.name, reason, exc.status, exc.reason)
         signals.message_refused.send(sender=InboundMessage, source=source.name, reason=exc.reason)
-        return _text(exc.reason, exc.status)
+        return _refused(exc)
     return _store(source, webhook_request, started)
 
 

@@ -250,6 +250,7 @@ class TestAwsSns(TimestampContract):
             "/webhooks/code/sns-slug-0123456789/", data=signed.body, content_type=signed.content_type
         )
         assert response.status_code == 503
+        assert response["Retry-After"] == "30"
         assert b"404" in response.content
         assert not InboundMessage.objects.filter(source=source).exists()
         assert refusals.snapshot() == [{"source": "sns", "reason": "keys", "count": 1}]  # not a bad signature

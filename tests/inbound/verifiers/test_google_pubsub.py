@@ -232,6 +232,7 @@ class TestGooglePubSub(VerifierContract):
             headers={"Authorization": f"Bearer {bearer}"},
         )
         assert response.status_code == 503
+        assert response["Retry-After"] == "30"
         assert not InboundMessage.objects.filter(source=source).exists()
 
     def test_the_event_type_can_be_an_attribute(self) -> None:

@@ -164,6 +164,8 @@ class InboundOrderMark(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["source", "handler", "key"], name="hookhub_inbound_order_mark_unique"),
         ]
+        # Retention deletes a source's marks not moved since its cutoff: without it, a scan of all of them.
+        indexes = [models.Index(fields=["source", "updated_at"], name="hookhub_order_mark_age")]
 
     def __str__(self) -> str:
         return f"{self.handler} · {self.key}"

@@ -24,6 +24,7 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 class Stats:
     processed: int = 0
     processing_failures: int = 0
+    stale: int = 0
     delivered: int = 0
     delivery_failures: int = 0
     retries: int = 0
@@ -53,6 +54,8 @@ class Stats:
                 self.processed += count
             elif status in ("retrying", "failed"):
                 self.processing_failures += count
+            elif status == "stale":
+                self.stale += count
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -62,6 +65,10 @@ class Stats:
 _COUNTERS = {
     "processed": ("hookhub_inbound_processed_total", "Inbound messages whose handlers succeeded."),
     "processing_failures": ("hookhub_inbound_failures_total", "Inbound processing attempts that failed."),
+    "stale": (
+        "hookhub_inbound_stale_total",
+        "Inbound messages skipped as older than the last one processed for their key (ordered handlers).",
+    ),
     "delivered": ("hookhub_deliveries_succeeded_total", "Delivery attempts answered 2xx."),
     "delivery_failures": ("hookhub_delivery_failures_total", "Delivery attempts that failed."),
     "retries": ("hookhub_delivery_retries_total", "Delivery attempts that were retries."),

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from hookhub import receiver
+from hookhub import receiver, stats
 from hookhub.inbound.ordering import OrderingError, key_of, lookup, older, order_of
 from hookhub.inbound.processing import claim, process, process_batch
+from hookhub.metrics import Stats
 from hookhub.models import Application, InboundMessage, InboundOrderMark, Message, Source
 
 from .conftest import MakeMessage
@@ -59,8 +60,9 @@ def test_events_older_than_the_last_processed_for_their_key_are_stale(
     ordered_handler(seen)
     newest, oldest, middle = (event(make_message, created) for created in (3, 1, 2))
     other = event(make_message, 1, sub="sub_2")
+    counters = Stats()
     for _ in range(4):  # a batch each: across batches the marks decide
-        assert process_batch("worker-a", 1) == 1
+        assert process_batch("worker-a", 1, stats=counters) == 1
 
     assert seen == [("sub_1", 3), ("sub_2", 1)]  # another key is not held back by sub_1's mark
     assert outcome(newest) == (Status.PROCESSED, "")
@@ -71,6 +73,10 @@ def test_events_older_than_the_last_processed_for_their_key_are_stale(
     assert outcome(other) == (Status.PROCESSED, "")
     assert mark() == (3, newest.pk)
     assert mark("sub_2") == (1, other.pk)
+    # Counted as stale: the worker's counters (/metrics) and the dashboard's buckets.
+    assert (counters.processed, counters.stale) == (2, 2)
+    day = stats.window(stats.IN, 1).totals[str(newest.source_id)]
+    assert (day["processed"], day["stale"]) == (2, 2)
 
 
 @pytest.mark.django_db

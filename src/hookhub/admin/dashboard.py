@@ -28,7 +28,7 @@ else:
     DashboardAdminBase = admin.ModelAdmin
 
 #: The outcomes shown per side, in stacking order, each with its CSS class.
-INBOUND = ("received", "processed", "failed")
+INBOUND = ("received", "processed", "stale", "failed")
 OUTBOUND = ("succeeded", "retrying", "failed")
 BAR_WIDTH = 240  # px, a row's bar
 CHART_WIDTH, CHART_HEIGHT = 720, 120
@@ -113,7 +113,7 @@ def context(now: datetime | None = None) -> dict[str, Any]:
             {
                 "label": label,
                 "hours": hours,
-                "inbound": _rows(inbound, INBOUND, sources, ("processed", "failed")),
+                "inbound": _rows(inbound, INBOUND, sources, ("processed", "stale", "failed")),
                 "outbound": _rows(outbound, OUTBOUND, applications, OUTBOUND),
             }
         )

@@ -301,7 +301,7 @@ def process_batch(worker_id: str, limit: int | None = None, *, stats: Stats | No
         status = process(message, worker_id)  # never raises for one message's trouble
         if stats is not None:
             stats.inbound(status)
-        if status in (Status.PROCESSED, Status.FAILED):
+        if status in (Status.PROCESSED, Status.STALE, Status.FAILED):
             ended[(dashboard.IN, str(message.source_id), 0, status)] += 1
     dashboard.add(ended)  # the dashboard's counts: one statement per batch
     return finished + len(ids)

@@ -25,7 +25,7 @@ from .verifiers import Event, Verifier, get_verifier_class
 Status = InboundMessage.Status
 
 
-def may_split(verifier: type[Verifier], payload: Any) -> bool:
+def could_be_batch(verifier: type[Verifier], payload: Any) -> bool:
     """Whether a request could be a batch before its source's (encrypted) options are read: a verifier whose provider
     batches, or a non-empty JSON array (``split_arrays``, an option, decides)."""
     return verifier.batches or (isinstance(payload, list) and bool(payload))
@@ -41,7 +41,7 @@ def events_of(message: InboundMessage) -> list[Event] | None:
         return None
     source: Source = message.source
     verifier = get_verifier_class(source.verifier)
-    if not may_split(verifier, message.payload):
+    if not could_be_batch(verifier, message.payload):
         return None
     return verifier.split_events(message.payload, verifier.option_values(source.options))
 

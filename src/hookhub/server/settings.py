@@ -229,5 +229,13 @@ if email_from := os.environ.get("HOOKHUB_EMAIL_FROM", "").strip():
 HOOKHUB["ALERTS"] = _flag("HOOKHUB_ALERTS", default=True)
 if alert_emails := os.environ.get("HOOKHUB_ALERT_EMAILS", "").strip():
     HOOKHUB["ALERT_EMAILS"] = alert_emails  # comma-separated; checked by hookhub.E024
+if reply_deadline := os.environ.get("HOOKHUB_REPLY_DEADLINE", "").strip():
+    # Not a number stays as given, for the hookhub.E020 check to name it.
+    try:
+        HOOKHUB["REPLY_DEADLINE"] = float(reply_deadline)
+    except ValueError:
+        HOOKHUB["REPLY_DEADLINE"] = reply_deadline
+if reply_functions := os.environ.get("HOOKHUB_REPLY_FUNCTIONS", "").strip():
+    HOOKHUB["REPLY_FUNCTIONS"] = [path.strip() for path in reply_functions.split(",") if path.strip()]  # E022
 if confirmer_env := os.environ.get("HOOKHUB_CONFIRMER_ENV_ALLOWLIST", "").strip():
     HOOKHUB["CONFIRMER_ENV_ALLOWLIST"] = [name.strip() for name in confirmer_env.split(",") if name.strip()]

@@ -48,19 +48,22 @@ def expired(now: datetime | None = None) -> Iterator[tuple[Source, datetime]]:
         yield source, now - timedelta(days=days)
 
 
-#: How long one batch of a purge should hold the write lock (seconds), when its size is not given: on SQLite every
-#: receive request waits behind it, so this is what a purge adds to the slowest requests.
+#: How long the statement of one batch of a purge should take (seconds), when the batch size is not given: on SQLite
+#: it holds the write lock (then its commit, whose cost does not grow with the batch), and every receive request
+#: waits behind it, so this is most of what a purge adds to the slowest requests.
 TARGET_HOLD = 0.02
-SMALLEST_BATCH = 100
+#: Not smaller: a batch's commit and checkpoint cost the same whatever its size, and on a busy machine a statement is
+#: slow for want of CPU, not because of its size, so smaller batches would only make the purge crawl.
+SMALLEST_BATCH = 1000
 LARGEST_BATCH = 50_000
 
 
 def next_batch_size(
     size: int, held: float, *, target: float = TARGET_HOLD, smallest: int = SMALLEST_BATCH, largest: int = LARGEST_BATCH
 ) -> int:
-    """The size of the next batch after one of ``size`` rows held the write lock for ``held`` seconds: scaled so that
-    it holds it for about ``target``, but at most twice as large (one quick batch may be luck) and within
-    ``smallest`` and ``largest``. A slow batch (a checkpoint, a busy disk) shrinks the next one at once."""
+    """The size of the next batch after the statement of one of ``size`` rows took ``held`` seconds: scaled so that
+    it takes about ``target``, but at most twice as large (one quick batch may be luck) and within ``smallest`` and
+    ``largest``. A slow batch (a busy disk) shrinks the next one at once."""
     wanted = size * 2 if held <= 0 else size * target / held
     return max(smallest, min(largest, round(min(wanted, size * 2))))
 
@@ -102,8 +105,8 @@ class _Pace:
 def _batches(step: Callable[[int], int], batch_size: int | None, progress: Progress | None) -> int:
     """Run ``step`` (one batch of at most n rows, returning how many it removed), each in its own transaction, until
     a batch removes nothing. With ``batch_size`` every batch has that size; without, the first has
-    ``PURGE_BATCH_SIZE`` and each next one is sized by :func:`next_batch_size` from the time the last held the lock
-    (from its BEGIN, which takes the lock, to its commit)."""
+    ``PURGE_BATCH_SIZE`` and each next one is sized by :func:`next_batch_size` from the time the last one's statement
+    took (with the write lock held: the lock is taken by the BEGIN, before it)."""
     size = batch_size or conf.PURGE_BATCH_SIZE
     total = 0
     with _Pace() as pace:
@@ -111,14 +114,14 @@ def _batches(step: Callable[[int], int], batch_size: int | None, progress: Progr
             with transaction.atomic():
                 started = time.perf_counter()
                 count = step(size)
-            held = time.perf_counter() - started
+                took = time.perf_counter() - started
             if not count:
                 return total
             total += count
             if progress is not None:
                 progress(count)
             if batch_size is None:
-                size = next_batch_size(size, held)
+                size = next_batch_size(size, took)
             pace.between()
 
 

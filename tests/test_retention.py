@@ -155,8 +155,9 @@ def test_without_a_batch_size_each_batch_is_sized_from_the_last(monkeypatch: pyt
         Attempt.objects.create(delivery=delivery, created_at=now - timedelta(days=days), url="https://example.com/")
     held: list[float] = []
 
-    def grow(size: int, seconds: float) -> int:  # the rule itself is tested below
-        held.append(seconds)
+    def grow(size: int, took: float, *, smallest: int) -> int:  # the rule itself is tested below
+        held.append(took)
+        assert smallest == 2  # PURGE_BATCH_SIZE, smaller than SMALLEST_BATCH: an operator's small batches stay small
         return size + 1
 
     monkeypatch.setattr(retention, "next_batch_size", grow)
@@ -184,6 +185,7 @@ def test_without_a_batch_size_each_batch_is_sized_from_the_last(monkeypatch: pyt
 )
 def test_the_batch_size_is_scaled_to_hold_the_lock_for_the_target(size: int, held: float, expected: int) -> None:
     assert retention.next_batch_size(size, held, target=0.02, smallest=100, largest=50_000) == expected
+    assert retention.next_batch_size(2000, 0.400) == retention.SMALLEST_BATCH
 
 
 def sqlite_settings() -> tuple[int, int]:

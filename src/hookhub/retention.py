@@ -2,9 +2,10 @@
 
 One home for every purge. The worker's periodic maintenance (``Worker.tick``) and ``hookhub purge`` both call
 :func:`purge_all`; each purge deletes (or empties) in batches, one short transaction each, so no lock is held for
-long and ingest goes on meanwhile. Unless a batch size is given, each batch is sized from the one before so that it
-holds the write lock for about :data:`TARGET_HOLD` (:func:`next_batch_size`). With ``dry_run`` a purge only counts
-what it would remove, and changes nothing: the count is of the same rows the real run then removes.
+long and ingest goes on meanwhile. Unless a batch size is given, each batch is sized from the one before so that its
+statement (which holds the write lock) takes about :data:`TARGET_HOLD` (:func:`next_batch_size`). With ``dry_run``
+a purge only counts what it would remove, and changes nothing: the count is of the same rows the real run then
+removes.
 
 On SQLite a purge runs with ``PRAGMA secure_delete=FAST`` on its connection (the previous value is restored after):
 the deleted rows are zeroed on the b-tree pages the purge writes anyway, but pages it frees go to the freelist as
@@ -59,12 +60,12 @@ LARGEST_BATCH = 50_000
 
 
 def next_batch_size(
-    size: int, held: float, *, target: float = TARGET_HOLD, smallest: int = SMALLEST_BATCH, largest: int = LARGEST_BATCH
+    size: int, took: float, *, target: float = TARGET_HOLD, smallest: int = SMALLEST_BATCH, largest: int = LARGEST_BATCH
 ) -> int:
-    """The size of the next batch after the statement of one of ``size`` rows took ``held`` seconds: scaled so that
+    """The size of the next batch after the statement of one of ``size`` rows took ``took`` seconds: scaled so that
     it takes about ``target``, but at most twice as large (one quick batch may be luck) and within ``smallest`` and
     ``largest``. A slow batch (a busy disk) shrinks the next one at once."""
-    wanted = size * 2 if held <= 0 else size * target / held
+    wanted = size * 2 if took <= 0 else size * target / took
     return max(smallest, min(largest, round(min(wanted, size * 2))))
 
 
@@ -106,8 +107,10 @@ def _batches(step: Callable[[int], int], batch_size: int | None, progress: Progr
     """Run ``step`` (one batch of at most n rows, returning how many it removed), each in its own transaction, until
     a batch removes nothing. With ``batch_size`` every batch has that size; without, the first has
     ``PURGE_BATCH_SIZE`` and each next one is sized by :func:`next_batch_size` from the time the last one's statement
-    took (with the write lock held: the lock is taken by the BEGIN, before it)."""
+    took (with the write lock held: the lock is taken by the BEGIN, before it), never below ``PURGE_BATCH_SIZE`` if
+    that is smaller than :data:`SMALLEST_BATCH`."""
     size = batch_size or conf.PURGE_BATCH_SIZE
+    smallest = min(SMALLEST_BATCH, size)
     total = 0
     with _Pace() as pace:
         while True:
@@ -121,7 +124,7 @@ def _batches(step: Callable[[int], int], batch_size: int | None, progress: Progr
             if progress is not None:
                 progress(count)
             if batch_size is None:
-                size = next_batch_size(size, took)
+                size = next_batch_size(size, took, smallest=smallest)
             pace.between()
 
 

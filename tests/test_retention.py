@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -144,6 +145,95 @@ def test_attempts_are_deleted_in_batches_oldest_first() -> None:
     assert retention.attempt_logs(now=now, batch_size=2, progress=batches.append) == 5
     assert batches == [2, 2, 1]
     assert list(Attempt.objects.values_list("pk", flat=True)) == [rows.kept["attempt logs"]]
+
+
+def test_without_a_batch_size_each_batch_is_sized_from_the_last(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = timezone.now()
+    rows = make_rows(now)
+    delivery = Attempt.objects.get(pk=rows.expired["attempt logs"]).delivery
+    for days in range(40, 49):
+        Attempt.objects.create(delivery=delivery, created_at=now - timedelta(days=days), url="https://example.com/")
+    held: list[float] = []
+
+    def grow(size: int, took: float, *, smallest: int) -> int:  # the rule itself is tested below
+        held.append(took)
+        assert smallest == 2  # PURGE_BATCH_SIZE, smaller than SMALLEST_BATCH: an operator's small batches stay small
+        return size + 1
+
+    monkeypatch.setattr(retention, "next_batch_size", grow)
+    batches: list[int] = []
+    with override_settings(HOOKHUB={**getattr(settings, "HOOKHUB", {}), "PURGE_BATCH_SIZE": 2}):
+        assert retention.attempt_logs(now=now, progress=batches.append) == 10
+
+    assert batches == [2, 3, 4, 1]  # PURGE_BATCH_SIZE first, then what the rule said after each batch
+    assert len(held) == 4
+    assert all(seconds > 0 for seconds in held)
+    assert list(Attempt.objects.values_list("pk", flat=True)) == [rows.kept["attempt logs"]]
+
+
+@pytest.mark.parametrize(
+    ("size", "held", "expected"),
+    [
+        (2000, 0.020, 2000),  # on target: the same
+        (2000, 0.010, 4000),  # twice as quick: twice as large
+        (2000, 0.001, 4000),  # much quicker: still only twice as large
+        (2000, 0.0, 4000),  # too quick to measure
+        (2000, 0.040, 1000),  # twice too long: half as large
+        (2000, 0.400, 100),  # far too long (a checkpoint, a busy disk): the smallest at once
+        (40000, 0.010, 50000),  # never above the largest
+    ],
+)
+def test_the_batch_size_is_scaled_to_hold_the_lock_for_the_target(size: int, held: float, expected: int) -> None:
+    assert retention.next_batch_size(size, held, target=0.02, smallest=100, largest=50_000) == expected
+    assert retention.next_batch_size(2000, 0.400) == retention.SMALLEST_BATCH
+
+
+def sqlite_settings() -> tuple[int, int]:
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA secure_delete")
+        secure_delete = cursor.fetchone()[0]
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        return secure_delete, cursor.fetchone()[0]
+
+
+def set_sqlite_settings(secure_delete: int, autocheckpoint: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"PRAGMA secure_delete={secure_delete}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
+
+
+@pytest.mark.parametrize("before", [(1, 1000), (0, 500)])
+def test_on_sqlite_a_purge_runs_with_fast_secure_delete_and_puts_the_settings_back(before: tuple[int, int]) -> None:
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's secure_delete")
+    now = timezone.now()
+    rows = make_rows(now)
+    default = sqlite_settings()
+    set_sqlite_settings(*before)
+    during: list[tuple[int, int]] = []
+    try:
+        retention.inbound_messages(now=now, progress=lambda n: during.append(sqlite_settings()))
+
+        assert during == [(2, 0)]  # FAST, and no automatic checkpoint in the purge's commits
+        assert sqlite_settings() == before
+    finally:
+        set_sqlite_settings(*default)
+    assert not present("inbound messages", rows.expired["inbound messages"])
+    assert present("inbound messages", rows.kept["inbound messages"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_purge_out_of_any_transaction_checkpoints_between_batches_and_removes_the_expired_rows() -> None:
+    now = timezone.now()
+    rows = make_rows(now)
+    before = sqlite_settings() if connection.vendor == "sqlite" else None
+
+    assert retention.purge_all(now=now, batch_size=1) == dict.fromkeys(AGES, 1)
+
+    assert not any(present(kind, pk) for kind, pk in rows.expired.items())
+    assert all(present(kind, pk) for kind, pk in rows.kept.items())
+    if before is not None:
+        assert sqlite_settings() == before
 
 
 def test_a_dry_run_changes_nothing_and_counts_what_the_real_run_purges() -> None:

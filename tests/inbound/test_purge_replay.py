@@ -188,7 +188,8 @@ def test_purge_batch_size_defaults_to_the_setting(source: Source, hookhub_settin
     batches: list[int] = []
 
     assert purge(progress=batches.append) == 9
-    assert batches == [4, 4, 1]
+    assert batches[0] == 4  # then sized by the time each batch held the lock (tests/test_retention.py)
+    assert sum(batches) == 9
 
 
 def test_purge_with_nothing_expired_deletes_nothing(make_message: MakeMessage) -> None:

@@ -19,7 +19,11 @@ _VERBS = {"outbound payloads": ("Emptied", "Would empty")}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=int, help="Rows per statement (default: PURGE_BATCH_SIZE).")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="Rows in every batch (default: sized to about 20 ms each, the first PURGE_BATCH_SIZE).",
+    )
     parser.add_argument("--dry-run", action="store_true", help="Count what would be removed; change nothing.")
 
 

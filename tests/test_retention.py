@@ -28,6 +28,7 @@ from hookhub.models import (
     Source,
     StatBucket,
 )
+from hookhub.testing import override_hookhub
 from hookhub.worker import Worker
 
 pytestmark = pytest.mark.django_db
@@ -202,8 +203,19 @@ def set_sqlite_settings(secure_delete: int, autocheckpoint: int) -> None:
         cursor.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
 
 
-@pytest.mark.parametrize("before", [(1, 1000), (0, 500)])
-def test_on_sqlite_a_purge_runs_with_fast_secure_delete_and_puts_the_settings_back(before: tuple[int, int]) -> None:
+@pytest.mark.parametrize(
+    ("before", "setting", "expected"),
+    [
+        ((1, 1000), None, 1),  # by default, the connection's own secure_delete
+        ((0, 500), None, 0),
+        ((1, 1000), "fast", 2),  # opted in: FAST
+        ((0, 500), "on", 1),
+        ((1, 1000), "off", 0),
+    ],
+)
+def test_on_sqlite_a_purge_runs_with_its_secure_delete_and_puts_the_settings_back(
+    before: tuple[int, int], setting: str | None, expected: int
+) -> None:
     if connection.vendor != "sqlite":
         pytest.skip("SQLite's secure_delete")
     now = timezone.now()
@@ -212,9 +224,10 @@ def test_on_sqlite_a_purge_runs_with_fast_secure_delete_and_puts_the_settings_ba
     set_sqlite_settings(*before)
     during: list[tuple[int, int]] = []
     try:
-        retention.inbound_messages(now=now, progress=lambda n: during.append(sqlite_settings()))
+        with override_hookhub(PURGE_SECURE_DELETE=setting):
+            retention.inbound_messages(now=now, progress=lambda n: during.append(sqlite_settings()))
 
-        assert during == [(2, 0)]  # FAST, and no automatic checkpoint in the purge's commits
+        assert during == [(expected, 0)]  # and no automatic checkpoint in the purge's commits
         assert sqlite_settings() == before
     finally:
         set_sqlite_settings(*default)
@@ -309,3 +322,14 @@ def test_the_purge_command_shows_a_progress_bar_on_a_terminal(capsys: pytest.Cap
     bar = capsys.readouterr().out  # rich draws on the process's terminal
     assert "Purging attempt logs" in bar
     assert "1 rows" in bar
+
+
+@pytest.mark.parametrize("value", ["FAST", "zero", True, 2])
+def test_an_unknown_purge_secure_delete_is_named_by_its_check(value: object) -> None:
+    from django.core.checks import run_checks
+
+    from hookhub.conf import conf
+
+    with override_hookhub(PURGE_SECURE_DELETE=value):
+        assert "hookhub.E029" in [m.id for m in run_checks(tags=["hookhub"])]
+        assert conf.PURGE_SECURE_DELETE is None  # and the purge leaves the build's own

@@ -35,6 +35,7 @@
 - ``hookhub.E026``: ``AWS_SNS_CERTIFICATE_ORIGIN`` is not a regular expression.
 - ``hookhub.E027``: ``GOOGLE_OIDC_JWKS_URL`` is not an http(s) URL with a host.
 - ``hookhub.E028``: ``WAKE`` is not True or False.
+- ``hookhub.E029``: ``PURGE_SECURE_DELETE`` is not None, "on", "fast" or "off".
 - ``hookhub.W001``: a settings source has ``SECRETS_ENV`` naming unset environment variables.
 - ``hookhub.W002``: ``ALLOW_PRIVATE_DESTINATIONS`` is on: deliveries may reach private and loopback addresses.
 - ``hookhub.W003``: no ``ENCRYPTION_KEYS``: stored secrets are encrypted with a key derived from ``SECRET_KEY``.
@@ -50,7 +51,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from hookhub.conf import conf
+from hookhub.conf import SECURE_DELETE_VALUES, conf
 
 
 @register(Tags.security, "hookhub")
@@ -158,6 +159,15 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
     wake = conf._get("WAKE")
     if not isinstance(wake, bool):
         errors.append(Error(f"HOOKHUB['WAKE'] is {wake!r}: use True or False.", id="hookhub.E028"))
+    secure_delete = conf._get("PURGE_SECURE_DELETE")
+    if secure_delete is not None and secure_delete not in SECURE_DELETE_VALUES:
+        errors.append(
+            Error(
+                f"HOOKHUB['PURGE_SECURE_DELETE'] is {secure_delete!r}: use None (the SQLite build's own), "
+                "'on', 'fast' or 'off'.",
+                id="hookhub.E029",
+            )
+        )
     max_receiving = conf._get("MAX_RECEIVING")
     if not isinstance(max_receiving, int) or isinstance(max_receiving, bool) or max_receiving < 0:
         errors.append(

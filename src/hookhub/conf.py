@@ -11,6 +11,9 @@ from typing import Any
 
 from django.conf import settings
 
+#: What ``PURGE_SECURE_DELETE`` may be, besides None.
+SECURE_DELETE_VALUES = ("on", "fast", "off")
+
 DEFAULTS: dict[str, Any] = {
     # Receive side
     "SOURCES": {},
@@ -68,6 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "WAKE": True,
     "PURGE_INTERVAL": 3600,
     "PURGE_BATCH_SIZE": 2000,
+    "PURGE_SECURE_DELETE": None,
     # Secrets at rest (hookhub.crypto)
     "ENCRYPTION_KEYS": [],
     # The gateway's /metrics page
@@ -328,6 +332,14 @@ class Settings:
     def WAKE(self) -> bool:
         """Whether ``send()`` wakes idle workers (``hookhub.wake``); off, they find new work at their next poll."""
         return self._get("WAKE") is True
+
+    @property
+    def PURGE_SECURE_DELETE(self) -> str | None:
+        """On SQLite, the ``secure_delete`` a purge runs with: ``"on"`` (deleted content is zeroed, and freed pages
+        with it), ``"fast"`` (zeroed on the pages the purge writes anyway; freed pages keep theirs), ``"off"``, or
+        None: the SQLite build's own (Python's usually has it on). ``hookhub.E029`` names any other value."""
+        value = self._get("PURGE_SECURE_DELETE")
+        return value if value in SECURE_DELETE_VALUES else None
 
     @property
     def PURGE_INTERVAL(self) -> float:

@@ -7,10 +7,12 @@ statement (which holds the write lock) takes about :data:`TARGET_HOLD` (:func:`n
 a purge only counts what it would remove, and changes nothing: the count is of the same rows the real run then
 removes.
 
-On SQLite a purge runs with ``PRAGMA secure_delete=FAST`` on its connection (the previous value is restored after):
-the deleted rows are zeroed on the b-tree pages the purge writes anyway, but pages it frees go to the freelist as
-they are, instead of being overwritten with zeros at the cost of another write each (docs/receiving.md, "Replay and
-retention", says what may stay on disk and how ``VACUUM`` removes it).
+On SQLite a purge runs with the ``secure_delete`` of ``PURGE_SECURE_DELETE``, on its connection only (the previous
+value is restored after). By default that is the SQLite build's own: Python's zeroes deleted content and the pages
+freed with it, at the cost of another write for each. ``"fast"`` zeroes it only on the b-tree pages the purge writes
+anyway, so freed pages keep their content until reused: about twice the rows per second, but most of what was deleted
+stays readable in the file until then (docs/receiving.md, "Replay and retention", says how much, and how ``VACUUM``
+removes it).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def next_batch_size(
 
 
 class _Pace:
-    """What a purge does around its batches on this connection. On SQLite: ``secure_delete=FAST`` (see above), and
+    """What a purge does around its batches on this connection. On SQLite: ``PURGE_SECURE_DELETE`` (see above), and
     no automatic checkpoint: SQLite runs one in the commit that takes the WAL past 1,000 pages, and hookhub's
     backend holds the write lock until that commit returns, so a purge (which writes most of the WAL) would hold
     every receive request through its checkpoints. Instead the purge checkpoints (``PASSIVE``: it blocks no writer)
@@ -88,7 +90,10 @@ class _Pace:
 
     def __enter__(self) -> _Pace:
         if self.sqlite:
-            for name, value in (("secure_delete", "FAST"), ("wal_autocheckpoint", "0")):
+            pragmas = [("wal_autocheckpoint", "0")]
+            if conf.PURGE_SECURE_DELETE is not None:
+                pragmas.append(("secure_delete", conf.PURGE_SECURE_DELETE.upper()))
+            for name, value in pragmas:
                 self.previous[name] = int(self._pragma(f"PRAGMA {name}")[0])
                 self._pragma(f"PRAGMA {name}={value}")
         return self

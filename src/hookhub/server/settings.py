@@ -229,6 +229,8 @@ if email_from := os.environ.get("HOOKHUB_EMAIL_FROM", "").strip():
 HOOKHUB["ALERTS"] = _flag("HOOKHUB_ALERTS", default=True)
 if alert_emails := os.environ.get("HOOKHUB_ALERT_EMAILS", "").strip():
     HOOKHUB["ALERT_EMAILS"] = alert_emails  # comma-separated; checked by hookhub.E024
+if purge_secure_delete := os.environ.get("HOOKHUB_PURGE_SECURE_DELETE", "").strip():
+    HOOKHUB["PURGE_SECURE_DELETE"] = purge_secure_delete.lower()  # checked by hookhub.E029
 if reply_deadline := os.environ.get("HOOKHUB_REPLY_DEADLINE", "").strip():
     # Not a number stays as given, for the hookhub.E020 check to name it.
     try:

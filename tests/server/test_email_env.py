@@ -3,13 +3,11 @@ receives ``hookhub alert test`` from the console script, as an operator checks t
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import gateway_cli
 from tests.support.mail import SmtpServer, smtp_server
 
 __all__ = ["smtp_server"]
@@ -17,11 +15,7 @@ __all__ = ["smtp_server"]
 pytestmark = pytest.mark.slow  # runs the gateway's CLI in a real process
 
 
-def hookhub(tmp_path: Path, *args: str, **environ: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hookhub.server.settings", "HOOKHUB_DATA_DIR": str(tmp_path)}
-    env.pop("DATABASE_URL", None)
-    command = [sys.executable, "-m", "hookhub.server.cli", *args]
-    return subprocess.run(command, env=env | environ, capture_output=True, text=True, timeout=60, check=False)
+hookhub = gateway_cli
 
 
 def test_the_gateway_sends_through_the_smtp_server_of_its_environment(tmp_path: Path, smtp_server: SmtpServer) -> None:

@@ -4,21 +4,16 @@ checked as the same settings in a project's settings module are (``hookhub.E020`
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import gateway_cli
+
 pytestmark = pytest.mark.slow  # runs the gateway's CLI in a real process
 
 
-def hookhub(tmp_path: Path, *args: str, **environ: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hookhub.server.settings", "HOOKHUB_DATA_DIR": str(tmp_path)}
-    env.pop("DATABASE_URL", None)
-    command = [sys.executable, "-m", "hookhub.server.cli", *args]
-    return subprocess.run(command, env=env | environ, capture_output=True, text=True, timeout=60, check=False)
+hookhub = gateway_cli
 
 
 def test_the_environment_sets_the_reply_deadline_and_functions(tmp_path: Path) -> None:

@@ -1,8 +1,13 @@
-"""Running ``hookhub <command>`` in the test process, as ``manage.py hookhub`` does (``call_command``)."""
+"""Running ``hookhub <command>`` in the test process, as ``manage.py hookhub`` does (``call_command``), or as the
+gateway's console script in a process of its own (``gateway_cli``)."""
 
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -26,3 +31,13 @@ def fails(message: str, *args: str) -> str:
         run_both(*args)
     assert message in str(info.value)
     return str(info.value)
+
+
+def gateway_cli(tmp_path: Path, *args: str, **environ: str) -> subprocess.CompletedProcess[str]:
+    """``hookhub <args>`` as the gateway's console script runs it, in a process of its own: the gateway's settings
+    (read from ``environ`` on top of this process's environment, without ``DATABASE_URL``) and a data dir in
+    ``tmp_path``."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "hookhub.server.settings", "HOOKHUB_DATA_DIR": str(tmp_path)}
+    env.pop("DATABASE_URL", None)
+    command = [sys.executable, "-m", "hookhub.server.cli", *args]
+    return subprocess.run(command, env=env | environ, capture_output=True, text=True, timeout=60, check=False)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,12 @@ class Outbound:
 
 
 def database(ctx: Ctx, name: str) -> Outbound:
-    url, data_dir = ctx.dbs.sqlite("hookhub", name)
+    """SQLite, as the published page measures; PostgreSQL with ``HOOKHUB_BENCH_OUTBOUND_DB=postgres`` (the server of
+    ``HOOKHUB_BENCH_DATABASE_URL`` or ``HOOKHUB_TEST_DATABASE_URL``), to measure the sending path there."""
+    if os.environ.get("HOOKHUB_BENCH_OUTBOUND_DB") == "postgres":
+        url, data_dir = ctx.dbs.postgres("hookhub", name)
+    else:
+        url, data_dir = ctx.dbs.sqlite("hookhub", name)
     return Outbound(ctx.dbs.env("hookhub", url, data_dir, HOOKHUB_ALLOW_PRIVATE_DESTINATIONS="1"), name)
 
 

@@ -19,7 +19,7 @@ def factory() -> tuple[LoopFactory | None, str]:
         import uvloop
     except ImportError:
         return None, "asyncio"
-    return uvloop.new_event_loop, f"uvloop {uvloop.__version__}"
+    return uvloop.new_event_loop, f"uvloop {getattr(uvloop, '__version__', '')}".rstrip()
 
 
 def run[T](main: Coroutine[Any, Any, T]) -> T:

@@ -98,8 +98,9 @@ def test_success_is_signed_with_standard_webhooks_and_logged(app: Application, s
     assert ep.last_success_at is not None
 
 
-# Numbers where orjson and ``json`` write different text (a float in 1e-10..1e-4, an integer past 64 bits), and text
-# that only looks like them: the body must be what ``json.dumps`` writes, whichever encoder made it.
+# Numbers that JSON encoders write differently (orjson: a float in 1e-10..1e-4 without Python's two-digit exponent, an
+# integer past 64 bits as a float), and text that only looks like them: the body signed and sent is what
+# ``json.dumps(separators=(",", ":"), ensure_ascii=False)`` writes, so a faster encoder must not change a byte.
 AWKWARD = {
     "tiny": [1e-05, 6.26703014325946e-05, 1.5e-07, 2.3e-09],
     "big": 123456789012345678901234,

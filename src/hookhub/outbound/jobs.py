@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
 from cryptography.fernet import InvalidToken
 from django.db import connection
 from django.utils import timezone
@@ -116,42 +115,6 @@ def encode_body(payload: Any, body_format: str) -> bytes:
     if body_format == Endpoint.BodyFormat.FORM:
         return urlencode({"payload": text}).encode()
     return text.encode()
-
-
-def stored_body(stored: Any, body_format: str) -> bytes:
-    """``encode_body`` of a payload as read from its column (JSON text), byte for byte: the body is what is signed,
-    and the same message must go out as the same bytes whichever way it was made.
-
-    orjson decodes and encodes it several times faster than ``json``, and writes what ``json.dumps(...,
-    separators=(",", ":"), ensure_ascii=False)`` writes, strings and escapes included, except for numbers that
-    only ``_same_as_json`` can tell apart; for those, and for what orjson refuses (``NaN``, a lone surrogate, nesting
-    past its limit), ``json`` does it as before."""
-    if not isinstance(stored, str | bytes) or body_format != Endpoint.BodyFormat.JSON:
-        return encode_body(_json(stored), body_format)
-    try:
-        body = orjson.dumps(orjson.loads(stored))
-    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
-        return encode_body(_json(stored), body_format)
-    return body if _same_as_json(body) else encode_body(_json(stored), body_format)
-
-
-_DIGITS = frozenset(b"0123456789")
-
-
-def _same_as_json(body: bytes) -> bool:
-    """Whether orjson's ``body`` is certainly what ``json.dumps`` writes. They differ only on numbers: an integer
-    past 64 bits (orjson reads it as a float, written with ``e+``), and a float between 1e-10 and 1e-4 (``json``
-    writes ``1e-05``, orjson ``0.00001`` or ``1e-7``). So a digit followed by ``e+`` or ``e-``, or ``0.0000``
-    anywhere, sends the payload the slow way; in a string it only costs time."""
-    if b"0.0000" in body:
-        return False
-    for mark in (b"e+", b"e-"):
-        at = body.find(mark)
-        while at > 0:
-            if body[at - 1] in _DIGITS:
-                return False
-            at = body.find(mark, at + 2)
-    return True
 
 
 def _headers(extra: dict[str, Any], content_type: str) -> dict[str, str]:
@@ -305,7 +268,7 @@ def _job(  # noqa: PLR0917 - one private call site
     body = bodies.get(key)
     if body is None:  # a fan-out encodes its payload once per batch, not once per endpoint
         try:
-            body = bodies[key] = stored_body(payload, endpoint.body_format)
+            body = bodies[key] = encode_body(_json(payload), endpoint.body_format)
         except (ValueError, TypeError) as exc:  # a lone surrogate, say: the same payload never encodes
             body = bodies[key] = _Unsendable(f"the payload cannot be encoded: {exc}")
     if isinstance(body, _Unsendable):

@@ -98,44 +98,7 @@ def prepare_values(model: type[Model], rows: Sequence[Mapping[str, Any]]) -> Pre
             value = row[attname] if attname in row else row[name] if name in row else default()
             values.append(None if value is None else adapter(value))
         prepared.append(values)
-    if conn.vendor == "postgresql" and prepared:
-        return PreparedInsert([], alias, [_unnest_statement(model, conn, fields, prepared)], False)
     return PreparedInsert([], alias, _statements(model, conn, fields, prepared, False), False)
-
-
-def _unnest_statement(
-    model: type[Model], conn: BaseDatabaseWrapper, fields: list[models.Field[Any, Any]], rows: list[list[Any]]
-) -> tuple[str, list[Any], int]:
-    """PostgreSQL: one INSERT ... SELECT FROM unnest(one array per column), whose text is the same however many rows
-    it writes. A VALUES list of a parameter per value (thousands for a batch of attempts) is a new statement for
-    every batch size, which psycopg splits into placeholders again each time (it caches only short statements):
-    a quarter of the time to record a batch. JSON values go as text and are cast in the SELECT."""
-    quote = conn.ops.quote_name
-    columns = ", ".join(quote(str(f.column)) for f in fields)
-    arrays, selected, params = [], [], []
-    for n, f in enumerate(fields):
-        values = [row[n] for row in rows]
-        if isinstance(f, models.JSONField):
-            values = [None if v is None else _json_text(v) for v in values]
-            arrays.append("%s::text[]")
-            selected.append(f"c{n}::jsonb")
-        else:
-            arrays.append(f"%s::{f.db_type(conn)}[]")
-            selected.append(f"c{n}")
-        params.append(values)
-    names = ", ".join(f"c{n}" for n in range(len(fields)))
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT {', '.join(selected)} "  # noqa: S608
-        f"FROM unnest({', '.join(arrays)}) AS u({names})"
-    )
-    return sql, params, len(rows)
-
-
-def _json_text(value: Any) -> str:
-    """A JSON parameter as adapted by the backend (psycopg's ``Jsonb``, already dumped by Django's encoder) as text."""
-    dumped = getattr(value, "obj", value)
-    dumps = getattr(value, "dumps", None)
-    return str(dumps(dumped)) if dumps is not None else str(dumped)
 
 
 @dataclass(frozen=True)

@@ -39,14 +39,3 @@ def named_list(params: dict[str, Any], name: str, values: list[Any]) -> str:
         params[key] = value
         marks.append(f"%({key})s")
     return ", ".join(marks)
-
-
-def is_any(column: str, params: dict[str, Any], name: str, values: list[Any], *, array_type: str | None) -> str:
-    """``column`` is one of ``values``: ``= ANY(%(name)s::array_type)`` with ``array_type`` (PostgreSQL: one array
-    parameter, so the statement's text does not change with how many there are, and psycopg, which only caches the
-    parsing of short statements with few parameters, does not split a statement of hundreds of placeholders again
-    on every call); ``IN (%(name0)s, ...)`` without (SQLite has no arrays)."""
-    if array_type is None:
-        return f"{column} IN ({named_list(params, name, values)})"
-    params[name] = list(values)
-    return f"{column} = ANY(%({name})s::{array_type})"

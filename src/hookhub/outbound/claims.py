@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from hookhub.conf import conf
 from hookhub.db.bulk import prepare_values
-from hookhub.db.claims import is_any, status_is
+from hookhub.db.claims import named_list, status_is
 from hookhub.models import Attempt, Delivery, Endpoint, Message
 
 from . import candidates, jobs, schedule
@@ -58,7 +58,7 @@ _LEASE = (
     "UPDATE {d} SET "  # noqa: S608 - constants, no input
     + ", ".join(f"{column} = {_EXHAUSTED} {spent} ELSE {live} END" for column, spent, live in _SETS)
     + f", last_error = CASE WHEN {status_is('status', _SENDING)} THEN %(abandoned)s ELSE last_error END"
-    + " WHERE {ids} AND "
+    + " WHERE id IN ({ids}) AND "
     + candidates.due("")
     + " RETURNING id, message_id, endpoint_id, attempts, status"
 )
@@ -80,8 +80,7 @@ def _lease(
         "until": until,
         "now": now,
     }
-    which = is_any("id", params, "id", ids, array_type="bigint[]" if connection.vendor == "postgresql" else None)
-    cursor.execute(_LEASE.format(d=candidates.tables()["d"], ids=which), params)
+    cursor.execute(_LEASE.format(d=candidates.tables()["d"], ids=named_list(params, "id", ids)), params)
     return [(row[0], row[1], row[2], row[3], row[4]) for row in cursor.fetchall()]
 
 

@@ -21,7 +21,6 @@ from django.utils import timezone
 
 from hookhub import crypto, payloads
 from hookhub.crypto import DecryptionError
-from hookhub.db.claims import is_any
 from hookhub.models import Endpoint
 from hookhub.payloads import escape_text
 from hookhub.signing import StandardWebhook
@@ -210,13 +209,11 @@ def make(leased: list[tuple[int, str, str, int]], now: datetime) -> tuple[list[J
     message_ids = list({row[1] for row in leased})
     tables = candidates.tables()
     with connection.cursor() as cursor:
-        params: dict[str, Any] = {}
-        array = "text[]" if connection.vendor == "postgresql" else None
-        which = is_any("m.id", params, "m", message_ids, array_type=array)
+        marks = ", ".join(["%s"] * len(message_ids))
         cursor.execute(
             f"SELECT m.id, a.uid, m.event_type, m.payload, m.headers, m.created_at FROM {tables['m']} m "  # noqa: S608
-            f"INNER JOIN {tables['a']} a ON m.application_id = a.id WHERE {which}",
-            params,
+            f"INNER JOIN {tables['a']} a ON m.application_id = a.id WHERE m.id IN ({marks})",
+            message_ids,
         )
         messages = {row[0]: row for row in cursor.fetchall()}
     created = _unix_time if connection.vendor == "sqlite" else datetime.timestamp

@@ -112,7 +112,19 @@ def record(worker_id: str, results: list[Result]) -> None:
     # web processes' commits wait for it. Inside, only what must read the rows as they are now is left to the ORM.
     attempts = prepare_values(Attempt, [attempt_row(r, limit) for r in results])
     owned = Delivery.objects.filter(status=Status.SENDING, locked_by=worker_id)
-    updates = [_succeeded(owned, worker_id, code, ids, now) for code, ids in successes.items()]
+    updates = [
+        prepare_update(
+            owned.filter(id__in=ids),
+            status=Status.SUCCEEDED,
+            last_status_code=code,
+            last_error="",
+            finished_at=now,
+            locked_by="",
+            locked_until=None,
+            next_attempt_at=None,
+        )
+        for code, ids in successes.items()
+    ]
     failed, exhausted = _failure_updates(owned, failures, effects, now)
     counts = _dashboard_counts(results, exhausted)
     health, recover = _endpoint_updates(effects, now)
@@ -130,31 +142,6 @@ def record(worker_id: str, results: list[Result]) -> None:
         announce(failures, exhausted, recovered, disabled)
     except Exception:
         logger.exception("hookhub: could not announce the outcomes of %s deliveries", len(results))
-
-
-def _succeeded(
-    owned: QuerySet[Delivery], worker_id: str, code: int | None, ids: list[int], now: datetime
-) -> PreparedUpdate:
-    """The UPDATE of the deliveries ``ids`` that succeeded with ``code``. On PostgreSQL the ids are one array
-    (``= ANY``), so the statement's text is the same for any number of them (see ``hookhub.db.claims.is_any``)."""
-    alias = owned.db
-    if connections[alias].vendor != "postgresql":
-        return prepare_update(
-            owned.filter(id__in=ids),
-            status=Status.SUCCEEDED,
-            last_status_code=code,
-            last_error="",
-            finished_at=now,
-            locked_by="",
-            locked_until=None,
-            next_attempt_at=None,
-        )
-    sql = (
-        f"UPDATE {Delivery._meta.db_table} SET status = %s, last_status_code = %s, last_error = '', "  # noqa: S608
-        "finished_at = %s, locked_by = '', locked_until = NULL, next_attempt_at = NULL "
-        "WHERE status = %s AND locked_by = %s AND id = ANY(%s::bigint[])"
-    )
-    return PreparedUpdate(sql, (str(Status.SUCCEEDED), code, now, str(Status.SENDING), worker_id, ids), alias)
 
 
 def _dashboard_counts(results: list[Result], exhausted: set[int]) -> Counter[dashboard.Key]:

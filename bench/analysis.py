@@ -72,12 +72,27 @@ machine), batches of 256-500, before → after each step:
 
 The profile above now shows the database thread at about a third of the samples (claim 11 %, record 21 %) and the
 event loop's send path (aiohttp, socket writes, signing about 5 %) at the rest: that path alone is 230-300 µs a
-delivery, where half the raw sender's rate leaves about 300 µs for everything. Next steps, not made: on PostgreSQL,
-statements whose text does not change with the batch size (`= ANY(%s)` arrays, `INSERT ... SELECT FROM unnest`),
-since psycopg re-parses the 2,300-placeholder attempt INSERT each time (a quarter of record's time in cProfile); and
-the database work in a second process, which the scenario's "one worker process" rules out. Passing the stored
-payload text through instead of decoding and re-encoding it would change the body on PostgreSQL (`jsonb` reorders
-keys and adds spaces), so it was not done.
+delivery, where half the raw sender's rate leaves about 300 µs for everything.
+
+Issue 21's levers, each against the tree before it in alternating pairs, measured as the worker's own CPU time per
+delivery (a drain of 2,000-3,000 messages to the sink, `time.process_time`, so the shared machine's load matters
+little) and on this scenario:
+
+- **uvloop** as the dispatcher's event loop (kept; a runtime dependency on CPython outside Windows, asyncio's loop
+  where it is missing): CPU per delivery 0.88×, 0.78×, 0.93×, 0.85× and 0.66× of asyncio's in five pairs on SQLite;
+  on this scenario the pair ratios were 0.68×, 0.88× (at a load average of 12-15 from other work, where asyncio's
+  loop alone measured 0.32-0.52× of the raw sender), then 1.32×, 1.58× and 1.45× on a quieter machine.
+- **orjson** to decode and re-encode the payload (not kept): about 10 µs of a delivery's 700-1,000 µs; CPU pairs
+  1.06×, 0.99×, 0.82×. It also writes some floats (1e-10 to 1e-4) and reads integers past 64 bits differently from
+  `json`, which the body signed must match byte for byte (a test now holds any faster encoder to that).
+- **PostgreSQL statements of fixed text** (`= ANY(array)`, `INSERT ... SELECT FROM unnest`; not kept): recording a
+  batch of 16 in-process cost 13-21 % less, but a whole worker's CPU per delivery on PostgreSQL rose in five pairs of
+  five (1.32×, 1.02×, 1.05×, 1.10×, 1.18×). `HOOKHUB_BENCH_OUTBOUND_DB=postgres` runs the sending scenarios there.
+
+In this scenario claims and recorded batches hold about 16 deliveries each (one endpoint, 16 in flight), so each
+batch's transactions and statements cost about 300 µs per delivery on the claim and on the record: the next lever.
+Passing the stored payload text through instead of decoding and re-encoding it would change the body on PostgreSQL
+(`jsonb` reorders keys and adds spaces) unless the body is stored encoded at publish (a migration), not done yet.
 """
 
 _LATENCY = """

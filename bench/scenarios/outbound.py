@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,8 +26,15 @@ class Outbound:
         return task(name, *args, env=self.env, timeout=timeout, log=ctx.log(name))
 
 
-def database(ctx: Ctx, name: str, *, kind: str = "sqlite") -> Outbound:
-    url, data_dir = ctx.dbs.postgres("hookhub", name) if kind == "postgres" else ctx.dbs.sqlite("hookhub", name)
+def database(ctx: Ctx, name: str, *, kind: str | None = None) -> Outbound:
+    """SQLite, as the published page measures, or ``kind``; without one, PostgreSQL with
+    ``HOOKHUB_BENCH_OUTBOUND_DB=postgres`` (the server of ``HOOKHUB_BENCH_DATABASE_URL`` or
+    ``HOOKHUB_TEST_DATABASE_URL``), to measure the sending path there."""
+    kind = kind or ("postgres" if os.environ.get("HOOKHUB_BENCH_OUTBOUND_DB") == "postgres" else "sqlite")
+    if kind == "postgres":
+        url, data_dir = ctx.dbs.postgres("hookhub", name)
+    else:
+        url, data_dir = ctx.dbs.sqlite("hookhub", name)
     return Outbound(ctx.dbs.env("hookhub", url, data_dir, HOOKHUB_ALLOW_PRIVATE_DESTINATIONS="1"), name)
 
 

@@ -27,6 +27,7 @@ from hookhub.conf import conf
 from hookhub.inbound import processing
 from hookhub.metrics import Stats
 from hookhub.models import WorkerHeartbeat
+from hookhub.outbound import loops
 from hookhub.outbound.dispatch import Dispatcher
 
 logger = logging.getLogger("hookhub.worker")
@@ -67,7 +68,7 @@ class Worker:
             await Dispatcher(self.id, stats=self.stats).run(self._dispatch_stop)
 
         try:
-            asyncio.run(main())
+            loops.run(main())
         except Exception:
             logger.exception("hookhub worker: the dispatcher stopped")
             ready.set()
@@ -82,7 +83,7 @@ class Worker:
         return (
             f"hookhub worker {self.id}: {', '.join(jobs)}; database: {db.vendor} {db.settings_dict.get('NAME')}; "
             f"up to {conf.MAX_IN_FLIGHT} deliveries in flight ({conf.MAX_IN_FLIGHT_PER_ENDPOINT} per endpoint), "
-            f"inbound batches of {conf.WORKER_BATCH_SIZE}."
+            f"inbound batches of {conf.WORKER_BATCH_SIZE}; event loop: {loops.name() if self.deliver else 'none'}."
         )
 
     def install_signal_handlers(self) -> None:

@@ -18,7 +18,7 @@ from standardwebhooks import Webhook
 import hookhub
 from hookhub import signals
 from hookhub.inbound.verifiers import WebhookRequest, get_verifier_class
-from hookhub.models import Application, Attempt, Delivery, Endpoint
+from hookhub.models import Application, Attempt, Delivery, Endpoint, Message
 from hookhub.outbound import claims, control, jobs, recording
 from hookhub.signing import generate_ed25519_keypair
 from tests.support.plans import full_scans, sqlite_plans
@@ -96,6 +96,31 @@ def test_success_is_signed_with_standard_webhooks_and_logged(app: Application, s
     assert attempt.request_headers["webhook-id"] == message.id
     ep.refresh_from_db()
     assert ep.last_success_at is not None
+
+
+# Numbers that JSON encoders write differently (orjson: a float in 1e-10..1e-4 without Python's two-digit exponent, an
+# integer past 64 bits as a float), and text that only looks like them: the body signed and sent is what
+# ``json.dumps(separators=(",", ":"), ensure_ascii=False)`` writes, so a faster encoder must not change a byte.
+AWKWARD = {
+    "tiny": [1e-05, 6.26703014325946e-05, 1.5e-07, 2.3e-09],
+    "big": 123456789012345678901234,
+    "u64": 18446744073709551615,
+    "large": [1e16, 1.5e300, 0.1, -0.0, 100.0],
+    "text": ["1e-5", "date-time", "0.00001", "\u2028 é 😀 \x1f </script>"],
+}
+
+
+@pytest.mark.parametrize("payload", [{"id": 1, "amount": "9.99", "paid": True, "lines": [{"n": 2}]}, AWKWARD])
+def test_the_body_sent_is_what_json_dumps_writes(app: Application, sink: Sink, payload: dict[str, Any]) -> None:
+    ep = endpoint(app, sink.url("/ok"))
+    hookhub.send("invoice.paid", payload, application=app)
+
+    deliver(recorded(1))
+
+    [got] = sink.to("/ok")
+    stored = Message.objects.get().payload  # as the database gives it back (jsonb reorders keys, writes numerics)
+    assert got.body == json.dumps(stored, separators=(",", ":"), ensure_ascii=False).encode()
+    assert Webhook(ep.secret).verify(got.body, got.headers) == stored
 
 
 def test_failure_is_retried_on_the_schedule_then_exhausted(

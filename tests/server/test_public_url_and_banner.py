@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from hookhub.outbound import loops
 from hookhub.server import public_url
 from hookhub.worker import Worker
 
@@ -71,5 +72,20 @@ def test_the_worker_says_what_it_serves_its_database_and_concurrency(monkeypatch
     assert "inbound processing, outbound deliveries, purge off" in line
     assert "database: sqlite " in line or "database: postgresql " in line
     assert "up to 7 deliveries in flight" in line
+    assert f"event loop: {loops.name()}." in line  # uvloop where it is installed, else asyncio
     assert len(ran) == 1
     assert ran[0].id in line
+
+
+def test_the_dispatcher_loop_falls_back_to_asyncio_without_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if it were not installed: importing it raises
+    assert loops.factory() == (None, "asyncio")
+
+    async def which() -> str:
+        import asyncio
+
+        return type(asyncio.get_running_loop()).__module__
+
+    assert loops.run(which()).startswith("asyncio")

@@ -30,7 +30,7 @@ from hookhub import wake
 from hookhub.conf import conf
 from hookhub.metrics import Stats
 
-from . import claims, recording
+from . import claims, loops, recording
 from .jobs import Job, Result
 from .lanes import Hand, Lane, hold_limit
 from .pacing import Pacer
@@ -388,4 +388,4 @@ def drain(worker_id: str, *, timeout: float = 300.0) -> int:
         await watcher
         return dispatcher.sent
 
-    return asyncio.run(main())
+    return loops.run(main())

@@ -79,15 +79,15 @@ delivery (a drain of 2,000-3,000 messages to the sink, `time.process_time`, so t
 little) and on this scenario:
 
 - **uvloop** as the dispatcher's event loop (kept; a runtime dependency on CPython outside Windows, asyncio's loop
-  where it is missing): CPU per delivery 0.88×, 0.78×, 0.93×, 0.85× and 0.66× of asyncio's in five pairs on SQLite;
-  on this scenario the pair ratios were 0.68×, 0.88× (at a load average of 12-15 from other work, where asyncio's
-  loop alone measured 0.32-0.52× of the raw sender), then 1.32×, 1.58× and 1.45× on a quieter machine.
+  where it is missing): CPU per delivery 0.88x, 0.78x, 0.93x, 0.85x and 0.66x of asyncio's in five pairs on SQLite;
+  on this scenario the pair ratios were 0.68x, 0.88x (at a load average of 12-15 from other work, where asyncio's
+  loop alone measured 0.32-0.52x of the raw sender), then 1.32x, 1.58x and 1.45x on a quieter machine.
 - **orjson** to decode and re-encode the payload (not kept): about 10 µs of a delivery's 700-1,000 µs; CPU pairs
-  1.06×, 0.99×, 0.82×. It also writes some floats (1e-10 to 1e-4) and reads integers past 64 bits differently from
+  1.06x, 0.99x, 0.82x. It also writes some floats (1e-10 to 1e-4) and reads integers past 64 bits differently from
   `json`, which the body signed must match byte for byte (a test now holds any faster encoder to that).
 - **PostgreSQL statements of fixed text** (`= ANY(array)`, `INSERT ... SELECT FROM unnest`; not kept): recording a
   batch of 16 in-process cost 13-21 % less, but a whole worker's CPU per delivery on PostgreSQL rose in five pairs of
-  five (1.32×, 1.02×, 1.05×, 1.10×, 1.18×). `HOOKHUB_BENCH_OUTBOUND_DB=postgres` runs the sending scenarios there.
+  five (1.32x, 1.02x, 1.05x, 1.10x, 1.18x). `HOOKHUB_BENCH_OUTBOUND_DB=postgres` runs the sending scenarios there.
 
 In this scenario claims and recorded batches hold about 16 deliveries each (one endpoint, 16 in flight), so each
 batch's transactions and statements cost about 300 µs per delivery on the claim and on the record: the next lever.

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.cli import gateway_cli
 
 pytestmark = pytest.mark.slow  # runs the gateway's CLI in a real process
 
 
 def hookhub(tmp_path: Path, networks: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "hookhub.server.settings",
-        "HOOKHUB_DATA_DIR": str(tmp_path),
-        "HOOKHUB_ALLOWED_DESTINATION_NETWORKS": networks,
-    }
-    env.pop("DATABASE_URL", None)
-    command = [sys.executable, "-m", "hookhub.server.cli", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    return gateway_cli(tmp_path, *args, HOOKHUB_ALLOWED_DESTINATION_NETWORKS=networks)
 
 
 def test_the_gateway_allows_the_networks_of_its_environment(tmp_path: Path) -> None:

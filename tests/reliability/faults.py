@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import signal
@@ -212,7 +213,7 @@ def hmac_headers(secret: str, body: bytes) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Answer:
-    status: int  # 0: no answer came (refused, reset, timed out)
+    status: int  # 0: no whole answer came (refused, reset, timed out, cut mid-body)
     retry_after: str | None = None
 
 
@@ -226,7 +227,9 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 60.0) 
         exc.read()
         exc.close()
         return Answer(int(exc.code), exc.headers.get("Retry-After"))
-    except (OSError, urllib.error.URLError):
+    except (OSError, urllib.error.URLError, http.client.HTTPException):
+        # HTTPException: the status line came but the body was cut (IncompleteRead) when the server died mid-answer.
+        # A sender that does not get the whole answer counts the request as failed and sends it again.
         return Answer(0)
 
 

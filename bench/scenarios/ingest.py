@@ -167,7 +167,7 @@ def _ingest(ctx: Ctx, kind: str, target: float, result: ScenarioResult, shared: 
 
 def ingest_sqlite(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
     result = ScenarioResult("ingest-sqlite", "Ingest on SQLite vs the seed receiver")
-    _ingest(ctx, "sqlite", 2.0, result, shared)
+    _ingest(ctx, "sqlite", 3.0, result, shared)
     return result
 
 
@@ -176,7 +176,7 @@ def ingest_postgres(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
     if ctx.dbs.pg_url is None:
         result.skipped = "no PostgreSQL server answered (set HOOKHUB_BENCH_DATABASE_URL)"
         return result
-    _ingest(ctx, "postgres", 1.5, result, shared)
+    _ingest(ctx, "postgres", 2.5, result, shared)
     return result
 
 

@@ -62,7 +62,9 @@ def cell(value: object) -> str:
 SOAK_TAIL = """
 ## What limits the soak's p99
 
-The soak's p99 is not within 2× of the idle run's. On SQLite every received webhook's commit, every publish and
+The soak's first target, a p99 within 2× of the idle run's, was shown out of reach on two cores by
+`bench.queueing` (an ideal two-server queue is already at 2.2× at 70 %); the target above replaced it. What makes
+the tail, measured while that target stood: on SQLite every received webhook's commit, every publish and
 every one of the worker's writes queue for one write lock. Timed at each acquisition (a temporary probe in the
 SQLite backend, the soak's mix at 200-210 webhooks/s and 25-35 messages/s for 15-16 s, on 2 cores):
 
@@ -134,6 +136,48 @@ half the capacity, the p99 was 1.2-4.7× the idle p99 from one phase to the next
 """  # noqa: RUF001 - the page writes ratios with the multiplication sign
 
 
+#: The soak's target: at 70 % of the capacity measured in the same test, receiving and sending together for
+#: ``SOAK_TARGET_SECONDS``, nothing lost and the receive p99 at most this.
+SOAK_TARGET_P99_MS = 100.0
+SOAK_TARGET_SECONDS = 60.0
+
+
+def soak_target(rows: list[Result], seconds: float) -> list[str]:
+    """The soak's target, and whether each database's soak met it (a benchmark figure: the test asserts only that
+    nothing was lost)."""
+    soaks = sorted((r for r in rows if r.section == "load" and r.case.startswith("soak")), key=lambda r: r.database)
+    if not soaks:
+        return []
+    lines = [
+        "",
+        "## The soak's target",
+        "",
+        f"At 70 % of the capacity each soak measured first, receiving and sending together for "
+        f"{SOAK_TARGET_SECONDS:g} s: nothing lost, and a receive p99 of at most {SOAK_TARGET_P99_MS:g} ms, on SQLite "
+        "and on PostgreSQL.",
+    ]
+    if seconds < SOAK_TARGET_SECONDS:
+        lines += ["", f"This run's soaks lasted {seconds:g} s, shorter than the target's {SOAK_TARGET_SECONDS:g} s."]
+    lines += [
+        "",
+        "| database | seconds | lost | duplicates | receive p99 | target | met |",
+        "|---|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for row in soaks:
+        p99 = row.figures.get("p99 soak ms")
+        met = (
+            isinstance(p99, (int, float))
+            and p99 <= SOAK_TARGET_P99_MS
+            and row.lost == 0
+            and seconds >= SOAK_TARGET_SECONDS
+        )
+        lines.append(
+            f"| {row.database} | {row.figures.get('seconds', seconds)} | {cell(row.lost)} | {cell(row.duplicates)} | "
+            f"{p99} ms | ≤ {SOAK_TARGET_P99_MS:g} ms | {'yes' if met else '**no**'} |"
+        )
+    return lines
+
+
 def render(rows: list[Result], command: str, elapsed: float, seconds: float, runs: dict[str, int]) -> str:
     lines = [
         "# Reliability",
@@ -162,6 +206,7 @@ def render(rows: list[Result], command: str, elapsed: float, seconds: float, run
             outcome = row.outcome + (f" ({figures})" if figures else "")
             values = " | ".join(cell(getattr(row, column)) for column in COLUMNS)
             lines.append(f"| {row.case} | {row.database} | {values} | {outcome} |")
+    lines += soak_target(rows, seconds)
     return "\n".join([*lines, "", SOAK_TAIL.strip()]) + "\n"
 
 

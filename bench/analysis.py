@@ -46,10 +46,11 @@ processes hold p99 under 100 ms. Running the worker at a lower CPU priority (`ni
 (p99 574 against 114 ms, 840 against 920 requests/s, back to back): a worker preempted inside its transaction keeps
 the rows and connections it holds longer, and the web processes wait for them.
 
-Against the raised target (2.5x the seed receiver, from 1.5x) the stat shards (`StatBucket.shard`: on PostgreSQL each process
-adds to one of eight rows per dashboard bucket, chosen by its process id, instead of all to one; migration 0013) took the p99 from 121 to 86 ms at the medians of
-four alternating pairs (`python -m bench.ingest_ab --db postgres`), with the rate unchanged: the rate is bound by
-the same CPU as above, and the seed receiver on PostgreSQL does one cheap commit per request.
+Against the raised target (2.5x the seed receiver, from 1.5x) the stat shards (`StatBucket.shard`: on PostgreSQL
+each process adds to one of eight rows per dashboard bucket, chosen by its process id, instead of all to one;
+migration 0013) took the p99 from 121 to 86 ms at the medians of four alternating pairs (`python -m bench.ingest_ab
+--db postgres`), with the rate unchanged: the rate is bound by the same CPU as above, and the seed receiver on
+PostgreSQL does one cheap commit per request.
 """
 
 _CEILING = """

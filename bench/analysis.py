@@ -137,13 +137,16 @@ as a row and cached by its version), not built here.
 """
 
 _PURGE = """
-`retention.inbound_messages` deletes in batches of `PURGE_BATCH_SIZE` (2,000), one statement each (`DELETE ... WHERE id
-IN (SELECT the oldest ids LIMIT n)`), each batch its own transaction. On SQLite each batch holds the write lock while it
-deletes 2,000 rows of ~2 KB from a table with five indexes, so receive requests wait behind it. If the rate or the p99
-falls short, the next steps are a larger batch when no request is waiting and a pause between batches when one is (a
-fixed 5 ms pause after each batch was tried and measured no better); on PostgreSQL, time-partitioning the table and
-dropping whole partitions. Runs on this kind of machine measured 40,000-50,000 rows/s, with the ingest p99 during the
-purge 1.9 to 4 times the p99 without it.
+`retention.inbound_messages` deletes in batches, one statement each (`DELETE ... WHERE id IN (SELECT the oldest ids
+LIMIT n)`), each batch its own transaction. The batches are sized as the purge goes: the first `PURGE_BATCH_SIZE`
+rows, then each sized from the time the last statement took so that it takes about 20 ms (`TARGET_HOLD`), at most
+twice the last and between 1,000 and 50,000 rows. On SQLite each statement holds the write lock, so receive requests
+wait behind it; the purge turns off the automatic checkpoint on its own connection and checkpoints (`PASSIVE`) after
+each batch, once the lock is free, instead of inside a commit that holds it. It deletes with the SQLite build's
+`secure_delete` (here: on), which writes every freed page again as zeros: `PURGE_SECURE_DELETE = "fast"` took about
+twice the rows per second in A/B runs, but left most purged bodies readable in free pages, so it is not the default
+(docs/receiving.md). A fixed 5 ms pause after each batch was tried and measured no better. On PostgreSQL the purge
+is the purge-postgres scenario's, where dropping time partitions is the lever.
 """
 
 _GROWTH = """

@@ -14,6 +14,7 @@ from .fairness import fanout, noisy_neighbour
 from .growth import growth_and_purge
 from .ingest import ingest_ceiling, ingest_postgres, ingest_sqlite
 from .memory import memory
+from .purge_postgres import purge_postgres
 from .tenants import noisy_tenant, scale_out
 
 Runner = Callable[[Ctx, dict[str, Any]], ScenarioResult | list[ScenarioResult]]
@@ -35,6 +36,7 @@ SCENARIOS = [
     Scenario(("fanout",), fanout),
     Scenario(("noisy-neighbour",), noisy_neighbour),
     Scenario(("growth", "purge"), growth_and_purge),
+    Scenario(("purge-postgres",), purge_postgres),
     Scenario(("memory",), memory),
     Scenario(("noisy-tenant",), noisy_tenant),
     Scenario(("scale-out",), scale_out),

@@ -147,6 +147,22 @@ def test_an_event_is_stored_once_per_sg_event_id_and_a_replay_reruns_the_events_
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("registry")
+def test_a_replay_naming_an_event_and_its_request_in_different_chunks_requeues_the_event_once() -> None:
+    key = sendgrid_source("sendgrid-src")
+    runs: list[str] = []
+    receiver("sendgrid-src")(lambda message, payload: runs.append(message.event_type))
+    assert post_sendgrid("sendgrid-src", key, BATCH) == 200
+    run_all()
+    request = InboundMessage.objects.get(parent=None)
+    bounce = request.events.get(event_type="bounce")
+    # The event first, then 500 ids that match nothing, so its request lands in the next chunk of 500.
+    assert processing.replay([bounce.pk, *range(10**9, 10**9 + 499), request.pk]) == 3
+    run_all()
+    assert sorted(runs) == ["bounce", "bounce", "delivered", "delivered", "open", "open"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("registry")
 def test_a_batch_is_split_even_when_nothing_runs_for_its_events() -> None:
     key = sendgrid_source("sendgrid-src")
     assert post_sendgrid("sendgrid-src", key, BATCH) == 200

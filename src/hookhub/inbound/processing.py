@@ -322,6 +322,7 @@ def replay(messages: Iterable[InboundMessage] | Any) -> int:
 
     A batch request that was split is not split again: its events are re-queued in its place (each counted)."""
     ids = [m.pk if isinstance(m, InboundMessage) else m for m in messages]
+    named = set(ids)  # an event named here is re-queued as itself, never again through its request
     replayable = InboundMessage.objects.exclude(status__in=[Status.PROCESSING, Status.INVALID, Status.SPLIT])
     total = 0
     for start in range(0, len(ids), 500):
@@ -335,6 +336,8 @@ def replay(messages: Iterable[InboundMessage] | Any) -> int:
         }
         split = list(InboundMessage.objects.filter(id__in=chunk, status=Status.SPLIT).values_list("id", flat=True))
         total += replayable.filter(id__in=chunk).update(**due)
-        if split:  # their events, through the parent index (less those just counted)
-            total += replayable.filter(parent_id__in=split).exclude(id__in=chunk).update(**due)
+        if split:  # their events, through the parent index, less those named (re-queued in their own chunk)
+            events = [i for i in replayable.filter(parent_id__in=split).values_list("id", flat=True) if i not in named]
+            for at in range(0, len(events), 500):
+                total += replayable.filter(id__in=events[at : at + 500]).update(**due)
     return total

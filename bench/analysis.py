@@ -119,20 +119,19 @@ a delivery. What remains is the claim on the worker's database thread, signing a
 the claims and outcome writes also share the one write lock with the sends (the lock-file backend,
 `hookhub.db.backends.sqlite3`, wakes a waiting writer as soon as the lock is free).
 
-Where the time goes on PostgreSQL, where the target is not met. Timed inside a worker (a temporary probe: every
-statement on its database thread, and each claim, at the scenario's rate on this machine), a claim that finds one
-new delivery took about 15 ms at the median, and it is most of the latency; the request to the sink took about 3 ms.
-Alone (`send()` then `claim()` in one process, 300 times, no load), the claim of one delivery took 13.8 ms: eight
-statements of 0.7-0.9 ms each (the due check, the three candidate reads, the lock, the lease, the endpoint and the
-message), against 0.17 ms for a `SELECT 1` through the same connection, so each is mostly PostgreSQL planning and
-running a join over the partial indexes; loading the endpoint as a model (its secrets decrypted) 1.5 ms; the rest
-Django's and psycopg's Python around them. On SQLite the same statements cost tens of microseconds each, in
-process, which is why its p50 is under 5 ms with the same code. Tried: writing outcomes on a thread and connection
-of their own, so that a claim never waits behind a write of outcomes (p50 ratios 1.03, 0.93 and 0.98, p99 1.11,
-1.01 and 0.99 in three alternating pairs on PostgreSQL; not kept), and server-side binding of parameters (no
-change). Reaching 5 ms would take a claim of about 2 ms: fewer, simpler statements for the case of a worker that
-was just woken for new messages (the due check, the three reads and the lock in one statement, the endpoint read
-as a row and cached by its version), not built here.
+Where the time goes on PostgreSQL, where the p50 target is not met. Alone (`send()` then `claim()` in one process, no
+load), the claim of one new delivery took 3.6 ms at the median on 2026-12-07: seven statements of 0.22-0.54 ms each
+(the due check, the three candidate reads, the lock, the lease, and the endpoint and message reads: 2.4 ms together),
+against 0.10 ms for a `SELECT 1` through the same connection, so each is mostly PostgreSQL planning and running a
+join over the partial indexes; the rest is Django's and psycopg's Python around them and the job's signing. (An
+earlier day, when this shared machine ran about four times slower, the same probe took 13.8 ms.) On SQLite the same
+statements cost tens of microseconds each, in process, which is why its p50 is a fraction of PostgreSQL's with the same
+code. Inside the worker the claim also waits behind the writes of outcomes, which share its database thread. Tried:
+writing outcomes on a thread and connection of their own, so that a claim never waits behind them (p50 ratios 1.03,
+0.93 and 0.98, p99 1.11, 1.01 and 0.99 in three alternating pairs on PostgreSQL; not kept), and server-side binding
+of parameters (no change). Reaching 5 ms would take a claim of about 1 ms: fewer, simpler statements for a worker that
+was just woken for new messages (the due check, the three reads and the lock in one statement, the endpoint read as
+a row and cached by its version), not built here.
 
 """
 

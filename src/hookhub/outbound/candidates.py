@@ -187,6 +187,14 @@ def read(
     return _lock(cursor, chosen, limit) if skip_locked and chosen else chosen
 
 
+# ``_lock``'s statement (``{d}``: the delivery table, as in ``tables``).
+LOCK = (
+    "SELECT c.id FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS k(id, n) "
+    "CROSS JOIN LATERAL (SELECT o.id FROM {d} o WHERE o.id = k.id FOR UPDATE SKIP LOCKED) c "
+    "ORDER BY k.n LIMIT %(limit)s"
+)
+
+
 def _lock(cursor: Any, ids: list[int], limit: int) -> list[int]:
     """The first ``limit`` of ``ids``, in order, that no other transaction has locked, locked for this one.
 
@@ -194,12 +202,7 @@ def _lock(cursor: Any, ids: list[int], limit: int) -> list[int]:
     a join: a loop over the ids in order, one primary-key probe each, that stops at the limit. As a join, PostgreSQL
     without statistics on the table hashed the ids and scanned the whole table for them (about 5,000 rows read per
     claim in ``bench.capacity``'s deliver phase, for 64 ids)."""
-    cursor.execute(
-        f"SELECT c.id FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS k(id, n) "  # noqa: S608 - constants, no input
-        f"CROSS JOIN LATERAL (SELECT d.id FROM {tables()['d']} d WHERE d.id = k.id FOR UPDATE SKIP LOCKED) c "
-        "ORDER BY k.n LIMIT %(limit)s",
-        {"ids": ids, "limit": limit},
-    )
+    cursor.execute(LOCK.format(**tables()), {"ids": ids, "limit": limit})
     return [row[0] for row in cursor.fetchall()]
 
 

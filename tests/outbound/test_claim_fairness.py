@@ -14,7 +14,7 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from hookhub.models import Application, Delivery, Endpoint, Message
-from hookhub.outbound import claims
+from hookhub.outbound import candidates, claims
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("outbound_settings")]
 Status = Delivery.Status
@@ -142,3 +142,22 @@ def test_a_failed_fifo_delivery_holds_back_only_its_own_endpoint() -> None:
     jobs = claims.claim("w", 10)
     assert [job.delivery_id for job in jobs] == [waiting[0].pk]
     assert Delivery.objects.get(pk=retrying[0].pk).status == Status.PENDING
+
+
+@postgresql_only
+def test_on_a_table_without_statistics_the_due_check_walks_the_indexes_and_the_lock_probes_each_id() -> None:
+    # bench.capacity: without statistics, a bitmap scan of the due index read every entry up to now (dead ones
+    # included, never marked to be skipped) on every check, and the lock hashed the ids against the whole table.
+    rows = due(endpoint("app"), 2000)
+    if not has_no_statistics(Delivery._meta.db_table):
+        pytest.skip("the delivery table has statistics (autovacuum analysed it): the case needs a table without")
+    at = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {candidates.any_due()}", {"now": at})
+        check = "\n".join(row[0] for row in cursor.fetchall())
+        ids = [row.pk for row in rows[:128]]
+        cursor.execute("EXPLAIN " + candidates.LOCK.format(**candidates.tables()), {"ids": ids, "limit": 64})
+        lock = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Bitmap" not in check, check
+    assert "hookhub_delivery_due" in check, check
+    assert "Seq Scan" not in lock, lock

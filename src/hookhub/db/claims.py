@@ -11,14 +11,21 @@ writes its status conditions with ``status_is`` (the values are this project's c
 everything else (times, the worker's id, limits) by name: ``%(now)s``, ``%(worker)s``, one dict of parameters per
 claim, which Django's SQLite backend and psycopg both take.
 
-The UPDATE that leases repeats the read's due condition word for word, for the same reason (it walks the index) and
-for a second one: a row that another worker leased between the read and the write no longer matches, and is left
-out rather than leased twice.
+The UPDATE that leases repeats the read's due condition, so that a row another worker leased between the read and
+the write no longer matches, and is left out rather than leased twice. But it names its rows by id, and there the
+condition is a row check, written as a CASE (``row_check``; ``outbound.candidates.still_due`` in SQL): a CASE serves
+no index and proves no partial index's condition, so the primary key is the statement's only way in. Written as a
+plain condition, PostgreSQL (by its statistics of the moment: a table without any yet, a backlog that grew since
+the last ANALYZE) ANDed or replaced the ids with a bitmap scan of the partial index, which reads every entry in
+range, those of rows that left it since the last vacuum included, and unlike an index scan never marks those to be
+skipped. The same holds for the UPDATEs that record outcomes of leased rows (``status = 'sending'`` and this worker's).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from django.db.models import BooleanField, Case, Q, Value, When
 
 
 def status_is(column: str, *statuses: str) -> str:
@@ -39,3 +46,8 @@ def named_list(params: dict[str, Any], name: str, values: list[Any]) -> str:
         params[key] = value
         marks.append(f"%({key})s")
     return ", ".join(marks)
+
+
+def row_check(condition: Q) -> Case:
+    """``condition`` as a CASE, for a statement that names its rows by id: see the module's docstring."""
+    return Case(When(condition, then=Value(True)), default=Value(False), output_field=BooleanField())

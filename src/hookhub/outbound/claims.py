@@ -41,9 +41,10 @@ UNDECRYPTABLE_DELAY = 60.0
 
 _PENDING, _SENDING, _FAILED = str(Status.PENDING), str(Status.SENDING), str(Status.FAILED)
 
-# The UPDATE repeats the due condition, so a row another worker took meanwhile is not taken twice; RETURNING saves
-# reading the leased rows again. A suspect (see ``candidates``) that has had every try of the schedule is failed in
-# this same statement, before anything reads its payload, so a row that kills its worker stops being claimed.
+# The UPDATE repeats the due condition (as a row filter, ``candidates.still_due``: the ids are its way in), so a row
+# another worker took meanwhile is not taken twice; RETURNING saves reading the leased rows again. A suspect (see
+# ``candidates``) that has had every try of the schedule is failed in this same statement, before anything reads its
+# payload, so a row that kills its worker stops being claimed.
 _EXHAUSTED = f"CASE WHEN {status_is('status', _SENDING)} AND attempts >= %(tries)s AND last_error = %(abandoned)s THEN"
 # Each column's new value: (when exhausted, otherwise).
 _SETS = (
@@ -59,7 +60,7 @@ _LEASE = (
     + ", ".join(f"{column} = {_EXHAUSTED} {spent} ELSE {live} END" for column, spent, live in _SETS)
     + f", last_error = CASE WHEN {status_is('status', _SENDING)} THEN %(abandoned)s ELSE last_error END"
     + " WHERE id IN ({ids}) AND "
-    + candidates.due("")
+    + candidates.still_due()
     + " RETURNING id, message_id, endpoint_id, attempts, status"
 )
 
@@ -118,7 +119,7 @@ def claim(
     # A plain read first: the dispatcher polls often, and on SQLite a claim transaction takes the one write lock
     # even when it finds nothing, queueing the web processes' inserts behind an idle worker.
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {candidates.tables()['d']} WHERE {candidates.due('')} LIMIT 1", {"now": at})  # noqa: S608
+        cursor.execute(candidates.any_due(), {"now": at})
         if cursor.fetchone() is None:
             return []
     read = functools.partial(

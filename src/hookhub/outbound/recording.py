@@ -14,13 +14,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, connections, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from hookhub import payloads
 from hookhub import stats as dashboard
 from hookhub.conf import conf
 from hookhub.db.bulk import PreparedUpdate, prepare_update, prepare_values
+from hookhub.db.claims import row_check
 from hookhub.models import Attempt, Delivery, Endpoint
 from hookhub.payloads import escape_text
 
@@ -111,7 +112,8 @@ def record(worker_id: str, results: list[Result]) -> None:
     # Every statement is built before the transaction: on SQLite it holds the one write lock from its BEGIN, and the
     # web processes' commits wait for it. Inside, only what must read the rows as they are now is left to the ORM.
     attempts = prepare_values(Attempt, [attempt_row(r, limit) for r in results])
-    owned = Delivery.objects.filter(status=Status.SENDING, locked_by=worker_id)
+    # By id, so a row check (``hookhub.db.claims``): as a plain filter, PostgreSQL read hookhub_delivery_leased whole.
+    owned = Delivery.objects.filter(row_check(Q(status=Status.SENDING, locked_by=worker_id)))
     updates = [
         prepare_update(
             owned.filter(id__in=ids),

@@ -38,9 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     pg_url = postgres_url()
     if args.db == "postgres" and not pg_url:
         parser.error("no PostgreSQL server answers (HOOKHUB_BENCH_DATABASE_URL, or 127.0.0.1:5432)")
-    dbs = Databases(run_dir, pg_url)
-    ctx = Ctx(run_dir, False, dbs, Recorder(run_dir))
     sides = {"base": args.base_src.resolve(), "lever": REPO / "src"}
+    # Each side's databases are migrated by its own tree (the first gateway of a side makes its template, with that
+    # side's src on PYTHONPATH), so trees whose schemas differ compare too.
+    ctxs: dict[str, Ctx] = {}
+    for side in sides:
+        (run_dir / side / "logs").mkdir(parents=True)
+        side_dbs = Databases(run_dir / side, pg_url)
+        side_dbs.tag += f"_{side}"
+        ctxs[side] = Ctx(run_dir / side, False, side_dbs, Recorder(run_dir / side))
     original = os.environ.get("PYTHONPATH", "")
     runs: list[dict[str, Any]] = []
     try:
@@ -48,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             order = list(sides.items()) if pair % 2 == 0 else list(sides.items())[::-1]
             for side, src in order:
                 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [str(src), original] if p)
+                ctx = ctxs[side]
                 gateway = start_gateway(ctx, args.db, f"{side}-{pair}")
                 try:
                     if args.warm_up:
@@ -68,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         os.environ["PYTHONPATH"] = original
         stop_all()
-        dbs.close()
+        for each in ctxs.values():
+            each.dbs.close()
         shutil.rmtree(run_dir, ignore_errors=True)
     summary: dict[str, Any] = {"db": args.db, "runs": runs}
     for figure in ("2xx/s", "p50", "p99"):

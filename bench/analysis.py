@@ -150,18 +150,19 @@ is the purge-postgres scenario's, where dropping time partitions is the lever.
 
 _PURGE_POSTGRES = """
 Deleting rows costs PostgreSQL about what writing them did: each batch's `DELETE` marks every row and its index
-entries dead, writes WAL for it, and leaves the space to vacuum, so the database time grows with the rows (a first run
-of this scenario: 10.3 s of statements for a million rows, 5.3 s of it the backend's CPU, at 39,000 rows/s of wall
-time), and on two cores it takes CPU from the receive requests (their p99 3.1 times the p99 without the purge). No
-batch size moves that: the work is per row. Dropping a partition is not: the partition row, on a copy of the table
-partitioned by `received_at`, removes the same million rows in 0.35 s, nearly all of it the unlinking of its files
-(the `DETACH` took 2 ms), with no WAL per row and nothing left to vacuum. The schema is not partitioned yet: the
-receive path's dedupe is a unique constraint on `(source, external_id)`, and PostgreSQL requires a partitioned
-table's unique constraints to include the partition key, so dedupe across partitions needs a home of its own (a
-small unpartitioned key table, purged in batches, or a check of the previous partition in the same transaction); the
-primary key becomes `(id, received_at)`; the outbound tables' foreign keys (a delivery's message, an attempt's
-delivery) point into what would be partitioned; and retention is per source, while a partition holds every source's
-day. docs/scaling.md, "Partitioning", has the plan.
+entries dead, writes WAL for it, and leaves the space to vacuum, so the database time grows with the rows (10.3 and
+14.7 s of statements for a million rows in the two full runs so far, about half of it the backend's CPU), and on two
+cores it takes CPU from the receive requests (their p99 3.1 and 4.9 times the p99 without the purge). No batch size
+moves that: the work is per row. Dropping a partition is not: the partition row, on a copy of the table partitioned
+by `received_at`, removes the same million rows in 0.35 and 0.59 s, nearly all of it the unlinking of its files (the
+`DETACH` took 2-5 ms), with no WAL per row and nothing left to vacuum, and the ingest p99 of the slice it ran in was
+at most 1.6 times the p99 without it. The schema is not partitioned yet: the receive path's dedupe is a unique
+constraint on `(source, external_id)`, and PostgreSQL requires a partitioned table's unique constraints to include
+the partition key, so dedupe across partitions needs a home of its own (a small unpartitioned key table, purged in
+batches, or a check of the previous partition in the same transaction); the primary key becomes `(id,
+received_at)`; the outbound tables' foreign keys (a delivery's message, an attempt's delivery) point into what would
+be partitioned; and retention is per source, while a partition holds every source's day. docs/scaling.md,
+"Partitioning", has the plan.
 """
 
 _GROWTH = """

@@ -124,11 +124,9 @@ class Database:
             ]
         ticks = {}
         for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            ticks[pid] = int(fields[11]) + int(fields[12])
+            used = cpu_ticks(pid)
+            if used is not None:
+                ticks[pid] = used
         return ticks
 
     def wal_chunk(self, start: str, end: str) -> list[tuple[str, bool, int, int]]:
@@ -141,6 +139,15 @@ class Database:
                 (pattern, start, end),
             ).fetchall()
         return [(str(x), bool(ours), int(n), int(b)) for x, ours, n, b in rows]
+
+
+def cpu_ticks(pid: int) -> int | None:
+    """CPU ticks (user + system, ``TICKS`` a second) a process has used, from /proc; None once it has exited."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])
 
 
 def read_statements(folder: str) -> int:

@@ -4,13 +4,12 @@ schema change it stands for is not made yet)."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench import wrk
+from bench import capacity, wrk
 from bench.model import ScenarioResult, ratio
 from bench.proc import task
 from bench.servers import Ctx
@@ -49,19 +48,16 @@ class ActiveTime:
             for pid, state in self.conn.execute(query, (APP_NAME,)).fetchall():
                 self.readings += 1
                 self.active += state == "active"
-                try:
-                    with open(f"/proc/{pid}/stat") as f:
-                        fields = f.read().rpartition(")")[2].split()
-                    self.cpu_ticks[pid] = int(fields[11]) + int(fields[12])
-                except OSError:
-                    pass
+                used = capacity.cpu_ticks(pid)
+                if used is not None:
+                    self.cpu_ticks[pid] = used
 
     def stop(self) -> tuple[float, float]:
         """(seconds active, CPU seconds) of the purge's backends."""
         self._stop.set()
         self._thread.join()
         self.conn.close()
-        return self.active * self.INTERVAL, sum(self.cpu_ticks.values()) / os.sysconf("SC_CLK_TCK")
+        return self.active * self.INTERVAL, sum(self.cpu_ticks.values()) / capacity.TICKS
 
 
 def _partition_drop(ctx: Ctx, result: ScenarioResult, db_url: str, url: str) -> None:

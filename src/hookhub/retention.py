@@ -28,6 +28,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from hookhub.conf import conf
+from hookhub.db import partitions
 from hookhub.models import (
     Attempt,
     Delivery,
@@ -147,9 +148,18 @@ def inbound_messages(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> int:
-    """Delete inbound messages older than each source's retention; a message being processed is left to finish."""
+    """Delete inbound messages older than each source's retention; a message being processed is left to finish.
+
+    On a partitioned table (``hookhub partition``) the days past every source's retention are dropped whole first
+    (``partitions.drop_expired``); the rest is deleted in batches, as on an unpartitioned table."""
     total = 0
-    for source, cutoff in expired(now):
+    cutoffs = dict(expired(now))
+    if not dry_run and cutoffs:
+        dropped = partitions.drop_expired(partitions.SPECS["inbound"], min(cutoffs.values()))
+        total += dropped
+        if dropped and progress is not None:
+            progress(dropped)
+    for source, cutoff in cutoffs.items():
         old = InboundMessage.objects.filter(source=source, received_at__lt=cutoff).exclude(
             status=InboundMessage.Status.PROCESSING
         )
@@ -213,9 +223,13 @@ def attempt_logs(
     old: QuerySet[Attempt] = Attempt.objects.filter(created_at__lt=cutoff).exclude(delivery__status__in=_UNFINISHED)
     if dry_run:
         return old.count()
+    # Partitioned (``hookhub partition``): the expired days whose deliveries have all finished are dropped whole.
+    dropped = partitions.drop_expired(partitions.SPECS["attempts"], cutoff)
+    if dropped and progress is not None:
+        progress(dropped)
     # Oldest ids first, through the primary key: attempts are written in time order, so the expired ones are at the
     # start of the index and no index on created_at is needed.
-    return _delete(old.order_by("pk"), batch_size, progress)
+    return dropped + _delete(old.order_by("pk"), batch_size, progress)
 
 
 def idempotency_responses(
@@ -289,7 +303,10 @@ def purge_all(
     progress: Callable[[str, int], object] | None = None,
 ) -> dict[str, int]:
     """Every purge once; how many rows each removed (or emptied), or with ``dry_run`` would remove. ``progress``
-    is told each batch, with the kind."""
+    is told each batch, with the kind. On PostgreSQL with partitioned tables, the partitions ahead are created
+    first (``partitions.maintain``)."""
+    if not dry_run:
+        partitions.maintain(now=now)
     return {
         kind: purge(
             batch_size=batch_size,

@@ -21,4 +21,5 @@ SUBCOMMANDS = {
     "tail": "hookhub.cli.tail.command",
     "demo-traffic": "hookhub.cli.demo",
     "rotate-encryption-key": "hookhub.cli.rotate_key",
+    "partition": "hookhub.cli.partition",
 }

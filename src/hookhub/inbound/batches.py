@@ -18,6 +18,7 @@ from typing import Any
 from django.utils import timezone
 
 from hookhub import payloads
+from hookhub.db import partitions
 from hookhub.models import InboundMessage, Source
 
 from .verifiers import Event, Verifier, get_verifier_class
@@ -50,10 +51,11 @@ def store(request: InboundMessage, events: list[Event]) -> tuple[int, int]:
     """Insert the request's events (in the caller's transaction); returns (inserted, skipped as already stored).
 
     One multi-row INSERT that ignores conflicts, so an event whose external id the source already holds is skipped
-    on SQLite and PostgreSQL alike."""
+    on SQLite and PostgreSQL alike (a partitioned table's dedupe trigger skips them too: ``skip_duplicates``)."""
     now = timezone.now()
     rows = [_event_row(request, event, now) for event in events]
-    InboundMessage.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+    with partitions.skip_duplicates():
+        InboundMessage.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
     inserted = InboundMessage.objects.filter(parent_id=request.pk).count()
     return inserted, len(rows) - inserted
 

@@ -66,3 +66,20 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         return (yield)
     with _no_processes():
         return (yield)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> None:
+    """With ``HOOKHUB_TEST_PARTITIONED=1`` on PostgreSQL, the whole suite runs on the time-partitioned tables of
+    ``hookhub partition --convert all`` (CI runs the fast tests so once), so every path is tried on them too."""
+    if os.environ.get("HOOKHUB_TEST_PARTITIONED") != "1":
+        return
+    from django.db import connection
+
+    from hookhub.db import partitions
+
+    if connection.vendor != "postgresql":
+        raise RuntimeError("HOOKHUB_TEST_PARTITIONED=1 needs HOOKHUB_TEST_DATABASE_URL to be PostgreSQL")
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        for spec in partitions.SPECS.values():
+            partitions.convert(spec)

@@ -197,6 +197,13 @@ def _scalar(sql: str, params: Sequence[Any] | None = None) -> object:
     return None if row is None else row[0]
 
 
+def _ddl_ready(lock_timeout: str = LOCK_TIMEOUT) -> None:
+    """Before DDL in a transaction: its lock wait bounded, and the deferred foreign-key checks of rows this
+    transaction wrote (a caller's, in tests) run now, since PostgreSQL refuses to alter a table they are pending on."""
+    _execute(f"SET LOCAL lock_timeout = '{lock_timeout}'")
+    _execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
 def _index_name(name: str, suffix: str) -> str:
     return f"{name[: 63 - len(suffix) - 1]}_{suffix}"
 
@@ -233,12 +240,17 @@ def convert(spec: Spec, *, now: datetime | None = None, lock_timeout: str = "10s
     key_index = _index_name(table, "pk_p0")
     check = _index_name(table, "bound_p0")
     concurrently = "" if connection.in_atomic_block else "CONCURRENTLY"
+    if connection.in_atomic_block:
+        _ddl_ready(lock_timeout)
+    valid = _scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [key_index])
+    if valid is False:  # left invalid by an interrupted conversion: built again
+        _execute(f"DROP INDEX {concurrently} {_qn(key_index)}")
     _execute(f"CREATE UNIQUE INDEX {concurrently} IF NOT EXISTS {_qn(key_index)} ON {t} (id, {c})")
     _execute(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {_qn(check)}")
     _execute(f"ALTER TABLE {t} ADD CONSTRAINT {_qn(check)} CHECK ({c} IS NOT NULL AND {c} < %s) NOT VALID", [bound])
     _execute(f"ALTER TABLE {t} VALIDATE CONSTRAINT {_qn(check)}")
     with transaction.atomic():
-        _execute(f"SET LOCAL lock_timeout = '{lock_timeout}'")
+        _ddl_ready(lock_timeout)
         _execute(f"LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE")
         _swap(spec, first, key_index, check, bound)
         ensure(spec, now=now)
@@ -323,11 +335,13 @@ def _row(sql: str) -> tuple[object, ...]:
     return tuple(row)
 
 
-def ensure(spec: Spec, *, now: datetime | None = None, ahead: int = AHEAD_DAYS) -> list[str]:
-    """Create the partitions from today to ``ahead`` days on that are missing (after the newest one there is); the
-    names of those created. Rows of such a day already in the default partition move into it."""
+def ensure(spec: Spec, *, now: datetime | None = None, ahead: int | None = None) -> list[str]:
+    """Create the partitions from today to ``ahead`` days on (default :data:`AHEAD_DAYS`) that are missing (after
+    the newest one there is); the names of those created. Rows of such a day already in the default partition move
+    into it."""
     if not is_partitioned(spec):
         return []
+    ahead = AHEAD_DAYS if ahead is None else ahead
     existing = [p for p in partitions(spec) if not p.default]
     newest = max((p.upper for p in existing if p.upper is not None), default=None)
     # From the newest partition's end (after a long stop, the days missed too), or today.
@@ -346,7 +360,7 @@ def _create(spec: Spec, name: str, lower: datetime, upper: datetime) -> None:
     t, c, p = _qn(spec.table), _qn(spec.column), _qn(name)
     default = _qn(f"{spec.table}_default")
     with transaction.atomic():
-        _execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        _ddl_ready()
         stray = _scalar(
             f"SELECT EXISTS (SELECT 1 FROM {default} WHERE {c} >= %s AND {c} < %s)",  # noqa: S608
             [lower, upper],
@@ -387,20 +401,33 @@ def drop_expired(spec: Spec, cutoff: datetime) -> int:
         if partition.default or partition.upper is None or partition.upper > cutoff:
             continue
         p = _qn(partition.name)
-        if spec.keep and _scalar(spec.keep.format(partition=p)) is not None:
+        keep = spec.keep.format(partition=p) if spec.keep else ""
+        if keep and _scalar(keep) is not None:
             continue
         rows = _scalar(f"SELECT count(*) FROM {p}")  # noqa: S608 - a name from the catalogue
         try:
-            with transaction.atomic():
-                _execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-                _execute(f"ALTER TABLE {_qn(spec.table)} DETACH PARTITION {p}")
-                _execute(f"DROP TABLE {p}")
+            dropped = _drop(spec.table, p, keep)
         except DatabaseError as exc:  # a lock not had in time: the next pass tries again
             logger.warning("hookhub: could not drop partition %s (%s); the next purge tries again", partition.name, exc)
+            continue
+        if not dropped:
             continue
         assert isinstance(rows, int)
         removed += rows
     return removed
+
+
+def _drop(table: str, partition: str, keep: str) -> bool:
+    """Detach and drop ``partition`` in one transaction; False, with nothing changed, if once locked it holds
+    something to keep after all (a claim made between the caller's look and the lock)."""
+    with transaction.atomic():
+        _ddl_ready()
+        _execute(f"ALTER TABLE {_qn(table)} DETACH PARTITION {partition}")
+        if keep and _scalar(keep) is not None:
+            transaction.set_rollback(True)
+            return False
+        _execute(f"DROP TABLE {partition}")
+    return True
 
 
 def maintain(*, now: datetime | None = None) -> dict[str, list[str]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,7 +25,13 @@ from hookhub.models import Application, Attempt, Delivery, Endpoint, InboundMess
 from hookhub.testing import process_inbound
 from tests.support.inbound import TOKEN, token_source
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(
+        os.environ.get("HOOKHUB_TEST_PARTITIONED") == "1",
+        reason="these tests convert the tables themselves; this run's are converted already",
+    ),
+]
 
 NOW = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
 INBOUND, ATTEMPTS = SPECS["inbound"], SPECS["attempts"]

@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
@@ -49,6 +50,10 @@ AHEAD_DAYS = 7
 #: How long a partition's DDL waits for its lock before giving up (the next pass tries again): waiting longer would
 #: queue every INSERT behind it.
 LOCK_TIMEOUT = "2s"
+#: How long a partition's DETACH waits for its lock, each of DROP_TRIES times a second apart: INSERTs queue behind it
+#: meanwhile, so not long.
+DROP_LOCK_TIMEOUT = "200ms"
+DROP_TRIES = 3
 #: What a lock timeout may be: PostgreSQL's units, checked before it is written into a statement.
 re_timeout = re.compile(r"\d{1,6}(ms|s)")
 
@@ -365,17 +370,30 @@ def _create(spec: Spec, name: str, lower: datetime, upper: datetime) -> None:
             f"SELECT EXISTS (SELECT 1 FROM {default} WHERE {c} >= %s AND {c} < %s)",  # noqa: S608
             [lower, upper],
         )
-        if stray:
-            _execute(f"ALTER TABLE {t} DETACH PARTITION {default}")
+        if not stray:
+            # Made beside the table and attached: ATTACH takes a lock that INSERTs do not wait for (SHARE UPDATE
+            # EXCLUSIVE), where CREATE TABLE ... PARTITION OF takes one they do; its CHECK spares ATTACH a scan.
+            check = _qn(_index_name(name, "bound"))
+            _execute(f"CREATE TABLE {p} (LIKE {t} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)")
+            _execute(
+                f"ALTER TABLE {p} ADD CONSTRAINT {check} CHECK ({c} IS NOT NULL AND {c} >= %s AND {c} < %s)",
+                [lower, upper],
+            )
+            _partition_indexes(spec, name)
+            _execute(f"ALTER TABLE {t} ATTACH PARTITION {p} FOR VALUES FROM (%s) TO (%s)", [lower, upper])
+            _execute(f"ALTER TABLE {p} DROP CONSTRAINT {check}")
+            return
+        # Rows of that day wait in the default partition (no partition was there for them): they move into the new
+        # one, with the default partition detached meanwhile (PostgreSQL refuses a partition whose rows it holds).
+        _execute(f"ALTER TABLE {t} DETACH PARTITION {default}")
         _execute(f"CREATE TABLE {p} PARTITION OF {t} FOR VALUES FROM (%s) TO (%s)", [lower, upper])
         _partition_indexes(spec, name)
-        if stray:
-            # The rows are already deduplicated: the trigger lets them through (hookhub.dedupe = off).
-            _execute("SELECT set_config('hookhub.dedupe', 'off', true)")
-            _execute(f"INSERT INTO {p} SELECT * FROM {default} WHERE {c} >= %s AND {c} < %s", [lower, upper])  # noqa: S608
-            _execute(f"DELETE FROM {default} WHERE {c} >= %s AND {c} < %s", [lower, upper])  # noqa: S608
-            _execute("SELECT set_config('hookhub.dedupe', '', true)")
-            _execute(f"ALTER TABLE {t} ATTACH PARTITION {default} DEFAULT")
+        # They are deduplicated already: the trigger lets them through (hookhub.dedupe = off).
+        _execute("SELECT set_config('hookhub.dedupe', 'off', true)")
+        _execute(f"INSERT INTO {p} SELECT * FROM {default} WHERE {c} >= %s AND {c} < %s", [lower, upper])  # noqa: S608
+        _execute(f"DELETE FROM {default} WHERE {c} >= %s AND {c} < %s", [lower, upper])  # noqa: S608
+        _execute("SELECT set_config('hookhub.dedupe', '', true)")
+        _execute(f"ALTER TABLE {t} ATTACH PARTITION {default} DEFAULT")
 
 
 @contextmanager
@@ -406,7 +424,7 @@ def drop_expired(spec: Spec, cutoff: datetime) -> int:
             continue
         rows = _scalar(f"SELECT count(*) FROM {p}")  # noqa: S608 - a name from the catalogue
         try:
-            dropped = _drop(spec.table, p, keep)
+            dropped = _drop(spec.table, partition, keep)
         except DatabaseError as exc:  # a lock not had in time: the next pass tries again
             logger.warning("hookhub: could not drop partition %s (%s); the next purge tries again", partition.name, exc)
             continue
@@ -417,17 +435,31 @@ def drop_expired(spec: Spec, cutoff: datetime) -> int:
     return removed
 
 
-def _drop(table: str, partition: str, keep: str) -> bool:
+def _drop(table: str, partition: Partition, keep: str) -> bool:
     """Detach and drop ``partition`` in one transaction; False, with nothing changed, if once locked it holds
-    something to keep after all (a claim made between the caller's look and the lock)."""
-    with transaction.atomic():
-        _ddl_ready()
-        _execute(f"ALTER TABLE {_qn(table)} DETACH PARTITION {partition}")
-        if keep and _scalar(keep) is not None:
-            transaction.set_rollback(True)
-            return False
-        _execute(f"DROP TABLE {partition}")
-    return True
+    something to keep after all (a claim made between the caller's look and the lock).
+
+    ``DETACH`` takes a lock that every INSERT into the table queues behind for as long as it waits itself (behind a
+    long transaction on the table, a handler's say), so it waits at most :data:`DROP_LOCK_TIMEOUT` and is tried
+    :data:`DROP_TRIES` times before the next pass. (``DETACH ... CONCURRENTLY``, which INSERTs do not wait for, is
+    refused on a table with a default partition.)"""
+    t, p = _qn(table), _qn(partition.name)
+    for attempt in range(DROP_TRIES):
+        try:
+            with transaction.atomic():
+                _ddl_ready(DROP_LOCK_TIMEOUT)
+                _execute(f"ALTER TABLE {t} DETACH PARTITION {p}")
+                if keep and _scalar(keep) is not None:
+                    transaction.set_rollback(True)
+                    return False
+                _execute(f"DROP TABLE {p}")
+        except OperationalError:  # the lock not had in time
+            if attempt == DROP_TRIES - 1:
+                raise
+            time.sleep(1)
+        else:
+            return True
+    return False  # pragma: no cover - the loop returns or raises
 
 
 def maintain(*, now: datetime | None = None) -> dict[str, list[str]]:

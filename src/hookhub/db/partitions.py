@@ -247,13 +247,19 @@ def convert(spec: Spec, *, now: datetime | None = None, lock_timeout: str = "10s
     concurrently = "" if connection.in_atomic_block else "CONCURRENTLY"
     if connection.in_atomic_block:
         _ddl_ready(lock_timeout)
-    valid = _scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [key_index])
-    if valid is False:  # left invalid by an interrupted conversion: built again
-        _execute(f"DROP INDEX {concurrently} {_qn(key_index)}")
-    _execute(f"CREATE UNIQUE INDEX {concurrently} IF NOT EXISTS {_qn(key_index)} ON {t} (id, {c})")
-    _execute(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {_qn(check)}")
-    _execute(f"ALTER TABLE {t} ADD CONSTRAINT {_qn(check)} CHECK ({c} IS NOT NULL AND {c} < %s) NOT VALID", [bound])
-    _execute(f"ALTER TABLE {t} VALIDATE CONSTRAINT {_qn(check)}")
+    else:  # for the statements below, each its own transaction: ADD CONSTRAINT takes the table's lock, briefly
+        _execute(f"SET lock_timeout = '{lock_timeout}'")
+    try:
+        valid = _scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [key_index])
+        if valid is False:  # left invalid by an interrupted conversion: built again
+            _execute(f"DROP INDEX {concurrently} {_qn(key_index)}")
+        _execute(f"CREATE UNIQUE INDEX {concurrently} IF NOT EXISTS {_qn(key_index)} ON {t} (id, {c})")
+        _execute(f"ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {_qn(check)}")
+        _execute(f"ALTER TABLE {t} ADD CONSTRAINT {_qn(check)} CHECK ({c} IS NOT NULL AND {c} < %s) NOT VALID", [bound])
+        _execute(f"ALTER TABLE {t} VALIDATE CONSTRAINT {_qn(check)}")
+    finally:
+        if not connection.in_atomic_block:
+            _execute("RESET lock_timeout")
     with transaction.atomic():
         _ddl_ready(lock_timeout)
         _execute(f"LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE")

@@ -263,12 +263,30 @@ def convert(spec: Spec, *, now: datetime | None = None, lock_timeout: str = "10s
     with transaction.atomic():
         _ddl_ready(lock_timeout)
         _execute(f"LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE")
+        # ATTACH PARTITION takes an ACCESS EXCLUSIVE lock on each table the foreign keys reference (it replaces the
+        # old table's triggers there), after adding those keys to the new table took a weaker one: a lock upgrade
+        # in mid-transaction, which deadlocked with any transaction that read such a table and then wrote it (the
+        # worker's claim of deliveries, under hookhub_attempt). Taken here, before any change, it is one wait.
+        _lock_referenced(table)
         _swap(spec, first, key_index, check, bound)
         ensure(spec, now=now)
         if spec.extra:
             _execute(spec.extra)
     _execute(f"ANALYZE {t}")
     return True
+
+
+def _lock_referenced(table: str) -> None:
+    """Lock the tables ``table``'s foreign keys reference, as ATTACH PARTITION will (ACCESS EXCLUSIVE)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT confrelid::regclass::text FROM pg_constraint WHERE conrelid = to_regclass(%s) "
+            "AND contype = 'f' AND confrelid <> conrelid ORDER BY 1",
+            [table],
+        )
+        referenced = [name for (name,) in cursor.fetchall()]
+    if referenced:
+        _execute(f"LOCK TABLE {', '.join(referenced)} IN ACCESS EXCLUSIVE MODE")  # regclass text: quoted as needed
 
 
 def _swap(spec: Spec, first: str, key_index: str, check: str, bound: datetime) -> None:

@@ -54,6 +54,10 @@ LOCK_TIMEOUT = "2s"
 #: meanwhile, so not long.
 DROP_LOCK_TIMEOUT = "200ms"
 DROP_TRIES = 3
+#: A partition to drop with more rows than this (by PostgreSQL's statistics) is not counted: its statistics say.
+EXACT_COUNT_BELOW = 100_000
+#: Times the conversion's locked transaction is tried when PostgreSQL breaks a deadlock by aborting it.
+CONVERT_TRIES = 3
 #: What a lock timeout may be: PostgreSQL's units, checked before it is written into a statement.
 re_timeout = re.compile(r"\d{1,6}(ms|s)")
 
@@ -241,9 +245,7 @@ def convert(spec: Spec, *, now: datetime | None = None, lock_timeout: str = "10s
     bound = _day(now) + timedelta(days=2)
     if isinstance(latest, datetime) and latest >= bound:
         bound = _day(latest) + timedelta(days=1)
-    first = f"{table}_p0"
-    key_index = _index_name(table, "pk_p0")
-    check = _index_name(table, "bound_p0")
+    _, key_index, check = _first_names(table)
     concurrently = "" if connection.in_atomic_block else "CONCURRENTLY"
     if connection.in_atomic_block:
         _ddl_ready(lock_timeout)
@@ -260,6 +262,28 @@ def convert(spec: Spec, *, now: datetime | None = None, lock_timeout: str = "10s
     finally:
         if not connection.in_atomic_block:
             _execute("RESET lock_timeout")
+    for attempt in range(CONVERT_TRIES):
+        try:
+            _locked_swap(spec, bound, now, lock_timeout)
+        except OperationalError as exc:  # a deadlock with a transaction that locked in another order
+            if "deadlock" not in str(exc) or attempt == CONVERT_TRIES - 1 or connection.in_atomic_block:
+                raise
+            logger.warning("hookhub: converting %s met a deadlock; trying again (nothing was changed)", table)
+        else:
+            break
+    _execute(f"ANALYZE {t}")
+    return True
+
+
+def _first_names(table: str) -> tuple[str, str, str]:
+    """The first partition's name, and those of the index and check built for it before the swap."""
+    return f"{table}_p0", _index_name(table, "pk_p0"), _index_name(table, "bound_p0")
+
+
+def _locked_swap(spec: Spec, bound: datetime, now: datetime, lock_timeout: str) -> None:
+    """The locked transaction of :func:`convert`: all of it or, if it fails, none of it."""
+    t = _qn(spec.table)
+    first, key_index, check = _first_names(spec.table)
     with transaction.atomic():
         _ddl_ready(lock_timeout)
         _execute(f"LOCK TABLE {t} IN ACCESS EXCLUSIVE MODE")
@@ -267,13 +291,11 @@ def convert(spec: Spec, *, now: datetime | None = None, lock_timeout: str = "10s
         # old table's triggers there), after adding those keys to the new table took a weaker one: a lock upgrade
         # in mid-transaction, which deadlocked with any transaction that read such a table and then wrote it (the
         # worker's claim of deliveries, under hookhub_attempt). Taken here, before any change, it is one wait.
-        _lock_referenced(table)
+        _lock_referenced(spec.table)
         _swap(spec, first, key_index, check, bound)
         ensure(spec, now=now)
         if spec.extra:
             _execute(spec.extra)
-    _execute(f"ANALYZE {t}")
-    return True
 
 
 def _lock_referenced(table: str) -> None:
@@ -435,7 +457,7 @@ def skip_duplicates() -> Iterator[None]:
 
 def drop_expired(spec: Spec, cutoff: datetime) -> int:
     """Drop the partitions wholly before ``cutoff`` that hold nothing to keep; how many rows they held. A partition
-    whose lock is not had in time (``LOCK_TIMEOUT``) is left to the next pass."""
+    whose lock is not had in time (``DROP_LOCK_TIMEOUT``, ``DROP_TRIES`` times) is left to the next pass."""
     if not is_partitioned(spec):
         return 0
     removed = 0
@@ -446,7 +468,7 @@ def drop_expired(spec: Spec, cutoff: datetime) -> int:
         keep = spec.keep.format(partition=p) if spec.keep else ""
         if keep and _scalar(keep) is not None:
             continue
-        rows = _scalar(f"SELECT count(*) FROM {p}")  # noqa: S608 - a name from the catalogue
+        rows = _rows(partition.name)
         try:
             dropped = _drop(spec.table, partition, keep)
         except DatabaseError as exc:  # a lock not had in time: the next pass tries again
@@ -454,9 +476,20 @@ def drop_expired(spec: Spec, cutoff: datetime) -> int:
             continue
         if not dropped:
             continue
-        assert isinstance(rows, int)
         removed += rows
     return removed
+
+
+def _rows(name: str) -> int:
+    """How many rows a partition to drop holds: counted, unless PostgreSQL's statistics say more than
+    :data:`EXACT_COUNT_BELOW`; then their live-row count, since counting a day of a million rows reads it all (0.1 s
+    of the drop's 0.5 s on an idle machine, 0.4-0.7 s when busy) for a figure the purge only reports."""
+    estimate = _scalar("SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = to_regclass(%s)", [name])
+    if isinstance(estimate, int) and estimate >= EXACT_COUNT_BELOW:
+        return estimate
+    counted = _scalar(f"SELECT count(*) FROM {_qn(name)}")  # noqa: S608 - a name from the catalogue
+    assert isinstance(counted, int)
+    return counted
 
 
 def _drop(table: str, partition: Partition, keep: str) -> bool:

@@ -104,10 +104,8 @@ def test_a_batch_skips_the_events_already_stored_in_another_partition() -> None:
     request = message(source, NOW, None)
     events = [Event(payload={"id": i}, event_type="t", external_id=i) for i in ("evt_a", "evt_b", "evt_c")]
     assert batches.store(request, events) == (2, 1)
-    assert sorted(InboundMessage.objects.filter(parent=request).values_list("external_id", flat=True)) == [
-        "evt_b",
-        "evt_c",
-    ]
+    stored = InboundMessage.objects.filter(parent=request).order_by("external_id")
+    assert list(stored.values_list("external_id", flat=True)) == ["evt_b", "evt_c"]
     # Refusing again after the batch: the skip was the batch's only.
     again = InboundMessage(source=source, received_at=NOW, body=b"{}", external_id="evt_b")
     assert groupcommit.insert_one(again) is groupcommit.Outcome.DUPLICATE

@@ -189,7 +189,10 @@ def lsn(text: str) -> int:
 class WalReader:
     """This database's share of the WAL from a position on, read every second while a phase runs (the server
     recycles WAL segments; other databases write too): the records that touch its relations, and every record
-    (the commits) of the transactions that wrote those."""
+    (the commits) of the transactions that wrote those. A temporary replication slot, moved up to what has been
+    read, keeps the server from recycling a segment before it is read (a checkpoint during another database's bulk
+    write did, and the run failed with "requested WAL segment ... has already been removed"); it goes with its
+    connection."""
 
     def __init__(self, db: Database, start: str) -> None:
         self.db = db
@@ -197,6 +200,9 @@ class WalReader:
         self.records = self.bytes = 0
         self.ours: set[str] = set()
         self.others: dict[str, tuple[int, int]] = {}
+        self._slot = f"hookhub_capacity_{os.getpid()}_{threading.get_ident()}_{id(self)}"
+        self._keep = db._connect(db.admin)
+        self._keep.execute("SELECT pg_create_physical_replication_slot(%s, true, true)", (self._slot,))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -218,11 +224,13 @@ class WalReader:
                 had = self.others.get(xid, (0, 0))
                 self.others[xid] = (had[0] + n, had[1] + size)
         self.at = end
+        self._keep.execute("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self._slot, end))
 
     def stop(self, end: str) -> tuple[int, int]:
         self._stop.set()
         self._thread.join()
         self.read(end)
+        self._keep.close()  # and the slot with it
         for xid in self.ours & self.others.keys():
             n, size = self.others[xid]
             self.records += n

@@ -468,6 +468,8 @@ def plot(per_op: dict[str, dict[str, float]]) -> str:
         (" through PgBouncer" + PARTITIONED, "partitioned, through PgBouncer", "#d1615d"),
     ]
     ways = [w for w in ways if any(k + w[0] in per_op for k in kinds)]
+    if any(w[0].endswith(PARTITIONED) for w in ways):  # then "direct" alone would not say which tables
+        ways = [(w[0], w[1] if w[0].endswith(PARTITIONED) else f"{w[1]}, unpartitioned", w[2]) for w in ways]
     metrics = [("statements", "statements"), ("WAL bytes", "WAL bytes"), ("database CPU µs", "database CPU (µs)")]
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), dpi=110)
     width = 0.8 / len(ways)

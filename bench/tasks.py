@@ -242,6 +242,25 @@ def set_retention(args: argparse.Namespace) -> Any:
     return {"updated": Source.objects.filter(name=args.name).update(retention_days=args.retention_days)}
 
 
+def _id_field_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", default="bench")
+    p.add_argument("--id-field", default="id", help="The body's field that is the provider's delivery id.")
+
+
+@task(_id_field_args)
+def set_id_field(args: argparse.Namespace) -> Any:
+    """Make the source store each webhook under an external id read from its body (``id_field``), as a provider's
+    delivery id: each insert is then checked against the ``(source, external_id)`` dedupe."""
+    from hookhub.models import Source
+
+    updated = 0
+    for source in Source.objects.filter(name=args.name):
+        source.options = {**source.options, "id_field": args.id_field}
+        source.save(update_fields=["options"])
+        updated += 1
+    return {"updated": updated}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.tasks")
     commands = parser.add_subparsers(dest="task", required=True)

@@ -150,19 +150,24 @@ is the purge-postgres scenario's, where dropping time partitions is the lever.
 
 _PURGE_POSTGRES = """
 Deleting rows costs PostgreSQL about what writing them did: each batch's `DELETE` marks every row and its index
-entries dead, writes WAL for it, and leaves the space to vacuum, so the database time grows with the rows (10.3 and
-14.7 s of statements for a million rows in the two full runs so far, about half of it the backend's CPU), and on two
-cores it takes CPU from the receive requests (their p99 3.1 and 4.9 times the p99 without the purge). No batch size
-moves that: the work is per row. Dropping a partition is not: the partition row, on a copy of the table partitioned
-by `received_at`, removes the same million rows in 0.35 and 0.59 s, nearly all of it the unlinking of its files (the
-`DETACH` took 2-5 ms), with no WAL per row and nothing left to vacuum, and the ingest p99 of the slice it ran in was
-at most 1.6 times the p99 without it. The schema is not partitioned yet: the receive path's dedupe is a unique
-constraint on `(source, external_id)`, and PostgreSQL requires a partitioned table's unique constraints to include
-the partition key, so dedupe across partitions needs a home of its own (a small unpartitioned key table, purged in
-batches, or a check of the previous partition in the same transaction); the primary key becomes `(id,
-received_at)`; the outbound tables' foreign keys (a delivery's message, an attempt's delivery) point into what would
-be partitioned; and retention is per source, while a partition holds every source's day. docs/scaling.md,
-"Partitioning", has the plan.
+entries dead, writes WAL for it, and leaves the space to vacuum, so the database time grows with the rows (the
+unpartitioned row: 15.2 s of statements for a million rows, 6.9 s of it the backend's CPU, in the one run on an
+otherwise idle machine, 30-53 s when other work shared its two cores), and it takes CPU from the receive requests
+(their p99 up to 8 times the p99 without the purge). No batch size moves that: the work is per row. On hookhub's
+partitioned table the purge drops the expired day whole, with no WAL per row and nothing left to vacuum, but that is
+not free either: 1.8-2.2 s of database time for the million rows in the runs so far, in three parts. The `COMMIT`
+after `DETACH` and `DROP` unlinks the partition's 1.4 GB of files (1.25-1.36 s of the samples; 0.44 s on an idle
+database, timed by hand). Before dropping it, `partitions.drop_expired` counts the partition's rows with `count(*)`,
+only to report how many went (0.44-0.65 s; 70-85 ms idle, a parallel index-only scan of its primary key); an
+estimate from `pg_class.reltuples` would cost nothing. The `DETACH` itself waits for the receive requests' locks
+(30-160 ms). PostgreSQL unlinks the files after releasing the locks, so receive requests do not wait for it, but they
+share the disk and the two cores with it. The p99 ratio is not all the drop's either: `hookhub purge` spends its
+first 11-15 s on those cores starting (Django and hookhub imported under load) before its first statement, and the
+slices before the drop are about as slow as the one with it (the slices' p99s in the row); the worker's retention
+pass, in a process already running, does not pay that. With the default 30-day retention the same purge also drops
+the 29 empty days between the filled one and the cutoff, and the empty `_p0`: a catch-up no daily purge meets, which
+took 2.59 s (`DETACH` 0.75 s of it, 31 of them queued behind receive requests) in a first run; the scenario sets the
+source's retention to 59 days so that only the filled day has expired.
 """
 
 _GROWTH = """

@@ -208,16 +208,19 @@ def purge_postgres(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
            **batched.details()},
     )  # fmt: skip
     result.notes.append(
-        f"Each run has a database of its own: {total:,} messages received {DAYS_OLD} days ago (retention: 30 days), "
-        "~1 KB each, inserted by SQL (`bench.tasks fill-inbound`), then `VACUUM ANALYZE` and `CHECKPOINT`. For the "
-        "checked run the inbound table is first converted with `partitions.convert` as `hookhub partition --convert "
-        f"inbound` would have done {CONVERTED_DAYS_AGO} days ago, and its daily partitions created up to a week "
-        "ahead as the worker's passes since would have (`bench.tasks partition-inbound`), so the messages fill one "
-        "day's partition; the other run keeps the table unpartitioned. In each, `hookhub purge` runs while wrk posts "
-        "in 5 s slices until it exits; its database time is read from pg_stat_activity every 10 ms (its backend "
-        "found by `application_name`), with the statement it was running, which gives the breakdown in the "
-        "partitioned row (DETACH, DROP and the COMMIT that unlinks the files, the `count(*)` of each partition "
-        "before it is dropped). The p99 ratio is the worst slice's p99 over the p99 of a 10 s run just before, on "
-        "the same table."
+        f"Two runs, each on a database of its own: {total:,} messages received {DAYS_OLD} days ago, ~1 KB each, "
+        "inserted by SQL (`bench.tasks fill-inbound`), then `VACUUM ANALYZE` and `CHECKPOINT`; the source's "
+        f"retention is {RETENTION_DAYS} days. The checked run's inbound table is first converted by "
+        f"`partitions.convert` as `hookhub partition --convert inbound` would have done it {CONVERTED_DAYS_AGO} "
+        "days ago, and its daily partitions made up to a week ahead as the worker's passes since would have "
+        "(`bench.tasks partition-inbound`): the messages fill one day's partition, the one day past retention, as "
+        "a daily purge finds it. The comparison run keeps the table unpartitioned, so the purge deletes in "
+        "batches, as on SQLite. The worker runs with `--no-purge`, leaving retention to `hookhub purge`, which "
+        "runs while wrk posts in 5 s slices until it exits (the command's start included). Its database time is "
+        "read from pg_stat_activity every 10 ms (its backend found by `application_name`), each reading that "
+        "finds it active counting 10 ms to the statement it is running: the `count(*)` of a partition before it "
+        "is dropped, the `DETACH`, the `DROP` and the `COMMIT` that unlinks the files, the `DELETE` batches. "
+        '"active at" is when, in seconds after the command started, and the slices\' p99s show which slice that '
+        "fell in. The p99 ratio is the worst slice's p99 over the p99 of a 10 s run just before, on the same table."
     )
     return result

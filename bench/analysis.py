@@ -150,19 +150,27 @@ is the purge-postgres scenario's, where dropping time partitions is the lever.
 
 _PURGE_POSTGRES = """
 Deleting rows costs PostgreSQL about what writing them did: each batch's `DELETE` marks every row and its index
-entries dead, writes WAL for it, and leaves the space to vacuum, so the database time grows with the rows (10.3 and
-14.7 s of statements for a million rows in the two full runs so far, about half of it the backend's CPU), and on two
-cores it takes CPU from the receive requests (their p99 3.1 and 4.9 times the p99 without the purge). No batch size
-moves that: the work is per row. Dropping a partition is not: the partition row, on a copy of the table partitioned
-by `received_at`, removes the same million rows in 0.35 and 0.59 s, nearly all of it the unlinking of its files (the
-`DETACH` took 2-5 ms), with no WAL per row and nothing left to vacuum, and the ingest p99 of the slice it ran in was
-at most 1.6 times the p99 without it. The schema is not partitioned yet: the receive path's dedupe is a unique
-constraint on `(source, external_id)`, and PostgreSQL requires a partitioned table's unique constraints to include
-the partition key, so dedupe across partitions needs a home of its own (a small unpartitioned key table, purged in
-batches, or a check of the previous partition in the same transaction); the primary key becomes `(id,
-received_at)`; the outbound tables' foreign keys (a delivery's message, an attempt's delivery) point into what would
-be partitioned; and retention is per source, while a partition holds every source's day. docs/scaling.md,
-"Partitioning", has the plan.
+entries dead, writes WAL for it, and leaves the space to vacuum, so the database time grows with the rows (the
+unpartitioned row: 15.2 and 21.0 s of statements for a million rows, 6.9 and 7.7 s of it the backend's CPU, in the
+two runs on a quieter machine, as earlier pages measured 10.3 and 14.7 s; 30-53 s in three runs with other work on
+the machine's two cores), and it takes CPU from the receive requests (their p99 1.8-8.2 times the p99 without the
+purge in four runs; in the fifth the p99 without it was itself 731 ms). No batch size moves that: the work is per
+row. On hookhub's partitioned table the purge drops the expired day whole, with no WAL per row and nothing left to
+vacuum, but that is not free either: 1.6-2.6 s of database time for the million rows in four runs, in three parts.
+The `COMMIT` after `DETACH` and `DROP` unlinks the partition's 1.4 GB of files (0.79-1.64 s of the samples; 0.44 s
+on an idle database, timed by hand). Before dropping it, `partitions.drop_expired` counts the partition's rows with
+`count(*)`, only to report how many went (0.44-0.74 s; 70-85 ms idle, a parallel index-only scan of its primary
+key); an estimate from `pg_class.reltuples` would cost next to nothing. The `DETACH` itself waits for the receive
+requests' locks (30-160 ms). PostgreSQL unlinks the files after releasing the locks, so receive requests do not wait
+for it, but they share the disk and the two cores with it. The p99 ratio (1.6-5.2 in those runs) is not all the
+drop's either: `hookhub purge` spends its first 3.5 s (11-18 s on a busy machine) on those cores starting, Django
+and hookhub imported under load, before its first statement ("active at"), and in the busier runs the slices before
+the drop were as slow as the one with it or slower (the slices' p99s in the row; in one run the worst slice, 954 ms,
+ended before the first statement); the worker's retention pass, in a process already running, does not pay that.
+With the default 30-day retention the same purge also drops the 29 empty days between the filled one and the cutoff,
+and the empty `_p0`: a catch-up no daily purge meets, which took 2.59 s (`DETACH` 0.75 s of it, 31 of them queued
+behind receive requests) in a first run; the scenario sets the source's retention to 59 days so that only the filled
+day has expired.
 """
 
 _GROWTH = """

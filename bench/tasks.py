@@ -230,6 +230,32 @@ def fill_inbound(args: argparse.Namespace) -> Any:
     return {"rows": done, "seconds": time.perf_counter() - started}
 
 
+def _partition_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--days-ago", type=float, default=0.0, help="Convert as if it were then (the partitions start that day)."
+    )
+
+
+@task(_partition_args)
+def partition_inbound(args: argparse.Namespace) -> Any:
+    """Convert the inbound table to daily partitions as ``hookhub partition --convert inbound`` would have done
+    ``days-ago`` days ago (``partitions.convert`` with that ``now``: the old table becomes ``_p0``, holding what is
+    before that day + 2 days), then create the partitions up to today and ahead as the worker's passes since would
+    have (``partitions.maintain``). Answers the partitions' names, oldest first."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from hookhub.db import partitions
+
+    spec = partitions.SPECS["inbound"]
+    started = time.perf_counter()
+    converted = partitions.convert(spec, now=timezone.now() - timedelta(days=args.days_ago))
+    partitions.maintain()
+    names = [p.name for p in partitions.partitions(spec)]
+    return {"converted": converted, "partitions": names, "seconds": time.perf_counter() - started}
+
+
 def _age_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retention-days", type=int, required=True)
     p.add_argument("--name", default="bench")

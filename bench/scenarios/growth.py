@@ -101,16 +101,24 @@ def _purge(
 
 
 def purge_under_load(
-    ctx: Ctx, result: ScenarioResult, env: dict[str, str], url: str, *, baseline: wrk.WrkResult
+    ctx: Ctx,
+    result: ScenarioResult,
+    env: dict[str, str],
+    url: str,
+    *,
+    baseline: wrk.WrkResult,
+    label: str = "",
 ) -> PurgeRun:
     """``hookhub purge`` (the command the worker's periodic job shares) against load in 5-second wrk slices; records
-    its rate and the ingest p99 during it (the worst slice) beside ``baseline``'s."""
+    its rate and the ingest p99 during it (the worst slice) beside ``baseline``'s. ``label`` (e.g. ``", partitioned
+    table"``) follows ``hookhub purge`` in the rows' names, for a scenario that runs it more than once."""
     argv = hookhub_cmd("purge")
     ctx.recorder.add(argv, env)
     slice_seconds = ctx.seconds(5, 1)
     started = time.monotonic()
     proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    folded = ctx.run_dir / f"profile-{result.name}.txt"
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+    folded = ctx.run_dir / f"profile-{result.name}{'-' + slug if slug else ''}.txt"
     sampler = None if ctx.smoke else profile.start(proc.pid, 30, folded, ctx.recorder)
     slices: list[wrk.WrkResult] = []
     deadline = started + ctx.seconds(240, 30)
@@ -130,21 +138,27 @@ def purge_under_load(
     elapsed = time.monotonic() - started
     profile.finish(sampler)
     if sampler is not None:
-        result.profile = f"py-spy on `hookhub purge` (its first 30 s):\n\n{profile.summarize(folded)}"
+        summary = f"py-spy on `hookhub purge`{label} (its first 30 s):\n\n{profile.summarize(folded)}"
+        result.profile = f"{result.profile}\n\n{summary}" if result.profile else summary
     found = re.search(r"Purged (\d+) inbound message", out or "")
     run = PurgeRun(int(found.group(1)) if found else 0, elapsed, slices)
     result.measure(
-        "hookhub purge", "rows deleted/s", run.rows_per_s, "rows/s", deleted=run.deleted, seconds=round(elapsed, 1)
-    )
+        f"hookhub purge{label}", "rows deleted/s", run.rows_per_s, "rows/s", deleted=run.deleted,
+        seconds=round(elapsed, 1),
+    )  # fmt: skip
     worst = run.worst
     if worst is not None:
         ok = sum(r.ok for r in slices)
         span = sum(r.seconds for r in slices)
         result.measure(
-            "hookhub ingest during the purge", "p99 (worst 5 s slice)", worst.p99_ms, "ms",
+            f"hookhub ingest during the purge{label}", "p99 (worst 5 s slice)", worst.p99_ms, "ms",
             **{"2xx/s": round(ok / span, 1), "slices": len(slices), "5xx": sum(r.c5xx for r in slices)},
         )  # fmt: skip
-        result.measure("hookhub ingest without purge", "p99", baseline.p99_ms, "ms", **{"2xx/s": baseline.ok_per_s})
+        result.measure(
+            f"hookhub ingest without purge{label}", "p99", baseline.p99_ms, "ms", **{"2xx/s": baseline.ok_per_s}
+        )
     else:
-        result.notes.append("The purge finished before a load slice could run, so its effect on ingest is unmeasured.")
+        result.notes.append(
+            f"The purge{label} finished before a load slice could run, so its effect on ingest is unmeasured."
+        )
     return run

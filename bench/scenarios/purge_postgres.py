@@ -66,8 +66,7 @@ class ActiveTime:
         self.active = 0
         self.readings = 0
         self.statements: Counter[str] = Counter()
-        self.started = time.monotonic()
-        self.span: tuple[float, float] | None = None  # first and last active reading, seconds after the start
+        self.span: tuple[float, float] | None = None  # first and last active reading (monotonic)
         self.cpu_ticks: dict[int, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -81,7 +80,7 @@ class ActiveTime:
                 if state == "active":
                     self.active += 1
                     self.statements[_statement(text or "")] += 1
-                    at = time.monotonic() - self.started
+                    at = time.monotonic()
                     self.span = (self.span[0] if self.span else at, at)
                 used = capacity.cpu_ticks(pid)
                 if used is not None:
@@ -116,7 +115,8 @@ class Measured:
         slice's p99, in order: which slice the database work fell in."""
         found: dict[str, Any] = {}
         if self.span is not None:
-            found["active at s"] = f"{self.span[0]:.1f}-{self.span[1]:.1f} of {self.run.seconds:.1f}"
+            first, last = (at - self.run.started for at in self.span)
+            found["active at s"] = f"{first:.1f}-{last:.1f} of {self.run.seconds:.1f}"
         if self.run.slices:
             found["slice p99s ms"] = " / ".join(f"{r.p99_ms:.0f}" for r in self.run.slices)
         return found
@@ -216,11 +216,12 @@ def purge_postgres(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
         "(`bench.tasks partition-inbound`): the messages fill one day's partition, the one day past retention, as "
         "a daily purge finds it. The comparison run keeps the table unpartitioned, so the purge deletes in "
         "batches, as on SQLite. The worker runs with `--no-purge`, leaving retention to `hookhub purge`, which "
-        "runs while wrk posts in 5 s slices until it exits (the command's start included). Its database time is "
+        "runs while wrk posts in 5 s slices until it exits (loaded first and started on a signal, "
+        "`bench.purge_go`, so the slices count from the purge's start, not the interpreter's). Its database time is "
         "read from pg_stat_activity every 10 ms (its backend found by `application_name`), each reading that "
         "finds it active counting 10 ms to the statement it is running: the `count(*)` of a partition before it "
         "is dropped, the `DETACH`, the `DROP` and the `COMMIT` that unlinks the files, the `DELETE` batches. "
-        '"active at" is when, in seconds after the command started, and the slices\' p99s show which slice that '
+        '"active at" is when, in seconds after the purge started, and the slices\' p99s show which slice that '
         "fell in. The p99 ratio is the worst slice's p99 over the p99 of a 10 s run just before, on the same table."
     )
     return result

@@ -151,26 +151,26 @@ is the purge-postgres scenario's, where dropping time partitions is the lever.
 _PURGE_POSTGRES = """
 Deleting rows costs PostgreSQL about what writing them did: each batch's `DELETE` marks every row and its index
 entries dead, writes WAL for it, and leaves the space to vacuum, so the database time grows with the rows (the
-unpartitioned row: 15.2 and 21.0 s of statements for a million rows, 6.9 and 7.7 s of it the backend's CPU, in the
-two runs on a quieter machine, as earlier pages measured 10.3 and 14.7 s; 30-53 s in three runs with other work on
-the machine's two cores), and it takes CPU from the receive requests (their p99 1.8-8.2 times the p99 without the
-purge in four runs; in the fifth the p99 without it was itself 731 ms). No batch size moves that: the work is per
-row. On hookhub's partitioned table the purge drops the expired day whole, with no WAL per row and nothing left to
-vacuum, but that is not free either: 1.6-2.6 s of database time for the million rows in four runs, in three parts.
-The `COMMIT` after `DETACH` and `DROP` unlinks the partition's 1.4 GB of files (0.79-1.64 s of the samples; 0.44 s
-on an idle database, timed by hand). Before dropping it, `partitions.drop_expired` counts the partition's rows with
-`count(*)`, only to report how many went (0.44-0.74 s; 70-85 ms idle, a parallel index-only scan of its primary
-key); an estimate from `pg_class.reltuples` would cost next to nothing. The `DETACH` itself waits for the receive
-requests' locks (30-160 ms). PostgreSQL unlinks the files after releasing the locks, so receive requests do not wait
-for it, but they share the disk and the two cores with it. The p99 ratio (1.6-5.2 in those runs) is not all the
-drop's either: `hookhub purge` spends its first 3.5 s (11-18 s on a busy machine) on those cores starting, Django
-and hookhub imported under load, before its first statement ("active at"), and in the busier runs the slices before
-the drop were as slow as the one with it or slower (the slices' p99s in the row; in one run the worst slice, 954 ms,
-ended before the first statement); the worker's retention pass, in a process already running, does not pay that.
-With the default 30-day retention the same purge also drops the 29 empty days between the filled one and the cutoff,
-and the empty `_p0`: a catch-up no daily purge meets, which took 2.59 s (`DETACH` 0.75 s of it, 31 of them queued
-behind receive requests) in a first run; the scenario sets the source's retention to 59 days so that only the filled
-day has expired.
+unpartitioned row: 15-21 s of statements for a million rows, about 7-8 s of it the backend's CPU, on a quieter
+machine; earlier pages measured 10.3 and 14.7 s, and 30-53 s with other work on the two cores), and it takes CPU from
+the receive requests. No batch size moves that: the work is per row. On hookhub's partitioned table
+(`hookhub partition`) the purge drops the expired day whole, with no WAL per row and nothing left to vacuum. What is
+left of its database time is mostly the `COMMIT` after `DETACH` and `DROP`, which unlinks the partition's 1.4 GB of
+files: 0.44 s on an idle database (timed by hand), 0.79-1.64 s when the machine was busy. The `DETACH` and `DROP`
+statements took 4 and 2 ms idle. PostgreSQL unlinks the files after releasing the locks, so receive requests do not
+wait for it, but they share the disk and the two cores with it: the 1 s target is within reach on an idle machine
+and not on a busy one, and no change to hookhub's statements moves the unlinking.
+
+Measured while building it (`python -m bench --only purge-postgres`, five runs on a machine other benchmarks shared):
+1.6-2.6 s of database time, of which `drop_expired` counting the partition's rows with `count(*)` was 0.44-0.74 s,
+for a figure it only reports; a partition of more than 100,000 rows is now counted from PostgreSQL's statistics
+instead. The p99 ratio then (1.6-5.2) also held `hookhub purge` starting (3.5 s of CPU on those cores, 11-18 s on a
+busy machine, before its first statement); the scenario now loads the command first and starts it on a signal
+(`bench.purge_go`), as the worker's periodic purge runs in a process that has long started. With the default 30-day
+retention, a purge after a conversion dated back also drops the empty days between the filled one and the cutoff and
+the empty first partition: a catch-up no daily purge meets (2.59 s, 31 `DETACH`es behind receive requests, in a first
+run); the scenario sets the source's retention to 59 days, so that only the filled day has expired, as a daily purge
+finds it.
 """
 
 _GROWTH = """

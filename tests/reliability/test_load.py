@@ -50,11 +50,14 @@ SOAK_SECONDS = seconds(25)
 OVERLOAD_SECONDS = seconds(12)
 # After the overload, 30 % of capacity until the worker has worked off what the overload got accepted (fewer messages
 # wait than a second of the 30 % brings; under a steady load a few always wait), at most RECOVERY_SECONDS, then
-# SETTLED_SECONDS more, which must see (almost) no 503s. While the backlog lasts a request may still be shed (its sender
-# retries it). A fixed "recovered by half-way of 10 s" failed whenever a run drained slower (a shared machine, a load
-# generator slowed by coverage's tracer).
+# windows of SETTLED_SECONDS, one of which (of at most SETTLED_WINDOWS) must see (almost) no 503s. While the backlog
+# lasts a request may still be shed (its sender retries it). A fixed "recovered by half-way of 10 s" failed whenever a
+# run drained slower (a shared machine, a load generator slowed by coverage's tracer); a single settled window failed
+# a CI run on a stall of its own: 28 of 1,447 requests shed at once, when a pause of ~0.1 s fills the 32 places the
+# gateway lets in at this rate. A gateway that stays degraded fails every window.
 RECOVERY_SECONDS = max(60.0, OVERLOAD_SECONDS * 2)
 SETTLED_SECONDS = 5.0
+SETTLED_WINDOWS = 3
 SHED = {429, 503}
 SETTLE = 0.2  # the first fifth of the soak is its ramp-up (new connections and threads), for memory and latency
 
@@ -355,7 +358,7 @@ def test_soak_at_70_percent_stores_and_delivers_everything_with_flat_memory(gate
 def test_overload_at_200_percent_sheds_with_503_loses_nothing_and_recovers(gateway: Gateway) -> None:
     url = add_source(gateway)
 
-    async def main() -> tuple[float, Run, Run, list[Run], float | None, Run]:
+    async def main() -> tuple[float, Run, Run, list[Run], float | None, list[Run]]:
         cap, cap_run = await capacity(url)
         async with loadgen.session(2000) as client:
 
@@ -374,19 +377,24 @@ def test_overload_at_200_percent_sheds_with_503_loses_nothing_and_recovers(gatew
             while not backlog.done():
                 after.append(await phase(f"after{len(after)}", 0.3 * cap, 2.0))
             drained_after = time.monotonic() - dropped if backlog.result() else None
-            settled = await phase("settled", 0.3 * cap, SETTLED_SECONDS)
+            settled: list[Run] = []
+            while len(settled) < SETTLED_WINDOWS and not (settled and calm(settled[-1])):
+                settled.append(await phase(f"settled{len(settled)}", 0.3 * cap, SETTLED_SECONDS))
         return cap, cap_run, over, after, drained_after, settled
+
+    def calm(run: Run) -> bool:
+        """At most one request in a hundred shed (the sender retries it), none lost or unanswered."""
+        return sum(1 for o in run.outcomes if o.status != 200) <= len(run.outcomes) / 100
 
     cap, cap_run, over, after, drained_after, settled = asyncio.run(main())
     draining = [o for run in after for o in run.outcomes]
+    late = [o for run in settled for o in run.outcomes]
     stored = stored_ids(gateway)
-    result = check_inbound(over.outcomes + draining + settled.outcomes, stored)
+    result = check_inbound(over.outcomes + draining + late, stored)
     shed = [o for o in over.outcomes if o.status in SHED]
-    unanswered = [o for o in over.outcomes + draining + settled.outcomes if o.status == 0]
-    # Recovered: the backlog worked off with the lower load coming in, and after it at most one request in a hundred
-    # shed (the sender retries it), none lost or unanswered.
-    late_shed = sum(1 for o in settled.outcomes if o.status != 200)
-    recovered = drained_after is not None and late_shed <= len(settled.outcomes) / 100
+    unanswered = [o for o in over.outcomes + draining + late if o.status == 0]
+    # Recovered: the backlog worked off with the lower load coming in, and after it a calm window.
+    recovered = drained_after is not None and calm(settled[-1])
     figures = {
         "capacity 2xx/s": round(cap),
         "capacity p99 ms": latency(cap_run)["p99"],
@@ -402,15 +410,20 @@ def test_overload_at_200_percent_sheds_with_503_loses_nothing_and_recovers(gatew
         "s after the load dropped until the backlog was worked off": (
             round(drained_after, 2) if drained_after is not None else None
         ),
-        "statuses after it": settled.statuses(),
-        "p99 ms after it": latency(settled, 200)["p99"],
+        "statuses after it, per window": [run.statuses() for run in settled],
+        # When in its window each request not answered 200 was sent: a burst is a stall, a spread a degraded gateway.
+        "s into its window of each one shed": [
+            sorted(round(int(o.id.rsplit("-", 1)[1]) / (0.3 * cap), 2) for o in run.outcomes if o.status != 200)
+            for run in settled
+        ],
+        "p99 ms after it": latency(settled[-1], 200)["p99"],
     }
     record(
         Result(
             section="load",
             case=(
                 f"overload at 200 % of measured capacity, {OVERLOAD_SECONDS:g} s, then 30 % until the backlog is "
-                f"worked off, and {SETTLED_SECONDS:g} s more"
+                f"worked off, and {SETTLED_SECONDS:g} s windows until one sheds at most 1 %"
             ),
             outcome=(
                 "shed with 503 + Retry-After, no timeouts, recovered once the backlog was worked off"

@@ -141,6 +141,15 @@ def _delete(oldest: QuerySet[Any], batch_size: int | None, progress: Progress | 
     return _batches(lambda n: oldest.model._default_manager.filter(id__in=ids[:n]).delete()[0], batch_size, progress)
 
 
+def _drop_days(kind: str, cutoff: datetime, progress: Progress | None) -> int:
+    """On a partitioned table, drop the days wholly before ``cutoff`` (``partitions.drop_expired``); the rows they
+    held, told to ``progress`` as one batch."""
+    dropped = partitions.drop_expired(partitions.SPECS[kind], cutoff)
+    if dropped and progress is not None:
+        progress(dropped)
+    return dropped
+
+
 def inbound_messages(
     *,
     batch_size: int | None = None,
@@ -155,10 +164,7 @@ def inbound_messages(
     total = 0
     cutoffs = dict(expired(now))
     if not dry_run and cutoffs:
-        dropped = partitions.drop_expired(partitions.SPECS["inbound"], min(cutoffs.values()))
-        total += dropped
-        if dropped and progress is not None:
-            progress(dropped)
+        total += _drop_days("inbound", min(cutoffs.values()), progress)
     for source, cutoff in cutoffs.items():
         old = InboundMessage.objects.filter(source=source, received_at__lt=cutoff).exclude(
             status=InboundMessage.Status.PROCESSING
@@ -224,9 +230,7 @@ def attempt_logs(
     if dry_run:
         return old.count()
     # Partitioned (``hookhub partition``): the expired days whose deliveries have all finished are dropped whole.
-    dropped = partitions.drop_expired(partitions.SPECS["attempts"], cutoff)
-    if dropped and progress is not None:
-        progress(dropped)
+    dropped = _drop_days("attempts", cutoff, progress)
     # Oldest ids first, through the primary key: attempts are written in time order, so the expired ones are at the
     # start of the index and no index on created_at is needed.
     return dropped + _delete(old.order_by("pk"), batch_size, progress)

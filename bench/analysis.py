@@ -183,10 +183,14 @@ deeper B-trees and larger checkpoints on a 2 GB file.
 """
 
 _NOISY = """
-The hanging endpoint holds at most `MAX_IN_FLIGHT_PER_ENDPOINT` (16) of the worker's 256 slots until the delivery
-timeout, and is left out of claims while it has twice that in hand, so the other nine keep their slots. Runs measured
-0.89-1.21: the difference between the two runs is within the run-to-run noise of the sink and the worker on two
-cores.
+The hanging endpoint holds its lane's cap (`MAX_IN_FLIGHT_PER_ENDPOINT`, 16 flying, plus a quarter in hand) until the
+delivery timeout. All ten endpoints belong to one application, so until 2026-12-07 those 20 came out of the
+application's `MAX_IN_FLIGHT_PER_APPLICATION` (64), leaving the nine 44 where the all-healthy run spread 64 over ten:
+0.79-0.88 in four runs that day, not noise. The application cap is now work-conserving (`hookhub.outbound.lanes`):
+while nothing else is due, an application at its cap is lent room through its endpoints whose latest answer came
+within 1 s, keeping 64 of the worker's 256 slots free for other applications; the hanging endpoint never answers, so
+it is never lent to. Two runs then measured 0.94 and 1.21. Raising the cap to 256 instead measured 0.91 and 1.11, but
+would let one application's hanging endpoints take 256 slots (the noisy-tenant scenario).
 """
 
 _NOISY_TENANT = """

@@ -3,12 +3,18 @@ partitioned runs' phases are kept apart from the others'."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import struct
 from pathlib import Path
 
 import pytest
 from bench.capacity import PARTITIONED, Options, lsn, main, read_statements
+
+# matplotlib's first use on a machine lists its fonts by running fc-list, a process, which a test not marked slow may
+# not start (tests/conftest.py): build that cache here, at collection, where the rule does not apply.
+with contextlib.suppress(ImportError):
+    import matplotlib.font_manager  # noqa: F401
 
 
 def test_wal_positions_compare_as_numbers() -> None:

@@ -119,6 +119,63 @@ def test_a_worker_holds_no_more_of_one_application_than_its_share(
     assert hanging.most == 12
 
 
+def test_an_application_alone_is_lent_more_than_its_share_through_its_prompt_endpoints(
+    sink: Sink,
+    hanging: Hanging,
+    outbound_settings: Callable[..., None],
+) -> None:
+    """Nothing else due: the application at its cap (8) is lent room through the endpoints that answered promptly,
+    keeping a reserve of 8 of the worker's 40 free; the endpoint that hangs is never lent to."""
+    outbound_settings(
+        DELIVERY_TIMEOUT=5.0, MAX_IN_FLIGHT=40, MAX_IN_FLIGHT_PER_APPLICATION=8, MAX_IN_FLIGHT_PER_ENDPOINT=4
+    )
+    prompt = [sink.url(f"/delay/200/{i}") for i in range(6)]
+    fan_out("acme", [*prompt, hanging.url("/dead")], 25)  # 6 endpoints x (4 slots + 1) could be held: 30
+    held: list[int] = []
+    flying: list[int] = []
+
+    def until(dispatcher: Dispatcher) -> bool:
+        held.append(sum(dispatcher.in_hand.values()))
+        flying.append(dispatcher.flying)
+        if sum(len(sink.to(f"/delay/200/{i}")) for i in range(6)) < 6 * 25:
+            return False
+        hanging.stop()
+        return True
+
+    deliver(until, timeout=30)
+    assert Delivery.objects.filter(status=Status.SUCCEEDED).count() == 6 * 25
+    assert max(held) > 16  # twice its share: lent
+    assert max(flying) <= 40 - 8  # the reserve stayed free
+    assert hanging.most <= 5  # the dead endpoint had its fair share only: it never answered, so never lent to
+
+
+def test_a_loan_ends_when_another_application_has_deliveries_due(
+    sink: Sink,
+    outbound_settings: Callable[..., None],
+) -> None:
+    """Another application's deliveries, once due, are claimed into the reserve at once (the claim that finds them
+    leaves out the lent application, which is over its cap), not after the lent application's backlog."""
+    outbound_settings(MAX_IN_FLIGHT=40, MAX_IN_FLIGHT_PER_APPLICATION=8, MAX_IN_FLIGHT_PER_ENDPOINT=4)
+    fan_out("acme", [sink.url(f"/delay/300/{i}") for i in range(6)], 25)
+    other = Application.objects.create(uid="other")
+    Endpoint.objects.create(application=other, url=sink.url("/other"))
+    sent: list[int] = []
+
+    def until(dispatcher: Dispatcher) -> bool:
+        acme = sum(n for app, n in dispatcher.hand.by_application.items() if app != other.pk)
+        if acme > 16 and not sent:
+            in_thread(lambda: [hookhub.send("order.created", {"n": i}, application=other) for i in range(5)])
+            sent.append(acme)
+        return len(sink.to("/other")) == 5 and bool(sent)
+
+    deliver(until, timeout=30)
+    assert sent, "acme was never lent more than twice its share"
+    assert len(sink.to("/other")) == 5
+    assert Delivery.objects.filter(endpoint__application=other, status=Status.SUCCEEDED).count() == 5
+    # acme's 150 deliveries at 0.3 s each, ~30 at a time, take seconds: "other" did not wait for them to finish
+    assert Delivery.objects.filter(endpoint__application__uid="acme", status=Status.PENDING).exists()
+
+
 def test_deliveries_waiting_for_a_busy_endpoint_leave_room_for_others(
     sink: Sink,
     hanging: Hanging,

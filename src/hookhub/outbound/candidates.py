@@ -140,6 +140,7 @@ def read(
     excluded: list[str],
     excluded_applications: list[int],
     alone: bool,
+    lent: list[str] | None = None,
 ) -> list[int]:
     """The ids of up to ``limit`` deliveries to lease, in the order above, within the per-claim caps. ``at`` is now,
     adapted for the database.
@@ -147,15 +148,23 @@ def read(
     The reads lock nothing: read ahead, they would hold rows this claim does not lease until it commits, and a
     concurrent claim would come back short. On PostgreSQL, call it inside the claim's transaction: it reads twice
     the limit, then locks the first ``limit`` of those that no other claim has locked (``FOR UPDATE SKIP LOCKED``),
-    so two concurrent claims skip each other's rows rather than wait on them."""
+    so two concurrent claims skip each other's rows rather than wait on them.
+
+    ``lent``: a loan (``lanes.Hand.lendable``): only these endpoints (none of them FIFO), without the application cap.
+    """
     params = {"now": at, "abandoned": abandoned_error, "enabled": True}
+    regular = {**params, "fifo": False}
+    per_endpoint, per_application = conf.MAX_IN_FLIGHT_PER_ENDPOINT, conf.MAX_IN_FLIGHT_PER_APPLICATION
     if alone:
         statements = [(SUSPECT, params)]
         limit = 1
+    elif lent is not None:
+        if not lent:
+            return []
+        statements = [(ABANDONED_LEASES, regular), (REGULAR, regular)]
+        per_application = limit
     else:
-        regular = {**params, "fifo": False}
         statements = [(FIFO_HEADS, {**params, "fifo": True}), (ABANDONED_LEASES, regular), (REGULAR, regular)]
-    per_endpoint, per_application = conf.MAX_IN_FLIGHT_PER_ENDPOINT, conf.MAX_IN_FLIGHT_PER_APPLICATION
     endpoints: Counter[str] = Counter()
     applications: Counter[int] = Counter()
     skip_locked = connection.features.has_select_for_update_skip_locked
@@ -171,6 +180,7 @@ def read(
             params,
             excluded=excluded,
             excluded_applications=excluded_applications,
+            only=lent,
             limit=wanted * READ_AHEAD,
         ):
             cap = 1 if statement is FIFO_HEADS else per_endpoint
@@ -211,10 +221,13 @@ def _select(
     excluded: list[str],
     excluded_applications: list[int],
     limit: int,
+    only: list[str] | None = None,
 ) -> list[tuple[int, str, int]]:
     where, order = statement
     params = {**params, "limit": limit}
     marks = f" AND c.endpoint_id NOT IN ({named_list(params, 'endpoint', excluded)})" if excluded else ""
+    if only is not None:
+        marks += f" AND c.endpoint_id IN ({named_list(params, 'lent', only)})"
     if excluded_applications:
         marks += f" AND e.application_id NOT IN ({named_list(params, 'application', excluded_applications)})"
     cursor.execute(f"{where.format(**tables(), excluded=marks)} {order} LIMIT %(limit)s", params)

@@ -103,6 +103,7 @@ def claim(
     exclude_applications: Collection[int] = (),
     now: datetime | None = None,
     alone: bool = False,
+    lent: Collection[str] | None = None,
 ) -> list[Job]:
     """Lease up to ``limit`` due deliveries to ``worker_id`` and turn them into signed, ready-to-send jobs.
 
@@ -110,7 +111,8 @@ def claim(
     this worker already has enough of in hand, so one slow endpoint cannot fill every slot) and the endpoints of
     ``exclude_applications`` (primary keys of applications this worker has enough of in hand). With ``alone`` (the
     worker has nothing else in hand), only one suspect: a delivery whose lease ran out again after it was taken
-    over (see ``suspects_waiting``); on its last try it is failed as abandoned instead.
+    over (see ``suspects_waiting``); on its last try it is failed as abandoned instead. With ``lent`` (a loan:
+    ``lanes.Hand.lendable``), only deliveries of those endpoints, without the per-application cap.
     """
     now = now or timezone.now()
     at = connection.ops.adapt_datetimefield_value(now)
@@ -129,6 +131,7 @@ def claim(
         excluded=excluded,
         excluded_applications=list(exclude_applications),
         alone=alone,
+        lent=None if lent is None else list(lent),
     )
     if connection.features.has_select_for_update_skip_locked:
         # PostgreSQL: the read locks what it returns (skipping what another claim has locked), in the transaction

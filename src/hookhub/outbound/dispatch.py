@@ -38,6 +38,8 @@ from .transport import ErrorKind, Outcome, Transport
 
 logger = logging.getLogger("hookhub.outbound")
 T = TypeVar("T")
+#: What the latest claim left out (endpoints, applications), if it found nothing, and when it was made.
+Barren = tuple[frozenset[str], frozenset[int], float]
 
 FLUSH_EVERY = 0.02  # seconds: how long an outcome may wait to be written with others
 POLL_INTERVAL = 0.05  # seconds between claims when there is nothing to send (and no wake-up: ``hookhub.wake``)
@@ -65,8 +67,11 @@ class Dispatcher:
         self.released = 0  # given back unsent: surplus of a claim, held too long, or at stop
         self.claim_size = 0  # adapts: see ``_claim_limit``
         self.last_claim = -1  # how many the latest claim got; -1 before the first
-        #: The endpoints left out of the latest claim, if it found nothing, and when it was made: see ``_pointless``.
-        self.barren: tuple[frozenset[str], float] | None = None
+        #: The endpoints and applications left out of the latest claim, if it found nothing, and when it was made:
+        #: see ``_pointless``.
+        self.barren: Barren | None = None
+        #: The endpoints of the latest loan, if it found nothing, with ``barren`` then: see ``_lend``.
+        self.unlent: tuple[frozenset[str], Barren | None] | None = None
         #: Suspects wait: claim nothing else until nothing is in hand, then them, one at a time (see ``_isolate``).
         self.isolating = False
         self.next_suspects_look = 0.0
@@ -84,7 +89,7 @@ class Dispatcher:
     def idle(self) -> bool:
         """Nothing was due at the latest claim (one that left no endpoint out), and nothing is in flight or waiting
         to be written."""
-        nothing_due = self.last_claim == 0 and self.barren is not None and not self.barren[0]
+        nothing_due = self.last_claim == 0 and self.barren is not None and not self.barren[0] and not self.barren[1]
         return nothing_due and not self.tasks and not self.results and not self.writing and not self.in_hand
 
     @staticmethod
@@ -140,17 +145,17 @@ class Dispatcher:
         own = [lane.timeout for lane in self.lanes.values() if lane.active and lane.timeout is not None]
         return max([conf.DELIVERY_TIMEOUT, *own])
 
-    def _pointless(self, exclude: frozenset[str]) -> bool:
+    def _pointless(self, exclude: frozenset[str], apps: frozenset[int]) -> bool:
         """Whether a claim now would find nothing, like the latest one: it found nothing, left out the same
-        endpoints, and since then only outcomes of those endpoints were written (which free no work, as they stay
-        left out) and less than a poll interval passed (new messages are found as soon as by an idle worker).
+        endpoints and applications, and since then only outcomes of those were written (which free no work, as they
+        stay left out) and less than a poll interval passed (new messages are found as soon as by an idle worker).
 
         Such a claim is not cheap: it walks every due delivery of the endpoints it leaves out, and with a backlog
         for one endpoint, repeating it after each write of outcomes took most of the database thread's time."""
         if self.barren is None:
             return False
-        excluded, at = self.barren
-        return excluded == exclude and time.monotonic() - at < POLL_INTERVAL
+        excluded, excluded_apps, at = self.barren
+        return excluded == exclude and excluded_apps == apps and time.monotonic() - at < POLL_INTERVAL
 
     async def _isolate(self, transport: Transport) -> int | None:
         """Claim a suspect alone when one waits: a delivery whose lease ran out again after it was taken over may be
@@ -203,25 +208,18 @@ class Dispatcher:
                 await asyncio.wait_for(self.wake.wait(), POLL_INTERVAL)
             return 1
         exclude = frozenset(self.hand.saturated())
-        if self._pointless(exclude):
-            return 0
+        apps = frozenset(self.hand.full_applications())
+        if self._pointless(exclude, apps):
+            return await self._lend(transport, room)
         started = time.monotonic()
         limit = self._claim_limit(room)
-        try:
-            jobs = await self._db(
-                claims.claim,
-                self.worker_id,
-                limit,
-                exclude_endpoints=exclude,
-                exclude_applications=self.hand.full_applications(),
-            )
-        except Exception:  # the database went away, or a bug: what was leased is picked up when its lease runs out
-            logger.exception("hookhub dispatcher: could not claim deliveries; retrying")
-            await self._db(connections.close_all)
-            await asyncio.sleep(1.0)
+        jobs = await self._claim(limit, exclude_endpoints=exclude, exclude_applications=apps)
+        if jobs is None:
             return 0
         self.last_claim = len(jobs)
-        self.barren = None if jobs else (exclude, started)
+        self.barren = None if jobs else (exclude, apps, started)
+        if not jobs:
+            return await self._lend(transport, room)
         kept = await self._take(transport, jobs, limit)
         if len(jobs) > kept:
             self.claim_size = max(1, kept)
@@ -229,16 +227,43 @@ class Dispatcher:
             self.claim_size = min(conf.DELIVERY_BATCH_SIZE, 2 * limit)
         return len(jobs)
 
-    async def _take(self, transport: Transport, jobs: list[Job], limit: int) -> int:
-        """Hold the claimed jobs, up to each endpoint's and application's cap and the claim's ``limit`` (the room
-        it was made for), and give back the rest at once. Returns how many were kept."""
+    async def _claim(self, limit: int, **kwargs: Any) -> list[Job] | None:
+        """``claims.claim`` on the database thread; ``None`` if it raised (logged, then a pause)."""
+        try:
+            return await self._db(claims.claim, self.worker_id, limit, **kwargs)
+        except Exception:  # the database went away, or a bug: what was leased is picked up when its lease runs out
+            logger.exception("hookhub dispatcher: could not claim deliveries; retrying")
+            await self._db(connections.close_all)
+            await asyncio.sleep(1.0)
+            return None
+
+    async def _lend(self, transport: Transport, room: int) -> int:
+        """Nothing else is due (the latest claim, which left out the applications at their cap, found nothing): lend
+        those applications room through their prompt endpoints, keeping a reserve free (``Hand.lendable``,
+        ``Hand.lend_room``). Returns how many were claimed."""
+        spare = self.hand.lend_room(room)
+        lendable = frozenset(self.hand.lendable()) if spare > 0 else frozenset()
+        if not lendable or self.unlent == (lendable, self.barren):
+            return 0
+        limit = self._claim_limit(spare)
+        jobs = await self._claim(limit, lent=lendable)
+        if jobs is None:
+            return 0
+        # A loan that found nothing is not tried again for the same endpoints until the next claim finds nothing.
+        self.unlent = None if jobs else (lendable, self.barren)
+        await self._take(transport, jobs, limit, lent=True)
+        return len(jobs)
+
+    async def _take(self, transport: Transport, jobs: list[Job], limit: int, *, lent: bool = False) -> int:
+        """Hold the claimed jobs, up to each endpoint's and (unless ``lent``) application's cap and the claim's
+        ``limit`` (the room it was made for), and give back the rest at once. Returns how many were kept."""
         surplus: list[int] = []
         kept = 0
         now = time.monotonic()
         for job in jobs:
             try:
                 lane = self.hand.lane(job)
-                if job.problem is None and (kept >= limit or self.hand.full(job, lane)):
+                if job.problem is None and (kept >= limit or self.hand.full(job, lane, lent=lent)):
                     surplus.append(job.delivery_id)
                     continue
                 kept += 1
@@ -322,7 +347,7 @@ class Dispatcher:
             lane.active -= 1
             if given_back and not self.closing:
                 self._pump(transport, lane)
-        lane.answered(outcome)
+        self.hand.answered(job, lane, outcome)
         self._finish(job, outcome, headers)
         self.sent += 1
         if not self.closing:
@@ -356,7 +381,8 @@ class Dispatcher:
             self.writing = 0
         barren = self.barren
         for result in batch:
-            if barren is not None and result.job.endpoint_id not in barren[0]:
+            job = result.job
+            if barren is not None and job.endpoint_id not in barren[0] and job.application_id not in barren[1]:
                 self.barren = None  # its outcome may free work (the next delivery of a FIFO endpoint)
         self.wake.set()
 

@@ -7,6 +7,13 @@ holds no more of an endpoint than its slots plus a quarter (for a rate-limited o
 a lease), no more of an application than ``MAX_IN_FLIGHT_PER_APPLICATION``, and gives back at once what a claim
 brings beyond that, and what waited for a slot so long its lease could run out before its try ends. An endpoint
 with ``PROBE_AFTER`` timeouts or connection failures in a row gets one slot until it answers again.
+
+The application cap is work-conserving: while nothing else is due, an application at its cap is *lent* more of the
+worker, through its endpoints that answer promptly (``Hand.prompt``: the latest answer within ``PROMPT_SECONDS``)
+and up to ``MAX_IN_FLIGHT`` less a reserve of ``MAX_IN_FLIGHT_PER_APPLICATION`` kept free for other applications'
+next deliveries (``Hand.lendable``; the dispatcher decides when). An endpoint that hangs or fails is never lent to,
+so a loan is given back within a prompt answer's time; once another application has deliveries due, the capped one
+is left out of claims again until it is back under its cap.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from .transport import ErrorKind, Outcome
 
 PROBE_AFTER = 3  # consecutive timeouts / connection failures after which an endpoint gets one slot until it answers
 STRIKES: frozenset[ErrorKind] = frozenset({"timeout", "connect", "refused"})
+PROMPT_SECONDS = 1.0  # an endpoint whose latest answer took at most this long may be lent slots (see above)
+PROMPT_KEPT = 4096  # endpoints remembered as prompt (the most recent), lane or not
 
 
 @dataclasses.dataclass
@@ -76,6 +85,9 @@ class Hand:
     def __init__(self) -> None:
         self.lanes: dict[str, Lane] = {}
         self.by_application: dict[int, int] = defaultdict(int)  # application → deliveries in hand
+        #: Endpoint → its application, for the endpoints whose latest try was answered within ``PROMPT_SECONDS``
+        #: (the ``PROMPT_KEPT`` most recent): kept when their lane goes, as a lane goes whenever nothing is in hand.
+        self.prompt: collections.OrderedDict[str, int] = collections.OrderedDict()
 
     @property
     def in_hand(self) -> dict[str, int]:
@@ -89,6 +101,17 @@ class Hand:
         lane.fifo, lane.rate, lane.timeout = job.fifo, job.rate_limit, job.timeout
         return lane
 
+    def answered(self, job: Job, lane: Lane, outcome: Outcome) -> None:
+        """A try of ``job`` ended: count it in its lane (strikes), and remember whether its endpoint was prompt."""
+        lane.answered(outcome)
+        if outcome.status is not None and outcome.duration <= PROMPT_SECONDS:
+            self.prompt[job.endpoint_id] = job.application_id
+            self.prompt.move_to_end(job.endpoint_id)
+            if len(self.prompt) > PROMPT_KEPT:
+                self.prompt.popitem(last=False)
+        else:
+            self.prompt.pop(job.endpoint_id, None)
+
     def saturated(self) -> list[str]:
         """Endpoints this worker has enough of in hand (see ``Lane.cap``)."""
         return [endpoint_id for endpoint_id, lane in self.lanes.items() if lane.in_hand and lane.in_hand >= lane.cap]
@@ -96,14 +119,34 @@ class Hand:
     def full_applications(self) -> list[int]:
         return [app for app, n in self.by_application.items() if app and n >= conf.MAX_IN_FLIGHT_PER_APPLICATION]
 
+    def lendable(self) -> list[str]:
+        """The endpoints a loan may claim for: of applications at their cap, those that answered promptly last time
+        and have room in their lane (not FIFO: one in hand is all a FIFO endpoint ever gets)."""
+        full = set(self.full_applications())
+        if not full:
+            return []
+        lendable = []
+        for endpoint_id, application in self.prompt.items():
+            lane = self.lanes.get(endpoint_id)
+            if application in full and (lane is None or (not lane.fifo and lane.in_hand < lane.cap)):
+                lendable.append(endpoint_id)
+        return lendable
+
+    def lend_room(self, room: int) -> int:
+        """How much of ``room`` (what the worker could start now) a loan may take: all but the reserve kept for
+        other applications' next deliveries."""
+        return room - conf.MAX_IN_FLIGHT_PER_APPLICATION
+
     def ready(self) -> int:
         """The jobs in hand that could start at once (a job waiting for its endpoint's slot takes no room)."""
         return sum(min(len(lane.queue), max(0, lane.slots - lane.active)) for lane in self.lanes.values())
 
-    def full(self, job: Job, lane: Lane) -> bool:
-        """Whether holding ``job`` would pass its endpoint's or its application's cap."""
+    def full(self, job: Job, lane: Lane, *, lent: bool = False) -> bool:
+        """Whether holding ``job`` would pass its endpoint's or (unless it is ``lent``) its application's cap."""
+        if lane.in_hand >= lane.cap:
+            return True
         by_application = self.by_application.get(job.application_id or -1, 0)
-        return lane.in_hand >= lane.cap or by_application >= conf.MAX_IN_FLIGHT_PER_APPLICATION
+        return not lent and by_application >= conf.MAX_IN_FLIGHT_PER_APPLICATION
 
     def hold(self, job: Job, lane: Lane) -> None:
         lane.in_hand += 1

@@ -37,6 +37,7 @@ from bench.gateway import Gateway, running_gateway
 from bench.proc import hookhub_cmd
 
 from hookhub.inbound.views import DUPLICATE, RECEIVED
+from tests.support.sink import Sink
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgresql]
 
@@ -103,42 +104,11 @@ def client(url: str, number: int, load: Load) -> None:
         conn.close()
 
 
-class Sink(http.server.ThreadingHTTPServer):
-    """The forwarding destination: counts deliveries per webhook id."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), SinkHandler)
-        self.counts: Counter[str] = Counter()
-        self.counts_lock = threading.Lock()
-        self.url = f"http://127.0.0.1:{self.server_address[1]}/deliveries"
-
-
-class SinkHandler(http.server.BaseHTTPRequestHandler):
-    server: Sink
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        match = ID.search(body)
-        with self.server.counts_lock:
-            self.server.counts[match.group().decode() if match else "?"] += 1
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    server = Sink()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+def forwarded(sink: Sink) -> Counter[str]:
+    """Deliveries the sink received, per webhook id."""
+    with sink.lock:
+        bodies = [r.body for r in sink.received]
+    return Counter(m.group().decode() if (m := ID.search(body)) else "?" for body in bodies)
 
 
 @pytest.fixture
@@ -178,7 +148,7 @@ def test_conversion_under_live_traffic_loses_nothing(gateway: Gateway, sink: Sin
         "--option",
         "event_type_field=type",
         "--forward-to",
-        sink.url,
+        sink.url("/deliveries"),
     ).split()[0]  # then how it forwards
     assert url.startswith(gw.base), url
     assert query(gw, "SELECT relkind::text FROM pg_class WHERE relname = 'hookhub_inboundmessage'") == [("r",)]
@@ -257,17 +227,16 @@ def test_conversion_under_live_traffic_loses_nothing(gateway: Gateway, sink: Sin
         return query(gw, "SELECT count(*) FROM hookhub_inboundmessage WHERE status <> 'processed'") == [(0,)]
 
     def delivered() -> bool:
-        with sink.counts_lock:
-            return set(sink.counts) >= acknowledged
+        return set(forwarded(sink)) >= acknowledged
 
     assert wait_until(processed, DRAIN_SECONDS), query(
         gw, "SELECT status, count(*), max(last_error) FROM hookhub_inboundmessage GROUP BY status"
     )
-    assert wait_until(delivered, DRAIN_SECONDS), f"not delivered: {sorted(acknowledged - set(sink.counts))[:10]}"
+    assert wait_until(delivered, DRAIN_SECONDS), f"not delivered: {sorted(acknowledged - set(forwarded(sink)))[:10]}"
     assert query(gw, "SELECT status, count(*) FROM hookhub_delivery GROUP BY status") == [
         ("succeeded", len(acknowledged))
     ]
-    assert set(sink.counts) == acknowledged, sorted(set(sink.counts) - acknowledged)[:10]
+    assert set(forwarded(sink)) == acknowledged, sorted(set(forwarded(sink)) - acknowledged)[:10]
 
     # Where the rows are: the old tables became the _p0 partitions, which take every row until the day after
     # tomorrow, so today's rows, before the conversion and after it, are all there.

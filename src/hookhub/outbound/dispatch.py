@@ -210,7 +210,7 @@ class Dispatcher:
         exclude = frozenset(self.hand.saturated())
         apps = frozenset(self.hand.full_applications())
         if self._pointless(exclude, apps):
-            return await self._lend(transport, room)
+            return await self._lend(transport, room, apps)
         started = time.monotonic()
         limit = self._claim_limit(room)
         jobs = await self._claim(limit, exclude_endpoints=exclude, exclude_applications=apps)
@@ -219,7 +219,7 @@ class Dispatcher:
         self.last_claim = len(jobs)
         self.barren = None if jobs else (exclude, apps, started)
         if not jobs:
-            return await self._lend(transport, room)
+            return await self._lend(transport, room, apps)
         kept = await self._take(transport, jobs, limit)
         if len(jobs) > kept:
             self.claim_size = max(1, kept)
@@ -237,12 +237,13 @@ class Dispatcher:
             await asyncio.sleep(1.0)
             return None
 
-    async def _lend(self, transport: Transport, room: int) -> int:
-        """Nothing else is due (the latest claim, which left out the applications at their cap, found nothing): lend
-        those applications room through their prompt endpoints, keeping a reserve free (``Hand.lendable``,
-        ``Hand.lend_room``). Returns how many were claimed."""
+    async def _lend(self, transport: Transport, room: int, apps: frozenset[int]) -> int:
+        """Nothing else is due (the latest claim, which left out ``apps``, the applications at their cap, found
+        nothing): lend them room through their prompt endpoints, keeping a reserve free (``Hand.lendable``,
+        ``Hand.lend_room``). Returns how many were claimed. (Outcomes written while that claim ran may have taken
+        them under their cap again: they are lent all the same, or the worker would wait for the next wake-up.)"""
         spare = self.hand.lend_room(room)
-        lendable = frozenset(self.hand.lendable()) if spare > 0 else frozenset()
+        lendable = frozenset(self.hand.lendable(apps)) if spare > 0 and apps else frozenset()
         if not lendable or self.unlent == (lendable, self.barren):
             return 0
         limit = self._claim_limit(spare)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 from collections import defaultdict
+from collections.abc import Collection
 
 from hookhub.conf import conf
 
@@ -119,16 +120,13 @@ class Hand:
     def full_applications(self) -> list[int]:
         return [app for app, n in self.by_application.items() if app and n >= conf.MAX_IN_FLIGHT_PER_APPLICATION]
 
-    def lendable(self) -> list[str]:
-        """The endpoints a loan may claim for: of applications at their cap, those that answered promptly last time
-        and have room in their lane (not FIFO: one in hand is all a FIFO endpoint ever gets)."""
-        full = set(self.full_applications())
-        if not full:
-            return []
+    def lendable(self, applications: Collection[int]) -> list[str]:
+        """The endpoints a loan to ``applications`` may claim for: those that answered promptly last time and have
+        room in their lane (not FIFO: one in hand is all a FIFO endpoint ever gets)."""
         lendable = []
         for endpoint_id, application in self.prompt.items():
             lane = self.lanes.get(endpoint_id)
-            if application in full and (lane is None or (not lane.fifo and lane.in_hand < lane.cap)):
+            if application in applications and (lane is None or (not lane.fifo and lane.in_hand < lane.cap)):
                 lendable.append(endpoint_id)
         return lendable
 

@@ -189,11 +189,15 @@ application's `MAX_IN_FLIGHT_PER_APPLICATION` (64), leaving the nine 44 where th
 0.79-0.88 in four runs that day, not noise. The application cap is now work-conserving (`hookhub.outbound.lanes`):
 while nothing else is due, an application at its cap is lent room through its endpoints whose latest answer came
 within 1 s, keeping 64 of the worker's 256 slots free for other applications; the hanging endpoint never answers, so
-it is never lent to. Three runs then measured 0.97, 1.28 and 0.97, with the all-healthy drain at 2,237-2,584
-deliveries/s against 1,617-1,902 with the hard cap (a first version lent only to applications still at their cap
-when the claim that left them out returned, by which time their outcomes had usually taken them under it: no loan
-was made, 0.74-0.87). Raising the cap to 256 instead measured 0.91 and 1.11, but would let one application's hanging
-endpoints take every slot (noisy-tenant, 1.05 with loans: the hanging tenant still held 64 connections).
+it is never lent to. A loan goes only to endpoints a claim saw several due deliveries of and left some for a cap
+(a backlog), and no longer to one a loan has since found empty. Three runs measured 1.59, 0.94 and 1.18, with the
+all-healthy drain at 1,952-2,496 deliveries/s against 1,617-1,902 with the hard cap. Two earlier versions are worth
+knowing: lending only to applications still at their cap when the barren claim returned made no loan at all (their
+outcomes had taken them under it meanwhile: 0.74-0.87); lending to every prompt endpoint without the backlog rule
+slowed the fan-out scenario (1,000 endpoints, one delivery each, all taken) from 0.44-0.66 s to 0.82-0.98 s, a
+loan that found nothing after every claim. Raising the cap to 256 instead measured 0.91 and 1.11, but would let one
+application's hanging endpoints take every slot (noisy-tenant: the hanging tenant still held 64 connections with
+loans, since it never answers).
 """
 
 _NOISY_TENANT = """

@@ -141,6 +141,7 @@ def read(
     excluded_applications: list[int],
     alone: bool,
     lent: list[str] | None = None,
+    more: dict[str, int] | None = None,
 ) -> list[int]:
     """The ids of up to ``limit`` deliveries to lease, in the order above, within the per-claim caps. ``at`` is now,
     adapted for the database.
@@ -151,6 +152,9 @@ def read(
     so two concurrent claims skip each other's rows rather than wait on them.
 
     ``lent``: a loan (``lanes.Hand.lendable``): only these endpoints (none of them FIFO), without the application cap.
+    ``more`` is given the endpoints (with their application) of which the read saw several due deliveries and left
+    some for a cap: they have a backlog beyond this claim, which is what a loan looks for. (An endpoint with one due
+    delivery, as each of a fan-out's, left for the application's cap, is taken by a later claim, and has no more.)
     """
     params = {"now": at, "abandoned": abandoned_error, "enabled": True}
     regular = {**params, "fifo": False}
@@ -166,6 +170,7 @@ def read(
     else:
         statements = [(FIFO_HEADS, {**params, "fifo": True}), (ABANDONED_LEASES, regular), (REGULAR, regular)]
     endpoints: Counter[str] = Counter()
+    left: Counter[str] = Counter()  # due deliveries read and left for a cap, by endpoint
     applications: Counter[int] = Counter()
     skip_locked = connection.features.has_select_for_update_skip_locked
     wanted_in_all = limit * 2 if skip_locked else limit
@@ -185,6 +190,9 @@ def read(
         ):
             cap = 1 if statement is FIFO_HEADS else per_endpoint
             if endpoints[endpoint_id] >= cap or applications[application_id] >= per_application:
+                left[endpoint_id] += 1
+                if more is not None and endpoints[endpoint_id] + left[endpoint_id] > 1:
+                    more[endpoint_id] = application_id
                 continue
             endpoints[endpoint_id] += 1
             applications[application_id] += 1

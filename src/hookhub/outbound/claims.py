@@ -104,6 +104,7 @@ def claim(
     now: datetime | None = None,
     alone: bool = False,
     lent: Collection[str] | None = None,
+    more: dict[str, int] | None = None,
 ) -> list[Job]:
     """Lease up to ``limit`` due deliveries to ``worker_id`` and turn them into signed, ready-to-send jobs.
 
@@ -112,7 +113,8 @@ def claim(
     ``exclude_applications`` (primary keys of applications this worker has enough of in hand). With ``alone`` (the
     worker has nothing else in hand), only one suspect: a delivery whose lease ran out again after it was taken
     over (see ``suspects_waiting``); on its last try it is failed as abandoned instead. With ``lent`` (a loan:
-    ``lanes.Hand.lendable``), only deliveries of those endpoints, without the per-application cap.
+    ``lanes.Hand.lendable``), only deliveries of those endpoints, without the per-application cap. ``more`` is
+    given the endpoints that had more due than the claim took (see ``candidates.read``).
     """
     now = now or timezone.now()
     at = connection.ops.adapt_datetimefield_value(now)
@@ -132,6 +134,7 @@ def claim(
         excluded_applications=list(exclude_applications),
         alone=alone,
         lent=None if lent is None else list(lent),
+        more=more,
     )
     if connection.features.has_select_for_update_skip_locked:
         # PostgreSQL: the read locks what it returns (skipping what another claim has locked), in the transaction

@@ -213,9 +213,11 @@ class Dispatcher:
             return await self._lend(transport, room, apps)
         started = time.monotonic()
         limit = self._claim_limit(room)
-        jobs = await self._claim(limit, exclude_endpoints=exclude, exclude_applications=apps)
+        more: dict[str, int] = {}
+        jobs = await self._claim(limit, exclude_endpoints=exclude, exclude_applications=apps, more=more)
         if jobs is None:
             return 0
+        self.hand.claimed(more)
         self.last_claim = len(jobs)
         self.barren = None if jobs else (exclude, apps, started)
         if not jobs:
@@ -247,9 +249,12 @@ class Dispatcher:
         if not lendable or self.unlent == (lendable, self.barren):
             return 0
         limit = self._claim_limit(spare)
-        jobs = await self._claim(limit, lent=lendable)
+        more: dict[str, int] = {}
+        jobs = await self._claim(limit, lent=lendable, more=more)
         if jobs is None:
             return 0
+        # Short of its limit, the loan saw every due delivery of those endpoints: one it found none for has none.
+        self.hand.claimed(more, dry=lendable - {job.endpoint_id for job in jobs} if len(jobs) < limit else ())
         # A loan that found nothing is not tried again for the same endpoints until the next claim finds nothing.
         self.unlent = None if jobs else (lendable, self.barren)
         await self._take(transport, jobs, limit, lent=True)

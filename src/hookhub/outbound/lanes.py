@@ -10,10 +10,10 @@ with ``PROBE_AFTER`` timeouts or connection failures in a row gets one slot unti
 
 The application cap is work-conserving: while nothing else is due, an application at its cap is *lent* more of the
 worker, through its endpoints that answer promptly (``Hand.prompt``: the latest answer within ``PROMPT_SECONDS``)
-and up to ``MAX_IN_FLIGHT`` less a reserve of ``MAX_IN_FLIGHT_PER_APPLICATION`` kept free for other applications'
-next deliveries (``Hand.lendable``; the dispatcher decides when). An endpoint that hangs or fails is never lent to,
-so a loan is given back within a prompt answer's time; once another application has deliveries due, the capped one
-is left out of claims again until it is back under its cap.
+and have a backlog (``Hand.backlogged``), up to ``MAX_IN_FLIGHT`` less a reserve of ``MAX_IN_FLIGHT_PER_APPLICATION``
+kept free for other applications' next deliveries (``Hand.lendable``; the dispatcher decides when). An endpoint that
+hangs or fails is never lent to, so a loan is given back within a prompt answer's time; once another application
+has deliveries due, the capped one is left out of claims again until it is back under its cap.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from .transport import ErrorKind, Outcome
 PROBE_AFTER = 3  # consecutive timeouts / connection failures after which an endpoint gets one slot until it answers
 STRIKES: frozenset[ErrorKind] = frozenset({"timeout", "connect", "refused"})
 PROMPT_SECONDS = 1.0  # an endpoint whose latest answer took at most this long may be lent slots (see above)
-PROMPT_KEPT = 4096  # endpoints remembered as prompt (the most recent), lane or not
+PROMPT_KEPT = 4096  # endpoints remembered as prompt, and as having more due (the most recent of each), lane or not
 
 
 @dataclasses.dataclass
@@ -87,8 +87,12 @@ class Hand:
         self.lanes: dict[str, Lane] = {}
         self.by_application: dict[int, int] = defaultdict(int)  # application → deliveries in hand
         #: Endpoint → its application, for the endpoints whose latest try was answered within ``PROMPT_SECONDS``
-        #: (the ``PROMPT_KEPT`` most recent): kept when their lane goes, as a lane goes whenever nothing is in hand.
+        #: (the ``PROMPT_KEPT`` most recent): kept when their lane goes (whenever nothing is in hand), so that a lane
+        #: claimed afresh is known at once.
         self.prompt: collections.OrderedDict[str, int] = collections.OrderedDict()
+        #: Endpoint → its application, for the endpoints a claim found more due for than it took (the ``PROMPT_KEPT``
+        #: most recent), until a loan finds none left: see ``lendable``.
+        self.backlogged: collections.OrderedDict[str, int] = collections.OrderedDict()
 
     @property
     def in_hand(self) -> dict[str, int]:
@@ -106,10 +110,7 @@ class Hand:
         """A try of ``job`` ended: count it in its lane (strikes), and remember whether its endpoint was prompt."""
         lane.answered(outcome)
         if outcome.status is not None and outcome.duration <= PROMPT_SECONDS:
-            self.prompt[job.endpoint_id] = job.application_id
-            self.prompt.move_to_end(job.endpoint_id)
-            if len(self.prompt) > PROMPT_KEPT:
-                self.prompt.popitem(last=False)
+            _remember(self.prompt, job.endpoint_id, job.application_id)
         else:
             self.prompt.pop(job.endpoint_id, None)
 
@@ -121,14 +122,26 @@ class Hand:
         return [app for app, n in self.by_application.items() if app and n >= conf.MAX_IN_FLIGHT_PER_APPLICATION]
 
     def lendable(self, applications: Collection[int]) -> list[str]:
-        """The endpoints a loan to ``applications`` may claim for: those that answered promptly last time and have
-        room in their lane (not FIFO: one in hand is all a FIFO endpoint ever gets)."""
+        """The endpoints a loan to ``applications`` may claim for: those known to have more due (``backlogged``)
+        that answered promptly last time and have room in their lane (not FIFO: one in hand is all a FIFO endpoint
+        ever gets). Without the backlog rule, a fan-out's endpoints (one delivery each, all taken) were lent to after
+        every claim, each loan an IN list of hundreds that found nothing: 1,000 endpoints took 1.12 s, not 0.46."""
         lendable = []
-        for endpoint_id, application in self.prompt.items():
+        for endpoint_id, application in self.backlogged.items():
+            if application not in applications or endpoint_id not in self.prompt:
+                continue
             lane = self.lanes.get(endpoint_id)
-            if application in applications and (lane is None or (not lane.fifo and lane.in_hand < lane.cap)):
+            if lane is None or (not lane.fifo and lane.in_hand < lane.cap):
                 lendable.append(endpoint_id)
         return lendable
+
+    def claimed(self, more: dict[str, int], dry: Collection[str] = ()) -> None:
+        """What a claim learnt: ``more`` had more due than it took (see ``candidates.read``); ``dry``, endpoints a
+        loan found nothing for, have nothing left to lend."""
+        for endpoint_id in dry:
+            self.backlogged.pop(endpoint_id, None)
+        for endpoint_id, application in more.items():
+            _remember(self.backlogged, endpoint_id, application)
 
     def lend_room(self, room: int) -> int:
         """How much of ``room`` (what the worker could start now) a loan may take: all but the reserve kept for
@@ -186,3 +199,11 @@ class Hand:
         for job in waiting:
             self.unhold(job)
         return waiting
+
+
+def _remember(kept: collections.OrderedDict[str, int], endpoint_id: str, application: int) -> None:
+    """Put ``endpoint_id`` last (the most recent) in ``kept``, which holds at most ``PROMPT_KEPT``."""
+    kept[endpoint_id] = application
+    kept.move_to_end(endpoint_id)
+    if len(kept) > PROMPT_KEPT:
+        kept.popitem(last=False)

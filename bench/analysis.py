@@ -186,14 +186,14 @@ _NOISY = """
 The hanging endpoint holds its lane's cap (`MAX_IN_FLIGHT_PER_ENDPOINT`, 16 flying, plus a quarter in hand) until the
 delivery timeout. All ten endpoints belong to one application, so until 2026-12-07 those 20 came out of the
 application's `MAX_IN_FLIGHT_PER_APPLICATION` (64), leaving the nine 44 where the all-healthy run spread 64 over ten:
-0.79-0.88 in four runs that day, not noise. The application cap is now work-conserving (`hookhub.outbound.lanes`):
+0.74-0.87 in five runs that day, not noise. The application cap is now work-conserving (`hookhub.outbound.lanes`):
 while nothing else is due, an application at its cap is lent room through its endpoints whose latest answer came
 within 1 s, keeping 64 of the worker's 256 slots free for other applications; the hanging endpoint never answers, so
 it is never lent to. A loan goes only to endpoints a claim saw several due deliveries of and left some for a cap
 (a backlog), and no longer to one a loan has since found empty. Three runs measured 1.59, 0.94 and 1.18, with the
-all-healthy drain at 1,952-2,496 deliveries/s against 1,617-1,902 with the hard cap. Two earlier versions are worth
+all-healthy drain at 1,952-2,496 deliveries/s against 1,826-2,017 with the hard cap. Two earlier versions are worth
 knowing: lending only to applications still at their cap when the barren claim returned made no loan at all (their
-outcomes had taken them under it meanwhile: 0.74-0.87); lending to every prompt endpoint without the backlog rule
+outcomes had taken them under it meanwhile); lending to every prompt endpoint without the backlog rule
 slowed the fan-out scenario (1,000 endpoints, one delivery each, all taken) from 0.44-0.66 s to 0.82-0.98 s, a
 loan that found nothing after every claim. Raising the cap to 256 instead measured 0.91 and 1.11, but would let one
 application's hanging endpoints take every slot (noisy-tenant: the hanging tenant still held 64 connections with

@@ -170,7 +170,7 @@ def read(
     else:
         statements = [(FIFO_HEADS, {**params, "fifo": True}), (ABANDONED_LEASES, regular), (REGULAR, regular)]
     endpoints: Counter[str] = Counter()
-    left: Counter[str] = Counter()  # due deliveries read and left for a cap, by endpoint
+    left: Counter[str] = Counter()  # due deliveries read and left for a cap, by endpoint (counted for ``more``)
     applications: Counter[int] = Counter()
     skip_locked = connection.features.has_select_for_update_skip_locked
     wanted_in_all = limit * 2 if skip_locked else limit
@@ -190,9 +190,10 @@ def read(
         ):
             cap = 1 if statement is FIFO_HEADS else per_endpoint
             if endpoints[endpoint_id] >= cap or applications[application_id] >= per_application:
-                left[endpoint_id] += 1
-                if more is not None and endpoints[endpoint_id] + left[endpoint_id] > 1:
-                    more[endpoint_id] = application_id
+                if more is not None:
+                    left[endpoint_id] += 1
+                    if endpoints[endpoint_id] + left[endpoint_id] > 1:
+                        more[endpoint_id] = application_id
                 continue
             endpoints[endpoint_id] += 1
             applications[application_id] += 1

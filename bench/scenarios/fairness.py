@@ -3,6 +3,7 @@ endpoints next to one that hangs until the delivery timeout."""
 
 from __future__ import annotations
 
+import statistics
 import time
 from typing import Any
 
@@ -53,28 +54,36 @@ def noisy_neighbour(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
     result = ScenarioResult("noisy-neighbour", "Noisy neighbour: 9 healthy endpoints next to one that hangs")
     messages = ctx.count(2000, 60)
     expected = 9 * messages
-    rates = {}
+    pairs = ctx.count(3, 1)
+    rates: dict[str, list[float]] = {"all healthy": [], "one hangs": []}
     # The sink holds /hang requests longer than hookhub's delivery timeout (15 s), so each of them times out.
     box = sink(ctx, {}, hang_seconds=20)
     try:
-        for case, tenth in (("all healthy", "/tenth"), ("one hangs", "/hang")):
-            db = outbound.database(ctx, f"noisy-{case.replace(' ', '-')}")
-            outbound.setup(ctx, db, [f"{box.base}/n/{i}" for i in range(9)] + [box.base + tenth], send=messages)
-            drained = outbound.drain(ctx, db, box, expected, timeout=ctx.seconds(120, 20), prefix="/n/")
-            rates[case] = drained.rate
-            result.measure(
-                f"hookhub, {case}", "deliveries/s to the nine", drained.rate, "req/s",
-                received=drained.received, expected=expected, **{"first→last s": round(drained.seconds, 2)},
-            )  # fmt: skip
-            if not drained.complete:
-                result.notes.append(f"{case}: only {drained.received:,} of {expected:,} arrived before the deadline.")
+        # The cases alternate, and each gives the median of its runs: one pair of ~8 s drains moved 10-20 % with
+        # this shared machine's load.
+        for run in range(pairs):
+            for case, tenth in (("all healthy", "/tenth"), ("one hangs", "/hang")):
+                db = outbound.database(ctx, f"noisy-{case.replace(' ', '-')}-{run}")
+                outbound.setup(ctx, db, [f"{box.base}/n/{i}" for i in range(9)] + [box.base + tenth], send=messages)
+                drained = outbound.drain(ctx, db, box, expected, timeout=ctx.seconds(120, 20), prefix="/n/")
+                rates[case].append(drained.rate)
+                if not drained.complete:
+                    result.notes.append(
+                        f"{case}, run {run + 1}: only {drained.received:,} of {expected:,} arrived before the deadline."
+                    )
     finally:
         box.stop()
+    median = {case: statistics.median(values) for case, values in rates.items()}
+    for case, values in rates.items():
+        result.measure(
+            f"hookhub, {case}", "deliveries/s to the nine (median)", median[case], "req/s",
+            runs=", ".join(f"{r:.0f}" for r in values), expected=expected,
+        )  # fmt: skip
     result.check(
-        "throughput to the nine, one hangs ÷ all healthy", ratio(rates["one hangs"], rates["all healthy"]), 0.9
+        "throughput to the nine, one hangs ÷ all healthy", ratio(median["one hangs"], median["all healthy"]), 0.9
     )
     result.notes.append(
         f"{messages:,} messages, each to 10 endpoints of one application; the hanging endpoint answers after 20 s, past"
-        " the 15 s delivery timeout."
+        f" the 15 s delivery timeout. Each case is the median of {pairs} drains, the cases alternating."
     )
     return result

@@ -6,6 +6,10 @@
 It migrates, writes 30,000 due deliveries (100 endpoints over 20 applications, and 10 FIFO endpoints), runs ANALYZE
 (a steady deployment has statistics), then times ``CLAIMS`` claims of ``LIMIT`` and prints ms per claim (median,
 p90). Nothing is sent. To compare with another commit, put its ``src`` first on ``PYTHONPATH``.
+
+With ``BENCH_FRESH=1`` it times instead what a worker woken for one new message pays (the delivery-latency
+scenario's case): ``FRESH`` rounds of ``send()`` of one message to one endpoint, then ``claim(worker, 64)`` of its
+one delivery, on an otherwise empty database; it prints ms per claim (median, p90) and the statements of one claim.
 """
 
 from __future__ import annotations
@@ -15,7 +19,37 @@ import statistics
 import time
 from datetime import timedelta
 
-BACKLOG, LIMIT, CLAIMS = 30_000, 100, 40
+BACKLOG, LIMIT, CLAIMS, FRESH = 30_000, 100, 40, 300
+
+
+def fresh() -> None:
+    """``BENCH_FRESH``: the claim of one new delivery, as a woken worker makes it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from hookhub.models import Application, Endpoint
+    from hookhub.outbound import claims
+    from hookhub.outbound.publish import send
+
+    app = Application.objects.create(uid="bench-fresh")
+    Endpoint.objects.create(application=app, url="http://127.0.0.1:9/x")
+    times = []
+    for n in range(FRESH):
+        send("bench", {"n": n}, application="bench-fresh")
+        began = time.perf_counter()
+        jobs = claims.claim("bench-fresh", 64)
+        times.append((time.perf_counter() - began) * 1000)
+        assert len(jobs) == 1, len(jobs)
+    send("bench", {"n": -1}, application="bench-fresh")
+    with CaptureQueriesContext(connection) as queries:
+        claims.claim("bench-fresh", 64)
+    for query in queries.captured_queries:
+        print(f"{float(query['time']) * 1000:8.2f} ms  {query['sql'][:150]}")
+    times.sort()
+    print(
+        f"{connection.vendor}: {FRESH} claims of one new delivery, {len(queries.captured_queries)} statements each; "
+        f"ms per claim: median {statistics.median(times):.2f}, p90 {times[int(len(times) * 0.9)]:.2f}"
+    )
 
 
 def main() -> None:
@@ -31,6 +65,9 @@ def main() -> None:
     from hookhub.outbound import claims
 
     call_command("migrate", verbosity=0)
+    if os.environ.get("BENCH_FRESH"):
+        fresh()
+        return
     apps = [Application.objects.create(uid=f"bench-{n}") for n in range(20)]
     targets = [Endpoint.objects.create(application=apps[n % 20], url="http://127.0.0.1:9/x") for n in range(100)]
     targets += [Endpoint.objects.create(application=apps[n], url="http://127.0.0.1:9/f", fifo=True) for n in range(10)]

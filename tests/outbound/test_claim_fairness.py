@@ -145,7 +145,7 @@ def test_a_failed_fifo_delivery_holds_back_only_its_own_endpoint() -> None:
 
 
 @postgresql_only
-def test_on_a_table_without_statistics_the_due_check_walks_the_indexes_and_the_lock_probes_each_id() -> None:
+def test_on_a_table_without_statistics_the_due_check_walks_the_indexes_and_the_lease_probes_each_id() -> None:
     # bench.capacity: without statistics, a bitmap scan of the due index read every entry up to now (dead ones
     # included, never marked to be skipped) on every check, and the lock hashed the ids against the whole table.
     rows = due(endpoint("app"), 2000)
@@ -156,8 +156,11 @@ def test_on_a_table_without_statistics_the_due_check_walks_the_indexes_and_the_l
         cursor.execute(f"EXPLAIN {candidates.any_due()}", {"now": at})
         check = "\n".join(row[0] for row in cursor.fetchall())
         ids = [row.pk for row in rows[:128]]
-        cursor.execute("EXPLAIN " + candidates.LOCK.format(**candidates.tables()), {"ids": ids, "limit": 64})
+        statement, params = claims.lease_statement(ids, ("w", at, at), lock=64)
+        cursor.execute("EXPLAIN " + statement, params)
         lock = "\n".join(row[0] for row in cursor.fetchall())
     assert "Bitmap" not in check, check
     assert "hookhub_delivery_due" in check, check
     assert "Seq Scan" not in lock, lock
+    assert "LockRows" in lock, lock  # the lock and the lease are one statement...
+    assert "Tid Scan" in lock, lock  # ...that updates the rows it locked by their addresses

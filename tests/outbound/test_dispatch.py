@@ -369,7 +369,8 @@ def test_resend_and_recover(app: Application, sink: Sink, outbound_settings: Cal
     deliver(recorded(2))
     delivery = Delivery.objects.get()
     assert delivery.status == Status.FAILED
-    Endpoint.objects.filter(pk=ep.pk).update(url=sink.url("/ok"))
+    ep.url = sink.url("/ok")
+    ep.save()
     assert control.recover(ep, since=timezone.now() - dt.timedelta(hours=1)) == 1
     deliver(recorded(1))
     delivery.refresh_from_db()

@@ -126,7 +126,11 @@ class Endpoint(models.Model):
 
     class Meta:
         ordering = ["created_at"]
-        indexes = [models.Index(fields=["application", "enabled"], name="hookhub_endpoint_app")]
+        indexes = [
+            models.Index(fields=["application", "enabled"], name="hookhub_endpoint_app"),
+            # Whether any endpoint is FIFO, asked by every claim (``outbound.candidates.any_due``), in one probe.
+            models.Index(fields=["id"], condition=models.Q(fifo=True), name="hookhub_endpoint_fifo"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} {self.url}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection
 
@@ -55,27 +55,38 @@ def still_due() -> str:
 
 
 def any_due() -> str:
-    """A statement that returns a row if a delivery is ``due``; takes ``%(now)s``.
+    """A statement that returns one row saying what is due: (a pending delivery is due, a lease ran out, a FIFO
+    endpoint exists), each 0 or 1 (false or true); takes ``%(now)s``. A claim reads only the kinds it says are
+    there: with no lease run out and no FIFO endpoint, as nearly always, two of its three candidate reads are left
+    out (on PostgreSQL each is a round trip and a plan, about 0.3 ms of a claim's 3.6 on 2026-12-07).
 
     One EXISTS per partial index, so each walks its index and stops at the first due row. Written as one ``WHERE
     due LIMIT 1``, PostgreSQL (with no statistics on the table yet, and the due rows then estimated at a handful)
     ORed two bitmap index scans: they read every entry up to now, every due row and every one that stopped being due
     since the last vacuum, and unlike an index scan they never mark the dead ones to be skipped, so the next claim
     read them again (about 5,000 entries per claim in ``bench.capacity``'s receive phase, 10,000 in its deliver
-    phase)."""
-    d = tables()["d"]
+    phase). The FIFO endpoints are found by their partial index (``hookhub_endpoint_fifo``), its condition written
+    as the index's is."""
+    d, e = tables()["d"], tables()["e"]
     return (
-        f"SELECT 1 WHERE EXISTS (SELECT 1 FROM {d} WHERE {_pending_due('')}) "  # noqa: S608 - constants, no input
-        f"OR EXISTS (SELECT 1 FROM {d} WHERE {_lease_expired('')})"
+        f"SELECT EXISTS (SELECT 1 FROM {d} WHERE {_pending_due('')}), "  # noqa: S608 - constants, no input
+        f"EXISTS (SELECT 1 FROM {d} WHERE {_lease_expired('')}), "
+        f"EXISTS (SELECT 1 FROM {e} WHERE {_FIFO_ENDPOINT[connection.vendor == 'sqlite']})"
     )
+
+
+#: The condition of the FIFO endpoints' partial index (``Endpoint.Meta``) as Django writes it for PostgreSQL and for
+#: SQLite, which proves a partial index's condition from the expression as written.
+_FIFO_ENDPOINT = ("fifo", "fifo = 1")
 
 
 # The statements, in SQL rather than the ORM: a claim runs many times a second, and building its queries cost more
 # CPU than running them. Table names are filled in by ``_select``; the status values are written in, and the rest is
 # bound by name (``hookhub.db.claims`` says why). Each ends with its WHERE clause, where ``_select`` adds the
-# endpoints and applications left out, and its ORDER BY. Rows are (delivery id, endpoint id, application id).
+# endpoints and applications left out, and its ORDER BY. Rows are (delivery id, endpoint id, application id, the
+# endpoint's ``updated_at``: its version, by which ``jobs`` keeps what it worked out of the endpoint).
 _READY = "e.enabled = %(enabled)s AND (e.paused_until IS NULL OR e.paused_until <= %(now)s)"
-_COLUMNS = "SELECT c.id, c.endpoint_id, e.application_id"
+_COLUMNS = "SELECT c.id, c.endpoint_id, e.application_id, e.updated_at"
 # Abandoned leases, then pending deliveries oldest first: one statement each, walking one partial index in order and
 # stopping at the limit (one query with an OR sorted the whole backlog on every claim).
 #
@@ -119,6 +130,14 @@ FIFO_HEADS = (
 )
 
 
+class Kinds(NamedTuple):
+    """What ``any_due`` found: a pending delivery due, a lease run out, a FIFO endpoint (default: all, read all)."""
+
+    pending: bool = True
+    expired: bool = True
+    fifo: bool = True
+
+
 def tables() -> dict[str, str]:
     """The quoted table names the claim's statements use, worked out once per database vendor (not per claim)."""
     return _quoted_tables(connection.vendor)
@@ -142,14 +161,19 @@ def read(
     alone: bool,
     lent: list[str] | None = None,
     more: dict[str, int] | None = None,
+    kinds: Kinds | None = None,
+    versions: dict[str, Any] | None = None,
 ) -> list[int]:
     """The ids of up to ``limit`` deliveries to lease, in the order above, within the per-claim caps. ``at`` is now,
     adapted for the database.
 
     The reads lock nothing: read ahead, they would hold rows this claim does not lease until it commits, and a
-    concurrent claim would come back short. On PostgreSQL, call it inside the claim's transaction: it reads twice
-    the limit, then locks the first ``limit`` of those that no other claim has locked (``FOR UPDATE SKIP LOCKED``),
-    so two concurrent claims skip each other's rows rather than wait on them.
+    concurrent claim would come back short. On PostgreSQL it returns up to twice the limit, and the lease locks the
+    first ``limit`` of those that no other claim has locked (``LOCK``, ``FOR UPDATE SKIP LOCKED``), so two
+    concurrent claims skip each other's rows rather than wait on them.
+
+    ``kinds`` (from ``any_due``) leaves out the reads of what is not there: leases run out, FIFO endpoints.
+    ``versions`` is given each endpoint read with its ``updated_at`` (see ``jobs.make``).
 
     ``lent``: a loan (``lanes.Hand.lendable``): only these endpoints (none of them FIFO), without the application cap.
     ``more`` is given the endpoints (with their application) of which the read saw several due deliveries and left
@@ -159,16 +183,20 @@ def read(
     params = {"now": at, "abandoned": abandoned_error, "enabled": True}
     regular = {**params, "fifo": False}
     per_endpoint, per_application = conf.MAX_IN_FLIGHT_PER_ENDPOINT, conf.MAX_IN_FLIGHT_PER_APPLICATION
+    kinds = kinds or Kinds()
     if alone:
-        statements = [(SUSPECT, params)]
+        statements = [(SUSPECT, params)] if kinds.expired else []
         limit = 1
     elif lent is not None:
         if not lent:
             return []
-        statements = [(ABANDONED_LEASES, regular), (REGULAR, regular)]
+        statements = [(ABANDONED_LEASES, regular)] if kinds.expired else []
+        statements += [(REGULAR, regular)] if kinds.pending else []
         per_application = limit
     else:
-        statements = [(FIFO_HEADS, {**params, "fifo": True}), (ABANDONED_LEASES, regular), (REGULAR, regular)]
+        statements = [(FIFO_HEADS, {**params, "fifo": True})] if kinds.fifo else []
+        statements += [(ABANDONED_LEASES, regular)] if kinds.expired else []
+        statements += [(REGULAR, regular)] if kinds.pending else []
     endpoints: Counter[str] = Counter()
     left: Counter[str] = Counter()  # due deliveries read and left for a cap, by endpoint (counted for ``more``)
     applications: Counter[int] = Counter()
@@ -179,7 +207,7 @@ def read(
         wanted = wanted_in_all - len(chosen)
         if wanted <= 0:
             break
-        for delivery_id, endpoint_id, application_id in _select(
+        for delivery_id, endpoint_id, application_id, version in _select(
             cursor,
             statement,
             params,
@@ -198,28 +226,25 @@ def read(
             endpoints[endpoint_id] += 1
             applications[application_id] += 1
             chosen.append(delivery_id)
+            if versions is not None:
+                versions[endpoint_id] = version
             if len(chosen) >= wanted_in_all:
                 break
-    return _lock(cursor, chosen, limit) if skip_locked and chosen else chosen
+    return chosen
 
 
-# ``_lock``'s statement (``{d}``: the delivery table, as in ``tables``).
+# The lock of a PostgreSQL claim (``claims.lease_statement`` leases what it locks, in the same statement; ``{d}``:
+# the delivery table, as in ``tables``): the first ``%(limit)s`` of the ids read, in order, that no other transaction
+# has locked, as their row addresses (``ctid``, stable while this statement holds their locks). Each id is looked up
+# (and locked, or skipped) in a LATERAL subquery of its own, which PostgreSQL cannot merge into a join: a loop over
+# the ids in order, one primary-key probe each, that stops at the limit. As a join, PostgreSQL without statistics
+# on the table hashed the ids and scanned the whole table for them (about 5,000 rows read per claim in
+# ``bench.capacity``'s deliver phase, for 64 ids).
 LOCK = (
-    "SELECT c.id FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS k(id, n) "
-    "CROSS JOIN LATERAL (SELECT o.id FROM {d} o WHERE o.id = k.id FOR UPDATE SKIP LOCKED) c "
+    "SELECT c.t FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS k(id, n) "
+    "CROSS JOIN LATERAL (SELECT o.ctid AS t FROM {d} o WHERE o.id = k.id FOR UPDATE SKIP LOCKED) c "
     "ORDER BY k.n LIMIT %(limit)s"
 )
-
-
-def _lock(cursor: Any, ids: list[int], limit: int) -> list[int]:
-    """The first ``limit`` of ``ids``, in order, that no other transaction has locked, locked for this one.
-
-    Each id is looked up (and locked, or skipped) in a LATERAL subquery of its own, which PostgreSQL cannot merge into
-    a join: a loop over the ids in order, one primary-key probe each, that stops at the limit. As a join, PostgreSQL
-    without statistics on the table hashed the ids and scanned the whole table for them (about 5,000 rows read per
-    claim in ``bench.capacity``'s deliver phase, for 64 ids)."""
-    cursor.execute(LOCK.format(**tables()), {"ids": ids, "limit": limit})
-    return [row[0] for row in cursor.fetchall()]
 
 
 def _select(
@@ -231,7 +256,7 @@ def _select(
     excluded_applications: list[int],
     limit: int,
     only: list[str] | None = None,
-) -> list[tuple[int, str, int]]:
+) -> list[tuple[int, str, int, Any]]:
     where, order = statement
     params = {**params, "limit": limit}
     marks = f" AND c.endpoint_id NOT IN ({named_list(params, 'endpoint', excluded)})" if excluded else ""
@@ -240,4 +265,4 @@ def _select(
     if excluded_applications:
         marks += f" AND e.application_id NOT IN ({named_list(params, 'application', excluded_applications)})"
     cursor.execute(f"{where.format(**tables(), excluded=marks)} {order} LIMIT %(limit)s", params)
-    return [(row[0], row[1], row[2]) for row in cursor.fetchall()]
+    return [(row[0], row[1], row[2], row[3]) for row in cursor.fetchall()]

@@ -56,33 +56,51 @@ _SETS = (
     ("finished_at", "%(now)s", "finished_at"),
 )
 _LEASE = (
-    "UPDATE {d} SET "  # noqa: S608 - constants, no input
+    "{lock}UPDATE {d} SET "  # noqa: S608 - constants, no input
     + ", ".join(f"{column} = {_EXHAUSTED} {spent} ELSE {live} END" for column, spent, live in _SETS)
     + f", last_error = CASE WHEN {status_is('status', _SENDING)} THEN %(abandoned)s ELSE last_error END"
-    + " WHERE id IN ({ids}) AND "
+    + " WHERE {ids} AND "
     + candidates.still_due()
     + " RETURNING id, message_id, endpoint_id, attempts, status"
 )
 
 
 def _lease(
-    cursor: Any, ids: list[int], lease: tuple[str, Any, Any], alone: bool
+    cursor: Any, ids: list[int], lease: tuple[str, Any, Any], alone: bool, lock: int = 0
 ) -> list[tuple[int, str, str, int, str]]:
     """Lease the deliveries ``ids`` (those of them still due: another worker may have taken one meanwhile), and fail
     those of them that were abandoned on their last try. ``lease`` is (worker id, lease end, now). Rows are (id,
-    message id, endpoint id, attempts, status)."""
+    message id, endpoint id, attempts, status). ``lock``: see ``lease_statement``."""
     if not ids:
         return []
+    cursor.execute(*lease_statement(ids, lease, alone, lock))
+    return [(row[0], row[1], row[2], row[3], row[4]) for row in cursor.fetchall()]
+
+
+def lease_statement(
+    ids: list[int], lease: tuple[str, Any, Any], alone: bool = False, lock: int = 0
+) -> tuple[str, dict[str, Any]]:
+    """``_lease``'s statement and its parameters.
+
+    With ``lock`` (PostgreSQL), only the first ``lock`` of ``ids`` that no other transaction has locked, locked and
+    leased in one statement: one round trip, where a lock then a lease in a transaction took four with its BEGIN and
+    COMMIT. ``candidates.LOCK``, in a CTE, returns the locked rows' addresses, and the UPDATE reaches them by those
+    (a TID scan, whatever the statistics: by id, PostgreSQL without statistics on the table scanned all of it).
+    Without ``lock`` (SQLite), the UPDATE names its rows by id."""
     worker_id, until, now = lease
-    params = {
+    params: dict[str, Any] = {
         "tries": _tries(ids) if alone else schedule.tries(),
         "abandoned": ABANDONED,
         "worker": worker_id,
         "until": until,
         "now": now,
     }
-    cursor.execute(_LEASE.format(d=candidates.tables()["d"], ids=named_list(params, "id", ids)), params)
-    return [(row[0], row[1], row[2], row[3], row[4]) for row in cursor.fetchall()]
+    d = candidates.tables()["d"]
+    if lock:
+        params.update(ids=ids, limit=lock)
+        head = f"WITH locked AS MATERIALIZED ({candidates.LOCK.format(d=d)}) "
+        return _LEASE.format(lock=head, d=d, ids="ctid = ANY(ARRAY(SELECT t FROM locked))"), params
+    return _LEASE.format(lock="", d=d, ids=f"id IN ({named_list(params, 'id', ids)})"), params
 
 
 def _tries(ids: list[int]) -> int:
@@ -121,11 +139,15 @@ def claim(
     until = connection.ops.adapt_datetimefield_value(now + timedelta(seconds=conf.LEASE_SECONDS))
     excluded = list(exclude_endpoints)
     # A plain read first: the dispatcher polls often, and on SQLite a claim transaction takes the one write lock
-    # even when it finds nothing, queueing the web processes' inserts behind an idle worker.
+    # even when it finds nothing, queueing the web processes' inserts behind an idle worker. It also says which
+    # kinds of candidate are there, so the reads of the others are left out.
     with connection.cursor() as cursor:
         cursor.execute(candidates.any_due(), {"now": at})
-        if cursor.fetchone() is None:
-            return []
+        row = cursor.fetchone()
+    kinds = candidates.Kinds(*(bool(flag) for flag in row))
+    if not (kinds.pending or kinds.expired):
+        return []
+    versions: dict[str, Any] = {}
     read = functools.partial(
         candidates.read,
         at=at,
@@ -135,12 +157,17 @@ def claim(
         alone=alone,
         lent=None if lent is None else list(lent),
         more=more,
+        kinds=kinds,
+        versions=versions,
     )
     if connection.features.has_select_for_update_skip_locked:
-        # PostgreSQL: the read locks what it returns (skipping what another claim has locked), in the transaction
-        # that leases it, so concurrent claims neither wait on each other nor lease one row twice.
-        with transaction.atomic(), connection.cursor() as cursor:
-            leased = _lease(cursor, read(cursor, limit), (worker_id, until, at), alone)
+        # PostgreSQL: one statement locks what it leases, skipping what another claim has locked, so concurrent
+        # claims neither wait on each other nor lease one row twice; no transaction around it (autocommit), so the
+        # claim is the plain read, the candidate reads and that statement.
+        with connection.cursor() as cursor:
+            ids = read(cursor, limit)
+            # A suspect is claimed on its own (``_tries`` reads its endpoint's schedule): one id, taken or skipped.
+            leased = _lease(cursor, ids[:1] if alone else ids, (worker_id, until, at), alone, lock=limit)
     else:
         # SQLite: read before the write transaction (readers take no lock), hold the write lock for the UPDATE only,
         # which repeats the due condition: a row another worker leased in between is left out.
@@ -154,7 +181,7 @@ def claim(
     abandoned = [row[:4] for row in leased if row[4] == _FAILED]
     if abandoned:
         _record_abandoned(abandoned, now)
-    made, unreadable = jobs.make([row[:4] for row in leased if row[4] != _FAILED], now)
+    made, unreadable = jobs.make([row[:4] for row in leased if row[4] != _FAILED], now, versions)
     if unreadable:
         _put_back(worker_id, unreadable, now)
     return made

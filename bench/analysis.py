@@ -106,6 +106,8 @@ little) and on this scenario:
 
 In this scenario claims and recorded batches hold about 16 deliveries each (one endpoint, 16 in flight), so each
 batch's transactions and statements cost about 300 µs per delivery on the claim and on the record: the next lever.
+The cheaper claim (four statements, the endpoint kept by version: delivery-latency) took this scenario from 2,184 to
+2,398 deliveries/s in one pair on 2026-12-07 (0.310x → 0.342x of the raw sender measured beside each).
 Passing the stored payload text through instead of decoding and re-encoding it would change the body on PostgreSQL
 (`jsonb` reorders keys and adds spaces) unless the body is stored encoded at publish (a migration), not done yet.
 """
@@ -119,19 +121,32 @@ a delivery. What remains is the claim on the worker's database thread, signing a
 the claims and outcome writes also share the one write lock with the sends (the lock-file backend,
 `hookhub.db.backends.sqlite3`, wakes a waiting writer as soon as the lock is free).
 
-Where the time goes on PostgreSQL, where the p50 target is not met. Alone (`send()` then `claim()` in one process, no
-load), the claim of one new delivery took 3.6 ms at the median on 2026-12-07: seven statements of 0.22-0.54 ms each
-(the due check, the three candidate reads, the lock, the lease, and the endpoint and message reads: 2.4 ms together),
-against 0.10 ms for a `SELECT 1` through the same connection, so each is mostly PostgreSQL planning and running a
-join over the partial indexes; the rest is Django's and psycopg's Python around them and the job's signing. (An
-earlier day, when this shared machine ran about four times slower, the same probe took 13.8 ms.) On SQLite the same
-statements cost tens of microseconds each, in process, which is why its p50 is a fraction of PostgreSQL's with the same
-code. Inside the worker the claim also waits behind the writes of outcomes, which share its database thread. Tried:
-writing outcomes on a thread and connection of their own, so that a claim never waits behind them (p50 ratios 1.03,
-0.93 and 0.98, p99 1.11, 1.01 and 0.99 in three alternating pairs on PostgreSQL; not kept), and server-side binding
-of parameters (no change). Reaching 5 ms would take a claim of about 1 ms: fewer, simpler statements for a worker that
-was just woken for new messages (the due check, the three reads and the lock in one statement, the endpoint read as
-a row and cached by its version), not built here.
+Where the time goes on PostgreSQL. Alone (`send()` then `claim()` in one process, no load: `BENCH_FRESH=1 python -m
+bench.claim_cost`), the claim of one new delivery took 3.6-4.7 ms at the median on 2026-12-07 in ten statements: the
+due check, the three candidate reads, BEGIN, the lock, the lease, COMMIT, and the endpoint and message reads, each
+0.22-0.54 ms against 0.10-0.12 ms for a `SELECT 1` through the same connection (mostly PostgreSQL planning and
+running a join over the partial indexes), while the worker's database thread made one claim per message, about 200
+a second, and wrote outcomes between them. The p50 was 9.25-10.2 ms. Three changes made it four statements (same
+run, the old tree on `PYTHONPATH`: 4.65 → 2.11 ms per claim, and 19.2 → 11.3 ms for a claim of 100 over a 30k
+backlog, 12.6 → 4.8 ms on SQLite):
+
+- the due check says which kinds of candidate exist (a pending delivery due, a lease run out, a FIFO endpoint, the
+  last by a partial index of its own), and the reads of the kinds that are not there are left out;
+- on PostgreSQL the lock and the lease are one statement in autocommit: the `FOR UPDATE SKIP LOCKED` loop over the
+  ids in a CTE returns the locked rows' addresses, and the `UPDATE` reaches them by a TID scan whatever the table's
+  statistics (no `BEGIN`, no `COMMIT`, no separate lock);
+- what a claim works out of an endpoint (its URL, headers and decoded signing keys) is kept while its version, the
+  `updated_at` the candidate read returns, is unchanged, for at most 10 s (`jobs.KEEP_SECONDS`): no endpoint read
+  and no decryption of its secrets per claim. A change through `save()` (API, portal, admin, CLI), enabling and
+  disabling move the version; a write around `save()` is seen within the 10 s.
+
+With them the PostgreSQL p50 measured 6.51 ms (the first two) and 4.75 ms (all three), against 9.25 ms for the old
+tree in the same session. What is left is four statements of about 0.3 ms each, the message's signing and send, and
+the outcome writes between claims (nine statements a batch, about 3 ms). Tried before: writing outcomes on a thread
+and connection of their own, so that a claim never waits behind them (p50 ratios 1.03, 0.93 and 0.98, p99 1.11, 1.01
+and 0.99 in three alternating pairs on PostgreSQL; not kept), and server-side binding of parameters (no change;
+prepared, the due check and the candidate read measured 0.25-0.30 ms against 0.28-0.31 ms, not worth a
+connection-wide setting).
 
 """
 
@@ -197,7 +212,9 @@ outcomes had taken them under it meanwhile); lending to every prompt endpoint wi
 slowed the fan-out scenario (1,000 endpoints, one delivery each, all taken) from 0.44-0.66 s to 0.82-0.98 s, a
 loan that found nothing after every claim. Raising the cap to 256 instead measured 0.91 and 1.11, but would let one
 application's hanging endpoints take every slot (noisy-tenant: the hanging tenant still held 64 connections with
-loans, since it never answers).
+loans, since it never answers). One pair of drains of about 8 s each decided this check until 2026-12-07, and it
+measured 0.867-1.59 in five runs; each case is now the median of three drains, the two cases alternating (first run:
+1.03x, the runs spreading 2,019-2,592 and 2,128-2,859 deliveries/s).
 """
 
 _NOISY_TENANT = """
@@ -208,7 +225,8 @@ healthy applications' messages wait behind them (the connections row above shows
 hanging server). The fix is in the dispatcher (issue 16, "Fair claims"): a claim takes no more of one endpoint than
 it may have in flight and no more of one application than `MAX_IN_FLIGHT_PER_APPLICATION`, and waiting tasks do not
 count as in flight; with that, the hanging application holds at most its share of the slots and the nine keep the
-rest. This scenario measures it; it changes nothing in the worker.
+rest. This scenario measures it; it changes nothing in the worker. Its throughput is the median of seven bursts per case
+(until 2026-12-07 three bursts of under a second each, which spread 0.75-1.05x on the same code).
 """
 
 _SCALE_OUT = """

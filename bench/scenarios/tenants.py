@@ -101,7 +101,7 @@ def noisy_tenant(ctx: Ctx, shared: dict[str, Any]) -> ScenarioResult:
     apps = [f"good-{i}" for i in range(HEALTHY)]
     app_args = [a for app in apps for a in ("--app", app)]
     burst = ctx.count(300, 20)  # messages per healthy application, sent in one transaction
-    bursts = ctx.count(3, 1)
+    bursts = ctx.count(7, 1)  # their median: three bursts of under a second each spread 0.75-1.05x
     feed_rate = ctx.count(45, 18)  # messages/s over the nine, for the latency
     feed_seconds = ctx.seconds(10, 3)
     deadline = ctx.seconds(60, 20)

@@ -165,7 +165,7 @@ is the purge-postgres scenario's, where dropping time partitions is the lever.
 The 5xx beside the purge are the receive path shedding (503 with `Retry-After`, which senders retry) when requests
 wait for the write lock past their deadline. They come and go from run to run: on 2026-12-07, seven runs of this
 scenario gave 0, 61, 23, 4,101 (p99 1,345 ms, on a full page; this section is its re-run) and 0 (the run above) on
-the code with the four-statement claim, and 2 and 67 on the code before it, alternating; the purge's rate moved
+the code of the cheaper claim, and 2 and 67 on the code before it, alternating; the purge's rate moved
 between 39,646 and 66,094 rows/s and the worst slice's p99 between 94.5 and 304 ms in the other six. The purge's
 batches are sized to hold the lock about 20 ms each, so a run that sheds thousands had statements or checkpoints far
 slower than that, which points at the shared disk; the profile below is the purge's own.

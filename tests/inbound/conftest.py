@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import EllipsisType
 from typing import Any, Protocol
 
@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from hookhub.inbound import handlers
 from hookhub.models import InboundMessage, Source
+from tests.support.servers import LocalServer
 
 
 class MakeMessage(Protocol):
@@ -152,8 +153,7 @@ def provider() -> Iterator[Provider]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = LocalServer(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

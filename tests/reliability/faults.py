@@ -21,7 +21,6 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from bench.gateway import Gateway
 from django.contrib.auth.models import User
 
 from tests.support.processes import subprocess_env, terminate
+from tests.support.servers import LocalServer
 from tests.support.sink import Received, Sink, _Handler
 
 from .fault_handlers import DELAY_ENV, EFFECT_PREFIX, FIXED_ENV, RUNS_ENV
@@ -175,10 +175,7 @@ class HostileHandler(_Handler):
         self.close_connection = True
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # every hostile endpoint's connections at once, on a loaded machine
-
+class _Server(LocalServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], OSError):  # a client that hung up on a hostile answer is the point
             super().handle_error(request, client_address)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+
+from tests.support.servers import LocalServer
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -24,10 +26,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class SchemaHost(ThreadingHTTPServer):
+class SchemaHost(LocalServer):
     """Serves ``{"type": "string"}`` at any path, and counts the connections it accepts."""
-
-    daemon_threads = True
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)

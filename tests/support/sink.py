@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,6 +21,7 @@ from django.test import override_settings
 from hookhub.outbound.dispatch import Dispatcher
 from hookhub.outbound.transport import Transport
 from tests.support.network import Address, guard_connects
+from tests.support.servers import LocalServer
 
 SETTINGS = {
     "ALLOW_PRIVATE_DESTINATIONS": True,  # the sink is on 127.0.0.1
@@ -99,8 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def sink() -> Iterator[Sink]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
+    server = LocalServer(("127.0.0.1", 0), _Handler)
     the_sink = Sink(f"http://127.0.0.1:{server.server_address[1]}")
     server.RequestHandlerClass = type("Handler", (_Handler,), {"sink": the_sink})
     thread = threading.Thread(target=server.serve_forever, daemon=True)

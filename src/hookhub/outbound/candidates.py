@@ -83,9 +83,10 @@ _FIFO_ENDPOINT = ("fifo", "fifo = 1")
 # The statements, in SQL rather than the ORM: a claim runs many times a second, and building its queries cost more
 # CPU than running them. Table names are filled in by ``_select``; the status values are written in, and the rest is
 # bound by name (``hookhub.db.claims`` says why). Each ends with its WHERE clause, where ``_select`` adds the
-# endpoints and applications left out, and its ORDER BY. Rows are (delivery id, endpoint id, application id).
+# endpoints and applications left out, and its ORDER BY. Rows are (delivery id, endpoint id, application id, the
+# endpoint's ``updated_at``: its version, by which ``jobs`` keeps what it worked out of the endpoint).
 _READY = "e.enabled = %(enabled)s AND (e.paused_until IS NULL OR e.paused_until <= %(now)s)"
-_COLUMNS = "SELECT c.id, c.endpoint_id, e.application_id"
+_COLUMNS = "SELECT c.id, c.endpoint_id, e.application_id, e.updated_at"
 # Abandoned leases, then pending deliveries oldest first: one statement each, walking one partial index in order and
 # stopping at the limit (one query with an OR sorted the whole backlog on every claim).
 #
@@ -161,6 +162,7 @@ def read(
     lent: list[str] | None = None,
     more: dict[str, int] | None = None,
     kinds: Kinds | None = None,
+    versions: dict[str, Any] | None = None,
 ) -> list[int]:
     """The ids of up to ``limit`` deliveries to lease, in the order above, within the per-claim caps. ``at`` is now,
     adapted for the database.
@@ -171,6 +173,7 @@ def read(
     concurrent claims skip each other's rows rather than wait on them.
 
     ``kinds`` (from ``any_due``) leaves out the reads of what is not there: leases run out, FIFO endpoints.
+    ``versions`` is given each endpoint read with its ``updated_at`` (see ``jobs.make``).
 
     ``lent``: a loan (``lanes.Hand.lendable``): only these endpoints (none of them FIFO), without the application cap.
     ``more`` is given the endpoints (with their application) of which the read saw several due deliveries and left
@@ -204,7 +207,7 @@ def read(
         wanted = wanted_in_all - len(chosen)
         if wanted <= 0:
             break
-        for delivery_id, endpoint_id, application_id in _select(
+        for delivery_id, endpoint_id, application_id, version in _select(
             cursor,
             statement,
             params,
@@ -223,6 +226,8 @@ def read(
             endpoints[endpoint_id] += 1
             applications[application_id] += 1
             chosen.append(delivery_id)
+            if versions is not None:
+                versions[endpoint_id] = version
             if len(chosen) >= wanted_in_all:
                 break
     return chosen
@@ -251,7 +256,7 @@ def _select(
     excluded_applications: list[int],
     limit: int,
     only: list[str] | None = None,
-) -> list[tuple[int, str, int]]:
+) -> list[tuple[int, str, int, Any]]:
     where, order = statement
     params = {**params, "limit": limit}
     marks = f" AND c.endpoint_id NOT IN ({named_list(params, 'endpoint', excluded)})" if excluded else ""
@@ -260,4 +265,4 @@ def _select(
     if excluded_applications:
         marks += f" AND e.application_id NOT IN ({named_list(params, 'application', excluded_applications)})"
     cursor.execute(f"{where.format(**tables(), excluded=marks)} {order} LIMIT %(limit)s", params)
-    return [(row[0], row[1], row[2]) for row in cursor.fetchall()]
+    return [(row[0], row[1], row[2], row[3]) for row in cursor.fetchall()]

@@ -147,6 +147,7 @@ def claim(
     kinds = candidates.Kinds(*(bool(flag) for flag in row))
     if not (kinds.pending or kinds.expired):
         return []
+    versions: dict[str, Any] = {}
     read = functools.partial(
         candidates.read,
         at=at,
@@ -157,6 +158,7 @@ def claim(
         lent=None if lent is None else list(lent),
         more=more,
         kinds=kinds,
+        versions=versions,
     )
     if connection.features.has_select_for_update_skip_locked:
         # PostgreSQL: one statement locks what it leases, skipping what another claim has locked, so concurrent
@@ -179,7 +181,7 @@ def claim(
     abandoned = [row[:4] for row in leased if row[4] == _FAILED]
     if abandoned:
         _record_abandoned(abandoned, now)
-    made, unreadable = jobs.make([row[:4] for row in leased if row[4] != _FAILED], now)
+    made, unreadable = jobs.make([row[:4] for row in leased if row[4] != _FAILED], now, versions)
     if unreadable:
         _put_back(worker_id, unreadable, now)
     return made

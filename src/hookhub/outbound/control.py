@@ -107,15 +107,24 @@ def recover(endpoint: Endpoint, since: datetime) -> int:
 
 
 def enable(endpoint: Endpoint) -> None:
-    """Enable; the deliveries held while it was disabled become due and are sent."""
+    """Enable; the deliveries held while it was disabled become due and are sent. It moves ``updated_at`` (the
+    endpoint's version): a worker reads the endpoint afresh rather than use what it kept of it (``jobs._targets``)."""
     Endpoint.objects.filter(pk=endpoint.pk).update(
-        enabled=True, disabled_reason="", disabled_at=None, failing_since=None, paused_until=None
+        enabled=True,
+        disabled_reason="",
+        disabled_at=None,
+        failing_since=None,
+        paused_until=None,
+        updated_at=timezone.now(),
     )
     endpoint.refresh_from_db()
 
 
 def disable(endpoint: Endpoint, reason: str = "Disabled by an operator.") -> None:
-    Endpoint.objects.filter(pk=endpoint.pk).update(enabled=False, disabled_reason=reason, disabled_at=timezone.now())
+    now = timezone.now()
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        enabled=False, disabled_reason=reason, disabled_at=now, updated_at=now
+    )
     endpoint.refresh_from_db()
 
 

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -122,9 +122,19 @@ def _headers(extra: dict[str, Any], content_type: str) -> dict[str, str]:
     return headers
 
 
+#: How long a ``_Target`` is kept at most (``_targets``): what is written to an endpoint around its ``save()``
+#: (``QuerySet.update``), which leaves its ``updated_at`` as it was, is seen within this time.
+KEEP_SECONDS = 10.0
+#: The most ``_Target``\ s kept; past it, all are dropped and worked out again.
+KEEP_MOST = 4096
+#: (database name, endpoint id) → (the endpoint's version as its claim read it, its target): see ``_targets``.
+_kept: dict[tuple[str, str], tuple[Any, _Target]] = {}
+
+
 @dataclass
 class _Target:
-    """What every job to one endpoint shares, worked out once per claim."""
+    """What every job to one endpoint shares, worked out once per claim, or kept from an earlier one while the
+    endpoint's version is the same (``_targets``)."""
 
     endpoint: Endpoint
     signer: StandardWebhook  # its keys are decoded once per endpoint and claim, not once per delivery
@@ -132,6 +142,8 @@ class _Target:
     hidden_headers: frozenset[str]  # the endpoint's own headers (may hold a credential): not logged
     timeout: float | None = None
     retry_schedule: tuple[float, ...] | None = None
+    #: Until when it may be kept: ``KEEP_SECONDS`` on, or sooner when a previous secret's overlap ends.
+    until: datetime | None = None
 
     @classmethod
     def of(cls, endpoint: Endpoint, now: datetime) -> _Target:
@@ -139,7 +151,11 @@ class _Target:
         content_type = "application/json" if json_body else "application/x-www-form-urlencoded"
         headers = _headers(endpoint.headers or {}, content_type)
         hidden = frozenset(n.lower() for n in endpoint.headers or {} if n.lower() not in RESERVED_HEADERS)
-        return cls(endpoint, StandardWebhook(signing_keys(endpoint, now)), headers, hidden, *_timing(endpoint))
+        ends = [datetime.fromisoformat(p["expires_at"]) for p in endpoint.previous_secrets or []]
+        until = min([e for e in ends if e > now], default=now + timedelta(seconds=KEEP_SECONDS))
+        until = min(until, now + timedelta(seconds=KEEP_SECONDS))
+        signer = StandardWebhook(signing_keys(endpoint, now))
+        return cls(endpoint, signer, headers, hidden, *_timing(endpoint), until=until)
 
 
 def _timing(endpoint: Endpoint) -> tuple[float | None, tuple[float, ...] | None]:
@@ -166,16 +182,34 @@ class _Unsendable(Exception):
         self.reason, self.kind = reason, kind
 
 
-def _targets(endpoint_ids: set[str], now: datetime) -> tuple[dict[str, _Target | _Unsendable], dict[str, str]]:
+def _targets(
+    endpoint_ids: set[str], now: datetime, versions: dict[str, Any] | None = None
+) -> tuple[dict[str, _Target | _Unsendable], dict[str, str]]:
     """Each endpoint's target (or why its deliveries cannot be sent), and the endpoints whose secrets this worker
-    cannot decrypt (one query for all; one per endpoint only when that one fails)."""
+    cannot decrypt (one query for all; one per endpoint only when that one fails).
+
+    ``versions`` (endpoint id → its ``updated_at`` as the claim's candidate read saw it): a target worked out for
+    the same version, less than ``KEEP_SECONDS`` ago, is used again, with no read of the endpoint, no decryption of
+    its secrets and no decoding of its keys. Every change through ``save()`` (the API, the portal, the admin, the
+    CLI) moves the version, so the next claim reads the endpoint again; a target is kept under the version the
+    candidate read saw, never a later one, so a change between that read and this load costs a read, never a stale
+    target."""
     unreadable: dict[str, str] = {}
     targets: dict[str, _Target | _Unsendable] = {}
+    database = str(connection.settings_dict["NAME"])
+    seen = versions or {}
+    for pk in endpoint_ids if seen else ():
+        kept = _kept.get((database, pk))
+        if kept is not None and kept[0] == seen.get(pk) and kept[1].until is not None and kept[1].until > now:
+            targets[pk] = kept[1]
+    wanted = endpoint_ids - targets.keys()
+    if not wanted:
+        return targets, unreadable
     try:
-        endpoints = list(Endpoint.objects.filter(pk__in=endpoint_ids))
+        endpoints = list(Endpoint.objects.filter(pk__in=wanted))
     except Exception:  # noqa: BLE001 - one by one below
         endpoints = []
-        for pk in endpoint_ids:
+        for pk in wanted:
             try:
                 endpoints += Endpoint.objects.filter(pk=pk)
             except UNREADABLE as exc:
@@ -184,17 +218,24 @@ def _targets(endpoint_ids: set[str], now: datetime) -> tuple[dict[str, _Target |
                 targets[pk] = _Unsendable(f"its endpoint cannot be loaded: {type(exc).__name__}: {exc}", "internal")
     for endpoint in endpoints:
         try:
-            targets[endpoint.pk] = _Target.of(endpoint, now)
+            target = targets[endpoint.pk] = _Target.of(endpoint, now)
         except (ValueError, TypeError) as exc:  # never the secret in the reason: it goes to the attempt log
             targets[endpoint.pk] = _Unsendable(
                 f"cannot sign: the endpoint's secret is not a usable key ({type(exc).__name__})"
             )
+            continue
+        if versions is not None and versions.get(endpoint.pk) is not None:
+            if len(_kept) >= KEEP_MOST:
+                _kept.clear()
+            _kept[database, endpoint.pk] = (versions[endpoint.pk], target)
     return targets, unreadable
 
 
-def make(leased: list[tuple[int, str, str, int]], now: datetime) -> tuple[list[Job], dict[int, tuple[str, str]]]:
+def make(
+    leased: list[tuple[int, str, str, int]], now: datetime, versions: dict[str, Any] | None = None
+) -> tuple[list[Job], dict[int, tuple[str, str]]]:
     """The jobs of the deliveries just leased: (id, message id, endpoint id, attempts), in delivery order; and the
-    deliveries this worker cannot decrypt (delivery id → (endpoint id, why)).
+    deliveries this worker cannot decrypt (delivery id → (endpoint id, why)). ``versions``: see ``_targets``.
 
     Rows, not model instances, for the messages, read in SQL: a claim of 500 built 2,000 instances (with their
     signals and every datetime column parsed) to read a handful of fields. Endpoints are few, so they are loaded
@@ -205,7 +246,7 @@ def make(leased: list[tuple[int, str, str, int]], now: datetime) -> tuple[list[J
     """
     if not leased:
         return [], {}
-    targets, unreadable_endpoints = _targets({row[2] for row in leased}, now)
+    targets, unreadable_endpoints = _targets({row[2] for row in leased}, now, versions)
     message_ids = list({row[1] for row in leased})
     tables = candidates.tables()
     with connection.cursor() as cursor:

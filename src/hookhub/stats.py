@@ -55,9 +55,21 @@ def add(counts: Mapping[Key, int], *, now: datetime | None = None) -> None:
 
     Run inside the caller's transaction, so that the counts commit with what they count. A failure here is the
     dashboard's, not the pipeline's: it is logged and swallowed (in a savepoint, so the transaction goes on)."""
+    prepared = statement(counts, now=now)
+    if prepared is None:
+        return
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(*prepared)
+    except DatabaseError:
+        logger.exception("hookhub: could not add %s dashboard counts", len(counts))
+
+
+def statement(counts: Mapping[Key, int], *, now: datetime | None = None) -> tuple[str, list[Any]] | None:
+    """``add``'s statement and its parameters (``None``: nothing to add), for a caller that sends it with others."""
     rows = [(key, n) for key, n in counts.items() if n]
     if not rows:
-        return
+        return None
     hour = connection.ops.adapt_datetimefield_value(hour_of(now or timezone.now()))
     table = connection.ops.quote_name(StatBucket._meta.db_table)
     values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(rows))
@@ -69,11 +81,7 @@ def add(counts: Mapping[Key, int], *, now: datetime | None = None) -> None:
         f"INSERT INTO {table} (hour, side, subject, application_id, outcome, count, shard) VALUES {values} "  # noqa: S608
         f"ON CONFLICT (hour, side, subject, outcome, shard) DO UPDATE SET count = {table}.count + excluded.count"
     )
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-    except DatabaseError:
-        logger.exception("hookhub: could not add %s dashboard counts", len(rows))
+    return sql, params
 
 
 def inbound(source_ids: Iterable[int | str], outcome: str, *, now: datetime | None = None) -> None:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 import hookhub
-from hookhub import signals
+from hookhub import signals, stats
 from hookhub.inbound.verifiers import WebhookRequest, get_verifier_class
 from hookhub.models import Application, Attempt, Delivery, Endpoint, Message
 from hookhub.outbound import claims, control, jobs, recording
@@ -412,24 +412,41 @@ def test_recording_runs_only_prepared_writes_inside_its_transaction(app: Applica
     ok = jobs.Result(claimed[healthy.pk], Outcome(200, b"", {}, 0.01))
     down = jobs.Result(claimed[failing.pk], Outcome(500, b"", {}, 0.01))
     statements: list[tuple[str, bool]] = []
+    scripts: list[list[str]] = []  # each statement's first word, of the statements sent together
 
     def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         statements.append((sql.split(maxsplit=1)[0].upper(), connection.in_atomic_block))
+        scripts.append([part.split(maxsplit=1)[0].upper() for part in sql.split(";\n")])
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(record):
         recording.record("worker-a", [ok])
-        inside_ok = [sql for sql, atomic in statements if atomic]
+        statements_ok, script_ok = [s for s in statements if s[0] != "BEGIN"], scripts[0]
         statements.clear()
+        scripts.clear()
         recording.record("worker-a", [down])
-        inside_down = [sql for sql, atomic in statements if atomic]
+        statements_down, script_down = [s for s in statements if s[0] != "BEGIN"], scripts[0]
 
-    # The attempt, the delivery, the endpoint's last success, its recovery (UPDATE ... RETURNING); then the
-    # dashboard's counts, in a savepoint (one prepared upsert).
-    counts = ["SAVEPOINT", "INSERT", "RELEASE"]
-    assert [s for s in inside_ok if s != "BEGIN"] == ["INSERT", "UPDATE", "UPDATE", "UPDATE", *counts], inside_ok
-    # The attempt, the delivery, since when the endpoint fails, whether it has failed long enough to be disabled.
-    assert [s for s in inside_down if s != "BEGIN"] == ["INSERT", "UPDATE", "UPDATE", "SELECT", *counts], inside_down
+    if connection.vendor == "postgresql":
+        # One script, outside any transaction (PostgreSQL runs it in one of its own): the attempt, the delivery, the
+        # endpoint's last success, the dashboard's counts and the recovery (UPDATE ... RETURNING); then the
+        # recovered endpoint is read for its signal, after the write.
+        assert script_ok == ["INSERT", "UPDATE", "UPDATE", "INSERT", "UPDATE"], script_ok
+        assert statements_ok[0] == ("INSERT", False)
+        assert all(statement == ("SELECT", False) for statement in statements_ok[1:]), statements_ok
+        # For a failure: the attempt, the delivery, since when the endpoint fails and the counts together; then, in a
+        # transaction, whether it has failed long enough to be disabled.
+        assert script_down == ["INSERT", "UPDATE", "UPDATE", "INSERT"], script_down
+        assert statements_down == [("INSERT", False), ("SELECT", True)], statements_down
+    else:
+        inside_ok = [sql for sql, atomic in statements_ok if atomic]
+        inside_down = [sql for sql, atomic in statements_down if atomic]
+        # The attempt, the delivery, the endpoint's last success, its recovery (UPDATE ... RETURNING); then the
+        # dashboard's counts, in a savepoint (one prepared upsert).
+        counts = ["SAVEPOINT", "INSERT", "RELEASE"]
+        assert inside_ok == ["INSERT", "UPDATE", "UPDATE", "UPDATE", *counts], inside_ok
+        # The attempt, the delivery, since when the endpoint fails, whether it has failed long enough to be disabled.
+        assert inside_down == ["INSERT", "UPDATE", "UPDATE", "SELECT", *counts], inside_down
     healthy.refresh_from_db()
     failing.refresh_from_db()
     assert (healthy.failing_since, healthy.last_success_at is not None) == (None, True)
@@ -438,3 +455,50 @@ def test_recording_runs_only_prepared_writes_inside_its_transaction(app: Applica
     assert list(Delivery.objects.filter(endpoint=healthy).values_list("status", flat=True)) == [Status.SUCCEEDED]
     assert list(Delivery.objects.filter(endpoint=failing).values_list("status", flat=True)) == [Status.PENDING]
     assert Attempt.objects.count() == 2
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="a script of statements in one round trip is PostgreSQL's"
+)
+def test_a_batch_of_outcomes_is_one_round_trip_all_or_nothing(
+    app: Application, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On PostgreSQL a batch's writes go as one script: one round trip, one implicit transaction. Should it fail
+    while the database answers, none of it is kept, and the writes go one by one: here the dashboard's statement
+    fails, so the counts are lost, never the outcomes, and nothing is written twice."""
+    from hookhub.models import StatBucket
+    from hookhub.outbound.transport import Outcome
+
+    ep = endpoint(app, "http://127.0.0.1:9/ok", failing_since=timezone.now() - dt.timedelta(hours=1))
+    for n in range(3):
+        hookhub.send("a.b", {"n": n}, application=app)
+    made = claims.claim("worker-a", 10)
+    results = [jobs.Result(job, Outcome(200, b"", {}, 0.01)) for job in made]
+    recovered: list[str] = []
+
+    def on_recovered(sender: object, endpoint: Endpoint, **kwargs: object) -> None:
+        recovered.append(endpoint.pk)
+
+    signals.endpoint_recovered.connect(on_recovered)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            assert recording.record_batch("worker-a", results[:1]) == 1
+        # The attempt, the delivery, the endpoint, the counts and the recovery together; then only the reads of the
+        # recovered endpoint for its signal.
+        sent = [query["sql"] for query in queries.captured_queries]
+        assert sent[0].startswith("INSERT"), sent
+        assert sent[0].count(";\n") == 4, sent[0]
+        assert all(sql.startswith("SELECT") for sql in sent[1:]), sent
+        assert recovered == [ep.pk]  # the recovery came back from the script's last statement
+        assert StatBucket.objects.filter(subject=ep.pk, outcome="succeeded").get().count == 1
+
+        monkeypatch.setattr(stats, "statement", lambda counts, now=None: ("SELECT 1/0", []))
+        with caplog.at_level("WARNING", logger="hookhub"):
+            assert recording.record_batch("worker-a", results[1:]) == 2
+    finally:
+        signals.endpoint_recovered.disconnect(on_recovered)
+    assert "could not write 5 statements together (division by zero); one by one" in caplog.text
+    assert "could not add 2 dashboard counts" in caplog.text  # the one-by-one writes' savepoint caught it
+    assert Attempt.objects.filter(delivery__endpoint=ep).count() == 3  # the failed script kept none of its own
+    assert set(Delivery.objects.filter(endpoint=ep).values_list("status", flat=True)) == {Status.SUCCEEDED}
+    assert StatBucket.objects.filter(subject=ep.pk, outcome="succeeded").get().count == 1  # the counts were lost

@@ -117,10 +117,42 @@ class PreparedUpdate:
 
     def returning(self, column: str) -> list[Any]:
         """Run it and return ``column`` of each row it changed (``RETURNING``: SQLite 3.35+, PostgreSQL)."""
-        conn = connections[self.alias]
-        with conn.cursor() as cursor:
-            cursor.execute(f"{self.sql} RETURNING {conn.ops.quote_name(column)}", self.params)
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(*self.returning_statement(column))
             return [row[0] for row in cursor.fetchall()]
+
+    def returning_statement(self, column: str) -> tuple[str, tuple[Any, ...]]:
+        """``returning``'s statement and its parameters."""
+        return f"{self.sql} RETURNING {connections[self.alias].ops.quote_name(column)}", self.params
+
+
+def one_round_trip(alias: str) -> bool:
+    """Whether statements for ``alias`` can be sent together (``run_together``): PostgreSQL with client-side binding
+    (Django's default; ``server_side_binding`` turns it off), outside any transaction."""
+    conn = connections[alias]
+    return (
+        conn.vendor == "postgresql"
+        and not conn.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+        and not conn.in_atomic_block
+        and conn.get_autocommit()
+    )
+
+
+def run_together(alias: str, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[tuple[Any, ...]]:
+    """Run ``statements`` as one script (only where ``one_round_trip``): one round trip, in the one implicit
+    transaction PostgreSQL gives a script, so all of it commits or none does. Returns the rows of the last statement
+    (none if it returns no rows).
+
+    Against a statement each in a transaction (BEGIN, each statement, COMMIT: a round trip each), this saves the
+    waits between them: what a worker's batch of outcomes costs its database thread, which claims between batches."""
+    conn = connections[alias]
+    sql = ";\n".join(statement for statement, _ in statements)
+    params = [value for _, values in statements for value in values]
+    with conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        for _ in range(len(statements) - 1):
+            cursor.nextset()
+        return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
 
 
 def prepare_update(queryset: QuerySet[Any], **values: Any) -> PreparedUpdate:

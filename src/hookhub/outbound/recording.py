@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from django.utils import timezone
 from hookhub import payloads
 from hookhub import stats as dashboard
 from hookhub.conf import conf
-from hookhub.db.bulk import PreparedUpdate, prepare_update, prepare_values
+from hookhub.db.bulk import PreparedInsert, PreparedUpdate, one_round_trip, prepare_update, prepare_values, run_together
 from hookhub.db.claims import row_check
 from hookhub.models import Attempt, Delivery, Endpoint
 from hookhub.payloads import escape_text
@@ -131,19 +132,58 @@ def record(worker_id: str, results: list[Result]) -> None:
     counts = _dashboard_counts(results, exhausted)
     health, recover = _endpoint_updates(effects, now)
     updates += failed + health
-    with transaction.atomic():
-        attempts.execute()
-        for update in updates:
-            update.execute()
-        recovered_ids = recover.returning("id") if recover is not None else []
-        disabled = _disable(effects, now) if effects.failed else []
-        dashboard.add(counts, now=now)
+    recovered_ids = _write_together(attempts, updates, recover, counts, now)
+    if recovered_ids is None:
+        with transaction.atomic():
+            attempts.execute()
+            for update in updates:
+                update.execute()
+            recovered_ids = recover.returning("id") if recover is not None else []
+            disabled = _disable(effects, now) if effects.failed else []
+            dashboard.add(counts, now=now)
+    elif effects.failed:
+        with transaction.atomic():
+            disabled = _disable(effects, now)
+    else:
+        disabled = []
     # Written: from here on nothing may raise, or the caller would write these outcomes a second time.
     try:
         recovered = list(_announced(Endpoint.objects.filter(id__in=recovered_ids))) if recovered_ids else []
         announce(failures, exhausted, recovered, disabled)
     except Exception:
         logger.exception("hookhub: could not announce the outcomes of %s deliveries", len(results))
+
+
+def _write_together(
+    attempts: PreparedInsert[Any],
+    updates: list[PreparedUpdate],
+    recover: PreparedUpdate | None,
+    counts: Counter[dashboard.Key],
+    now: datetime,
+) -> list[Any] | None:
+    """On PostgreSQL, the batch's writes (attempts, deliveries, endpoints' health, the dashboard's counts) as one
+    script, in one round trip (``bulk.run_together``), where a transaction of a statement each took nine (about 3 ms
+    on 2026-12-08, while the worker's next claim waited behind it). Returns the ids of the endpoints that recovered;
+    ``None`` where the writes must go one by one: on SQLite (in-process, no round trips to save), inside a
+    transaction, or when the script failed while the database answers (all of it rolled back: the one-by-one writes
+    then decide, the dashboard's in a savepoint of its own, so its failure costs the counts, not the outcomes)."""
+    if not one_round_trip(attempts.alias):
+        return None
+    script: list[tuple[str, Sequence[Any]]] = [(sql, params) for sql, params, _ in attempts.statements]
+    script += [(update.sql, update.params) for update in updates]
+    counted = dashboard.statement(counts, now=now)
+    if counted is not None:
+        script.append(counted)
+    if recover is not None:
+        script.append(recover.returning_statement("id"))
+    try:
+        rows = run_together(attempts.alias, script)
+    except DatabaseError as exc:
+        if not _usable():
+            raise
+        logger.warning("hookhub dispatcher: could not write %s statements together (%s); one by one", len(script), exc)
+        return None
+    return [row[0] for row in rows] if recover is not None else []
 
 
 def _dashboard_counts(results: list[Result], exhausted: set[int]) -> Counter[dashboard.Key]:

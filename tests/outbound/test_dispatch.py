@@ -76,6 +76,33 @@ def test_an_idle_claim_is_one_read(app: Application) -> None:
     assert [q["sql"].split()[0].upper() for q in queries.captured_queries] == ["SELECT"]
 
 
+def test_a_woken_claim_skips_the_due_check_while_its_answers_are_fresh(
+    app: Application, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim made because new messages were committed (``woken``) leaves out the due check, and reads the kinds the
+    latest check found (here: no lease run out, no FIFO endpoint) while it is less than ``RECHECK_SECONDS`` old; an
+    older one is made again, and so is a FIFO endpoint's head then found."""
+    endpoint(app, "http://127.0.0.1:9/plain", event_types=["invoice.*"])
+    assert claims.claim("worker-a", 10) == []  # the due check: nothing due, no FIFO endpoint
+    monkeypatch.setattr(claims, "RECHECK_SECONDS", 3600.0)  # the check stays fresh for this test's duration
+    hookhub.send("invoice.paid", {"n": 1}, application="acme")
+    with CaptureQueriesContext(connection) as queries:
+        woken = claims.claim("worker-a", 10, woken=True)
+    assert len(woken) == 1
+    first = [q["sql"] for q in queries.captured_queries]
+    assert not any("EXISTS" in sql for sql in first), first  # no due check
+    assert not any("MIN(o.id)" in sql for sql in first), first  # no read of FIFO heads: the check found none
+
+    endpoint(app, "http://127.0.0.1:9/fifo", fifo=True, event_types=["fifo.*"])
+    hookhub.send("fifo.one", {"n": 2}, application="acme")
+    assert claims.claim("worker-a", 10, woken=True) == []  # the fresh answer said no FIFO endpoint: not read
+    monkeypatch.setattr(claims, "RECHECK_SECONDS", 0.0)  # the answer is too old now: checked again
+    with CaptureQueriesContext(connection) as queries:
+        heads = claims.claim("worker-a", 10, woken=True)
+    assert [job.fifo for job in heads] == [True]
+    assert "EXISTS" in queries.captured_queries[0]["sql"]
+
+
 def test_success_is_signed_with_standard_webhooks_and_logged(app: Application, sink: Sink) -> None:
     ep = endpoint(app, sink.url("/ok"), headers={"X-Tenant": "acme", "webhook-id": "forged"})
     message = hookhub.send("invoice.paid", {"id": 1, "amount": "9.99"}, application=app)

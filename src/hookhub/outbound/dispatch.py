@@ -75,6 +75,8 @@ class Dispatcher:
         #: Suspects wait: claim nothing else until nothing is in hand, then them, one at a time (see ``_isolate``).
         self.isolating = False
         self.next_suspects_look = 0.0
+        #: New messages were committed since the latest claim (a wake-up): that claim skips the due check.
+        self.woken = False
 
     @property
     def lanes(self) -> dict[str, Lane]:
@@ -138,6 +140,7 @@ class Dispatcher:
     def _notified(self) -> None:
         """New messages were committed (``hookhub.wake``): claim now, even if the latest claim found nothing."""
         self.barren = None
+        self.woken = True
         self.wake.set()
 
     def _longest_try(self) -> float:
@@ -214,7 +217,8 @@ class Dispatcher:
         started = time.monotonic()
         limit = self._claim_limit(room)
         more: dict[str, int] = {}
-        jobs = await self._claim(limit, exclude_endpoints=exclude, exclude_applications=apps, more=more)
+        woken, self.woken = self.woken, False
+        jobs = await self._claim(limit, exclude_endpoints=exclude, exclude_applications=apps, more=more, woken=woken)
         if jobs is None:
             return 0
         self.hand.claimed(more)

@@ -529,3 +529,30 @@ def test_a_batch_of_outcomes_is_one_round_trip_all_or_nothing(
     assert Attempt.objects.filter(delivery__endpoint=ep).count() == 3  # the failed script kept none of its own
     assert set(Delivery.objects.filter(endpoint=ep).values_list("status", flat=True)) == {Status.SUCCEEDED}
     assert StatBucket.objects.filter(subject=ep.pk, outcome="succeeded").get().count == 1  # the counts were lost
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="statements sent together are PostgreSQL's")
+def test_a_failed_disable_after_the_script_does_not_write_the_outcomes_twice(
+    app: Application, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the outcomes written by the script, the check for endpoints to disable runs after it: should it fail,
+    that is logged, and the batch is not written a second time (one attempt per outcome)."""
+    from django.db import OperationalError
+
+    from hookhub.outbound.transport import Outcome
+
+    ep = endpoint(app, "http://127.0.0.1:9/gone")
+    hookhub.send("a.b", {}, application=app)
+    made = claims.claim("worker-a", 10)
+
+    def broken(effects: object, now: object) -> list[Endpoint]:
+        raise OperationalError("the disable check failed")
+
+    monkeypatch.setattr(recording, "_disable", broken)
+    with caplog.at_level("ERROR", logger="hookhub.outbound"):
+        assert recording.record_batch("worker-a", [jobs.Result(made[0], Outcome(410, b"", {}, 0.01))]) == 1
+    assert "could not disable the failing endpoints" in caplog.text
+    assert Attempt.objects.filter(delivery__endpoint=ep).count() == 1
+    ep.refresh_from_db()
+    assert ep.enabled  # left for the next failure to disable
+    assert ep.failing_since is not None

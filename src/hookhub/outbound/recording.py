@@ -141,11 +141,8 @@ def record(worker_id: str, results: list[Result]) -> None:
             recovered_ids = recover.returning("id") if recover is not None else []
             disabled = _disable(effects, now) if effects.failed else []
             dashboard.add(counts, now=now)
-    elif effects.failed:
-        with transaction.atomic():
-            disabled = _disable(effects, now)
     else:
-        disabled = []
+        disabled = _disable_after(effects, now) if effects.failed else []
     # Written: from here on nothing may raise, or the caller would write these outcomes a second time.
     try:
         recovered = list(_announced(Endpoint.objects.filter(id__in=recovered_ids))) if recovered_ids else []
@@ -184,6 +181,18 @@ def _write_together(
         logger.warning("hookhub dispatcher: could not write %s statements together (%s); one by one", len(script), exc)
         return None
     return [row[0] for row in rows] if recover is not None else []
+
+
+def _disable_after(effects: _Effects, now: datetime) -> list[Endpoint]:
+    """``_disable`` once the outcomes are written (by ``_write_together``): it must not raise, or the caller would
+    write them a second time. What fails here is logged; the endpoints are looked at again with their next failure
+    (a 410 answers again, and the failing period only grows)."""
+    try:
+        with transaction.atomic():
+            return _disable(effects, now)
+    except Exception:
+        logger.exception("hookhub dispatcher: could not disable the failing endpoints %s", sorted(effects.failed))
+        return []
 
 
 def _dashboard_counts(results: list[Result], exhausted: set[int]) -> Counter[dashboard.Key]:

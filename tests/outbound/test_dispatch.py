@@ -484,9 +484,7 @@ def test_recording_runs_only_prepared_writes_inside_its_transaction(app: Applica
     assert Attempt.objects.count() == 2
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="a script of statements in one round trip is PostgreSQL's"
-)
+@pytest.mark.postgresql
 def test_a_batch_of_outcomes_is_one_round_trip_all_or_nothing(
     app: Application, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -531,7 +529,7 @@ def test_a_batch_of_outcomes_is_one_round_trip_all_or_nothing(
     assert StatBucket.objects.filter(subject=ep.pk, outcome="succeeded").get().count == 1  # the counts were lost
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="statements sent together are PostgreSQL's")
+@pytest.mark.postgresql
 def test_a_failed_disable_after_the_script_does_not_write_the_outcomes_twice(
     app: Application, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -18,8 +18,9 @@ from standardwebhooks import Webhook
 import hookhub
 from hookhub import signals, stats
 from hookhub.inbound.verifiers import WebhookRequest, get_verifier_class
-from hookhub.models import Application, Attempt, Delivery, Endpoint, Message
+from hookhub.models import Application, Attempt, Delivery, Endpoint, Message, StatBucket
 from hookhub.outbound import claims, control, jobs, recording
+from hookhub.outbound.transport import Outcome
 from hookhub.signing import generate_ed25519_keypair
 from tests.support.plans import full_scans, sqlite_plans
 
@@ -427,8 +428,6 @@ def test_a_hanging_endpoint_does_not_hold_up_the_others(
 def test_recording_runs_only_prepared_writes_inside_its_transaction(app: Application) -> None:
     """On SQLite the record's transaction holds the one write lock from its BEGIN: its statements are built before
     it, and inside, only the disabling of endpoints (which reads them as they are then) is left to the ORM."""
-    from hookhub.outbound.transport import Outcome
-
     healthy = endpoint(
         app, "http://127.0.0.1:9/ok", event_types=["a.*"], failing_since=timezone.now() - dt.timedelta(hours=1)
     )
@@ -491,9 +490,6 @@ def test_a_batch_of_outcomes_is_one_round_trip_all_or_nothing(
     """On PostgreSQL a batch's writes go as one script: one round trip, one implicit transaction. Should it fail
     while the database answers, none of it is kept, and the writes go one by one: here the dashboard's statement
     fails, so the counts are lost, never the outcomes, and nothing is written twice."""
-    from hookhub.models import StatBucket
-    from hookhub.outbound.transport import Outcome
-
     ep = endpoint(app, "http://127.0.0.1:9/ok", failing_since=timezone.now() - dt.timedelta(hours=1))
     for n in range(3):
         hookhub.send("a.b", {"n": n}, application=app)
@@ -535,10 +531,6 @@ def test_a_failed_disable_after_the_script_does_not_write_the_outcomes_twice(
 ) -> None:
     """With the outcomes written by the script, the check for endpoints to disable runs after it: should it fail,
     that is logged, and the batch is not written a second time (one attempt per outcome)."""
-    from django.db import OperationalError
-
-    from hookhub.outbound.transport import Outcome
-
     ep = endpoint(app, "http://127.0.0.1:9/gone")
     hookhub.send("a.b", {}, application=app)
     made = claims.claim("worker-a", 10)
